@@ -1,0 +1,79 @@
+/*
+ * Configuration: one JSON file parsed into plain, immutable structs.  The
+ * loader is table-driven, rejects unknown keys and names the key at fault.
+ * Paths in the file are resolved against the file's directory.  This module
+ * reads no key or secret: it only records where they live.
+ */
+#ifndef GW_CONFIG_H
+#define GW_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct gw_conf_jwt_key {
+	char *kid;  /* may be NULL: key applies to tokens without kid */
+	char *alg;  /* "RS256", "ES256" or "HS256": pinned */
+	char *file; /* PEM public key, or secret file for HS256 */
+};
+
+struct gw_conf_issuer {
+	char *issuer;
+	char **audiences;
+	size_t naudiences;
+	struct gw_conf_jwt_key *keys;
+	size_t nkeys;
+};
+
+struct gw_conf_cred {
+	char *name;
+	char *type; /* "token_file" */
+	char *file;
+};
+
+struct gw_conf_project {
+	char *alias;
+	char *project_id;
+	char *region;
+	char *endpoint; /* https://hss.<region>.myhuaweicloud.com */
+	char *enterprise_project_id; /* default, may be NULL */
+	char *credentials; /* name of a gw_conf_cred */
+	const struct gw_conf_cred *cred; /* resolved at load */
+};
+
+struct gw_config {
+	char *path;
+	char *listen;	 /* "unix:/path", "host:port" or "fd:0" */
+	long long threads;
+	long long max_body_bytes;
+	/* jwt */
+	long long jwt_leeway_s;
+	long long jwt_max_token_bytes;
+	struct gw_conf_issuer *issuers;
+	size_t nissuers;
+	/* policy */
+	char *policies_dir;
+	/* projects and credentials */
+	struct gw_conf_project *projects;
+	size_t nprojects;
+	struct gw_conf_cred *creds;
+	size_t ncreds;
+	/* upstream */
+	long long up_connect_timeout_ms;
+	long long up_timeout_ms;
+	long long up_max_response_bytes;
+	char *up_ca_file; /* NULL: system store */
+	/* audit */
+	char *audit_file;
+	/* exports */
+	long long default_export_size;
+};
+
+/* Loads and validates a config file; NULL with a reason naming the key. */
+struct gw_config *gw_conf_load(const char *path, char *err, size_t errlen);
+/* Frees a config; accepts NULL. */
+void gw_conf_free(struct gw_config *);
+/* Borrowed project by alias, or NULL. */
+const struct gw_conf_project *gw_conf_project_get(const struct gw_config *,
+    const char *alias);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * JWT verification: the only module that includes <jwt.h>.  Keys are loaded
+ * once per issuer with their algorithm pinned; a token's "alg" header is
+ * checked against the pinned one and never chosen from.  libjwt 1.10.2 does
+ * not check exp/nbf and would verify HS256 with an RSA public key as the
+ * HMAC secret: both gaps are closed here.  Never logs or returns key bytes.
+ */
+#ifndef GW_JWTV_H
+#define GW_JWTV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "claims.h"
+#include "config.h"
+#include "gw.h"
+
+struct gw_jwt_keyset;
+
+/*
+ * Loads every issuer's keys (PEM public keys for RS256/ES256, secret files
+ * for HS256, which must not be group/world readable).  NULL with a reason.
+ */
+struct gw_jwt_keyset *gw_jwt_keyset_load(const struct gw_config *, char *err,
+    size_t errlen);
+/* Frees a keyset, wiping secrets; accepts NULL. */
+void gw_jwt_keyset_free(struct gw_jwt_keyset *);
+
+/*
+ * Verifies a compact JWS at time now_s (seconds).  On success *out holds
+ * the claims (caller frees).  On failure returns GW_ERR_TOKEN_INVALID with
+ * a client-safe reason ("token expired", "unknown kid", ...).
+ */
+enum gw_err gw_jwt_verify(const struct gw_jwt_keyset *, const char *token,
+    int64_t now_s, struct gw_claims **out, struct gw_fault *);
+
+/*
+ * Mints a token for development: alg is "RS256", "ES256" or "HS256"; key is
+ * PEM private key or secret bytes.  claims_json is a JSON object of claims.
+ * Returns a malloc'd token or NULL with a reason.
+ */
+char *gw_jwt_mint(const char *alg, const char *kid, const unsigned char *key,
+    size_t keylen, const char *claims_json, char *err, size_t errlen);
+
+#endif

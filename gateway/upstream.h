@@ -1,0 +1,42 @@
+/*
+ * Upstream: sends a gw_upreq with libcurl (the only module that includes
+ * <curl/curl.h>).  One handle per worker thread so connections and TLS
+ * sessions are reused.  TLS is always verified, redirects never followed,
+ * responses capped.  Never logs header values.
+ */
+#ifndef GW_UPSTREAM_H
+#define GW_UPSTREAM_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "gw.h"
+#include "upreq.h"
+
+struct gw_upstream;
+
+struct gw_upresp {
+	long status;
+	char *body; /* NUL-terminated, may be empty */
+	size_t bodylen;
+	char *content_type; /* may be NULL */
+	char *request_id;   /* HSS X-Request-Id, may be NULL */
+};
+
+/* Process-wide libcurl setup; call once before threads start. 0 or -1. */
+int gw_up_global_init(void);
+/* A worker's upstream handle; NULL on failure. */
+struct gw_upstream *gw_up_new(void);
+/* Frees a handle; accepts NULL. */
+void gw_up_free(struct gw_upstream *);
+/*
+ * Sends req and fills resp (caller frees with gw_upresp_reset).  Returns
+ * GW_OK for any HTTP answer, GW_ERR_UPSTREAM_TIMEOUT, GW_ERR_UPSTREAM
+ * (connect/TLS/drop) or GW_ERR_UPSTREAM_BAD (over the size cap).
+ */
+enum gw_err gw_up_send(struct gw_upstream *, const struct gw_config *,
+    const struct gw_upreq *, struct gw_upresp *, struct gw_fault *);
+/* Frees what a response holds; accepts a zeroed response. */
+void gw_upresp_reset(struct gw_upresp *);
+
+#endif
