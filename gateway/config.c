@@ -1,3 +1,539 @@
-/* config: placeholder until the module lands. */
-int gw_placeholder_config(void);
-int gw_placeholder_config(void) { return 0; }
+/*
+ * Configuration loader.  The file's shape is a set of static key tables
+ * walked by one function (load_obj): each key names its JSON type, where it
+ * lands in the config structs, its bounds and whether it is required.
+ * Unknown keys are errors; every error names the key by its JSON path.
+ * Relative paths are resolved against the config file's directory.  Reads
+ * no secret: key, token and secret files are opened by their modules.
+ */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+#include "gw.h"
+
+#define CONF_MAX_BYTES (1024 * 1024)
+#define CONF_MAX_ITEMS 256
+
+enum ckind {
+	K_STR,     /* string, length in [min, max] */
+	K_PATH,    /* string, resolved against the config directory */
+	K_INT,     /* integer in [min, max] */
+	K_STRLIST, /* array of strings, each 1..max, count at countoff */
+	K_OBJ,     /* nested object, keys in sub, same target struct */
+	K_ARRAY,   /* array of objects, elements of elemsize, keys in sub */
+	K__MAX
+};
+
+struct ckey {
+	const char *name;
+	enum ckind kind;
+	size_t off;
+	int required;
+	long long min, max;
+	const char *const *oneof; /* K_STR: allowed values, NULL-ended */
+	const struct ckey *sub;
+	size_t elemsize;
+	size_t countoff;
+};
+
+struct loadctx {
+	const char *dir;
+	char *err;
+	size_t errlen;
+};
+
+static const char *const algs[] = {"RS256", "ES256", "HS256", NULL};
+static const char *const credtypes[] = {"token_file", NULL};
+
+#define F(s, m) offsetof(struct s, m)
+#define END                                                                    \
+	{                                                                      \
+		NULL, K__MAX, 0, 0, 0, 0, NULL, NULL, 0, 0                     \
+	}
+
+static const struct ckey keykeys[] = {
+    {"kid", K_STR, F(gw_conf_jwt_key, kid), 0, 1, 256, NULL, NULL, 0, 0},
+    {"alg", K_STR, F(gw_conf_jwt_key, alg), 1, 1, 16, algs, NULL, 0, 0},
+    {"file", K_PATH, F(gw_conf_jwt_key, file), 1, 1, PATH_MAX, NULL, NULL, 0,
+     0},
+    END,
+};
+
+static const struct ckey issuerkeys[] = {
+    {"issuer", K_STR, F(gw_conf_issuer, issuer), 1, 1, 1024, NULL, NULL, 0, 0},
+    {"audiences", K_STRLIST, F(gw_conf_issuer, audiences), 1, 1, 1024, NULL,
+     NULL, 0, F(gw_conf_issuer, naudiences)},
+    {"keys", K_ARRAY, F(gw_conf_issuer, keys), 1, 1, 64, NULL, keykeys,
+     sizeof(struct gw_conf_jwt_key), F(gw_conf_issuer, nkeys)},
+    END,
+};
+
+static const struct ckey jwtkeys[] = {
+    {"leeway_seconds", K_INT, F(gw_config, jwt_leeway_s), 0, 0, 600, NULL, NULL,
+     0, 0},
+    {"max_token_bytes", K_INT, F(gw_config, jwt_max_token_bytes), 0, 256, 65536,
+     NULL, NULL, 0, 0},
+    {"issuers", K_ARRAY, F(gw_config, issuers), 1, 1, 64, NULL, issuerkeys,
+     sizeof(struct gw_conf_issuer), F(gw_config, nissuers)},
+    END,
+};
+
+static const struct ckey credkeys[] = {
+    {"name", K_STR, F(gw_conf_cred, name), 1, 1, 128, NULL, NULL, 0, 0},
+    {"type", K_STR, F(gw_conf_cred, type), 1, 1, 32, credtypes, NULL, 0, 0},
+    {"file", K_PATH, F(gw_conf_cred, file), 1, 1, PATH_MAX, NULL, NULL, 0, 0},
+    END,
+};
+
+static const struct ckey projkeys[] = {
+    {"alias", K_STR, F(gw_conf_project, alias), 1, 1, 64, NULL, NULL, 0, 0},
+    /* Reference, table 1: project_id is 1 to 256 characters. */
+    {"project_id", K_STR, F(gw_conf_project, project_id), 1, 1, 256, NULL, NULL,
+     0, 0},
+    /* Reference, table 3: region is 1 to 128 characters. */
+    {"region", K_STR, F(gw_conf_project, region), 1, 1, 128, NULL, NULL, 0, 0},
+    {"endpoint", K_STR, F(gw_conf_project, endpoint), 1, 9, 2048, NULL, NULL, 0,
+     0},
+    /* Reference, table 2: enterprise_project_id is 1 to 256 characters. */
+    {"enterprise_project_id", K_STR, F(gw_conf_project, enterprise_project_id),
+     0, 1, 256, NULL, NULL, 0, 0},
+    {"credentials", K_STR, F(gw_conf_project, credentials), 1, 1, 128, NULL,
+     NULL, 0, 0},
+    END,
+};
+
+static const struct ckey upkeys[] = {
+    {"connect_timeout_ms", K_INT, F(gw_config, up_connect_timeout_ms), 0, 1,
+     60000, NULL, NULL, 0, 0},
+    {"timeout_ms", K_INT, F(gw_config, up_timeout_ms), 0, 1, 300000, NULL, NULL,
+     0, 0},
+    {"max_response_bytes", K_INT, F(gw_config, up_max_response_bytes), 0, 1024,
+     64 * 1024 * 1024, NULL, NULL, 0, 0},
+    {"ca_file", K_PATH, F(gw_config, up_ca_file), 0, 1, PATH_MAX, NULL, NULL, 0,
+     0},
+    END,
+};
+
+static const struct ckey auditkeys[] = {
+    {"file", K_PATH, F(gw_config, audit_file), 1, 1, PATH_MAX, NULL, NULL, 0,
+     0},
+    END,
+};
+
+static const struct ckey topkeys[] = {
+    {"listen", K_STR, F(gw_config, listen), 1, 1, 108, NULL, NULL, 0, 0},
+    {"threads", K_INT, F(gw_config, threads), 0, 1, 256, NULL, NULL, 0, 0},
+    {"max_body_bytes", K_INT, F(gw_config, max_body_bytes), 0, 256, 1024 * 1024,
+     NULL, NULL, 0, 0},
+    {"jwt", K_OBJ, 0, 1, 0, 0, NULL, jwtkeys, 0, 0},
+    {"policies_dir", K_PATH, F(gw_config, policies_dir), 1, 1, PATH_MAX, NULL,
+     NULL, 0, 0},
+    {"credentials", K_ARRAY, F(gw_config, creds), 1, 1, CONF_MAX_ITEMS, NULL,
+     credkeys, sizeof(struct gw_conf_cred), F(gw_config, ncreds)},
+    {"projects", K_ARRAY, F(gw_config, projects), 1, 1, CONF_MAX_ITEMS, NULL,
+     projkeys, sizeof(struct gw_conf_project), F(gw_config, nprojects)},
+    {"upstream", K_OBJ, 0, 0, 0, 0, NULL, upkeys, 0, 0},
+    {"audit", K_OBJ, 0, 1, 0, 0, NULL, auditkeys, 0, 0},
+    /* Reference, table 2: export_size is 0 to 2,147,483,647. */
+    {"default_export_size", K_INT, F(gw_config, default_export_size), 0, 0,
+     2147483647LL, NULL, NULL, 0, 0},
+    END,
+};
+
+static const char *const kindname[K__MAX] = {
+    [K_STR] = "a string",   [K_PATH] = "a path string",
+    [K_INT] = "an integer", [K_STRLIST] = "an array of strings",
+    [K_OBJ] = "an object",  [K_ARRAY] = "an array of objects",
+};
+
+static int fail(struct loadctx *, const char *, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+fail(struct loadctx *c, const char *path, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(c->err, c->errlen, "%s: %s", path, msg);
+	return -1;
+}
+
+static char *
+resolve(const struct loadctx *c, const char *s)
+{
+	size_t n;
+	char *p;
+
+	if (s[0] == '/')
+		return strdup(s);
+	n = strlen(c->dir) + 1 + strlen(s) + 1;
+	p = malloc(n);
+	if (p != NULL)
+		snprintf(p, n, "%s/%s", c->dir, s);
+	return p;
+}
+
+static int load_obj(struct loadctx *, struct json_object *, const struct ckey *,
+                    void *, const char *);
+
+static int
+load_strlist(struct loadctx *c, struct json_object *v, const struct ckey *k,
+             void *target, const char *path)
+{
+	char ***dst = (char ***)((char *)target + k->off);
+	size_t *cnt = (size_t *)((char *)target + k->countoff);
+	struct json_object *e;
+	size_t i, n, len;
+	char sub[512];
+
+	n = json_object_array_length(v);
+	if (n < (size_t)k->min || n > CONF_MAX_ITEMS)
+		return fail(c, path, "must hold %lld to %d strings", k->min,
+		            CONF_MAX_ITEMS);
+	*dst = calloc(n, sizeof(char *));
+	if (*dst == NULL)
+		return fail(c, path, "out of memory");
+	for (i = 0; i < n; i++) {
+		e = json_object_array_get_idx(v, i);
+		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		if (!json_object_is_type(e, json_type_string))
+			return fail(c, sub, "must be a string");
+		len = (size_t)json_object_get_string_len(e);
+		if (len < 1 || len > (size_t)k->max)
+			return fail(c, sub, "must be 1 to %lld characters",
+			            k->max);
+		(*dst)[i] = strdup(json_object_get_string(e));
+		if ((*dst)[i] == NULL)
+			return fail(c, sub, "out of memory");
+		*cnt = i + 1;
+	}
+	return 0;
+}
+
+static int
+load_array(struct loadctx *c, struct json_object *v, const struct ckey *k,
+           void *target, const char *path)
+{
+	void **dst = (void **)((char *)target + k->off);
+	size_t *cnt = (size_t *)((char *)target + k->countoff);
+	size_t i, n;
+	char sub[512];
+
+	n = json_object_array_length(v);
+	if (n < (size_t)k->min || n > (size_t)k->max) {
+		return fail(c, path, "must hold %lld to %lld entries", k->min,
+		            k->max);
+	}
+	*dst = calloc(n, k->elemsize);
+	if (*dst == NULL)
+		return fail(c, path, "out of memory");
+	*cnt = n;
+	for (i = 0; i < n; i++) {
+		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		if (load_obj(c, json_object_array_get_idx(v, i), k->sub,
+		             (char *)*dst + i * k->elemsize, sub) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+load_value(struct loadctx *c, struct json_object *v, const struct ckey *k,
+           void *target, const char *path)
+{
+	static const enum json_type want[K__MAX] = {
+	    [K_STR] = json_type_string, [K_PATH] = json_type_string,
+	    [K_INT] = json_type_int,    [K_STRLIST] = json_type_array,
+	    [K_OBJ] = json_type_object, [K_ARRAY] = json_type_array,
+	};
+	char **sp = (char **)((char *)target + k->off);
+	long long *ip = (long long *)((char *)target + k->off);
+	const char *const *o;
+	const char *s;
+	size_t len;
+	int64_t iv;
+
+	if (!json_object_is_type(v, want[k->kind]))
+		return fail(c, path, "must be %s", kindname[k->kind]);
+	switch (k->kind) {
+	case K_STR:
+	case K_PATH:
+		s = json_object_get_string(v);
+		len = (size_t)json_object_get_string_len(v);
+		if (len < (size_t)k->min || len > (size_t)k->max ||
+		    strlen(s) != len) {
+			return fail(c, path, "must be %lld to %lld characters",
+			            k->min, k->max);
+		}
+		if (k->oneof != NULL) {
+			for (o = k->oneof; *o != NULL; o++)
+				if (strcmp(*o, s) == 0)
+					break;
+			if (*o == NULL)
+				return fail(c, path, "unsupported value \"%s\"",
+				            s);
+		}
+		free(*sp);
+		*sp = k->kind == K_PATH ? resolve(c, s) : strdup(s);
+		if (*sp == NULL)
+			return fail(c, path, "out of memory");
+		return 0;
+	case K_INT:
+		errno = 0;
+		iv = json_object_get_int64(v);
+		if (errno != 0 || iv < k->min || iv > k->max) {
+			return fail(c, path,
+			            "must be an integer from %lld to %lld",
+			            k->min, k->max);
+		}
+		*ip = iv;
+		return 0;
+	case K_STRLIST:
+		return load_strlist(c, v, k, target, path);
+	case K_OBJ:
+		return load_obj(c, v, k->sub, target, path);
+	case K_ARRAY:
+		return load_array(c, v, k, target, path);
+	default:
+		return fail(c, path, "internal: bad key kind");
+	}
+}
+
+/* Walks one JSON object against its key table. */
+static int
+load_obj(struct loadctx *c, struct json_object *o, const struct ckey *keys,
+         void *target, const char *path)
+{
+	const struct ckey *k;
+	struct json_object *v;
+	char sub[512];
+
+	if (!json_object_is_type(o, json_type_object))
+		return fail(c, path[0] ? path : "(top)", "must be an object");
+	json_object_object_foreach(o, name, val)
+	{
+		(void)val;
+		for (k = keys; k->name != NULL; k++)
+			if (strcmp(k->name, name) == 0)
+				break;
+		if (k->name == NULL) {
+			snprintf(sub, sizeof(sub), "%s%s%s", path,
+			         path[0] ? "." : "", name);
+			return fail(c, sub, "unknown key");
+		}
+	}
+	for (k = keys; k->name != NULL; k++) {
+		snprintf(sub, sizeof(sub), "%s%s%s", path, path[0] ? "." : "",
+		         k->name);
+		if (!json_object_object_get_ex(o, k->name, &v)) {
+			if (k->required)
+				return fail(c, sub, "required key missing");
+			continue;
+		}
+		if (load_value(c, v, k, target, sub) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+check_listen(const char *s)
+{
+	const char *colon;
+	long long port;
+
+	if (strcmp(s, "fd:0") == 0)
+		return 0;
+	if (strncmp(s, "unix:/", 6) == 0)
+		return 0;
+	colon = strrchr(s, ':');
+	if (colon == NULL || colon == s)
+		return -1;
+	return gw_strtonum(colon + 1, 1, 65535, &port);
+}
+
+/* Cross-references the tables cannot express. */
+static int
+check_refs(struct loadctx *c, struct gw_config *conf)
+{
+	size_t i, j;
+	char path[128];
+
+	if (check_listen(conf->listen) == -1)
+		return fail(
+		    c, "listen",
+		    "must be \"unix:/path\", \"host:port\" or \"fd:0\"");
+	for (i = 0; i < conf->ncreds; i++)
+		for (j = 0; j < i; j++)
+			if (strcmp(conf->creds[i].name, conf->creds[j].name) ==
+			    0) {
+				snprintf(path, sizeof(path),
+				         "credentials[%zu].name", i);
+				return fail(c, path, "duplicate name \"%s\"",
+				            conf->creds[i].name);
+			}
+	for (i = 0; i < conf->nprojects; i++) {
+		struct gw_conf_project *p = &conf->projects[i];
+
+		for (j = 0; j < i; j++)
+			if (strcmp(p->alias, conf->projects[j].alias) == 0) {
+				snprintf(path, sizeof(path),
+				         "projects[%zu].alias", i);
+				return fail(c, path, "duplicate alias \"%s\"",
+				            p->alias);
+			}
+		/* TLS is always verified: plain http is never allowed. */
+		if (strncmp(p->endpoint, "https://", 8) != 0) {
+			snprintf(path, sizeof(path), "projects[%zu].endpoint",
+			         i);
+			return fail(c, path, "must start with https://");
+		}
+		for (j = 0; j < conf->ncreds; j++)
+			if (strcmp(conf->creds[j].name, p->credentials) == 0)
+				p->cred = &conf->creds[j];
+		if (p->cred == NULL) {
+			snprintf(path, sizeof(path),
+			         "projects[%zu].credentials", i);
+			return fail(c, path, "no credentials entry \"%s\"",
+			            p->credentials);
+		}
+	}
+	return 0;
+}
+
+struct gw_config *
+gw_conf_load(const char *path, char *err, size_t errlen)
+{
+	struct gw_config *conf = NULL, *ret = NULL;
+	struct json_object *root = NULL;
+	struct json_tokener *tok = NULL;
+	struct loadctx c;
+	char *text = NULL, *dcopy = NULL, rerr[512];
+	size_t len = 0;
+
+	if (gw_read_file(path, CONF_MAX_BYTES, 0, &text, &len, rerr,
+	                 sizeof(rerr)) == -1) {
+		snprintf(err, errlen, "%s", rerr);
+		goto out;
+	}
+	tok = json_tokener_new();
+	if (tok == NULL)
+		goto out;
+	root = json_tokener_parse_ex(tok, text, (int)len);
+	if (root == NULL || tok->char_offset != (int)len) {
+		snprintf(err, errlen, "%s: invalid JSON near byte %d", path,
+		         (int)tok->char_offset);
+		goto out;
+	}
+	conf = calloc(1, sizeof(*conf));
+	dcopy = strdup(path);
+	if (conf == NULL || dcopy == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	conf->path = strdup(path);
+	conf->threads = 4;
+	conf->max_body_bytes = 65536;
+	conf->jwt_leeway_s = 60;
+	conf->jwt_max_token_bytes = 8192;
+	conf->up_connect_timeout_ms = 3000;
+	conf->up_timeout_ms = 15000;
+	conf->up_max_response_bytes = 1024 * 1024;
+	conf->default_export_size = 1000;
+	c.dir = dirname(dcopy);
+	c.err = rerr;
+	c.errlen = sizeof(rerr);
+	if (load_obj(&c, root, topkeys, conf, "") == -1 ||
+	    check_refs(&c, conf) == -1) {
+		snprintf(err, errlen, "%s: %s", path, rerr);
+		goto out;
+	}
+	ret = conf;
+	conf = NULL;
+out:
+	gw_conf_free(conf);
+	json_object_put(root);
+	if (tok != NULL)
+		json_tokener_free(tok);
+	free(text);
+	free(dcopy);
+	return ret;
+}
+
+static void
+free_strv(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+void
+gw_conf_free(struct gw_config *conf)
+{
+	size_t i, j;
+
+	if (conf == NULL)
+		return;
+	for (i = 0; i < conf->nissuers; i++) {
+		struct gw_conf_issuer *is = &conf->issuers[i];
+
+		free(is->issuer);
+		free_strv(is->audiences, is->naudiences);
+		for (j = 0; j < is->nkeys; j++) {
+			free(is->keys[j].kid);
+			free(is->keys[j].alg);
+			free(is->keys[j].file);
+		}
+		free(is->keys);
+	}
+	free(conf->issuers);
+	for (i = 0; i < conf->nprojects; i++) {
+		struct gw_conf_project *p = &conf->projects[i];
+
+		free(p->alias);
+		free(p->project_id);
+		free(p->region);
+		free(p->endpoint);
+		free(p->enterprise_project_id);
+		free(p->credentials);
+	}
+	free(conf->projects);
+	for (i = 0; i < conf->ncreds; i++) {
+		free(conf->creds[i].name);
+		free(conf->creds[i].type);
+		free(conf->creds[i].file);
+	}
+	free(conf->creds);
+	free(conf->path);
+	free(conf->listen);
+	free(conf->policies_dir);
+	free(conf->up_ca_file);
+	free(conf->audit_file);
+	free(conf);
+}
+
+const struct gw_conf_project *
+gw_conf_project_get(const struct gw_config *conf, const char *alias)
+{
+	size_t i;
+
+	for (i = 0; i < conf->nprojects; i++)
+		if (strcmp(conf->projects[i].alias, alias) == 0)
+			return &conf->projects[i];
+	return NULL;
+}

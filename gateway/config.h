@@ -35,14 +35,14 @@ struct gw_conf_project {
 	char *project_id;
 	char *region;
 	char *endpoint; /* https://hss.<region>.myhuaweicloud.com */
-	char *enterprise_project_id; /* default, may be NULL */
-	char *credentials; /* name of a gw_conf_cred */
+	char *enterprise_project_id;     /* default, may be NULL */
+	char *credentials;               /* name of a gw_conf_cred */
 	const struct gw_conf_cred *cred; /* resolved at load */
 };
 
 struct gw_config {
 	char *path;
-	char *listen;	 /* "unix:/path", "host:port" or "fd:0" */
+	char *listen; /* "unix:/path", "host:port" or "fd:0" */
 	long long threads;
 	long long max_body_bytes;
 	/* jwt */
@@ -74,6 +74,6 @@ struct gw_config *gw_conf_load(const char *path, char *err, size_t errlen);
 void gw_conf_free(struct gw_config *);
 /* Borrowed project by alias, or NULL. */
 const struct gw_conf_project *gw_conf_project_get(const struct gw_config *,
-    const char *alias);
+                                                  const char *alias);
 
 #endif

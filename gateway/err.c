@@ -10,29 +10,29 @@ static const struct {
 	const char *code;
 	const char *text;
 } errtab[GW_ERR__MAX] = {
-	[GW_OK] = {200, "HSSGW.0000", "success"},
-	[GW_ERR_BAD_REQUEST] = {400, "HSSGW.0001", "malformed request"},
-	[GW_ERR_FIELD] = {400, "HSSGW.0002", "invalid field"},
-	[GW_ERR_TOO_LARGE] = {413, "HSSGW.0003", "request body too large"},
-	[GW_ERR_NOT_FOUND] = {404, "HSSGW.0004", "no such endpoint"},
-	[GW_ERR_METHOD] = {405, "HSSGW.0005", "method not allowed"},
-	[GW_ERR_MEDIA_TYPE] = {415, "HSSGW.0006", "unsupported media type"},
-	[GW_ERR_UNAUTHENTICATED] = {401, "HSSGW.0101", "missing bearer token"},
-	[GW_ERR_TOKEN_INVALID] = {401, "HSSGW.0102", "invalid bearer token"},
-	[GW_ERR_DENIED] = {403, "HSSGW.0103", "denied by policy"},
-	[GW_ERR_UPSTREAM] = {502, "HSSGW.0201", "upstream unreachable"},
-	[GW_ERR_UPSTREAM_BAD] = {502, "HSSGW.0202", "upstream answer unusable"},
-	[GW_ERR_UPSTREAM_TIMEOUT] = {504, "HSSGW.0203", "upstream timed out"},
-	[GW_ERR_CREDENTIALS] = {503, "HSSGW.0301",
-	    "gateway credentials unavailable"},
-	[GW_ERR_AUDIT] = {503, "HSSGW.0302", "audit trail unavailable"},
-	[GW_ERR_NOMEM] = {503, "HSSGW.0303", "out of memory"},
-	[GW_ERR_CONFIG] = {500, "HSSGW.0901", "configuration error"},
-	[GW_ERR_INTERNAL] = {500, "HSSGW.0902", "internal error"},
+    [GW_OK] = {200, "HSSGW.0000", "success"},
+    [GW_ERR_BAD_REQUEST] = {400, "HSSGW.0001", "malformed request"},
+    [GW_ERR_FIELD] = {400, "HSSGW.0002", "invalid field"},
+    [GW_ERR_TOO_LARGE] = {413, "HSSGW.0003", "request body too large"},
+    [GW_ERR_NOT_FOUND] = {404, "HSSGW.0004", "no such endpoint"},
+    [GW_ERR_METHOD] = {405, "HSSGW.0005", "method not allowed"},
+    [GW_ERR_MEDIA_TYPE] = {415, "HSSGW.0006", "unsupported media type"},
+    [GW_ERR_UNAUTHENTICATED] = {401, "HSSGW.0101", "missing bearer token"},
+    [GW_ERR_TOKEN_INVALID] = {401, "HSSGW.0102", "invalid bearer token"},
+    [GW_ERR_DENIED] = {403, "HSSGW.0103", "denied by policy"},
+    [GW_ERR_UPSTREAM] = {502, "HSSGW.0201", "upstream unreachable"},
+    [GW_ERR_UPSTREAM_BAD] = {502, "HSSGW.0202", "upstream answer unusable"},
+    [GW_ERR_UPSTREAM_TIMEOUT] = {504, "HSSGW.0203", "upstream timed out"},
+    [GW_ERR_CREDENTIALS] = {503, "HSSGW.0301",
+                            "gateway credentials unavailable"},
+    [GW_ERR_AUDIT] = {503, "HSSGW.0302", "audit trail unavailable"},
+    [GW_ERR_NOMEM] = {503, "HSSGW.0303", "out of memory"},
+    [GW_ERR_CONFIG] = {500, "HSSGW.0901", "configuration error"},
+    [GW_ERR_INTERNAL] = {500, "HSSGW.0902", "internal error"},
 };
 
 _Static_assert(sizeof(errtab) / sizeof(errtab[0]) == GW_ERR__MAX,
-    "every gw_err needs a row");
+               "every gw_err needs a row");
 
 static int
 valid(enum gw_err e)

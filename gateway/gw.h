@@ -18,23 +18,23 @@
  */
 enum gw_err {
 	GW_OK = 0,
-	GW_ERR_BAD_REQUEST,	  /* malformed request: not JSON, bad UTF-8 */
-	GW_ERR_FIELD,		  /* a field broke a rule (fault names it) */
-	GW_ERR_UNAUTHENTICATED,	  /* no bearer token */
-	GW_ERR_TOKEN_INVALID,	  /* bearer token failed verification */
-	GW_ERR_DENIED,		  /* policy denied the request */
-	GW_ERR_NOT_FOUND,	  /* unknown path */
-	GW_ERR_METHOD,		  /* method not allowed on the path */
-	GW_ERR_TOO_LARGE,	  /* body over the cap */
-	GW_ERR_MEDIA_TYPE,	  /* body is not application/json */
-	GW_ERR_UPSTREAM,	  /* HSS unreachable or connection dropped */
-	GW_ERR_UPSTREAM_BAD,	  /* HSS answered something unusable */
-	GW_ERR_UPSTREAM_TIMEOUT,  /* HSS did not answer in time */
-	GW_ERR_CREDENTIALS,	  /* gateway credentials unavailable */
-	GW_ERR_AUDIT,		  /* audit record could not be written */
-	GW_ERR_NOMEM,		  /* allocation failed */
-	GW_ERR_CONFIG,		  /* configuration, key or policy invalid */
-	GW_ERR_INTERNAL,	  /* a bug: should not happen */
+	GW_ERR_BAD_REQUEST,      /* malformed request: not JSON, bad UTF-8 */
+	GW_ERR_FIELD,            /* a field broke a rule (fault names it) */
+	GW_ERR_UNAUTHENTICATED,  /* no bearer token */
+	GW_ERR_TOKEN_INVALID,    /* bearer token failed verification */
+	GW_ERR_DENIED,           /* policy denied the request */
+	GW_ERR_NOT_FOUND,        /* unknown path */
+	GW_ERR_METHOD,           /* method not allowed on the path */
+	GW_ERR_TOO_LARGE,        /* body over the cap */
+	GW_ERR_MEDIA_TYPE,       /* body is not application/json */
+	GW_ERR_UPSTREAM,         /* HSS unreachable or connection dropped */
+	GW_ERR_UPSTREAM_BAD,     /* HSS answered something unusable */
+	GW_ERR_UPSTREAM_TIMEOUT, /* HSS did not answer in time */
+	GW_ERR_CREDENTIALS,      /* gateway credentials unavailable */
+	GW_ERR_AUDIT,            /* audit record could not be written */
+	GW_ERR_NOMEM,            /* allocation failed */
+	GW_ERR_CONFIG,           /* configuration, key or policy invalid */
+	GW_ERR_INTERNAL,         /* a bug: should not happen */
 	GW_ERR__MAX
 };
 
@@ -58,7 +58,8 @@ struct gw_fault {
 
 /* Sets a fault; returns err so callers can "return gw_fault_set(...)". */
 enum gw_err gw_fault_set(struct gw_fault *, enum gw_err, const char *field,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+                         const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /*
  * Parses a whole decimal integer in [min, max] (strtonum semantics: no
@@ -100,7 +101,7 @@ int64_t gw_mono_us(void);
  * current user or root.  Returns 0, or -1 with a reason in err.
  */
 int gw_read_file(const char *path, size_t cap, int secret, char **out,
-    size_t *outlen, char *err, size_t errlen);
+                 size_t *outlen, char *err, size_t errlen);
 
 /*
  * A growable byte buffer with a hard cap fixed at creation.  Appends that

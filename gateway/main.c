@@ -1,4 +1,344 @@
-/* main: placeholder until the module lands. */
-int gw_placeholder_main(void);
-int main(void) { return gw_placeholder_main(); }
-int gw_placeholder_main(void) { return 0; }
+/*
+ * hssgw's command line: a table of subcommands, each a short function
+ * over the library.  Startup may exit with a message; nothing here runs on
+ * the request path.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "config.h"
+#include "fcgi.h"
+#include "gw.h"
+#include "jwtv.h"
+#include "pipeline.h"
+#include "translate.h"
+
+#define STDIN_MAX (1024 * 1024)
+#define KEY_MAX   (64 * 1024)
+
+static const char *
+config_arg(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *path = NULL;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		if (ch != 'c')
+			return NULL;
+		path = optarg;
+	}
+	if (optind != argc)
+		return NULL;
+	return path;
+}
+
+static int
+cmd_serve(int argc, char *argv[])
+{
+	struct gw_snapshot *snap = NULL;
+	const char *path = config_arg(argc, argv);
+	char err[1024];
+	int rc;
+
+	if (path == NULL) {
+		fprintf(stderr, "usage: hssgw serve --config FILE\n");
+		return 2;
+	}
+	snap = gw_pipe_load(path, 1, err, sizeof(err));
+	if (snap == NULL) {
+		fprintf(stderr, "hssgw: %s\n", err);
+		return 1;
+	}
+	rc = gw_fcgi_serve(snap, err, sizeof(err));
+	if (rc != 0)
+		fprintf(stderr, "hssgw: %s\n", err);
+	gw_pipe_free(snap);
+	return rc == 0 ? 0 : 1;
+}
+
+static int
+cmd_check_config(int argc, char *argv[])
+{
+	struct gw_snapshot *snap = NULL;
+	const char *path = config_arg(argc, argv);
+	char err[1024];
+
+	if (path == NULL) {
+		fprintf(stderr, "usage: hssgw check-config --config FILE\n");
+		return 2;
+	}
+	snap = gw_pipe_load(path, 0, err, sizeof(err));
+	if (snap == NULL) {
+		fprintf(stderr, "hssgw: %s\n", err);
+		return 1;
+	}
+	printf("%s: ok\n", path);
+	gw_pipe_free(snap);
+	return 0;
+}
+
+static char *
+read_stdin(size_t *len)
+{
+	struct gw_buf b;
+	char chunk[4096];
+	ssize_t n;
+
+	gw_buf_init(&b, STDIN_MAX);
+	while ((n = read(0, chunk, sizeof(chunk))) > 0)
+		if (gw_buf_add(&b, chunk, (size_t)n) == -1) {
+			gw_buf_reset(&b);
+			return NULL;
+		}
+	return gw_buf_take(&b, len);
+}
+
+static int
+cmd_translate(int argc, char *argv[])
+{
+	struct gw_config *conf = NULL;
+	const char *path = config_arg(argc, argv);
+	struct gw_buf out;
+	char err[1024], *in = NULL;
+	size_t len = 0;
+	int rc = 1;
+
+	if (path == NULL) {
+		fprintf(stderr, "usage: hssgw translate --config FILE "
+		                "< request.json\n");
+		return 2;
+	}
+	gw_buf_init(&out, STDIN_MAX * 4);
+	conf = gw_conf_load(path, err, sizeof(err));
+	if (conf == NULL) {
+		fprintf(stderr, "hssgw: %s\n", err);
+		goto out;
+	}
+	in = read_stdin(&len);
+	if (in == NULL) {
+		fprintf(stderr, "hssgw: stdin: unreadable or over %d bytes\n",
+		        STDIN_MAX);
+		goto out;
+	}
+	rc = gw_pipe_translate(conf, in, len, &out);
+	if (rc == -1) {
+		fprintf(stderr, "hssgw: translation failed\n");
+		rc = 1;
+		goto out;
+	}
+	printf("%s\n", out.p);
+out:
+	gw_buf_reset(&out);
+	free(in);
+	gw_conf_free(conf);
+	return rc;
+}
+
+/* Builds the claims of a development token. */
+static char *
+mint_claims(const char *iss, const char *aud, const char *sub,
+            const char *groups, long long ttl, const char *extra)
+{
+	struct json_object *o = NULL, *x = NULL, *g;
+	char *ret = NULL, *copy = NULL, *tok, *save = NULL;
+	int64_t now = gw_now_ms() / 1000;
+	char jti[33];
+
+	o = json_object_new_object();
+	if (extra != NULL) {
+		x = json_tokener_parse(extra);
+		if (x == NULL || !json_object_is_type(x, json_type_object)) {
+			fprintf(stderr, "hssgw: --claims: not a JSON object\n");
+			goto out;
+		}
+		json_object_object_foreach(x, k, v)
+		    json_object_object_add(o, k, json_object_get(v));
+	}
+	json_object_object_add(o, "iss", json_object_new_string(iss));
+	json_object_object_add(o, "aud", json_object_new_string(aud));
+	json_object_object_add(o, "sub", json_object_new_string(sub));
+	json_object_object_add(o, "iat", json_object_new_int64(now));
+	json_object_object_add(o, "nbf", json_object_new_int64(now));
+	json_object_object_add(o, "exp", json_object_new_int64(now + ttl));
+	if (gw_random_hex(jti, 16) == 0)
+		json_object_object_add(o, "jti", json_object_new_string(jti));
+	if (groups != NULL) {
+		g = json_object_new_array();
+		copy = strdup(groups);
+		for (tok = strtok_r(copy, ",", &save); tok != NULL;
+		     tok = strtok_r(NULL, ",", &save))
+			json_object_array_add(g, json_object_new_string(tok));
+		json_object_object_add(o, "groups", g);
+	}
+	ret = strdup(json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+out:
+	free(copy);
+	json_object_put(x);
+	json_object_put(o);
+	return ret;
+}
+
+static int
+cmd_mint_token(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+	    {"key", required_argument, NULL, 'k'},
+	    {"alg", required_argument, NULL, 'a'},
+	    {"kid", required_argument, NULL, 'i'},
+	    {"iss", required_argument, NULL, 's'},
+	    {"aud", required_argument, NULL, 'u'},
+	    {"sub", required_argument, NULL, 'b'},
+	    {"groups", required_argument, NULL, 'g'},
+	    {"ttl", required_argument, NULL, 't'},
+	    {"claims", required_argument, NULL, 'x'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *key = NULL, *alg = NULL, *kid = NULL, *iss = NULL;
+	const char *aud = NULL, *sub = NULL, *groups = NULL, *extra = NULL;
+	char err[512], *keybuf = NULL, *claims = NULL, *tok = NULL;
+	long long ttl = 3600;
+	size_t keylen = 0;
+	int ch, rc = 1;
+
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'k':
+			key = optarg;
+			break;
+		case 'a':
+			alg = optarg;
+			break;
+		case 'i':
+			kid = optarg;
+			break;
+		case 's':
+			iss = optarg;
+			break;
+		case 'u':
+			aud = optarg;
+			break;
+		case 'b':
+			sub = optarg;
+			break;
+		case 'g':
+			groups = optarg;
+			break;
+		case 'x':
+			extra = optarg;
+			break;
+		case 't':
+			if (gw_strtonum(optarg, -86400LL * 365, 86400LL * 365,
+			                &ttl) == -1) {
+				fprintf(stderr, "hssgw: --ttl: bad number\n");
+				return 2;
+			}
+			break;
+		default:
+			goto usage;
+		}
+	}
+	if (key == NULL || alg == NULL || iss == NULL || aud == NULL ||
+	    sub == NULL || optind != argc)
+		goto usage;
+	if (gw_read_file(key, KEY_MAX, 1, &keybuf, &keylen, err, sizeof(err)) ==
+	    -1) {
+		fprintf(stderr, "hssgw: %s\n", err);
+		goto out;
+	}
+	/* HS256 secret files end with a newline; it is not key material. */
+	if (strcmp(alg, "HS256") == 0)
+		while (keylen > 0 && (keybuf[keylen - 1] == '\n' ||
+		                      keybuf[keylen - 1] == '\r'))
+			keybuf[--keylen] = '\0';
+	claims = mint_claims(iss, aud, sub, groups, ttl, extra);
+	if (claims == NULL)
+		goto out;
+	tok = gw_jwt_mint(alg, kid, (const unsigned char *)keybuf, keylen,
+	                  claims, err, sizeof(err));
+	if (tok == NULL) {
+		fprintf(stderr, "hssgw: %s\n", err);
+		goto out;
+	}
+	printf("%s\n", tok);
+	rc = 0;
+out:
+	gw_secret_free(keybuf);
+	free(claims);
+	free(tok);
+	return rc;
+usage:
+	fprintf(stderr,
+	        "usage: hssgw mint-token --key FILE --alg "
+	        "RS256|ES256|HS256 [--kid K] --iss ISS --aud AUD --sub SUB\n"
+	        "       [--groups a,b] [--ttl SECONDS] [--claims JSON]\n");
+	return 2;
+}
+
+static int
+cmd_fields(int argc, char *argv[])
+{
+	struct gw_buf b;
+
+	(void)argv;
+	if (argc != 1) {
+		fprintf(stderr, "usage: hssgw fields\n");
+		return 2;
+	}
+	gw_buf_init(&b, 1024 * 1024);
+	if (gw_tr_fields_markdown(&b) == -1) {
+		gw_buf_reset(&b);
+		return 1;
+	}
+	fputs(b.p, stdout);
+	gw_buf_reset(&b);
+	return 0;
+}
+
+static int
+cmd_version(int argc, char *argv[])
+{
+	(void)argc;
+	(void)argv;
+	printf("hssgw %s\n", GW_VERSION);
+	return 0;
+}
+
+static const struct cmd {
+	const char *name;
+	int (*fn)(int, char *[]);
+	const char *help;
+} cmds[] = {
+    {"serve", cmd_serve, "--config FILE: serve FastCGI requests"},
+    {"check-config", cmd_check_config,
+     "--config FILE: validate config, keys, policies, credentials"},
+    {"translate", cmd_translate,
+     "--config FILE < request.json: print the HSS request"},
+    {"mint-token", cmd_mint_token, "--key FILE --alg ALG ...: dev JWT"},
+    {"fields", cmd_fields, "print the HSS field table (Markdown)"},
+    {"version", cmd_version, "print the version"},
+};
+
+int
+main(int argc, char *argv[])
+{
+	size_t i;
+
+	if (argc >= 2)
+		for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+			if (strcmp(argv[1], cmds[i].name) == 0)
+				return cmds[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "usage: hssgw COMMAND [ARGS]\n");
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		fprintf(stderr, "  %-13s %s\n", cmds[i].name, cmds[i].help);
+	return 2;
+}

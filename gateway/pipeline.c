@@ -1,3 +1,627 @@
-/* pipeline: placeholder until the module lands. */
-int gw_placeholder_pipeline(void);
-int gw_placeholder_pipeline(void) { return 0; }
+/*
+ * The request pipeline.  Stages run in a fixed order and each either
+ * passes or sets the one fault that answers the request:
+ *
+ *   route -> size -> bearer token -> media type -> validation -> policy
+ *   -> translation -> credentials -> audit readiness -> upstream
+ *
+ * Authentication comes before validation so an anonymous caller learns
+ * nothing about the request format.  Every answered export request leaves
+ * exactly one audit record.  Owns the snapshot (process lifetime) and the
+ * per-request allocations, all released at the end of gw_pipe_handle.
+ * Never puts a token, key or secret in a response, record or log line.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+
+#include "audit.h"
+#include "claims.h"
+#include "config.h"
+#include "cred.h"
+#include "jwtv.h"
+#include "pipeline.h"
+#include "policy.h"
+#include "translate.h"
+#include "upstream.h"
+
+#define ACTION_EXPORT "hss:ExportImageBaseline"
+#define RESP_MAX      (64 * 1024)
+
+struct gw_snapshot {
+	struct gw_config *conf;
+	struct gw_jwt_keyset *keys;
+	struct gw_pol_set *pol;
+	struct gw_cred **creds; /* parallel to conf->creds */
+	struct gw_audit *audit;
+};
+
+struct gw_worker {
+	struct gw_upstream *up;
+};
+
+/* What one request accumulates on its way through the stages. */
+struct reqstate {
+	const struct gw_snapshot *snap;
+	const struct gw_http_req *req;
+	struct gw_fault fault;
+	struct gw_claims *claims;
+	struct gw_export_req *xreq;
+	struct gw_upreq *upreq;
+	struct gw_upresp upresp;
+	struct gw_pol_decision decision;
+	int decided;
+	char resource[512];
+	char cred_fp[17];
+	const char *cred_name;
+	char *up_error_code;
+	char *task_id;
+	long long record_total_num;
+	int64_t t_start, lat_auth, lat_policy, lat_upstream;
+	int passthrough; /* answer with HSS's own status and body */
+};
+
+struct gw_snapshot *
+gw_pipe_load(const char *path, int open_audit, char *err, size_t errlen)
+{
+	struct gw_snapshot *s = NULL, *ret = NULL;
+	size_t i;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	s->conf = gw_conf_load(path, err, errlen);
+	if (s->conf == NULL)
+		goto out;
+	s->keys = gw_jwt_keyset_load(s->conf, err, errlen);
+	if (s->keys == NULL)
+		goto out;
+	s->pol = gw_pol_load_dir(s->conf->policies_dir, err, errlen);
+	if (s->pol == NULL)
+		goto out;
+	s->creds = calloc(s->conf->ncreds, sizeof(*s->creds));
+	if (s->creds == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < s->conf->ncreds; i++) {
+		s->creds[i] = gw_cred_new(&s->conf->creds[i], err, errlen);
+		if (s->creds[i] == NULL)
+			goto out;
+	}
+	if (open_audit) {
+		s->audit = gw_audit_open(s->conf->audit_file, err, errlen);
+		if (s->audit == NULL)
+			goto out;
+	}
+	ret = s;
+	s = NULL;
+out:
+	gw_pipe_free(s);
+	return ret;
+}
+
+void
+gw_pipe_free(struct gw_snapshot *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	if (s->creds != NULL)
+		for (i = 0; i < s->conf->ncreds; i++)
+			gw_cred_free(s->creds[i]);
+	free(s->creds);
+	gw_audit_close(s->audit);
+	gw_pol_free(s->pol);
+	gw_jwt_keyset_free(s->keys);
+	gw_conf_free(s->conf);
+	free(s);
+}
+
+const struct gw_config *
+gw_pipe_config(const struct gw_snapshot *s)
+{
+	return s->conf;
+}
+
+struct gw_worker *
+gw_pipe_worker_new(void)
+{
+	struct gw_worker *w;
+
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return NULL;
+	w->up = gw_up_new();
+	if (w->up == NULL) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void
+gw_pipe_worker_free(struct gw_worker *w)
+{
+	if (w == NULL)
+		return;
+	gw_up_free(w->up);
+	free(w);
+}
+
+void
+gw_http_resp_reset(struct gw_http_resp *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nheaders; i++) {
+		free(r->headers[i].name);
+		free(r->headers[i].value);
+	}
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+static void
+resp_header(struct gw_http_resp *r, const char *name, const char *value)
+{
+	if (r->nheaders == GW_RESP_HEADERS_MAX)
+		return;
+	r->headers[r->nheaders].name = strdup(name);
+	r->headers[r->nheaders].value = strdup(value);
+	r->nheaders++;
+}
+
+/* HSS's error shape, so clients parse one format (reference §3.3). */
+static void
+error_json(const struct gw_fault *f, const char *request_id, struct gw_buf *out)
+{
+	struct json_object *o;
+	char msg[512];
+
+	if (f->field[0] != '\0')
+		snprintf(msg, sizeof(msg), "%s: %s", f->field, f->msg);
+	else
+		snprintf(msg, sizeof(msg), "%s",
+		         f->msg[0] ? f->msg : gw_strerror(f->err));
+	o = json_object_new_object();
+	json_object_object_add(o, "error_code",
+	                       json_object_new_string(gw_err_code(f->err)));
+	json_object_object_add(o, "error_msg", json_object_new_string(msg));
+	if (request_id != NULL)
+		json_object_object_add(o, "request_id",
+		                       json_object_new_string(request_id));
+	if (f->field[0] != '\0')
+		json_object_object_add(o, "field",
+		                       json_object_new_string(f->field));
+	gw_buf_puts(out, json_object_to_json_string_ext(
+	                     o, JSON_C_TO_STRING_PLAIN |
+	                            JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+static void
+set_body(struct gw_http_resp *resp, struct gw_buf *b)
+{
+	resp->body = gw_buf_take(b, &resp->bodylen);
+}
+
+static void
+answer_error(const struct gw_http_req *req, const struct gw_fault *f,
+             struct gw_http_resp *resp)
+{
+	struct gw_buf b;
+
+	gw_buf_init(&b, RESP_MAX);
+	resp->status = gw_err_status(f->err);
+	error_json(f, req->request_id, &b);
+	resp_header(resp, "Content-Type", "application/json;charset=utf-8");
+	if (f->err == GW_ERR_UNAUTHENTICATED)
+		resp_header(resp, "WWW-Authenticate", "Bearer realm=\"hssgw\"");
+	else if (f->err == GW_ERR_TOKEN_INVALID)
+		/* RFC 6750 §3: no description, it could help an attacker. */
+		resp_header(resp, "WWW-Authenticate",
+		            "Bearer realm=\"hssgw\", error=\"invalid_token\"");
+	set_body(resp, &b);
+}
+
+/* "Bearer <token>" (RFC 6750 §2.1; the scheme is case-insensitive). */
+static const char *
+bearer(const char *h)
+{
+	const char *t;
+
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	t = h + 7;
+	while (*t == ' ')
+		t++;
+	if (*t == '\0' || strpbrk(t, " \t,") != NULL)
+		return NULL;
+	return t;
+}
+
+static int
+is_json_type(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (ct == NULL || strncasecmp(ct, "application/json", n) != 0)
+		return 0;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+
+static const struct gw_cred *
+cred_for(const struct gw_snapshot *s, const struct gw_conf_project *p)
+{
+	size_t i = (size_t)(p->cred - s->conf->creds);
+
+	return i < s->conf->ncreds ? s->creds[i] : NULL;
+}
+
+/*
+ * Finds an error code in an HSS error body, as tolerantly as the official
+ * SDK (reference §3.3): error_code, or code, at the top or one level down.
+ */
+static char *
+find_error_code(struct json_object *o)
+{
+	static const char *const names[] = {"error_code", "code"};
+	struct json_object *v;
+	size_t i;
+
+	if (!json_object_is_type(o, json_type_object))
+		return NULL;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (json_object_object_get_ex(o, names[i], &v) &&
+		    json_object_is_type(v, json_type_string))
+			return strdup(json_object_get_string(v));
+	json_object_object_foreach(o, k, child)
+	{
+		(void)k;
+		if (json_object_is_type(child, json_type_object))
+			for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+				if (json_object_object_get_ex(child, names[i],
+				                              &v) &&
+				    json_object_is_type(v, json_type_string))
+					return strdup(
+					    json_object_get_string(v));
+	}
+	return NULL;
+}
+
+/*
+ * Checks HSS's answer: a 200 must be the documented body (reference,
+ * table 5: task_id 1..256 chars, record_total_num 0..2147483647); any
+ * other status must carry a JSON body, passed back unchanged.
+ */
+static enum gw_err
+check_answer(struct reqstate *st)
+{
+	struct json_object *o = NULL, *v;
+	enum gw_err rc = GW_ERR_UPSTREAM_BAD;
+	const struct gw_upresp *r = &st->upresp;
+	int64_t n;
+
+	o = json_tokener_parse(r->body);
+	if (o == NULL || !json_object_is_type(o, json_type_object)) {
+		gw_fault_set(&st->fault, rc, "",
+		             "HSS answered %ld with a body "
+		             "that is not a JSON object",
+		             r->status);
+		goto out;
+	}
+	if (r->status != 200) {
+		st->up_error_code = find_error_code(o);
+		st->passthrough = 1;
+		rc = GW_OK;
+		goto out;
+	}
+	if (!json_object_object_get_ex(o, "task_id", &v) ||
+	    !json_object_is_type(v, json_type_string) ||
+	    json_object_get_string_len(v) < 1 ||
+	    json_object_get_string_len(v) > 256) {
+		gw_fault_set(&st->fault, rc, "",
+		             "HSS answer has no valid "
+		             "task_id");
+		goto out;
+	}
+	st->task_id = strdup(json_object_get_string(v));
+	if (!json_object_object_get_ex(o, "record_total_num", &v) ||
+	    !json_object_is_type(v, json_type_int)) {
+		gw_fault_set(&st->fault, rc, "",
+		             "HSS answer has no valid "
+		             "record_total_num");
+		goto out;
+	}
+	n = json_object_get_int64(v);
+	if (n < 0 || n > 2147483647LL) {
+		gw_fault_set(&st->fault, rc, "",
+		             "HSS answer has an "
+		             "out-of-range record_total_num");
+		goto out;
+	}
+	st->record_total_num = n;
+	st->passthrough = 1;
+	rc = GW_OK;
+out:
+	json_object_put(o);
+	return rc;
+}
+
+static enum gw_err
+run_export(struct reqstate *st, struct gw_worker *w)
+{
+	const struct gw_snapshot *s = st->snap;
+	const struct gw_http_req *req = st->req;
+	struct gw_pol_request preq;
+	const struct gw_cred *cred;
+	const char *token;
+	enum gw_err rc;
+	int64_t t;
+
+	if (req->body_too_large)
+		return gw_fault_set(&st->fault, GW_ERR_TOO_LARGE, "body",
+		                    "must be at most %lld bytes",
+		                    s->conf->max_body_bytes);
+
+	t = gw_mono_us();
+	token = bearer(req->authorization);
+	if (token == NULL)
+		return gw_fault_set(&st->fault, GW_ERR_UNAUTHENTICATED,
+		                    "Authorization",
+		                    "a Bearer token is required");
+	rc = gw_jwt_verify(s->keys, token, req->now_ms / 1000, &st->claims,
+	                   &st->fault);
+	st->lat_auth = gw_mono_us() - t;
+	if (rc != GW_OK)
+		return rc;
+
+	if (!is_json_type(req->content_type))
+		return gw_fault_set(&st->fault, GW_ERR_MEDIA_TYPE,
+		                    "Content-Type", "must be application/json");
+	rc = gw_tr_parse(s->conf, req->body, req->bodylen, &st->xreq,
+	                 &st->fault);
+	if (rc != GW_OK)
+		return rc;
+
+	t = gw_mono_us();
+	snprintf(st->resource, sizeof(st->resource), "hss:%s:%s",
+	         st->xreq->project->region, st->xreq->project->alias);
+	memset(&preq, 0, sizeof(preq));
+	preq.claims = st->claims;
+	preq.action = ACTION_EXPORT;
+	preq.resource = st->resource;
+	preq.ctx = st->xreq->ctx;
+	preq.nctx = st->xreq->nctx;
+	gw_pol_eval(s->pol, &preq, &st->decision);
+	st->decided = 1;
+	st->lat_policy = gw_mono_us() - t;
+	if (st->decision.effect != GW_POL_ALLOW)
+		/* Say what was denied, never which policy said so. */
+		return gw_fault_set(&st->fault, GW_ERR_DENIED, "",
+		                    "not allowed to perform %s on %s",
+		                    ACTION_EXPORT, st->resource);
+
+	rc = gw_tr_build(st->xreq, &st->upreq, &st->fault);
+	if (rc != GW_OK)
+		return rc;
+	cred = cred_for(s, st->xreq->project);
+	if (cred == NULL)
+		return gw_fault_set(&st->fault, GW_ERR_CREDENTIALS, "",
+		                    "no credentials for project");
+	st->cred_name = gw_cred_name(cred);
+	rc = gw_cred_apply((struct gw_cred *)cred, st->upreq, req->now_ms,
+	                   st->cred_fp, &st->fault);
+	if (rc != GW_OK)
+		return rc;
+	/* Fail closed: no export leaves while the audit trail is broken. */
+	if (!gw_audit_ready(s->audit))
+		return gw_fault_set(&st->fault, GW_ERR_AUDIT, "",
+		                    "the audit trail cannot be written");
+
+	t = gw_mono_us();
+	rc = gw_up_send(w->up, s->conf, st->upreq, &st->upresp, &st->fault);
+	st->lat_upstream = gw_mono_us() - t;
+	if (rc != GW_OK)
+		return rc;
+	return check_answer(st);
+}
+
+static void
+audit(struct reqstate *st, const struct gw_http_resp *resp)
+{
+	const struct gw_snapshot *s = st->snap;
+	struct gw_audit_rec r;
+	char err[256];
+
+	memset(&r, 0, sizeof(r));
+	r.time_ms = st->req->now_ms;
+	r.request_id = st->req->request_id;
+	r.client_addr = st->req->client_addr;
+	r.method = st->req->method;
+	r.path = st->req->path;
+	if (st->claims != NULL) {
+		r.subject = st->claims->sub;
+		r.issuer = st->claims->iss;
+		r.jti = st->claims->jti;
+	}
+	r.action = ACTION_EXPORT;
+	r.resource = st->resource[0] ? st->resource : NULL;
+	r.project = st->xreq ? st->xreq->project->alias : NULL;
+	if (st->decided) {
+		r.decision = gw_pol_effect_name(st->decision.effect);
+		r.stmt_file = st->decision.file[0] ? st->decision.file : NULL;
+		r.stmt_sid = st->decision.sid;
+	}
+	r.policy_revision = gw_pol_revision(s->pol);
+	r.status = resp->status;
+	if (!st->passthrough) {
+		r.error_code = gw_err_code(st->fault.err);
+		r.error_field = st->fault.field[0] ? st->fault.field : NULL;
+	} else if (st->up_error_code != NULL)
+		r.error_code = st->up_error_code;
+	r.upreq = st->upreq;
+	r.up_status = st->upresp.status;
+	r.up_error_code = st->up_error_code;
+	r.task_id = st->task_id;
+	r.record_total_num = st->record_total_num;
+	r.cred_name = st->cred_name;
+	r.cred_fp = st->cred_fp[0] ? st->cred_fp : NULL;
+	r.lat_auth_us = st->lat_auth;
+	r.lat_policy_us = st->lat_policy;
+	r.lat_upstream_us = st->lat_upstream;
+	r.lat_total_us = gw_mono_us() - st->t_start;
+	if (gw_audit_emit(s->audit, &r, err, sizeof(err)) != GW_OK)
+		fprintf(stderr, "hssgw: request %s: %s\n",
+		        st->req->request_id ? st->req->request_id : "-", err);
+}
+
+static void
+handle_export(const struct gw_snapshot *s, struct gw_worker *w,
+              const struct gw_http_req *req, struct gw_http_resp *resp)
+{
+	struct reqstate st;
+	enum gw_err rc;
+
+	memset(&st, 0, sizeof(st));
+	st.snap = s;
+	st.req = req;
+	st.record_total_num = -1;
+	st.t_start = gw_mono_us();
+	rc = run_export(&st, w);
+	if (rc == GW_OK && st.passthrough) {
+		/* HSS's own status and JSON body, unchanged. */
+		resp->status = (int)st.upresp.status;
+		resp->body = st.upresp.body;
+		resp->bodylen = st.upresp.bodylen;
+		st.upresp.body = NULL;
+		resp_header(resp, "Content-Type",
+		            "application/json;charset=utf-8");
+	} else {
+		if (st.fault.err == GW_OK)
+			gw_fault_set(&st.fault,
+			             rc == GW_OK ? GW_ERR_INTERNAL : rc, "",
+			             "%s", gw_strerror(rc));
+		if (st.fault.err >= GW_ERR_UPSTREAM && req->request_id)
+			fprintf(stderr, "hssgw: request %s: %s: %s\n",
+			        req->request_id, gw_err_code(st.fault.err),
+			        st.fault.msg);
+		answer_error(req, &st.fault, resp);
+	}
+	audit(&st, resp);
+	free(st.task_id);
+	free(st.up_error_code);
+	gw_upresp_reset(&st.upresp);
+	gw_upreq_free(st.upreq);
+	gw_tr_req_free(st.xreq);
+	gw_claims_free(st.claims);
+}
+
+static void
+handle_health(const struct gw_snapshot *s, struct gw_worker *w,
+              const struct gw_http_req *req, struct gw_http_resp *resp)
+{
+	struct gw_buf b;
+	int ok = gw_audit_ready(s->audit);
+
+	(void)w;
+	(void)req;
+	gw_buf_init(&b, 256);
+	resp->status = ok ? 200 : 503;
+	gw_buf_puts(&b,
+	            ok ? "{\"status\":\"ok\"}"
+	               : "{\"status\":\"unavailable\",\"reason\":\"audit\"}");
+	resp_header(resp, "Content-Type", "application/json;charset=utf-8");
+	set_body(resp, &b);
+}
+
+typedef void route_fn(const struct gw_snapshot *, struct gw_worker *,
+                      const struct gw_http_req *, struct gw_http_resp *);
+
+static const struct route {
+	const char *method;
+	const char *path;
+	route_fn *fn;
+} routes[] = {
+    {"POST", "/v1/exports/image-baseline", handle_export},
+    {"GET", "/healthz", handle_health},
+};
+
+void
+gw_pipe_handle(const struct gw_snapshot *s, struct gw_worker *w,
+               const struct gw_http_req *req, struct gw_http_resp *resp)
+{
+	struct gw_fault f;
+	size_t i;
+	int path_known = 0;
+
+	memset(resp, 0, sizeof(*resp));
+	memset(&f, 0, sizeof(f));
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (req->path == NULL || strcmp(routes[i].path, req->path) != 0)
+			continue;
+		path_known = 1;
+		if (req->method != NULL &&
+		    strcmp(routes[i].method, req->method) == 0) {
+			routes[i].fn(s, w, req, resp);
+			goto out;
+		}
+	}
+	if (path_known)
+		gw_fault_set(&f, GW_ERR_METHOD, "", "method not allowed");
+	else
+		gw_fault_set(&f, GW_ERR_NOT_FOUND, "", "no such endpoint");
+	answer_error(req, &f, resp);
+out:
+	if (req->request_id != NULL)
+		resp_header(resp, "X-Request-Id", req->request_id);
+}
+
+int
+gw_pipe_translate(const struct gw_config *conf, const char *body, size_t len,
+                  struct gw_buf *out)
+{
+	struct gw_export_req *xreq = NULL;
+	struct gw_upreq *up = NULL;
+	struct json_object *o = NULL;
+	struct gw_fault f;
+	int rc = -1;
+
+	memset(&f, 0, sizeof(f));
+	if (gw_tr_parse(conf, body, len, &xreq, &f) != GW_OK ||
+	    gw_tr_build(xreq, &up, &f) != GW_OK) {
+		o = json_object_new_object();
+		json_object_object_add(
+		    o, "status", json_object_new_int(gw_err_status(f.err)));
+		json_object_object_add(
+		    o, "error_code",
+		    json_object_new_string(gw_err_code(f.err)));
+		json_object_object_add(o, "field",
+		                       json_object_new_string(f.field));
+		json_object_object_add(o, "error_msg",
+		                       json_object_new_string(f.msg));
+		gw_buf_puts(out, json_object_to_json_string_ext(
+		                     o, JSON_C_TO_STRING_PRETTY |
+		                            JSON_C_TO_STRING_SPACED |
+		                            JSON_C_TO_STRING_NOSLASHESCAPE));
+		rc = 1;
+		goto out;
+	}
+	/* The credential provider sets it at send time; never shown. */
+	if (gw_upreq_set_header(up, "X-Auth-Token", "<redacted>", 1) == -1 ||
+	    gw_upreq_json(up, out) == -1)
+		goto out;
+	rc = 0;
+out:
+	json_object_put(o);
+	gw_upreq_free(up);
+	gw_tr_req_free(xreq);
+	return rc;
+}

@@ -50,7 +50,7 @@ gw_upreq_free(struct gw_upreq *r)
 
 int
 gw_upreq_set_header(struct gw_upreq *r, const char *name, const char *value,
-    int secret)
+                    int secret)
 {
 	struct gw_header *h = NULL;
 	char *v;
@@ -107,14 +107,16 @@ gw_upreq_json(const struct gw_upreq *r, struct gw_buf *buf)
 	if (o == NULL || h == NULL)
 		goto out;
 	for (i = 0; i < r->nheaders; i++)
-		json_object_object_add(h, r->headers[i].name,
-		    json_object_new_string(r->headers[i].secret ?
-			"<redacted>" : r->headers[i].value));
+		json_object_object_add(
+		    h, r->headers[i].name,
+		    json_object_new_string(r->headers[i].secret
+		                               ? "<redacted>"
+		                               : r->headers[i].value));
 	if (r->body != NULL) {
 		body = json_tokener_parse(r->body);
 		if (body == NULL)
 			body = json_object_new_string_len(r->body,
-			    (int)r->bodylen);
+			                                  (int)r->bodylen);
 	}
 	json_object_object_add(o, "method", json_object_new_string(r->method));
 	json_object_object_add(o, "url", json_object_new_string(r->url));
@@ -122,8 +124,8 @@ gw_upreq_json(const struct gw_upreq *r, struct gw_buf *buf)
 	h = NULL;
 	json_object_object_add(o, "body", body);
 	body = NULL;
-	s = json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	s = json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	rc = s == NULL ? -1 : gw_buf_puts(buf, s);
 out:
 	json_object_put(h);

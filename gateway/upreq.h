@@ -26,8 +26,8 @@ struct gw_upreq *gw_upreq_new(const char *method, const char *url);
 /* Frees a request, wiping secret header values; accepts NULL. */
 void gw_upreq_free(struct gw_upreq *);
 /* Adds (or replaces, by case-insensitive name) a header; 0 or -1. */
-int gw_upreq_set_header(struct gw_upreq *, const char *name,
-    const char *value, int secret);
+int gw_upreq_set_header(struct gw_upreq *, const char *name, const char *value,
+                        int secret);
 /* Borrowed header value by case-insensitive name, or NULL. */
 const char *gw_upreq_header(const struct gw_upreq *, const char *name);
 /*

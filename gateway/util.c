@@ -24,7 +24,7 @@
 
 enum gw_err
 gw_fault_set(struct gw_fault *f, enum gw_err err, const char *field,
-    const char *fmt, ...)
+             const char *fmt, ...)
 {
 	va_list ap;
 
@@ -156,7 +156,7 @@ int
 gw_rfc3339_ms(const char *s, int64_t *out)
 {
 	static const int mdays[] = {31, 29, 31, 30, 31, 30,
-	    31, 31, 30, 31, 30, 31};
+	                            31, 31, 30, 31, 30, 31};
 	int y, mo, d, h, mi, sec, oh, om, ms = 0, nd = 0, sign;
 	int64_t t;
 	const char *p;
@@ -172,7 +172,8 @@ gw_rfc3339_ms(const char *s, int64_t *out)
 	if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
 	    mi > 59 || sec > 60)
 		return -1;
-	if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+	if (mo == 2 && d == 29 &&
+	    !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
 		return -1;
 	if (sec == 60)
 		sec = 59; /* leap second: clamp, ms precision is enough */
@@ -198,8 +199,8 @@ gw_rfc3339_ms(const char *s, int64_t *out)
 		p++;
 	} else if (*p == '+' || *p == '-') {
 		sign = *p == '+' ? 1 : -1;
-		if (digits(p + 1, 2, &oh) || p[3] != ':' || digits(p + 4, 2, &om) ||
-		    oh > 23 || om > 59)
+		if (digits(p + 1, 2, &oh) || p[3] != ':' ||
+		    digits(p + 4, 2, &om) || oh > 23 || om > 59)
 			return -1;
 		p += 6;
 	} else
@@ -223,8 +224,8 @@ gw_fmt_time_ms(int64_t ms, char *buf, size_t cap)
 		return;
 	}
 	snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	    tm.tm_sec, (int)(ms % 1000));
+	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	         tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 int64_t
@@ -247,7 +248,7 @@ gw_mono_us(void)
 
 int
 gw_read_file(const char *path, size_t cap, int secret, char **out,
-    size_t *outlen, char *err, size_t errlen)
+             size_t *outlen, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -266,13 +267,14 @@ gw_read_file(const char *path, size_t cap, int secret, char **out,
 	}
 	if (secret && (st.st_mode & (S_IRWXG | S_IRWXO))) {
 		snprintf(err, errlen,
-		    "%s: secret file is accessible by group or others "
-		    "(mode %03o); chmod 600 it",
-		    path, (unsigned)(st.st_mode & 0777));
+		         "%s: secret file is accessible by group or others "
+		         "(mode %03o); chmod 600 it",
+		         path, (unsigned)(st.st_mode & 0777));
 		goto out;
 	}
 	if (secret && st.st_uid != geteuid() && st.st_uid != 0) {
-		snprintf(err, errlen,
+		snprintf(
+		    err, errlen,
 		    "%s: secret file is owned by uid %u, not the service user",
 		    path, (unsigned)st.st_uid);
 		goto out;
@@ -299,7 +301,7 @@ gw_read_file(const char *path, size_t cap, int secret, char **out,
 		len += (size_t)n;
 		if (len > cap) {
 			snprintf(err, errlen, "%s: larger than %zu bytes", path,
-			    cap);
+			         cap);
 			goto out;
 		}
 	}

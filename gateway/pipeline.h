@@ -1,0 +1,75 @@
+/*
+ * Pipeline: runs one request through the stages in order (route, size,
+ * authentication, validation, policy, translation, credentials, audit
+ * readiness, upstream) and maps every outcome to one HTTP answer and one
+ * audit record.  Knows nothing of FastCGI: the front hands it a plain
+ * request and writes the plain response, so tests drive it directly.
+ */
+#ifndef GW_PIPELINE_H
+#define GW_PIPELINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "gw.h"
+
+/* Everything loaded at start: immutable and shared by worker threads. */
+struct gw_snapshot;
+/* Per-worker state (the upstream connection cache). */
+struct gw_worker;
+
+struct gw_http_req {
+	const char *method;
+	const char *path; /* DOCUMENT_URI: no query */
+	const char *content_type;
+	const char *authorization;
+	const char *client_addr; /* set by nginx from $remote_addr */
+	const char *request_id;  /* set by nginx from $request_id */
+	const char *body;
+	size_t bodylen;
+	int body_too_large; /* the body passed max_body_bytes */
+	int64_t now_ms;     /* the clock; tests set it */
+};
+
+#define GW_RESP_HEADERS_MAX 4
+
+struct gw_http_resp {
+	int status;
+	struct gw_header headers[GW_RESP_HEADERS_MAX];
+	size_t nheaders;
+	char *body;
+	size_t bodylen;
+};
+
+/*
+ * Loads config, keys, policies and credentials and opens the audit trail
+ * (unless open_audit is 0, for check-config).  NULL with a reason.
+ */
+struct gw_snapshot *gw_pipe_load(const char *config_path, int open_audit,
+                                 char *err, size_t errlen);
+/* Frees a snapshot; accepts NULL. */
+void gw_pipe_free(struct gw_snapshot *);
+/* The loaded config, borrowed. */
+const struct gw_config *gw_pipe_config(const struct gw_snapshot *);
+
+/* A worker's state; NULL on failure. */
+struct gw_worker *gw_pipe_worker_new(void);
+/* Frees a worker; accepts NULL. */
+void gw_pipe_worker_free(struct gw_worker *);
+
+/* Handles one request; always fills resp (caller resets it). */
+void gw_pipe_handle(const struct gw_snapshot *, struct gw_worker *,
+                    const struct gw_http_req *, struct gw_http_resp *);
+/* Frees what a response holds; accepts a zeroed response. */
+void gw_http_resp_reset(struct gw_http_resp *);
+
+/*
+ * Translates a simplified request for `hssgw translate`: on success the
+ * upstream request JSON (token redacted) into out and 0; on failure the
+ * error JSON into out and 1.  -1 on internal failure.
+ */
+int gw_pipe_translate(const struct gw_config *, const char *body, size_t len,
+                      struct gw_buf *out);
+
+#endif

@@ -1,0 +1,180 @@
+/*
+ * Config loader: a good file loads with defaults and resolved paths; every
+ * rule breaks with an error that names the key by its JSON path.  Cases
+ * are data: a replacement applied to the good file and the error expected.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "gw.h"
+
+#define GOOD GW_TEST_DATA "/config/good.json"
+
+static char *
+slurp(const char *path)
+{
+	char *buf = NULL, err[256];
+	size_t len;
+
+	assert_int_equal(
+	    gw_read_file(path, 1 << 20, 0, &buf, &len, err, sizeof(err)), 0);
+	return buf;
+}
+
+static void
+good_loads(void **state)
+{
+	struct gw_config *c;
+	char err[512];
+
+	(void)state;
+	c = gw_conf_load(GOOD, err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->listen, "unix:/run/hssgw/hssgw.sock");
+	assert_int_equal(c->threads, 8);
+	assert_int_equal(c->max_body_bytes, 65536); /* default */
+	assert_int_equal(c->jwt_leeway_s, 60);      /* default */
+	assert_int_equal(c->nissuers, 1);
+	assert_int_equal(c->issuers[0].naudiences, 2);
+	assert_string_equal(c->issuers[0].audiences[1], "hssgw-ci");
+	assert_int_equal(c->issuers[0].nkeys, 2);
+	assert_null(c->issuers[0].keys[1].kid);
+	/* Relative paths resolve against the config file's directory. */
+	assert_string_equal(c->issuers[0].keys[0].file,
+	                    GW_TEST_DATA "/config/keys/idp.pub.pem");
+	assert_string_equal(c->issuers[0].keys[1].file, "/etc/hssgw/hs.secret");
+	assert_string_equal(c->policies_dir, GW_TEST_DATA "/config/policies");
+	assert_int_equal(c->nprojects, 2);
+	assert_ptr_equal(gw_conf_project_get(c, "prod"), &c->projects[1]);
+	assert_null(gw_conf_project_get(c, "nope"));
+	assert_ptr_equal(c->projects[0].cred, &c->creds[0]);
+	assert_null(c->projects[1].enterprise_project_id);
+	assert_int_equal(c->up_timeout_ms, 9000);
+	assert_int_equal(c->default_export_size, 500);
+	gw_conf_free(c);
+}
+
+static const struct badcase {
+	const char *find;
+	const char *replace;
+	const char *error; /* substring of the message */
+} bad[] = {
+    {"\"threads\": 8", "\"threads\": 8, \"thread\": 1", "thread: unknown key"},
+    {"\"threads\": 8", "\"threads\": 0",
+     "threads: must be an integer from 1 to 256"},
+    {"\"threads\": 8", "\"threads\": \"8\"", "threads: must be an integer"},
+    {"\"threads\": 8", "\"threads\": 8.5", "threads: must be an integer"},
+    {"\"alg\": \"RS256\"", "\"alg\": \"none\"",
+     "jwt.issuers[0].keys[0].alg: unsupported value \"none\""},
+    {"\"alg\": \"RS256\"", "\"alg\": \"RS256\", \"x\": 1",
+     "jwt.issuers[0].keys[0].x: unknown key"},
+    {"\"audiences\": [\"hssgw\", \"hssgw-ci\"]", "\"audiences\": []",
+     "jwt.issuers[0].audiences: must hold 1"},
+    {"\"audiences\": [\"hssgw\", \"hssgw-ci\"]", "\"audiences\": [1]",
+     "jwt.issuers[0].audiences[0]: must be a string"},
+    {"\"policies_dir\": \"policies\",", "",
+     "policies_dir: required key missing"},
+    {"\"endpoint\": \"https://hss.cn-north-4", "\"endpoint\": \"http://hss",
+     "projects[0].endpoint: must start with https://"},
+    {"\"credentials\": \"main\"},", "\"credentials\": \"other\"},",
+     "projects[0].credentials: no credentials entry \"other\""},
+    {"\"alias\": \"prod\"", "\"alias\": \"demo\"",
+     "projects[1].alias: duplicate alias"},
+    {"\"type\": \"token_file\"", "\"type\": \"magic\"",
+     "credentials[0].type: unsupported value"},
+    {"\"listen\": \"unix:/run/hssgw/hssgw.sock\"", "\"listen\": \"nowhere\"",
+     "listen: must be"},
+    {"\"default_export_size\": 500", "\"default_export_size\": 2147483648",
+     "default_export_size: must be an integer from 0 to 2147483647"},
+    {"\"default_export_size\": 500", "\"default_export_size\": -1",
+     "default_export_size: must be an integer"},
+    {"\"project_id\": \"0123456789abcdef0123456789abcdef\"",
+     "\"project_id\": \"\"", "projects[0].project_id: must be 1 to 256"},
+    {"\"audit\": {\"file\": \"/var/log/hssgw/audit.jsonl\"}",
+     "\"audit\": \"audit.jsonl\"", "audit: must be an object"},
+    {"{\n  \"listen\"", "[{\n  \"listen\"", "invalid JSON"},
+};
+
+static char *
+replace(const char *s, const char *find, const char *with)
+{
+	const char *at = strstr(s, find);
+	size_t n;
+	char *out;
+
+	assert_non_null(at); /* the case must apply to the good file */
+	n = strlen(s) - strlen(find) + strlen(with) + 1;
+	out = malloc(n);
+	assert_non_null(out);
+	snprintf(out, n, "%.*s%s%s", (int)(at - s), s, with, at + strlen(find));
+	return out;
+}
+
+static void
+bad_cases(void **state)
+{
+	char *good = slurp(GOOD), *text, err[512];
+	char path[] = "/tmp/hssgw-conf-XXXXXX";
+	struct gw_config *c;
+	size_t i;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		text = replace(good, bad[i].find, bad[i].replace);
+		f = fopen(path, "w");
+		assert_non_null(f);
+		fputs(text, f);
+		fclose(f);
+		err[0] = '\0';
+		c = gw_conf_load(path, err, sizeof(err));
+		if (c != NULL || strstr(err, bad[i].error) == NULL)
+			fail_msg("case %zu: want \"%s\", got \"%s\"", i,
+			         bad[i].error, c ? "(loaded)" : err);
+		free(text);
+	}
+	/* Positive control: the same path with the good text loads. */
+	f = fopen(path, "w");
+	fputs(good, f);
+	fclose(f);
+	c = gw_conf_load(path, err, sizeof(err));
+	assert_non_null(c);
+	gw_conf_free(c);
+	unlink(path);
+	free(good);
+}
+
+static void
+missing_file(void **state)
+{
+	char err[512];
+
+	(void)state;
+	assert_null(gw_conf_load("/nonexistent/hssgw.json", err, sizeof(err)));
+	assert_non_null(strstr(err, "/nonexistent/hssgw.json"));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(good_loads),
+	    cmocka_unit_test(bad_cases),
+	    cmocka_unit_test(missing_file),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
