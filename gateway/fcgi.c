@@ -259,6 +259,7 @@ gw_fcgi_serve(const struct gw_snapshot *snap, char *err, size_t errlen)
 	fprintf(stderr, "hssgw: signal %d: finishing requests in flight\n",
 	        sig);
 	sv.stopping = 1;
+	FCGX_ShutdownPending();
 	/* Wakes every accept(2) blocked on the listener; Linux: EINVAL. */
 	shutdown(sv.listen_fd, SHUT_RDWR);
 	for (i = 0; i < started; i++)
