@@ -4,6 +4,7 @@
  * the request path.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,8 @@ cmd_serve(int argc, char *argv[])
 		fprintf(stderr, "usage: hssgw serve --config FILE\n");
 		return 2;
 	}
+	/* A write to a closed peer must fail with EPIPE, not kill us. */
+	signal(SIGPIPE, SIG_IGN);
 	snap = gw_pipe_load(path, 1, err, sizeof(err));
 	if (snap == NULL) {
 		fprintf(stderr, "hssgw: %s\n", err);
