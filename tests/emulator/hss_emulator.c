@@ -1,0 +1,1735 @@
+/*
+ * hss-emulator: a strict stand-in for Huawei Cloud HSS
+ * POST /v5/{project_id}/image/baseline/export, served over FastCGI behind
+ * nginx (TLS) for the integration tests.  It checks every request the way
+ * the real service does (/work/shared/reference: the API page and the SDK
+ * notes), records each request it receives as one JSON line, and
+ * misbehaves on demand through /_emulator/control.
+ *
+ * It owns the config (immutable after load, shared read-only by the
+ * workers), the record file and the failure-injection state (one mutex).
+ * It must never crash or exit on any request input, and never be deployed
+ * in front of real credentials: it records tokens in full on purpose, so
+ * the tests can assert exactly what hssgw sent.
+ *
+ * docs/EMULATOR.md lists every behaviour; keep the two in step.
+ */
+#define _GNU_SOURCE
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+#include <json-c/json.h>
+
+#include "gw.h"
+#include "translate.h"
+
+#define EMU_BODY_MAX ((size_t)1024 * 1024) /* brief: over 1 MiB -> 413 */
+#define EMU_DRAIN_MAX                                                          \
+	((size_t)64 * 1024 * 1024) /* read and drop past the cap */
+#define EMU_CTL_BODY_MAX 4096
+#define EMU_CONF_MAX     ((size_t)1024 * 1024)
+#define EMU_PATH_MAX     8192
+#define EMU_PID_MAX      256          /* API page, Table 1: 1 to 256 chars */
+#define EMU_TOKEN_MAX    32768        /* API page, Table 3: 1 to 32,768 chars */
+#define EMU_REGION_MAX   128          /* API page, Table 3: 1 to 128 chars */
+#define EMU_RECORD_MAX   2147483647LL /* API page, Table 5 */
+#define EMU_HDR_MAX      256
+#define EMU_HDR_BYTES    ((size_t)256 * 1024)
+#define EMU_HDR_NAME_MAX 256
+#define EMU_THREADS_MAX  64
+#define EMU_THREADS_DEF  4
+#define EMU_PROJECTS_MAX 1024
+#define EMU_TOKENS_MAX   1024
+#define EMU_DELAY_MAX    300000LL
+#define EMU_COUNT_MAX    1000000000LL
+#define EMU_GRACE_MS     500
+#define EMU_DROP_STATUS  444 /* what nginx's "return 444" gives */
+
+static const char export_prefix[] = "/v5/";
+static const char export_suffix[] = "/image/baseline/export";
+static const char ctl_prefix[] = "/_emulator/";
+static const char drop_location[] = "/_emulator/drop";
+static const char malformed_body[] = "{\"record_total_num\": ";
+static const char json_type_hdr[] = "application/json;charset=UTF-8";
+
+/* The emulator's own answers, in the order the export checks run. */
+enum emu_err {
+	EE_NOT_FOUND,
+	EE_METHOD,
+	EE_NO_TOKEN,
+	EE_BAD_TOKEN,
+	EE_DENIED,
+	EE_PARAM,
+	EE_PARSE,
+	EE_TOO_LARGE,
+	EE_CONTROL,
+	EE_INTERNAL,
+	EE__MAX
+};
+
+/*
+ * Codes and messages from the reference (hss-api-notes.md 3.4, 3.5).  A
+ * wrong method gets APIG's "The API does not exist." (the APIG error-code
+ * page answers that case with 404; the brief asks for 405 and Allow).
+ * HSS.0010 for a project the token does not cover is the emulator's
+ * choice: the reference does not say what HSS answers there.
+ */
+static const struct emu_errdef {
+	int status;
+	const char *code;
+	const char *msg;
+} errtab[EE__MAX] = {
+    [EE_NOT_FOUND] = {404, "APIGW.0101",
+                      "The API does not exist or has not been published in the "
+                      "environment"},
+    [EE_METHOD] = {405, "APIGW.0101", "The API does not exist."},
+    [EE_NO_TOKEN] =
+        {401, "APIGW.0301",
+         "Incorrect IAM authentication information: x-auth-token not "
+         "found"},
+    [EE_BAD_TOKEN] =
+        {401, "APIGW.0301",
+         "Incorrect IAM authentication information: decrypt token fail"},
+    [EE_DENIED] = {403, "HSS.0010", "access denied"},
+    [EE_PARAM] = {400, "HSS.0001", "invalid parameter"},
+    [EE_PARSE] = {400, "HSS.0002", "failed to parse request"},
+    [EE_TOO_LARGE] = {413, "APIGW.0201", "Request entity too large"},
+    [EE_CONTROL] = {400, "EMU.0001", "invalid control request"},
+    [EE_INTERNAL] = {500, "EMU.0500", "emulator internal error"},
+};
+
+_Static_assert(sizeof(errtab) / sizeof(errtab[0]) == EE__MAX,
+               "every emu_err needs a row");
+
+/* Bodies for mode "status"; other statuses get EMU.0<status>. */
+static const struct emu_errdef injtab[] = {
+    {400, "HSS.0001", "invalid parameter"},
+    {401, "APIGW.0301",
+     "Incorrect IAM authentication information: token expires"},
+    {403, "APIGW.0302", "The IAM user is not authorized to access the API"},
+    {404, "APIGW.0101",
+     "The API does not exist or has not been published in the "
+     "environment"},
+    {413, "APIGW.0201", "Request entity too large"},
+    {429, "APIGW.0308",
+     "The throttling threshold has been reached: policy user over "
+     "ratelimit,limit:5,time:1 minute"},
+    {502, "APIGW.0202", "Backend unavailable"},
+    {504, "APIGW.0203", "Backend timeout"},
+};
+
+static const struct {
+	int status;
+	const char *text;
+} reasontab[] = {
+    {200, "OK"},
+    {400, "Bad Request"},
+    {401, "Unauthorized"},
+    {403, "Forbidden"},
+    {404, "Not Found"},
+    {405, "Method Not Allowed"},
+    {408, "Request Timeout"},
+    {409, "Conflict"},
+    {413, "Content Too Large"},
+    {415, "Unsupported Media Type"},
+    {429, "Too Many Requests"},
+    {500, "Internal Server Error"},
+    {501, "Not Implemented"},
+    {502, "Bad Gateway"},
+    {503, "Service Unavailable"},
+    {504, "Gateway Timeout"},
+};
+
+enum emu_mode {
+	MODE_OK = 0,
+	MODE_DELAY,
+	MODE_STATUS,
+	MODE_MALFORMED,
+	MODE_DROP,
+	MODE__MAX
+};
+
+/* Which control keys each mode takes: 1 required, 0 refused. */
+static const struct {
+	const char *name;
+	int delay_ms;
+	int status;
+	int count_ok;
+} modetab[MODE__MAX] = {
+    [MODE_OK] = {"ok", 0, 0, 0},
+    [MODE_DELAY] = {"delay", 1, 0, 1},
+    [MODE_STATUS] = {"status", 0, 1, 1},
+    [MODE_MALFORMED] = {"malformed", 0, 0, 1},
+    [MODE_DROP] = {"drop", 0, 0, 1},
+};
+
+_Static_assert(sizeof(modetab) / sizeof(modetab[0]) == MODE__MAX,
+               "every mode needs a row");
+
+/* A JSON object's allowed keys: unknown keys are errors. */
+struct emu_key {
+	const char *name;
+	enum json_type type;
+	int required;
+};
+
+static const struct emu_key conf_keys[] = {
+    {"projects", json_type_array, 1},
+    {"record_total_num", json_type_int, 0},
+};
+
+static const struct emu_key project_keys[] = {
+    {"project_id", json_type_string, 1},
+    {"tokens", json_type_array, 1},
+};
+
+static const struct emu_key control_keys[] = {
+    {"mode", json_type_string, 1},
+    {"delay_ms", json_type_int, 0},
+    {"status", json_type_int, 0},
+    {"count", json_type_int, 0},
+};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Process lifetime: loaded once, read-only afterwards. */
+struct emu_project {
+	char *id;
+	char **tokens;
+	size_t *toklens;
+	size_t ntokens;
+};
+
+struct emu_conf {
+	struct emu_project *projects;
+	size_t nprojects;
+	long long record_total_num;
+};
+
+/* The failure injection in force; remaining -1 means until changed. */
+struct emu_inject {
+	enum emu_mode mode;
+	long long delay_ms;
+	long long status;
+	long long remaining;
+};
+
+struct emu {
+	const struct emu_conf *conf;
+	int listenfd;
+	int logfd;
+	pthread_mutex_t loglock;
+	/* failure injection and its counters */
+	pthread_mutex_t lock;
+	struct emu_inject inj;
+	long long exports;  /* export requests taken (POST on the path) */
+	long long injected; /* of those, served under a mode other than ok */
+	/* lifecycle */
+	pthread_mutex_t life;
+	pthread_cond_t lifecv;
+	int stopping;
+	int alive;
+	int busy;
+};
+
+/* Request lifetime. */
+struct emu_req {
+	char **envp;
+	const char *method;
+	const char *query;
+	char path[EMU_PATH_MAX];
+	int path_over;
+	struct gw_buf body;
+	int body_over;
+	char reqid[33];
+};
+
+enum emu_kind { ANS_ERROR, ANS_SUCCESS, ANS_MALFORMED, ANS_DROP, ANS_RAW };
+
+struct emu_answer {
+	enum emu_kind kind;
+	int status;
+	char code[32];
+	char msg[512];
+	const char *allow; /* Allow header for 405 */
+	long long delay_ms;
+	char *raw; /* ANS_RAW body, owned */
+};
+
+static void
+answer_err(struct emu_answer *a, enum emu_err err, const char *detail)
+{
+	const struct emu_errdef *d = &errtab[err];
+
+	a->kind = ANS_ERROR;
+	a->status = d->status;
+	snprintf(a->code, sizeof(a->code), "%s", d->code);
+	if (detail != NULL)
+		snprintf(a->msg, sizeof(a->msg), "%s: %s", d->msg, detail);
+	else
+		snprintf(a->msg, sizeof(a->msg), "%s", d->msg);
+	a->allow = NULL;
+}
+
+static void
+answer_injected(struct emu_answer *a, int status)
+{
+	size_t i;
+
+	a->kind = ANS_ERROR;
+	a->status = status;
+	for (i = 0; i < NELEM(injtab); i++) {
+		if (injtab[i].status == status) {
+			snprintf(a->code, sizeof(a->code), "%s",
+			         injtab[i].code);
+			snprintf(a->msg, sizeof(a->msg), "%s", injtab[i].msg);
+			return;
+		}
+	}
+	snprintf(a->code, sizeof(a->code), "EMU.0%d", status);
+	snprintf(a->msg, sizeof(a->msg), "emulated failure: status %d", status);
+}
+
+static const char *
+reason(int status)
+{
+	size_t i;
+
+	for (i = 0; i < NELEM(reasontab); i++)
+		if (reasontab[i].status == status)
+			return reasontab[i].text;
+	return "Error";
+}
+
+/* ---- JSON helpers ---- */
+
+/* Bytes of the UTF-8 sequence a lead byte announces, 0 if none. */
+static size_t
+utf8_seqlen(unsigned char c)
+{
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		return 2;
+	if (c >= 0xe0 && c <= 0xef)
+		return 3;
+	if (c >= 0xf0 && c <= 0xf4)
+		return 4;
+	return 0;
+}
+
+/*
+ * A JSON string of arbitrary bytes: valid UTF-8 as is, otherwise each
+ * invalid byte becomes U+FFFD so the record stays valid JSON.
+ */
+static struct json_object *
+jtext(const char *p, size_t n)
+{
+	struct json_object *o = NULL;
+	struct gw_buf b;
+	size_t i = 0, k;
+
+	gw_buf_init(&b, n * 3 + 1);
+	if (n > INT_MAX / 3)
+		goto out;
+	if (gw_utf8_valid(p, n)) {
+		o = json_object_new_string_len(p, (int)n);
+		goto out;
+	}
+	while (i < n) {
+		k = utf8_seqlen((unsigned char)p[i]);
+		if (k > 0 && n - i >= k && gw_utf8_valid(p + i, k)) {
+			gw_buf_add(&b, p + i, k);
+			i += k;
+		} else {
+			gw_buf_add(&b, "\xef\xbf\xbd", 3);
+			i++;
+		}
+	}
+	if (b.overflow || b.p == NULL)
+		goto out;
+	o = json_object_new_string_len(b.p, (int)b.len);
+out:
+	gw_buf_reset(&b);
+	return o;
+}
+
+/*
+ * Parses exactly one JSON value from p[0..n): strict RFC 8259 syntax,
+ * UTF-8, nothing but whitespace after it.  NULL with a reason otherwise.
+ */
+static struct json_object *
+json_parse_strict(const char *p, size_t n, char *err, size_t errlen)
+{
+	struct json_tokener *tok = NULL;
+	struct json_object *obj = NULL, *res = NULL;
+	enum json_tokener_error jerr;
+	size_t end;
+
+	if (n > INT_MAX || memchr(p, '\0', n) != NULL) {
+		snprintf(err, errlen, "not a JSON text");
+		goto out;
+	}
+	tok = json_tokener_new();
+	if (tok == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT |
+	                                JSON_TOKENER_VALIDATE_UTF8);
+	obj = json_tokener_parse_ex(tok, p, (int)n);
+	jerr = json_tokener_get_error(tok);
+	if (obj == NULL || jerr != json_tokener_success) {
+		snprintf(err, errlen, "invalid JSON: %s",
+		         jerr == json_tokener_continue
+		             ? "unexpected end of input"
+		             : json_tokener_error_desc(jerr));
+		goto out;
+	}
+	for (end = json_tokener_get_parse_end(tok); end < n; end++) {
+		if (strchr(" \t\r\n", p[end]) == NULL) {
+			snprintf(err, errlen, "invalid JSON: trailing data");
+			goto out;
+		}
+	}
+	res = obj;
+	obj = NULL;
+out:
+	json_object_put(obj);
+	if (tok != NULL)
+		json_tokener_free(tok);
+	return res;
+}
+
+/* Checks an object against a key table: no unknown keys, right types. */
+static int
+keys_check(struct json_object *obj, const struct emu_key *keys, size_t nkeys,
+           const char *where, char *err, size_t errlen)
+{
+	struct json_object_iterator it, end;
+	struct json_object *v = NULL;
+	const char *name = NULL;
+	size_t i;
+
+	if (!json_object_is_type(obj, json_type_object)) {
+		snprintf(err, errlen, "%s: must be an object", where);
+		return -1;
+	}
+	it = json_object_iter_begin(obj);
+	end = json_object_iter_end(obj);
+	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+		name = json_object_iter_peek_name(&it);
+		for (i = 0; i < nkeys; i++)
+			if (strcmp(name, keys[i].name) == 0)
+				break;
+		if (i == nkeys) {
+			snprintf(err, errlen, "%s: unknown key \"%.64s\"",
+			         where, name);
+			return -1;
+		}
+	}
+	for (i = 0; i < nkeys; i++) {
+		if (!json_object_object_get_ex(obj, keys[i].name, &v)) {
+			if (keys[i].required) {
+				snprintf(err, errlen, "%s: \"%s\" is required",
+				         where, keys[i].name);
+				return -1;
+			}
+			continue;
+		}
+		if (!json_object_is_type(v, keys[i].type)) {
+			snprintf(err, errlen, "%s: \"%s\" must be %s", where,
+			         keys[i].name, json_type_to_name(keys[i].type));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Reads an integer key already type-checked by keys_check.  Returns 1 if
+ * present and in [min, max], 0 if absent, -1 if out of range.
+ */
+static int
+int_key(struct json_object *obj, const char *name, long long min, long long max,
+        long long *out, char *err, size_t errlen)
+{
+	struct json_object *v = NULL;
+	int64_t x;
+
+	if (!json_object_object_get_ex(obj, name, &v))
+		return 0;
+	/* json-c saturates to INT64_MAX past the range: still rejected. */
+	x = json_object_get_int64(v);
+	if (x < min || x > max) {
+		snprintf(err, errlen, "\"%s\" must be %lld to %lld", name, min,
+		         max);
+		return -1;
+	}
+	*out = x;
+	return 1;
+}
+
+/* ---- configuration ---- */
+
+static void
+conf_free(struct emu_conf *c)
+{
+	size_t i, j;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nprojects; i++) {
+		free(c->projects[i].id);
+		for (j = 0; j < c->projects[i].ntokens; j++)
+			gw_secret_free(c->projects[i].tokens[j]);
+		free(c->projects[i].tokens);
+		free(c->projects[i].toklens);
+	}
+	free(c->projects);
+	free(c);
+}
+
+/* Visible ASCII only: what can travel in a path segment or header. */
+static int
+visible_ascii(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+static int
+conf_project(struct json_object *jp, size_t idx, struct emu_project *p,
+             char *err, size_t errlen)
+{
+	struct json_object *v = NULL, *t = NULL;
+	char where[64];
+	const char *s = NULL;
+	size_t i, n, len;
+
+	snprintf(where, sizeof(where), "projects[%zu]", idx);
+	if (keys_check(jp, project_keys, NELEM(project_keys), where, err,
+	               errlen) == -1)
+		return -1;
+	json_object_object_get_ex(jp, "project_id", &v);
+	s = json_object_get_string(v);
+	len = (size_t)json_object_get_string_len(v);
+	if (len < 1 || len > EMU_PID_MAX || !visible_ascii(s, len) ||
+	    strchr(s, '/') != NULL) {
+		snprintf(
+		    err, errlen,
+		    "%s.project_id: 1 to %d visible ASCII characters, no '/'",
+		    where, EMU_PID_MAX);
+		return -1;
+	}
+	p->id = gw_strdup(s);
+	json_object_object_get_ex(jp, "tokens", &v);
+	n = json_object_array_length(v);
+	if (n > EMU_TOKENS_MAX) {
+		snprintf(err, errlen, "%s.tokens: at most %d", where,
+		         EMU_TOKENS_MAX);
+		return -1;
+	}
+	p->tokens = calloc(n ? n : 1, sizeof(*p->tokens));
+	p->toklens = calloc(n ? n : 1, sizeof(*p->toklens));
+	if (p->id == NULL || p->tokens == NULL || p->toklens == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		t = json_object_array_get_idx(v, i);
+		if (!json_object_is_type(t, json_type_string)) {
+			snprintf(err, errlen,
+			         "%s.tokens[%zu]: must be a string", where, i);
+			return -1;
+		}
+		s = json_object_get_string(t);
+		len = (size_t)json_object_get_string_len(t);
+		if (len < 1 || len > EMU_TOKEN_MAX || !visible_ascii(s, len)) {
+			snprintf(
+			    err, errlen,
+			    "%s.tokens[%zu]: 1 to %d visible ASCII characters",
+			    where, i, EMU_TOKEN_MAX);
+			return -1;
+		}
+		p->tokens[i] = gw_strdup(s);
+		if (p->tokens[i] == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		p->toklens[i] = len;
+		p->ntokens++;
+	}
+	return 0;
+}
+
+/* Loads the config; NULL with a reason naming the key on any error. */
+static struct emu_conf *
+conf_load(const char *path, char *err, size_t errlen)
+{
+	struct emu_conf *c = NULL, *res = NULL;
+	struct json_object *root = NULL, *v = NULL;
+	char *text = NULL, jerr[256];
+	size_t len = 0, i, j, n;
+	int rc;
+
+	/*
+	 * Not read as a secret file: these are throwaway test tokens, and
+	 * the record file holds them in full anyway.
+	 */
+	if (gw_read_file(path, EMU_CONF_MAX, 0, &text, &len, err, errlen) == -1)
+		goto out;
+	root = json_parse_strict(text, len, jerr, sizeof(jerr));
+	if (root == NULL) {
+		snprintf(err, errlen, "%s: %s", path, jerr);
+		goto out;
+	}
+	if (keys_check(root, conf_keys, NELEM(conf_keys), "config", err,
+	               errlen) == -1)
+		goto out;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	c->record_total_num = 1; /* the API page's example response */
+	rc = int_key(root, "record_total_num", 0, EMU_RECORD_MAX,
+	             &c->record_total_num, jerr, sizeof(jerr));
+	if (rc == -1) {
+		snprintf(err, errlen, "config: %s", jerr);
+		goto out;
+	}
+	json_object_object_get_ex(root, "projects", &v);
+	n = json_object_array_length(v);
+	if (n < 1 || n > EMU_PROJECTS_MAX) {
+		snprintf(err, errlen, "config: \"projects\" needs 1 to %d",
+		         EMU_PROJECTS_MAX);
+		goto out;
+	}
+	c->projects = calloc(n, sizeof(*c->projects));
+	if (c->projects == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		c->nprojects++;
+		if (conf_project(json_object_array_get_idx(v, i), i,
+		                 &c->projects[i], err, errlen) == -1)
+			goto out;
+		for (j = 0; j < i; j++) {
+			if (strcmp(c->projects[j].id, c->projects[i].id) == 0) {
+				snprintf(err, errlen,
+				         "projects[%zu].project_id: duplicate",
+				         i);
+				goto out;
+			}
+		}
+	}
+	res = c;
+	c = NULL;
+out:
+	conf_free(c);
+	json_object_put(root);
+	if (text != NULL) {
+		gw_wipe(text, len);
+		free(text);
+	}
+	return res;
+}
+
+/* ---- failure injection state ---- */
+
+static void
+inject_reset(struct emu_inject *i)
+{
+	i->mode = MODE_OK;
+	i->delay_ms = 0;
+	i->status = 0;
+	i->remaining = -1;
+}
+
+/* Takes the mode for one export request; counts it exactly. */
+static void
+inject_take(struct emu *e, struct emu_inject *out)
+{
+	pthread_mutex_lock(&e->lock);
+	*out = e->inj;
+	e->exports++;
+	if (e->inj.mode != MODE_OK) {
+		e->injected++;
+		if (e->inj.remaining > 0)
+			e->inj.remaining--;
+		if (e->inj.remaining == 0)
+			inject_reset(&e->inj);
+	}
+	pthread_mutex_unlock(&e->lock);
+}
+
+/* The control state as JSON text, owned by the caller; NULL on ENOMEM. */
+static char *
+state_json(struct emu *e)
+{
+	struct json_object *o = NULL;
+	struct emu_inject inj;
+	long long exports, injected;
+	char *res = NULL;
+
+	pthread_mutex_lock(&e->lock);
+	inj = e->inj;
+	exports = e->exports;
+	injected = e->injected;
+	pthread_mutex_unlock(&e->lock);
+
+	o = json_object_new_object();
+	if (o == NULL)
+		goto out;
+	json_object_object_add(o, "mode",
+	                       json_object_new_string(modetab[inj.mode].name));
+	json_object_object_add(o, "delay_ms",
+	                       json_object_new_int64(inj.delay_ms));
+	json_object_object_add(o, "status", json_object_new_int64(inj.status));
+	json_object_object_add(
+	    o, "count",
+	    inj.remaining < 0 ? NULL : json_object_new_int64(inj.remaining));
+	json_object_object_add(o, "export_requests",
+	                       json_object_new_int64(exports));
+	json_object_object_add(o, "injected", json_object_new_int64(injected));
+	res = gw_strdup(json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+out:
+	json_object_put(o);
+	return res;
+}
+
+/* Parses a control body into a new injection; -1 with a reason. */
+static int
+control_parse(const char *body, size_t len, struct emu_inject *out, char *err,
+              size_t errlen)
+{
+	struct json_object *obj = NULL, *v = NULL;
+	struct emu_inject inj;
+	const char *name = NULL;
+	size_t m;
+	int rc = -1, has_delay, has_status, has_count;
+
+	inject_reset(&inj);
+	obj = json_parse_strict(body, len, err, errlen);
+	if (obj == NULL)
+		goto out;
+	if (keys_check(obj, control_keys, NELEM(control_keys), "control", err,
+	               errlen) == -1)
+		goto out;
+	json_object_object_get_ex(obj, "mode", &v);
+	name = json_object_get_string(v);
+	for (m = 0; m < MODE__MAX; m++)
+		if (strcmp(name, modetab[m].name) == 0)
+			break;
+	if (m == MODE__MAX) {
+		snprintf(err, errlen,
+		         "\"mode\" must be one of ok, delay, "
+		         "status, malformed, drop");
+		goto out;
+	}
+	inj.mode = (enum emu_mode)m;
+	has_delay = int_key(obj, "delay_ms", 0, EMU_DELAY_MAX, &inj.delay_ms,
+	                    err, errlen);
+	has_status = int_key(obj, "status", 400, 599, &inj.status, err, errlen);
+	has_count = int_key(obj, "count", 1, EMU_COUNT_MAX, &inj.remaining, err,
+	                    errlen);
+	if (has_delay == -1 || has_status == -1 || has_count == -1)
+		goto out;
+	if (has_delay != modetab[m].delay_ms) {
+		snprintf(err, errlen, "\"delay_ms\" is %s with mode \"%s\"",
+		         modetab[m].delay_ms ? "required" : "not allowed",
+		         name);
+		goto out;
+	}
+	if (has_status != modetab[m].status) {
+		snprintf(err, errlen, "\"status\" is %s with mode \"%s\"",
+		         modetab[m].status ? "required" : "not allowed", name);
+		goto out;
+	}
+	if (has_count && !modetab[m].count_ok) {
+		snprintf(err, errlen,
+		         "\"count\" is not allowed with mode "
+		         "\"ok\"");
+		goto out;
+	}
+	*out = inj;
+	rc = 0;
+out:
+	json_object_put(obj);
+	return rc;
+}
+
+/* ---- request helpers ---- */
+
+/* First value of a FastCGI param and how many times it was sent. */
+static const char *
+param_get(char **envp, const char *name, size_t *count)
+{
+	const char *first = NULL;
+	size_t n = strlen(name), c = 0;
+
+	for (; envp != NULL && *envp != NULL; envp++) {
+		if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=') {
+			if (first == NULL)
+				first = *envp + n + 1;
+			c++;
+		}
+	}
+	if (count != NULL)
+		*count = c;
+	return first;
+}
+
+/* Splits /v5/{project_id}/image/baseline/export; 1 if the shape fits. */
+static int
+export_path(const char *path, const char **pid, size_t *pidlen)
+{
+	size_t plen = strlen(path), pre = sizeof(export_prefix) - 1,
+	       suf = sizeof(export_suffix) - 1;
+	const char *p;
+
+	if (plen <= pre + suf || strncmp(path, export_prefix, pre) != 0 ||
+	    strcmp(path + plen - suf, export_suffix) != 0)
+		return 0;
+	p = path + pre;
+	if (memchr(p, '/', plen - pre - suf) != NULL)
+		return 0;
+	*pid = p;
+	*pidlen = plen - pre - suf;
+	return 1;
+}
+
+/* application/json, any case, parameters allowed (RFC 9110 8.3.1). */
+static int
+media_is_json(const char *ct)
+{
+	static const char want[] = "application/json";
+	size_t n = sizeof(want) - 1;
+	const char *p;
+
+	if (ct == NULL || strncasecmp(ct, want, n) != 0)
+		return 0;
+	for (p = ct + n; *p == ' ' || *p == '\t'; p++)
+		;
+	return *p == '\0' || *p == ';';
+}
+
+/*
+ * Looks the token up in every project without an early exit, so timing
+ * does not tell which token or project matched; lengths may still leak
+ * (gw_ct_equal).  *known: any project has it; *mine: project pidx has it.
+ */
+static void
+token_scan(const struct emu_conf *c, const char *tok, size_t len, long pidx,
+           int *known, int *mine)
+{
+	size_t i, j;
+	int k = 0, m = 0, eq;
+
+	for (i = 0; i < c->nprojects; i++) {
+		for (j = 0; j < c->projects[i].ntokens; j++) {
+			eq = gw_ct_equal(tok, len, c->projects[i].tokens[j],
+			                 c->projects[i].toklens[j]);
+			k |= eq;
+			m |= eq & ((long)i == pidx);
+		}
+	}
+	*known = k;
+	*mine = m;
+}
+
+static long
+project_find(const struct emu_conf *c, const char *pid, size_t len)
+{
+	size_t i;
+
+	if (len < 1 || len > EMU_PID_MAX)
+		return -1;
+	for (i = 0; i < c->nprojects; i++)
+		if (strlen(c->projects[i].id) == len &&
+		    memcmp(c->projects[i].id, pid, len) == 0)
+			return (long)i;
+	return -1;
+}
+
+/* Steps 2 to 7 of the brief, in order; fills the answer. */
+static void
+export_check(struct emu *e, struct emu_req *r, const char *pid, size_t pidlen,
+             struct emu_answer *a)
+{
+	struct gw_fault fault;
+	const char *tok, *region;
+	char detail[400];
+	size_t ntok = 0, nregion = 0, toklen, rlen;
+	long pidx;
+	int known = 0, mine = 0;
+
+	/* 2. X-Auth-Token (API page, Table 3; APIGW.0301 variants). */
+	tok = param_get(r->envp, "HTTP_X_AUTH_TOKEN", &ntok);
+	if (tok == NULL || *tok == '\0') {
+		answer_err(a, EE_NO_TOKEN, NULL);
+		return;
+	}
+	toklen = strlen(tok);
+	/* Two tokens are ambiguous: never guess which one counts. */
+	if (ntok > 1 || toklen > EMU_TOKEN_MAX) {
+		answer_err(a, EE_BAD_TOKEN, NULL);
+		return;
+	}
+	pidx = project_find(e->conf, pid, pidlen);
+	token_scan(e->conf, tok, toklen, pidx, &known, &mine);
+	if (!known) {
+		answer_err(a, EE_BAD_TOKEN, NULL);
+		return;
+	}
+	/* 3. project_id 1..256 (Table 1), configured, covered by token. */
+	if (pidx < 0 || !mine) {
+		answer_err(a, EE_DENIED, NULL);
+		return;
+	}
+	/* 4. region header: optional, 1..128 (Table 3). */
+	region = param_get(r->envp, "HTTP_REGION", &nregion);
+	if (nregion > 1) {
+		answer_err(a, EE_PARAM, "region: must be sent once");
+		return;
+	}
+	rlen = region != NULL ? strlen(region) : 0;
+	if (nregion == 1 && (rlen < 1 || rlen > EMU_REGION_MAX)) {
+		answer_err(a, EE_PARAM, "region: length must be 1 to 128");
+		return;
+	}
+	/* 5. Content-Type (SDK: application/json). */
+	if (!media_is_json(param_get(r->envp, "CONTENT_TYPE", NULL))) {
+		answer_err(a, EE_PARSE, NULL);
+		return;
+	}
+	/* 6. Body cap, then query and body as HSS checks them. */
+	if (r->body_over) {
+		answer_err(a, EE_TOO_LARGE, NULL);
+		return;
+	}
+	memset(&fault, 0, sizeof(fault));
+	if (gw_tr_check_hss(r->query, r->body.p != NULL ? r->body.p : "",
+	                    r->body.len, &fault) != GW_OK) {
+		if (fault.field[0] != '\0')
+			snprintf(detail, sizeof(detail), "%s: %s", fault.field,
+			         fault.msg);
+		else
+			snprintf(detail, sizeof(detail), "%s",
+			         fault.msg[0] != '\0' ? fault.msg : "rejected");
+		answer_err(a, EE_PARAM, detail);
+		return;
+	}
+	/* 7. Success (Table 5). */
+	a->kind = ANS_SUCCESS;
+	a->status = 200;
+}
+
+static void
+handle_export(struct emu *e, struct emu_req *r, const char *pid, size_t pidlen,
+              struct emu_answer *a)
+{
+	struct emu_inject inj;
+
+	if (strcmp(r->method, "POST") != 0) {
+		answer_err(a, EE_METHOD, NULL);
+		a->allow = "POST";
+		return;
+	}
+	inject_take(e, &inj);
+	export_check(e, r, pid, pidlen, a);
+	/* An invalid request is never masked by an injected failure. */
+	if (a->kind == ANS_SUCCESS) {
+		if (inj.mode == MODE_STATUS)
+			answer_injected(a, (int)inj.status);
+		else if (inj.mode == MODE_MALFORMED)
+			a->kind = ANS_MALFORMED;
+		else if (inj.mode == MODE_DROP)
+			a->kind = ANS_DROP;
+	}
+	if (inj.mode == MODE_DELAY)
+		a->delay_ms = inj.delay_ms;
+}
+
+static void
+handle_control(struct emu *e, struct emu_req *r, struct emu_answer *a)
+{
+	struct emu_inject inj;
+	char err[256];
+	int is_ctl = strcmp(r->path, "/_emulator/control") == 0;
+	int is_reset = strcmp(r->path, "/_emulator/reset") == 0;
+	int get = strcmp(r->method, "GET") == 0;
+	int post = strcmp(r->method, "POST") == 0;
+
+	if (!is_ctl && !is_reset) {
+		answer_err(a, EE_NOT_FOUND, NULL);
+		return;
+	}
+	if (!(post || (get && is_ctl))) {
+		answer_err(a, EE_METHOD, NULL);
+		a->allow = is_ctl ? "GET, POST" : "POST";
+		return;
+	}
+	if (post && (r->body_over || r->body.len > EMU_CTL_BODY_MAX)) {
+		answer_err(a, EE_TOO_LARGE, NULL);
+		return;
+	}
+	if (post && is_ctl) {
+		if (control_parse(r->body.p != NULL ? r->body.p : "",
+		                  r->body.len, &inj, err, sizeof(err)) == -1) {
+			answer_err(a, EE_CONTROL, err);
+			return;
+		}
+		pthread_mutex_lock(&e->lock);
+		e->inj = inj;
+		pthread_mutex_unlock(&e->lock);
+	} else if (post) {
+		pthread_mutex_lock(&e->lock);
+		inject_reset(&e->inj);
+		e->exports = 0;
+		e->injected = 0;
+		pthread_mutex_unlock(&e->lock);
+	}
+	a->raw = state_json(e);
+	if (a->raw == NULL) {
+		answer_err(a, EE_INTERNAL, NULL);
+		return;
+	}
+	a->kind = ANS_RAW;
+	a->status = 200;
+}
+
+/* ---- recording ---- */
+
+/* Adds one header to the record, joining repeats with ", " (RFC 9110). */
+static int
+header_add(struct json_object *h, const char *name, const char *value)
+{
+	struct json_object *old = NULL, *v = NULL;
+	struct gw_buf b;
+	int rc = -1;
+
+	gw_buf_init(&b, EMU_HDR_BYTES);
+	if (json_object_object_get_ex(h, name, &old)) {
+		if (gw_buf_puts(&b, json_object_get_string(old)) == -1 ||
+		    gw_buf_puts(&b, ", ") == -1 || gw_buf_puts(&b, value) == -1)
+			goto out;
+		v = jtext(b.p, b.len);
+	} else
+		v = jtext(value, strlen(value));
+	if (v == NULL)
+		goto out;
+	rc = json_object_object_add(h, name, v);
+out:
+	gw_buf_reset(&b);
+	return rc;
+}
+
+static struct json_object *
+record_headers(char **envp, int *truncated)
+{
+	struct json_object *h = json_object_new_object();
+	const char *eq;
+	char name[EMU_HDR_NAME_MAX];
+	size_t n, i, count = 0, bytes = 0;
+
+	if (h == NULL)
+		return NULL;
+	for (; envp != NULL && *envp != NULL; envp++) {
+		if (strncmp(*envp, "HTTP_", 5) != 0)
+			continue;
+		eq = strchr(*envp, '=');
+		if (eq == NULL)
+			continue;
+		n = (size_t)(eq - *envp) - 5;
+		bytes += strlen(eq);
+		if (n == 0 || n >= sizeof(name) || count >= EMU_HDR_MAX ||
+		    bytes > EMU_HDR_BYTES) {
+			*truncated = 1;
+			continue;
+		}
+		/* nginx: X-Auth-Token -> HTTP_X_AUTH_TOKEN; undo it. */
+		for (i = 0; i < n; i++) {
+			name[i] = (*envp)[5 + i];
+			if (name[i] == '_')
+				name[i] = '-';
+			else if (name[i] >= 'A' && name[i] <= 'Z')
+				name[i] = (char)(name[i] - 'A' + 'a');
+		}
+		name[n] = '\0';
+		if (header_add(h, name, eq + 1) == 0)
+			count++;
+	}
+	return h;
+}
+
+/*
+ * Appends one JSON line for a request, in one write(2) under the log
+ * mutex on an O_APPEND descriptor, so lines never interleave.
+ */
+static void
+record(struct emu *e, const struct emu_req *r, int status)
+{
+	struct json_object *o = NULL, *h = NULL;
+	const char *text, *ct;
+	const char *bp = r->body.p != NULL ? r->body.p : "";
+	char *line = NULL, *hex = NULL;
+	static const char digits[] = "0123456789abcdef";
+	size_t len = 0, off = 0, i;
+	ssize_t n;
+	int htrunc = 0, utf8;
+
+	o = json_object_new_object();
+	if (o == NULL)
+		goto fail;
+	h = record_headers(r->envp, &htrunc);
+	if (h == NULL)
+		goto fail;
+	ct = param_get(r->envp, "CONTENT_TYPE", NULL);
+	/*
+	 * CONTENT_TYPE is authoritative over HTTP_CONTENT_TYPE; nginx sends
+	 * it empty when the request had none.
+	 */
+	if (ct != NULL && *ct != '\0')
+		json_object_object_add(h, "content-type",
+		                       jtext(ct, strlen(ct)));
+	json_object_object_add(o, "time_ms",
+	                       json_object_new_int64(gw_now_ms()));
+	json_object_object_add(o, "method",
+	                       jtext(r->method, strlen(r->method)));
+	json_object_object_add(o, "path", jtext(r->path, strlen(r->path)));
+	json_object_object_add(o, "query", jtext(r->query, strlen(r->query)));
+	json_object_object_add(o, "headers", h);
+	h = NULL;
+	json_object_object_add(o, "body", jtext(bp, r->body.len));
+	utf8 = gw_utf8_valid(bp, r->body.len);
+	if (!utf8) {
+		hex = malloc(r->body.len * 2 + 1);
+		if (hex == NULL)
+			goto fail;
+		for (i = 0; i < r->body.len; i++) {
+			hex[2 * i] = digits[(unsigned char)bp[i] >> 4];
+			hex[2 * i + 1] = digits[(unsigned char)bp[i] & 15];
+		}
+		hex[2 * r->body.len] = '\0';
+		json_object_object_add(o, "body_hex",
+		                       json_object_new_string(hex));
+	}
+	if (r->body_over)
+		json_object_object_add(o, "body_truncated",
+		                       json_object_new_boolean(1));
+	if (htrunc)
+		json_object_object_add(o, "headers_truncated",
+		                       json_object_new_boolean(1));
+	json_object_object_add(o, "status", json_object_new_int(status));
+	text = json_object_to_json_string_length(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	if (text == NULL)
+		goto fail;
+	line = malloc(len + 1);
+	if (line == NULL)
+		goto fail;
+	memcpy(line, text, len);
+	line[len++] = '\n';
+	pthread_mutex_lock(&e->loglock);
+	while (off < len) {
+		n = write(e->logfd, line + off, len - off);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	pthread_mutex_unlock(&e->loglock);
+	if (off < len)
+		goto fail;
+	goto out;
+fail:
+	fprintf(stderr, "hss-emulator: could not record request %s\n",
+	        r->reqid);
+out:
+	free(line);
+	free(hex);
+	json_object_put(h);
+	json_object_put(o);
+}
+
+/* ---- answering ---- */
+
+static void
+respond(FCGX_Request *fr, const struct emu_answer *a, const char *reqid,
+        const struct emu_conf *c)
+{
+	struct json_object *o = NULL;
+	struct gw_buf h;
+	const char *body = NULL;
+	char task[33];
+	size_t blen = 0;
+
+	gw_buf_init(&h, 4096);
+	switch (a->kind) {
+	case ANS_ERROR:
+		o = json_object_new_object();
+		if (o == NULL)
+			break;
+		json_object_object_add(o, "error_code",
+		                       json_object_new_string(a->code));
+		json_object_object_add(o, "error_msg",
+		                       jtext(a->msg, strlen(a->msg)));
+		json_object_object_add(o, "request_id",
+		                       json_object_new_string(reqid));
+		break;
+	case ANS_SUCCESS:
+		if (gw_random_hex(task, 16) == -1)
+			snprintf(task, sizeof(task), "%s", reqid);
+		o = json_object_new_object();
+		if (o == NULL)
+			break;
+		json_object_object_add(
+		    o, "record_total_num",
+		    json_object_new_int64(c->record_total_num));
+		json_object_object_add(o, "task_id",
+		                       json_object_new_string(task));
+		break;
+	case ANS_MALFORMED:
+		body = malformed_body;
+		blen = sizeof(malformed_body) - 1;
+		break;
+	case ANS_RAW:
+		body = a->raw;
+		blen = strlen(a->raw);
+		break;
+	case ANS_DROP:
+		break;
+	}
+	if (o != NULL)
+		body = json_object_to_json_string_length(
+		    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+		    &blen);
+	if (a->kind == ANS_DROP) {
+		/* nginx maps the location to "return 444": no answer. */
+		gw_buf_printf(&h,
+		              "Status: 200 OK\r\nX-Accel-Redirect: %s\r\n"
+		              "X-Request-Id: %s\r\n\r\n",
+		              drop_location, reqid);
+	} else if (body == NULL) {
+		gw_buf_printf(&h,
+		              "Status: 500 Internal Server Error\r\n"
+		              "Content-Length: 0\r\nX-Request-Id: %s\r\n\r\n",
+		              reqid);
+	} else {
+		gw_buf_printf(&h,
+		              "Status: %d %s\r\nContent-Type: %s\r\n"
+		              "Content-Length: %zu\r\nX-Request-Id: %s\r\n",
+		              a->status, reason(a->status), json_type_hdr, blen,
+		              reqid);
+		if (a->allow != NULL)
+			gw_buf_printf(&h, "Allow: %s\r\n", a->allow);
+		gw_buf_puts(&h, "\r\n");
+	}
+	if (h.p != NULL && !h.overflow)
+		FCGX_PutStr(h.p, (int)h.len, fr->out);
+	if (body != NULL && a->kind != ANS_DROP)
+		FCGX_PutStr(body, (int)blen, fr->out);
+	gw_buf_reset(&h);
+	json_object_put(o);
+}
+
+static void
+sleep_ms(long long ms)
+{
+	struct timespec ts, rem;
+
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &rem) == -1 && errno == EINTR)
+		ts = rem;
+}
+
+/*
+ * Reads the whole body: keeps up to EMU_BODY_MAX bytes, drains the rest
+ * (so nginx is never left writing into a closed pipe) up to a hard limit.
+ */
+static void
+read_body(FCGX_Stream *in, struct emu_req *r)
+{
+	char chunk[16384];
+	size_t total = 0, room;
+	int n;
+
+	for (;;) {
+		n = FCGX_GetStr(chunk, (int)sizeof(chunk), in);
+		if (n <= 0)
+			break;
+		total += (size_t)n;
+		if (!r->body_over) {
+			room = EMU_BODY_MAX - r->body.len;
+			if ((size_t)n > room) {
+				gw_buf_add(&r->body, chunk, room);
+				r->body_over = 1;
+			} else if (gw_buf_add(&r->body, chunk, (size_t)n) == -1)
+				r->body_over = 1;
+		}
+		if (total > EMU_DRAIN_MAX)
+			break;
+	}
+}
+
+static void
+handle(struct emu *e, FCGX_Request *fr)
+{
+	struct emu_req r;
+	struct emu_answer a;
+	const char *doc, *script, *info, *pid = NULL;
+	size_t pidlen = 0;
+	int n;
+
+	memset(&r, 0, sizeof(r));
+	memset(&a, 0, sizeof(a));
+	gw_buf_init(&r.body, EMU_BODY_MAX);
+	if (gw_random_hex(r.reqid, 16) == -1)
+		snprintf(r.reqid, sizeof(r.reqid), "%032d", 0);
+	r.envp = fr->envp;
+	r.method = param_get(r.envp, "REQUEST_METHOD", NULL);
+	if (r.method == NULL)
+		r.method = "";
+	r.query = param_get(r.envp, "QUERY_STRING", NULL);
+	if (r.query == NULL)
+		r.query = "";
+	doc = param_get(r.envp, "DOCUMENT_URI", NULL);
+	script = param_get(r.envp, "SCRIPT_NAME", NULL);
+	info = param_get(r.envp, "PATH_INFO", NULL);
+	if (doc != NULL && *doc != '\0')
+		n = snprintf(r.path, sizeof(r.path), "%s", doc);
+	else
+		n = snprintf(r.path, sizeof(r.path), "%s%s",
+		             script != NULL ? script : "",
+		             info != NULL ? info : "");
+	r.path_over = n < 0 || (size_t)n >= sizeof(r.path);
+	read_body(fr->in, &r);
+
+	if (strncmp(r.path, ctl_prefix, sizeof(ctl_prefix) - 1) == 0) {
+		/* Control requests are not recorded. */
+		handle_control(e, &r, &a);
+		respond(fr, &a, r.reqid, e->conf);
+		goto out;
+	}
+	if (!r.path_over && export_path(r.path, &pid, &pidlen))
+		handle_export(e, &r, pid, pidlen, &a);
+	else
+		answer_err(&a, EE_NOT_FOUND, NULL);
+	record(e, &r, a.kind == ANS_DROP ? EMU_DROP_STATUS : a.status);
+	if (a.delay_ms > 0)
+		sleep_ms(a.delay_ms);
+	respond(fr, &a, r.reqid, e->conf);
+out:
+	free(a.raw);
+	gw_buf_reset(&r.body);
+}
+
+/* ---- threads and lifecycle ---- */
+
+static int
+is_stopping(struct emu *e)
+{
+	int s;
+
+	pthread_mutex_lock(&e->life);
+	s = e->stopping;
+	pthread_mutex_unlock(&e->life);
+	return s;
+}
+
+static void
+set_busy(struct emu *e, int delta)
+{
+	pthread_mutex_lock(&e->life);
+	e->busy += delta;
+	pthread_cond_broadcast(&e->lifecv);
+	pthread_mutex_unlock(&e->life);
+}
+
+static void *
+worker(void *arg)
+{
+	struct emu *e = arg;
+	FCGX_Request fr;
+	int rc;
+
+	if (FCGX_InitRequest(&fr, e->listenfd, 0) != 0) {
+		fprintf(stderr, "hss-emulator: FCGX_InitRequest failed\n");
+		goto out;
+	}
+	for (;;) {
+		rc = FCGX_Accept_r(&fr);
+		if (rc < 0) {
+			if (is_stopping(e))
+				break;
+			/* A transient accept failure must not shrink the pool.
+			 */
+			sleep_ms(100);
+			continue;
+		}
+		set_busy(e, 1);
+		handle(e, &fr);
+		FCGX_Finish_r(&fr);
+		set_busy(e, -1);
+		if (is_stopping(e))
+			break;
+	}
+	FCGX_Free(&fr, 1);
+out:
+	pthread_mutex_lock(&e->life);
+	e->alive--;
+	pthread_cond_broadcast(&e->lifecv);
+	pthread_mutex_unlock(&e->life);
+	return NULL;
+}
+
+/*
+ * Opens the listening socket.  Not FCGX_OpenSocket: libfcgi 2.4 binds TCP
+ * to INADDR_ANY and exit()s on errors; this binds 127.0.0.1 only.
+ * Returns the descriptor, -2 for a malformed ADDR, -1 for a system error.
+ */
+static int
+listen_open(const char *addr, char *unixpath, size_t cap, char *err,
+            size_t errlen)
+{
+	struct sockaddr_un sun;
+	struct sockaddr_in sin;
+	struct stat st;
+	const char *path;
+	long long port;
+	int fd = -1, one = 1;
+
+	if (strncmp(addr, "unix:", 5) == 0) {
+		path = addr + 5;
+		if (*path != '/' || strlen(path) >= sizeof(sun.sun_path) ||
+		    strlen(path) >= cap) {
+			snprintf(err, errlen,
+			         "--listen: unix path must be "
+			         "absolute and short");
+			return -2;
+		}
+		/* Replace a stale socket, never any other file. */
+		if (lstat(path, &st) == 0) {
+			if (!S_ISSOCK(st.st_mode)) {
+				snprintf(
+				    err, errlen,
+				    "--listen: %s exists and is not a socket",
+				    path);
+				return -1;
+			}
+			unlink(path);
+		}
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		memcpy(sun.sun_path, path, strlen(path) + 1);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd == -1 ||
+		    bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
+			goto fail;
+		snprintf(unixpath, cap, "%s", path);
+	} else if (strncmp(addr, "127.0.0.1:", 10) == 0) {
+		if (gw_strtonum(addr + 10, 1, 65535, &port) == -1) {
+			snprintf(err, errlen, "--listen: bad port");
+			return -2;
+		}
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		sin.sin_port = htons((uint16_t)port);
+		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd == -1 ||
+		    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		               sizeof(one)) == -1 ||
+		    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1)
+			goto fail;
+	} else {
+		snprintf(
+		    err, errlen,
+		    "--listen: expected unix:/path.sock or 127.0.0.1:PORT");
+		return -2;
+	}
+	if (listen(fd, 128) == -1)
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errlen, "--listen %s: %s", addr, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	return -1;
+}
+
+struct emu_opts {
+	const char *config;
+	const char *log;
+	const char *listen;
+	const char *threads;
+};
+
+static const struct {
+	const char *name;
+	size_t off;
+	int required;
+} opttab[] = {
+    {"--config", offsetof(struct emu_opts, config), 1},
+    {"--log", offsetof(struct emu_opts, log), 1},
+    {"--listen", offsetof(struct emu_opts, listen), 0},
+    {"--threads", offsetof(struct emu_opts, threads), 0},
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: hss-emulator --config FILE --log FILE "
+	           "[--listen unix:/path.sock|127.0.0.1:PORT] "
+	           "[--threads N]\n");
+}
+
+/* Parses argv into opts ("--opt VALUE" or "--opt=VALUE"); -1 on error. */
+static int
+opts_parse(int argc, char **argv, struct emu_opts *o)
+{
+	const char **slot;
+	const char *val;
+	size_t i, n;
+	int k;
+
+	memset(o, 0, sizeof(*o));
+	for (k = 1; k < argc; k++) {
+		for (i = 0; i < NELEM(opttab); i++) {
+			n = strlen(opttab[i].name);
+			if (strncmp(argv[k], opttab[i].name, n) == 0 &&
+			    (argv[k][n] == '\0' || argv[k][n] == '='))
+				break;
+		}
+		if (i == NELEM(opttab)) {
+			fprintf(stderr, "hss-emulator: unknown option %s\n",
+			        argv[k]);
+			return -1;
+		}
+		if (argv[k][n] == '=')
+			val = argv[k] + n + 1;
+		else if (k + 1 < argc)
+			val = argv[++k];
+		else {
+			fprintf(stderr, "hss-emulator: %s needs a value\n",
+			        opttab[i].name);
+			return -1;
+		}
+		slot = (const char **)(void *)((char *)o + opttab[i].off);
+		if (*slot != NULL) {
+			fprintf(stderr, "hss-emulator: %s given twice\n",
+			        opttab[i].name);
+			return -1;
+		}
+		*slot = val;
+	}
+	for (i = 0; i < NELEM(opttab); i++) {
+		slot = (const char **)(void *)((char *)o + opttab[i].off);
+		if (opttab[i].required && *slot == NULL) {
+			fprintf(stderr, "hss-emulator: %s is required\n",
+			        opttab[i].name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int64_t
+mono_ms(void)
+{
+	return gw_mono_us() / 1000;
+}
+
+/*
+ * Waits for the workers after SIGTERM: every busy one finishes its
+ * request.  Idle ones blocked on a kept-alive FastCGI connection cannot
+ * be woken, so after a short grace with nothing in flight they are left
+ * to process exit.  Returns the number still alive.
+ */
+static int
+drain_workers(struct emu *e)
+{
+	struct timespec ts;
+	int64_t start = mono_ms();
+	int alive;
+
+	pthread_mutex_lock(&e->life);
+	while (e->alive > 0 &&
+	       !(e->busy == 0 && mono_ms() - start >= EMU_GRACE_MS)) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 50 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&e->lifecv, &e->life, &ts);
+	}
+	alive = e->alive;
+	pthread_mutex_unlock(&e->life);
+	return alive;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct emu e;
+	struct emu_opts o;
+	struct emu_conf *conf = NULL;
+	pthread_condattr_t ca;
+	pthread_t *tids = NULL;
+	sigset_t set;
+	char err[512], unixpath[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	long long nthreads = EMU_THREADS_DEF;
+	int sig = 0, i, started = 0, rc = 1, left;
+
+	memset(&e, 0, sizeof(e));
+	unixpath[0] = '\0';
+	e.listenfd = -1;
+	e.logfd = -1;
+	if (argc == 2 &&
+	    (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	if (opts_parse(argc, argv, &o) == -1) {
+		usage(stderr);
+		return 2;
+	}
+	if (o.threads != NULL &&
+	    gw_strtonum(o.threads, 1, EMU_THREADS_MAX, &nthreads) == -1) {
+		fprintf(stderr, "hss-emulator: --threads: 1 to %d\n",
+		        EMU_THREADS_MAX);
+		return 2;
+	}
+	conf = conf_load(o.config, err, sizeof(err));
+	if (conf == NULL) {
+		fprintf(stderr, "hss-emulator: %s\n", err);
+		return 2;
+	}
+	e.conf = conf;
+	inject_reset(&e.inj);
+	pthread_mutex_init(&e.lock, NULL);
+	pthread_mutex_init(&e.loglock, NULL);
+	pthread_mutex_init(&e.life, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&e.lifecv, &ca);
+	pthread_condattr_destroy(&ca);
+
+	e.logfd = open(o.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (e.logfd == -1) {
+		fprintf(stderr, "hss-emulator: %s: %s\n", o.log,
+		        strerror(errno));
+		goto out;
+	}
+	if (FCGX_Init() != 0) {
+		fprintf(stderr, "hss-emulator: FCGX_Init failed\n");
+		goto out;
+	}
+	if (o.listen != NULL) {
+		e.listenfd = listen_open(o.listen, unixpath, sizeof(unixpath),
+		                         err, sizeof(err));
+		if (e.listenfd < 0) {
+			fprintf(stderr, "hss-emulator: %s\n", err);
+			rc = e.listenfd == -2 ? 2 : 1;
+			e.listenfd = -1;
+			goto out;
+		}
+	} else if (FCGX_IsCGI()) {
+		fprintf(stderr, "hss-emulator: fd 0 is not a FastCGI listening "
+		                "socket; use --listen\n");
+		rc = 2;
+		goto out;
+	} else
+		e.listenfd = 0;
+
+	/* Workers inherit the mask; only main takes SIGTERM/SIGINT. */
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	tids = calloc((size_t)nthreads, sizeof(*tids));
+	if (tids == NULL)
+		goto out;
+	for (i = 0; i < nthreads; i++) {
+		pthread_mutex_lock(&e.life);
+		e.alive++;
+		pthread_mutex_unlock(&e.life);
+		if (pthread_create(&tids[i], NULL, worker, &e) != 0) {
+			pthread_mutex_lock(&e.life);
+			e.alive--;
+			pthread_mutex_unlock(&e.life);
+			fprintf(stderr,
+			        "hss-emulator: pthread_create failed\n");
+			break;
+		}
+		started++;
+	}
+	if (started == 0)
+		goto out;
+	fprintf(stderr, "hss-emulator: ready, %d threads on %s\n", started,
+	        o.listen != NULL ? o.listen : "fd 0");
+
+	while (sigwait(&set, &sig) != 0)
+		;
+	pthread_mutex_lock(&e.life);
+	e.stopping = 1;
+	pthread_mutex_unlock(&e.life);
+	FCGX_ShutdownPending();
+	/* Wakes every accept(2) blocked on the socket (Linux). */
+	shutdown(e.listenfd, SHUT_RDWR);
+	left = drain_workers(&e);
+	if (left == 0) {
+		for (i = 0; i < started; i++)
+			pthread_join(tids[i], NULL);
+	}
+	fprintf(stderr, "hss-emulator: signal %d, stopped\n", sig);
+	rc = 0;
+	if (left > 0) {
+		/* Idle threads still hold e and conf: leave them to exit. */
+		if (unixpath[0] != '\0')
+			unlink(unixpath);
+		fflush(stderr);
+		_exit(0);
+	}
+out:
+	if (unixpath[0] != '\0')
+		unlink(unixpath);
+	if (e.listenfd > 0)
+		close(e.listenfd);
+	if (e.logfd != -1)
+		close(e.logfd);
+	free(tids);
+	conf_free(conf);
+	return rc;
+}
