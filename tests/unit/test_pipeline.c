@@ -1,0 +1,360 @@
+/*
+ * Pipeline: every stage's failure answers the right status and error code,
+ * in the documented order, with exactly one audit record per export
+ * request and no secret in any response or record.  Runs with no network:
+ * the upstream endpoint is a closed loopback port.
+ */
+#include <sys/stat.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "gw.h"
+#include "jwtv.h"
+#include "pipeline.h"
+
+#define HMAC     "0123456789abcdef0123456789abcdef-test-secret"
+#define IAMTOKEN "iam-token-MUST-NOT-LEAK-1234567890"
+#define ISS      "https://idp.test"
+
+struct fixture {
+	char dir[64];
+	char conf[128];
+	char audit[128];
+	struct gw_snapshot *snap;
+	struct gw_worker *w;
+};
+
+static void
+put(const char *dir, const char *name, const char *text, mode_t mode)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static const char *policy =
+    "{\"Version\":\"2012-10-17\",\"Statement\":["
+    "{\"Sid\":\"AllowExporters\",\"Effect\":\"Allow\","
+    "\"Principal\":{\"jwt:groups\":\"exporters\"},"
+    "\"Action\":\"hss:ExportImageBaseline\",\"Resource\":\"hss:*:demo\"},"
+    "{\"Sid\":\"DenySuspended\",\"Effect\":\"Deny\","
+    "\"Principal\":{\"jwt:groups\":\"suspended\"},"
+    "\"Action\":\"hss:*\",\"Resource\":\"*\"}]}";
+
+static void
+write_config(struct fixture *fx, const char *audit_file)
+{
+	char conf[2048];
+
+	snprintf(
+	    conf, sizeof(conf),
+	    "{\"listen\":\"unix:%s/gw.sock\",\"threads\":1,"
+	    "\"max_body_bytes\":1024,"
+	    "\"jwt\":{\"issuers\":[{\"issuer\":\"" ISS "\","
+	    "\"audiences\":[\"hssgw\"],\"keys\":[{\"alg\":\"HS256\","
+	    "\"file\":\"hs.secret\"}]}]},"
+	    "\"policies_dir\":\"pol\","
+	    "\"credentials\":[{\"name\":\"main\",\"type\":\"token_file\","
+	    "\"file\":\"iam.token\"}],"
+	    "\"projects\":[{\"alias\":\"demo\",\"project_id\":\"pid0\","
+	    "\"region\":\"cn-north-4\",\"endpoint\":\"https://127.0.0.1:1\","
+	    "\"enterprise_project_id\":\"0\",\"credentials\":\"main\"},"
+	    "{\"alias\":\"other\",\"project_id\":\"pid1\","
+	    "\"region\":\"cn-north-4\",\"endpoint\":\"https://127.0.0.1:1\","
+	    "\"credentials\":\"main\"}],"
+	    "\"upstream\":{\"connect_timeout_ms\":500,\"timeout_ms\":1000},"
+	    "\"audit\":{\"file\":\"%s\"}}",
+	    fx->dir, audit_file);
+	put(fx->dir, "hssgw.json", conf, 0600);
+}
+
+static int
+setup_with(void **state, const char *audit_file)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	char err[1024], pol[128];
+
+	snprintf(fx->dir, sizeof(fx->dir), "/tmp/hssgw-pipe-XXXXXX");
+	assert_non_null(mkdtemp(fx->dir));
+	snprintf(pol, sizeof(pol), "%s/pol", fx->dir);
+	assert_int_equal(mkdir(pol, 0700), 0);
+	put(fx->dir, "hs.secret", HMAC "\n", 0600);
+	put(fx->dir, "iam.token", IAMTOKEN "\n", 0600);
+	put(pol, "demo.json", policy, 0600);
+	snprintf(fx->audit, sizeof(fx->audit), "%s",
+	         audit_file ? audit_file : "audit.jsonl");
+	write_config(fx, fx->audit);
+	snprintf(fx->conf, sizeof(fx->conf), "%s/hssgw.json", fx->dir);
+	fx->snap = gw_pipe_load(fx->conf, 1, err, sizeof(err));
+	if (fx->snap == NULL)
+		fail_msg("load: %s", err);
+	fx->w = gw_pipe_worker_new();
+	assert_non_null(fx->w);
+	*state = fx;
+	return 0;
+}
+
+static int
+setup(void **state)
+{
+	return setup_with(state, NULL);
+}
+
+static int
+setup_full_disk(void **state)
+{
+	/* /dev/full: open(2) works, every write(2) fails with ENOSPC. */
+	return setup_with(state, "/dev/full");
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *fx = *state;
+	char cmd[128];
+
+	gw_pipe_worker_free(fx->w);
+	gw_pipe_free(fx->snap);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+	assert_int_equal(system(cmd), 0);
+	free(fx);
+	return 0;
+}
+
+static char *
+token(const char *groups, long long exp_delta)
+{
+	char claims[512], err[256], *t;
+	long long now = gw_now_ms() / 1000;
+
+	snprintf(claims, sizeof(claims),
+	         "{\"iss\":\"" ISS "\",\"aud\":\"hssgw\",\"sub\":\"alice\","
+	         "\"groups\":[\"%s\"],\"iat\":%lld,\"exp\":%lld}",
+	         groups, now, now + exp_delta);
+	t = gw_jwt_mint("HS256", NULL, (const unsigned char *)HMAC,
+	                strlen(HMAC), claims, err, sizeof(err));
+	if (t == NULL)
+		fail_msg("mint: %s", err);
+	return t;
+}
+
+static size_t
+audit_lines(const struct fixture *fx, char *last, size_t cap)
+{
+	char path[256], line[65536];
+	size_t n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", fx->dir, fx->audit);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		n++;
+		if (last != NULL)
+			snprintf(last, cap, "%s", line);
+	}
+	fclose(f);
+	return n;
+}
+
+static const struct pcase {
+	const char *name;
+	const char *method;
+	const char *path;
+	const char *ctype;
+	const char *groups; /* NULL: no Authorization header */
+	long long exp_delta;
+	const char *body;
+	int status;
+	const char *code;
+	const char *field;
+	int audited;
+} cases[] = {
+    {"unknown path", "POST", "/v1/nope", "application/json", "exporters", 600,
+     "{}", 404, "HSSGW.0004", NULL, 0},
+    {"wrong method", "GET", "/v1/exports/image-baseline", NULL, "exporters",
+     600, "", 405, "HSSGW.0005", NULL, 0},
+    {"no token", "POST", "/v1/exports/image-baseline", "application/json", NULL,
+     600, "{\"project\":\"demo\"}", 401, "HSSGW.0101", NULL, 1},
+    {"expired token", "POST", "/v1/exports/image-baseline", "application/json",
+     "exporters", -3600, "{\"project\":\"demo\"}", 401, "HSSGW.0102", NULL, 1},
+    /* Authentication before validation: a bad body still gets 401. */
+    {"no token, bad body", "POST", "/v1/exports/image-baseline",
+     "application/json", NULL, 600, "{\"bogus\":1}", 401, "HSSGW.0101", NULL,
+     1},
+    {"wrong media type", "POST", "/v1/exports/image-baseline", "text/plain",
+     "exporters", 600, "{\"project\":\"demo\"}", 415, "HSSGW.0006", NULL, 1},
+    {"not json", "POST", "/v1/exports/image-baseline", "application/json",
+     "exporters", 600, "{project", 400, "HSSGW.0001", NULL, 1},
+    {"bad enum", "POST", "/v1/exports/image-baseline",
+     "application/json;charset=utf-8", "exporters", 600,
+     "{\"project\":\"demo\",\"image_type\":\"nope\"}", 400, "HSSGW.0002",
+     "image_type", 1},
+    {"forbidden field", "POST", "/v1/exports/image-baseline",
+     "application/json", "exporters", 600,
+     "{\"project\":\"demo\",\"project_id\":\"x\"}", 400, "HSSGW.0002",
+     "project_id", 1},
+    {"no policy allows", "POST", "/v1/exports/image-baseline",
+     "application/json", "others", 600, "{\"project\":\"demo\"}", 403,
+     "HSSGW.0103", NULL, 1},
+    {"allow does not cover project", "POST", "/v1/exports/image-baseline",
+     "application/json", "exporters", 600, "{\"project\":\"other\"}", 403,
+     "HSSGW.0103", NULL, 1},
+    {"explicit deny", "POST", "/v1/exports/image-baseline", "application/json",
+     "suspended", 600, "{\"project\":\"demo\"}", 403, "HSSGW.0103", NULL, 1},
+    /* Positive control of the chain: allowed, then HSS unreachable. */
+    {"allowed, upstream down", "POST", "/v1/exports/image-baseline",
+     "application/json", "exporters", 600, "{\"project\":\"demo\"}", 502,
+     "HSSGW.0201", NULL, 1},
+};
+
+static void
+run_case(struct fixture *fx, const struct pcase *c, struct gw_http_resp *r)
+{
+	struct gw_http_req req;
+	char auth[4096], *t = NULL;
+
+	memset(&req, 0, sizeof(req));
+	req.method = c->method;
+	req.path = c->path;
+	req.content_type = c->ctype;
+	if (c->groups != NULL) {
+		t = token(c->groups, c->exp_delta);
+		snprintf(auth, sizeof(auth), "Bearer %s", t);
+		req.authorization = auth;
+	}
+	req.client_addr = "192.0.2.7";
+	req.request_id = "req-0001";
+	req.body = c->body;
+	req.bodylen = strlen(c->body);
+	req.now_ms = gw_now_ms();
+	gw_pipe_handle(fx->snap, fx->w, &req, r);
+	free(t);
+}
+
+static const char *
+header(const struct gw_http_resp *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->nheaders; i++)
+		if (strcmp(r->headers[i].name, name) == 0)
+			return r->headers[i].value;
+	return NULL;
+}
+
+static void
+stages(void **state)
+{
+	struct fixture *fx = *state;
+	struct gw_http_resp r;
+	char last[65536], want[160];
+	size_t i, before, after;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct pcase *c = &cases[i];
+
+		before = audit_lines(fx, NULL, 0);
+		run_case(fx, c, &r);
+		after = audit_lines(fx, last, sizeof(last));
+		if (r.status != c->status)
+			fail_msg("%s: status %d, want %d: %s", c->name,
+			         r.status, c->status, r.body);
+		snprintf(want, sizeof(want), "\"error_code\":\"%s\"", c->code);
+		if (strstr(r.body, want) == NULL)
+			fail_msg("%s: body %s lacks %s", c->name, r.body, want);
+		if (c->field != NULL) {
+			snprintf(want, sizeof(want), "\"field\":\"%s\"",
+			         c->field);
+			if (strstr(r.body, want) == NULL)
+				fail_msg("%s: body %s lacks %s", c->name,
+				         r.body, want);
+		}
+		assert_non_null(strstr(r.body, "\"request_id\":\"req-0001\""));
+		assert_string_equal(header(&r, "X-Request-Id"), "req-0001");
+		if (c->status == 401)
+			assert_non_null(header(&r, "WWW-Authenticate"));
+		if (after - before != (size_t)c->audited)
+			fail_msg("%s: %zu audit records, want %d", c->name,
+			         after - before, c->audited);
+		if (c->audited) {
+			snprintf(want, sizeof(want), "\"status\":%d",
+			         c->status);
+			assert_non_null(strstr(last, want));
+			assert_non_null(strstr(last, "192.0.2.7"));
+			assert_null(strstr(last, IAMTOKEN));
+		}
+		assert_null(strstr(r.body, IAMTOKEN));
+		gw_http_resp_reset(&r);
+	}
+	/* The allowed request reached translation: its audit record holds
+	 * the upstream request, token redacted, and the deciding statement. */
+	assert_non_null(strstr(last, "<redacted>"));
+	assert_non_null(strstr(last, "AllowExporters"));
+	assert_non_null(strstr(last, "/v5/pid0/image/baseline/export"));
+}
+
+static void
+too_large(void **state)
+{
+	struct fixture *fx = *state;
+	struct gw_http_req req;
+	struct gw_http_resp r;
+
+	memset(&req, 0, sizeof(req));
+	req.method = "POST";
+	req.path = "/v1/exports/image-baseline";
+	req.body = "";
+	req.body_too_large = 1;
+	req.now_ms = gw_now_ms();
+	gw_pipe_handle(fx->snap, fx->w, &req, &r);
+	assert_int_equal(r.status, 413);
+	assert_non_null(strstr(r.body, "HSSGW.0003"));
+	gw_http_resp_reset(&r);
+}
+
+static void
+audit_down_fails_closed(void **state)
+{
+	struct fixture *fx = *state;
+	struct gw_http_resp r;
+	struct pcase c = cases[sizeof(cases) / sizeof(cases[0]) - 1];
+
+	/* The first record fails to write and marks the trail broken. */
+	run_case(fx, &cases[2], &r);
+	gw_http_resp_reset(&r);
+	/* An allowed export now stops before upstream with 503. */
+	run_case(fx, &c, &r);
+	assert_int_equal(r.status, 503);
+	assert_non_null(strstr(r.body, "HSSGW.0302"));
+	gw_http_resp_reset(&r);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(stages, setup, teardown),
+	    cmocka_unit_test_setup_teardown(too_large, setup, teardown),
+	    cmocka_unit_test_setup_teardown(audit_down_fails_closed,
+	                                    setup_full_disk, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
