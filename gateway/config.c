@@ -322,8 +322,12 @@ load_obj(struct loadctx *c, struct json_object *o, const struct ckey *keys,
 
 	if (!json_object_is_type(o, json_type_object))
 		return fail(c, path[0] ? path : "(top)", "must be an object");
-	json_object_object_foreach(o, name, val)
-	{
+	for (struct json_object_iterator it_ = json_object_iter_begin(o),
+	                                 end_ = json_object_iter_end(o);
+	     !json_object_iter_equal(&it_, &end_);
+	     json_object_iter_next(&it_)) {
+		const char *name = json_object_iter_peek_name(&it_);
+		struct json_object *val = json_object_iter_peek_value(&it_);
 		(void)val;
 		for (k = keys; k->name != NULL; k++)
 			if (strcmp(k->name, name) == 0)

@@ -152,6 +152,7 @@ mint_claims(const char *iss, const char *aud, const char *sub,
             const char *groups, long long ttl, const char *extra)
 {
 	struct json_object *o = NULL, *x = NULL, *g;
+	struct json_object_iterator it, end;
 	char *ret = NULL, *copy = NULL, *tok, *save = NULL;
 	int64_t now = gw_now_ms() / 1000;
 	char jti[33];
@@ -163,8 +164,13 @@ mint_claims(const char *iss, const char *aud, const char *sub,
 			fprintf(stderr, "hssgw: --claims: not a JSON object\n");
 			goto out;
 		}
-		json_object_object_foreach(x, k, v)
-		    json_object_object_add(o, k, json_object_get(v));
+		for (it = json_object_iter_begin(x),
+		    end = json_object_iter_end(x);
+		     !json_object_iter_equal(&it, &end);
+		     json_object_iter_next(&it))
+			json_object_object_add(
+			    o, json_object_iter_peek_name(&it),
+			    json_object_get(json_object_iter_peek_value(&it)));
 	}
 	json_object_object_add(o, "iss", json_object_new_string(iss));
 	json_object_object_add(o, "aud", json_object_new_string(aud));

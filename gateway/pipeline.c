@@ -282,8 +282,12 @@ find_error_code(struct json_object *o)
 		if (json_object_object_get_ex(o, names[i], &v) &&
 		    json_object_is_type(v, json_type_string))
 			return strdup(json_object_get_string(v));
-	json_object_object_foreach(o, k, child)
-	{
+	for (struct json_object_iterator it_ = json_object_iter_begin(o),
+	                                 end_ = json_object_iter_end(o);
+	     !json_object_iter_equal(&it_, &end_);
+	     json_object_iter_next(&it_)) {
+		const char *k = json_object_iter_peek_name(&it_);
+		struct json_object *child = json_object_iter_peek_value(&it_);
 		(void)k;
 		if (json_object_is_type(child, json_type_object))
 			for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)

@@ -448,8 +448,12 @@ collect(struct json_object *o, enum mode m, struct json_object **vals,
 	struct json_object **slot = NULL;
 	enum gw_err rc;
 
-	json_object_object_foreach(o, key, val)
-	{
+	for (struct json_object_iterator it_ = json_object_iter_begin(o),
+	                                 end_ = json_object_iter_end(o);
+	     !json_object_iter_equal(&it_, &end_);
+	     json_object_iter_next(&it_)) {
+		const char *key = json_object_iter_peek_name(&it_);
+		struct json_object *val = json_object_iter_peek_value(&it_);
 		if (m == MODE_CALLER && gw_tr_forbidden(key))
 			return fault_at(fault, GW_ERR_FIELD, key,
 			                GW_TR_FORBIDDEN_RULE);
