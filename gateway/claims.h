@@ -10,8 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GW_CLAIMS_MAX 64	/* claims kept per token */
-#define GW_CLAIM_VALUES_MAX 64	/* elements kept per array claim */
+#define GW_CLAIMS_MAX       64 /* claims kept per token */
+#define GW_CLAIM_VALUES_MAX 64 /* elements kept per array claim */
 
 struct gw_claim {
 	char *name;

@@ -207,7 +207,9 @@ load_strlist(struct loadctx *c, struct json_object *v, const struct ckey *k,
 		return fail(c, path, "out of memory");
 	for (i = 0; i < n; i++) {
 		e = json_object_array_get_idx(v, i);
-		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		if (snprintf(sub, sizeof(sub), "%s[%zu]", path, i) >=
+		    (int)sizeof(sub))
+			return fail(c, path, "nested too deeply");
 		if (!json_object_is_type(e, json_type_string))
 			return fail(c, sub, "must be a string");
 		len = (size_t)json_object_get_string_len(e);
@@ -241,7 +243,9 @@ load_array(struct loadctx *c, struct json_object *v, const struct ckey *k,
 		return fail(c, path, "out of memory");
 	*cnt = n;
 	for (i = 0; i < n; i++) {
-		snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+		if (snprintf(sub, sizeof(sub), "%s[%zu]", path, i) >=
+		    (int)sizeof(sub))
+			return fail(c, path, "nested too deeply");
 		if (load_obj(c, json_object_array_get_idx(v, i), k->sub,
 		             (char *)*dst + i * k->elemsize, sub) == -1)
 			return -1;

@@ -19,7 +19,7 @@ struct gw_cred;
 
 /* Creates the provider of a credentials entry; NULL with a reason. */
 struct gw_cred *gw_cred_new(const struct gw_conf_cred *, char *err,
-    size_t errlen);
+                            size_t errlen);
 /* Frees a provider, wiping secrets; accepts NULL. */
 void gw_cred_free(struct gw_cred *);
 /*
@@ -28,7 +28,7 @@ void gw_cred_free(struct gw_cred *);
  * GW_ERR_CREDENTIALS when none is available.
  */
 enum gw_err gw_cred_apply(struct gw_cred *, struct gw_upreq *req,
-    int64_t now_ms, char fp[17], struct gw_fault *);
+                          int64_t now_ms, char fp[17], struct gw_fault *);
 /* The entry's name, borrowed. */
 const char *gw_cred_name(const struct gw_cred *);
 

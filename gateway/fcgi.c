@@ -133,7 +133,9 @@ serve_one(struct server *sv, struct gw_worker *w, FCGX_Request *r)
 	for (i = 0; i < resp.nheaders; i++)
 		FCGX_FPrintF(r->out, "%s: %s\r\n", resp.headers[i].name,
 		             resp.headers[i].value);
-	FCGX_FPrintF(r->out, "Content-Length: %zu\r\n\r\n", resp.bodylen);
+	/* libfcgi's FCGX_FPrintF knows no %zu: it would end the headers. */
+	FCGX_FPrintF(r->out, "Content-Length: %lu\r\n\r\n",
+	             (unsigned long)resp.bodylen);
 	if (resp.bodylen > 0)
 		FCGX_PutStr(resp.body, (int)resp.bodylen, r->out);
 	gw_http_resp_reset(&resp);

@@ -22,7 +22,7 @@ struct gw_jwt_keyset;
  * for HS256, which must not be group/world readable).  NULL with a reason.
  */
 struct gw_jwt_keyset *gw_jwt_keyset_load(const struct gw_config *, char *err,
-    size_t errlen);
+                                         size_t errlen);
 /* Frees a keyset, wiping secrets; accepts NULL. */
 void gw_jwt_keyset_free(struct gw_jwt_keyset *);
 
@@ -32,7 +32,8 @@ void gw_jwt_keyset_free(struct gw_jwt_keyset *);
  * a client-safe reason ("token expired", "unknown kid", ...).
  */
 enum gw_err gw_jwt_verify(const struct gw_jwt_keyset *, const char *token,
-    int64_t now_s, struct gw_claims **out, struct gw_fault *);
+                          int64_t now_s, struct gw_claims **out,
+                          struct gw_fault *);
 
 /*
  * Mints a token for development: alg is "RS256", "ES256" or "HS256"; key is
@@ -40,6 +41,7 @@ enum gw_err gw_jwt_verify(const struct gw_jwt_keyset *, const char *token,
  * Returns a malloc'd token or NULL with a reason.
  */
 char *gw_jwt_mint(const char *alg, const char *kid, const unsigned char *key,
-    size_t keylen, const char *claims_json, char *err, size_t errlen);
+                  size_t keylen, const char *claims_json, char *err,
+                  size_t errlen);
 
 #endif

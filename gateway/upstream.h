@@ -35,7 +35,8 @@ void gw_up_free(struct gw_upstream *);
  * (connect/TLS/drop) or GW_ERR_UPSTREAM_BAD (over the size cap).
  */
 enum gw_err gw_up_send(struct gw_upstream *, const struct gw_config *,
-    const struct gw_upreq *, struct gw_upresp *, struct gw_fault *);
+                       const struct gw_upreq *, struct gw_upresp *,
+                       struct gw_fault *);
 /* Frees what a response holds; accepts a zeroed response. */
 void gw_upresp_reset(struct gw_upresp *);
 
