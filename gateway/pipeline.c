@@ -54,6 +54,7 @@ struct reqstate {
 	struct gw_upresp upresp;
 	struct gw_pol_decision decision;
 	int decided;
+	const char *action; /* NULL when the route is unknown */
 	char resource[512];
 	char cred_fp[17];
 	const char *cred_name;
@@ -456,7 +457,7 @@ audit(struct reqstate *st, const struct gw_http_resp *resp)
 		r.issuer = st->claims->iss;
 		r.jti = st->claims->jti;
 	}
-	r.action = ACTION_EXPORT;
+	r.action = st->action;
 	r.resource = st->resource[0] ? st->resource : NULL;
 	r.project = st->xreq ? st->xreq->project->alias : NULL;
 	if (st->decided) {
@@ -488,17 +489,25 @@ audit(struct reqstate *st, const struct gw_http_resp *resp)
 }
 
 static void
+reqstate_init(struct reqstate *st, const struct gw_snapshot *s,
+              const struct gw_http_req *req, const char *action)
+{
+	memset(st, 0, sizeof(*st));
+	st->snap = s;
+	st->req = req;
+	st->action = action;
+	st->record_total_num = -1;
+	st->t_start = gw_mono_us();
+}
+
+static void
 handle_export(const struct gw_snapshot *s, struct gw_worker *w,
               const struct gw_http_req *req, struct gw_http_resp *resp)
 {
 	struct reqstate st;
 	enum gw_err rc;
 
-	memset(&st, 0, sizeof(st));
-	st.snap = s;
-	st.req = req;
-	st.record_total_num = -1;
-	st.t_start = gw_mono_us();
+	reqstate_init(&st, s, req, ACTION_EXPORT);
 	rc = run_export(&st, w);
 	if (rc == GW_OK && st.passthrough) {
 		/* HSS's own status and JSON body, unchanged. */
@@ -562,12 +571,12 @@ void
 gw_pipe_handle(const struct gw_snapshot *s, struct gw_worker *w,
                const struct gw_http_req *req, struct gw_http_resp *resp)
 {
-	struct gw_fault f;
+	struct reqstate st;
 	size_t i;
 	int path_known = 0;
 
 	memset(resp, 0, sizeof(*resp));
-	memset(&f, 0, sizeof(f));
+	reqstate_init(&st, s, req, NULL);
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (req->path == NULL || strcmp(routes[i].path, req->path) != 0)
 			continue;
@@ -579,10 +588,14 @@ gw_pipe_handle(const struct gw_snapshot *s, struct gw_worker *w,
 		}
 	}
 	if (path_known)
-		gw_fault_set(&f, GW_ERR_METHOD, "", "method not allowed");
+		gw_fault_set(&st.fault, GW_ERR_METHOD, "",
+		             "method not allowed");
 	else
-		gw_fault_set(&f, GW_ERR_NOT_FOUND, "", "no such endpoint");
-	answer_error(req, &f, resp);
+		gw_fault_set(&st.fault, GW_ERR_NOT_FOUND, "",
+		             "no such endpoint");
+	answer_error(req, &st.fault, resp);
+	/* Every request hssgw answers is audited, but the health probe. */
+	audit(&st, resp);
 out:
 	if (req->request_id != NULL)
 		resp_header(resp, "X-Request-Id", req->request_id);

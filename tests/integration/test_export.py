@@ -13,7 +13,9 @@ import argparse
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import time
 import unittest
 
@@ -192,16 +194,21 @@ class ExportTests(StackCase):
         r, _ = self.call(self.stack.request, "GET", "/admin", audited=False)
         self.assert_error(r, 404, "HSSGW.0004")
         # hssgw's router answers unknown routes and methods before any
-        # export starts; only export requests are audited (pipeline.c).
-        r, _ = self.call(self.stack.request, "POST", "/v1/exports/other",
-                         "{}", {"Content-Type": "application/json",
-                                "Authorization": "Bearer " +
-                                self.stack.mint()}, audited=False)
+        # export starts; every request hssgw answers is audited, with no
+        # action (only /healthz is not).
+        r, audit = self.call(self.stack.request, "POST", "/v1/exports/other",
+                             "{}", {"Content-Type": "application/json",
+                                    "Authorization": "Bearer " +
+                                    self.stack.mint()})
         self.assert_error(r, 404, "HSSGW.0004")
-        r, _ = self.call(self.stack.request, "GET", st.EXPORT_PATH, None,
-                         {"Authorization": "Bearer " + self.stack.mint()},
-                         audited=False)
+        self.assertEqual(audit["status"], 404)
+        self.assertIsNone(audit["action"])
+        self.assertEqual(audit["path"], "/v1/exports/other")
+        r, audit = self.call(self.stack.request, "GET", st.EXPORT_PATH, None,
+                             {"Authorization": "Bearer " +
+                              self.stack.mint()})
         self.assert_error(r, 405, "HSSGW.0005")
+        self.assertEqual(audit["error_code"], "HSSGW.0005")
 
 
 class AuthTests(StackCase):
@@ -544,6 +551,38 @@ class FrontTests(unittest.TestCase):
         self.stack.stop_backend()
         r = self.stack.request("GET", "/healthz")
         self.assert_nginx_error(r, 503, "HSSGW.0304")
+
+
+class LifecycleTests(StackCase):
+    """hssgw serve: SIGTERM finishes the request in flight, then exits."""
+    stack_kw = {"timeout_ms": 8000}
+
+    def test_sigterm_finishes_in_flight(self):
+        self.stack.emulator_control("control", {"mode": "delay",
+                                                "delay_ms": 1500})
+        token = self.stack.mint()
+        box = {}
+
+        def call():
+            box["r"] = self.stack.export({"project": "demo"}, token)
+
+        t = threading.Thread(target=call)
+        t.start()
+        # Wait until the request has reached the emulator, i.e. hssgw is
+        # in the middle of it.
+        n0 = len(self.stack.emulator_lines())
+        deadline = time.monotonic() + 5
+        while (len(self.stack.emulator_lines()) == n0 and
+               time.monotonic() < deadline):
+            time.sleep(0.02)
+        p = self.stack.procs["hssgw"]
+        p.send_signal(signal.SIGTERM)
+        t.join(10)
+        self.assertEqual(p.wait(timeout=10), 0)
+        self.assertEqual(box["r"].status, 200, box["r"])
+        self.assertIn("task_id", box["r"].json())
+        # Its audit record was written before the process went away.
+        self.assertEqual(self.stack.audit_lines()[-1]["status"], 200)
 
 
 class CountingResult(unittest.TextTestResult):

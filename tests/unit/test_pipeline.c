@@ -187,9 +187,9 @@ static const struct pcase {
 	int audited;
 } cases[] = {
     {"unknown path", "POST", "/v1/nope", "application/json", "exporters", 600,
-     "{}", 404, "HSSGW.0004", NULL, 0},
+     "{}", 404, "HSSGW.0004", NULL, 1},
     {"wrong method", "GET", "/v1/exports/image-baseline", NULL, "exporters",
-     600, "", 405, "HSSGW.0005", NULL, 0},
+     600, "", 405, "HSSGW.0005", NULL, 1},
     {"no token", "POST", "/v1/exports/image-baseline", "application/json", NULL,
      600, "{\"project\":\"demo\"}", 401, "HSSGW.0101", NULL, 1},
     {"expired token", "POST", "/v1/exports/image-baseline", "application/json",

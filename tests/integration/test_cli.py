@@ -1,0 +1,180 @@
+"""hssgw's subcommands as operators run them: translate over every golden
+file (the command prints exactly what the goldens say), check-config on a
+good config and on broken ones (exit status and the reason), mint-token,
+fields.  Python 3 stdlib only; prints 'N passed, N failed'."""
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+ARGS = argparse.Namespace(bin=None, src=None)
+
+
+def hssgw(*argv, stdin=b""):
+    p = subprocess.run([os.path.join(ARGS.bin, "hssgw")] + list(argv),
+                       input=stdin, capture_output=True, timeout=30)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+class TranslateGoldens(unittest.TestCase):
+    def test_every_golden(self):
+        data = os.path.join(ARGS.src, "tests", "data", "translate")
+        conf = os.path.join(data, "config.json")
+        ins = sorted(glob.glob(os.path.join(data, "*.in.json")))
+        self.assertGreater(len(ins), 50)
+        for path in ins:
+            with self.subTest(golden=os.path.basename(path)):
+                with open(path, "rb") as f:
+                    body = f.read()
+                with open(path.replace(".in.json", ".expected.json")) as f:
+                    want = json.load(f)
+                rc, out, err = hssgw("translate", "--config", conf,
+                                     stdin=body)
+                self.assertEqual(rc, 0 if "method" in want else 1, err)
+                self.assertEqual(json.loads(out), want)
+                # The command never shows a credential, only the marker.
+                if "headers" in want:
+                    self.assertEqual(
+                        json.loads(out)["headers"]["X-Auth-Token"],
+                        "<redacted>")
+
+
+class CheckConfig(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="hssgw-cli-")
+        subprocess.run(["openssl", "genpkey", "-algorithm", "RSA",
+                        "-pkeyopt", "rsa_keygen_bits:2048", "-out",
+                        self.p("idp.pem")], check=True, capture_output=True)
+        subprocess.run(["openssl", "pkey", "-in", self.p("idp.pem"),
+                        "-pubout", "-out", self.p("idp.pub.pem")],
+                       check=True, capture_output=True)
+        self.write("iam.token", "token-value-for-check-config\n", 0o600)
+        shutil.copytree(os.path.join(ARGS.src, "policies"),
+                        self.p("policies"),
+                        ignore=shutil.ignore_patterns("examples", "schema"))
+        self.conf = {
+            "listen": "unix:" + self.p("gw.sock"),
+            "jwt": {"issuers": [{"issuer": "https://idp.test",
+                                 "audiences": ["hssgw"],
+                                 "keys": [{"kid": "k1", "alg": "RS256",
+                                           "file": "idp.pub.pem"}]}]},
+            "policies_dir": "policies",
+            "credentials": [{"name": "main", "type": "token_file",
+                             "file": "iam.token"}],
+            "projects": [{"alias": "demo", "project_id": "p0",
+                          "region": "cn-north-4",
+                          "endpoint": "https://hss.example.test",
+                          "credentials": "main"}],
+            "audit": {"file": "audit.jsonl"},
+        }
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def p(self, name):
+        return os.path.join(self.dir, name)
+
+    def write(self, name, text, mode=0o644):
+        with open(self.p(name), "w") as f:
+            f.write(text)
+        os.chmod(self.p(name), mode)
+
+    def check(self):
+        self.write("hssgw.json", json.dumps(self.conf))
+        return hssgw("check-config", "--config", self.p("hssgw.json"))
+
+    def test_good(self):
+        rc, out, err = self.check()
+        self.assertEqual(rc, 0, err)
+        self.assertIn("ok", out)
+
+    def test_unknown_key_named(self):
+        self.conf["upstream"] = {"timeout": 5}
+        rc, _, err = self.check()
+        self.assertEqual(rc, 1)
+        self.assertIn("upstream.timeout: unknown key", err)
+
+    def test_readable_secret_refused(self):
+        os.chmod(self.p("iam.token"), 0o644)
+        rc, _, err = self.check()
+        self.assertEqual(rc, 1)
+        self.assertIn("iam.token", err)
+        # The reason names the file, never its contents.
+        self.assertNotIn("token-value-for-check-config", err)
+
+    def test_missing_key_file(self):
+        os.unlink(self.p("idp.pub.pem"))
+        rc, _, err = self.check()
+        self.assertEqual(rc, 1)
+        self.assertIn("idp.pub.pem", err)
+
+    def test_bad_policy_named(self):
+        self.write("policies/zz-bad.json",
+                   '{"Version":"2012-10-17","Statement":'
+                   '[{"Effect":"Allwo","Action":"*","Resource":"*",'
+                   '"Principal":"*"}]}')
+        rc, _, err = self.check()
+        self.assertEqual(rc, 1)
+        self.assertIn("zz-bad.json", err)
+        self.assertIn("Effect", err)
+
+    def test_mint_token_verifies_shape(self):
+        rc, out, err = hssgw("mint-token", "--key", self.p("idp.pem"),
+                             "--alg", "RS256", "--kid", "k1", "--iss",
+                             "https://idp.test", "--aud", "hssgw", "--sub",
+                             "alice", "--groups", "a,b")
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(len(out.strip().split(".")), 3)
+        # A private key readable by others is refused.
+        os.chmod(self.p("idp.pem"), 0o644)
+        rc, _, err = hssgw("mint-token", "--key", self.p("idp.pem"),
+                           "--alg", "RS256", "--iss", "i", "--aud", "a",
+                           "--sub", "s")
+        self.assertEqual(rc, 1)
+
+
+class Usage(unittest.TestCase):
+    def test_unknown_command(self):
+        rc, _, err = hssgw("frobnicate")
+        self.assertEqual(rc, 2)
+        self.assertIn("usage", err)
+
+    def test_fields_matches_docs(self):
+        rc, out, _ = hssgw("fields")
+        self.assertEqual(rc, 0)
+        with open(os.path.join(ARGS.src, "docs", "FIELDS.md")) as f:
+            self.assertIn(out.strip(), f.read())
+
+
+class CountingResult(unittest.TextTestResult):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.passed = 0
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self.passed += 1
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--src", required=True)
+    a = ap.parse_args()
+    ARGS.bin, ARGS.src = a.bin, a.src
+    suite = unittest.TestLoader().loadTestsFromModule(sys.modules[__name__])
+    res = unittest.TextTestRunner(resultclass=CountingResult, verbosity=2,
+                                  stream=sys.stdout).run(suite)
+    failed = len(res.failures) + len(res.errors)
+    print("%d passed, %d failed" % (res.passed, failed))
+    return 0 if failed == 0 and res.testsRun > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
