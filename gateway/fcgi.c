@@ -27,7 +27,7 @@
 #include "upstream.h"
 
 struct server {
-	const struct gw_snapshot *snap;
+	struct gw_gateway *gw;
 	int listen_fd;
 	pthread_mutex_t accept_lock;
 	volatile sig_atomic_t stopping;
@@ -107,9 +107,10 @@ reason(int status)
 static void
 serve_one(struct server *sv, struct gw_worker *w, FCGX_Request *r)
 {
+	const struct gw_snapshot *snap = gw_gw_acquire(sv->gw);
+	const struct gw_config *conf = gw_pipe_config(snap);
 	struct gw_http_req req;
 	struct gw_http_resp resp;
-	const struct gw_config *conf = gw_pipe_config(sv->snap);
 	char *body = NULL;
 	size_t i;
 
@@ -126,7 +127,8 @@ serve_one(struct server *sv, struct gw_worker *w, FCGX_Request *r)
 	                 &req.body_too_large);
 	req.body = body != NULL ? body : "";
 	req.now_ms = gw_now_ms();
-	gw_pipe_handle(sv->snap, w, &req, &resp);
+	gw_pipe_handle(snap, w, &req, &resp);
+	gw_gw_release(sv->gw, snap);
 
 	FCGX_FPrintF(r->out, "Status: %d %s\r\n", resp.status,
 	             reason(resp.status));
@@ -204,9 +206,28 @@ open_listener(const char *listen, char *err, size_t errlen)
 	return fd;
 }
 
-int
-gw_fcgi_serve(const struct gw_snapshot *snap, char *err, size_t errlen)
+/* SIGHUP: a new snapshot, or the old one kept with the reason logged. */
+static void
+reload(struct server *sv)
 {
+	const struct gw_snapshot *s;
+	char err[1024];
+
+	if (gw_gw_reload(sv->gw, err, sizeof(err)) == -1) {
+		fprintf(stderr, "hssgw: reload refused, old config kept: %s\n",
+		        err);
+		return;
+	}
+	s = gw_gw_acquire(sv->gw);
+	fprintf(stderr, "hssgw: reloaded: policy revision %s\n",
+	        gw_pipe_revision(s));
+	gw_gw_release(sv->gw, s);
+}
+
+int
+gw_fcgi_serve(struct gw_gateway *gw, char *err, size_t errlen)
+{
+	const struct gw_snapshot *snap = gw_gw_acquire(gw);
 	const struct gw_config *conf = gw_pipe_config(snap);
 	struct server sv;
 	pthread_t *tids = NULL;
@@ -215,7 +236,7 @@ gw_fcgi_serve(const struct gw_snapshot *snap, char *err, size_t errlen)
 	int sig = 0, rc = -1;
 
 	memset(&sv, 0, sizeof(sv));
-	sv.snap = snap;
+	sv.gw = gw;
 	sv.listen_fd = -1;
 	pthread_mutex_init(&sv.accept_lock, NULL);
 	if (FCGX_Init() != 0 || gw_up_global_init() != 0) {
@@ -248,15 +269,17 @@ gw_fcgi_serve(const struct gw_snapshot *snap, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start worker threads");
 		goto out;
 	}
-	fprintf(stderr, "hssgw: serving on %s with %zu threads\n", conf->listen,
-	        started);
+	fprintf(stderr,
+	        "hssgw: serving on %s with %zu threads, policy revision %s\n",
+	        conf->listen, started, gw_pipe_revision(snap));
 	for (;;) {
 		if (sigwait(&set, &sig) != 0)
 			continue;
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
-		/* SIGHUP (reload) lands with the policy issue; SIGPIPE: ignore.
-		 */
+		if (sig == SIGHUP)
+			reload(&sv);
+		/* SIGPIPE: ignored; writes fail with EPIPE instead. */
 	}
 	fprintf(stderr, "hssgw: signal %d: finishing requests in flight\n",
 	        sig);
@@ -268,6 +291,7 @@ gw_fcgi_serve(const struct gw_snapshot *snap, char *err, size_t errlen)
 		pthread_join(tids[i], NULL);
 	rc = 0;
 out:
+	gw_gw_release(gw, snap);
 	free(tids);
 	if (sv.listen_fd > 0)
 		close(sv.listen_fd);

@@ -6,9 +6,12 @@
 
 #include <stddef.h>
 
-struct gw_snapshot;
+struct gw_gateway;
 
-/* Serves until a stop signal; 0 after a clean stop, -1 with a reason. */
-int gw_fcgi_serve(const struct gw_snapshot *, char *err, size_t errlen);
+/*
+ * Serves until SIGTERM or SIGINT; SIGHUP reloads.  0 after a clean stop,
+ * -1 with a reason.
+ */
+int gw_fcgi_serve(struct gw_gateway *, char *err, size_t errlen);
 
 #endif

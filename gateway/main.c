@@ -45,7 +45,7 @@ config_arg(int argc, char *argv[])
 static int
 cmd_serve(int argc, char *argv[])
 {
-	struct gw_snapshot *snap = NULL;
+	struct gw_gateway *gw = NULL;
 	const char *path = config_arg(argc, argv);
 	char err[1024];
 	int rc;
@@ -56,15 +56,15 @@ cmd_serve(int argc, char *argv[])
 	}
 	/* A write to a closed peer must fail with EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
-	snap = gw_pipe_load(path, 1, err, sizeof(err));
-	if (snap == NULL) {
+	gw = gw_gw_open(path, err, sizeof(err));
+	if (gw == NULL) {
 		fprintf(stderr, "hssgw: %s\n", err);
 		return 1;
 	}
-	rc = gw_fcgi_serve(snap, err, sizeof(err));
+	rc = gw_fcgi_serve(gw, err, sizeof(err));
 	if (rc != 0)
 		fprintf(stderr, "hssgw: %s\n", err);
-	gw_pipe_free(snap);
+	gw_gw_free(gw);
 	return rc == 0 ? 0 : 1;
 }
 

@@ -11,6 +11,7 @@
  * per-request allocations, all released at the end of gw_pipe_handle.
  * Never puts a token, key or secret in a response, record or log line.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,15 @@ struct gw_snapshot {
 	struct gw_pol_set *pol;
 	struct gw_cred **creds; /* parallel to conf->creds */
 	struct gw_audit *audit;
+	int owns_audit; /* else borrowed from the gateway */
+	unsigned refs;  /* requests holding it; gateway lock */
+};
+
+struct gw_gateway {
+	pthread_mutex_t lock;
+	struct gw_snapshot *cur;
+	struct gw_audit *audit;
+	char *path;
 };
 
 struct gw_worker {
@@ -99,6 +109,7 @@ gw_pipe_load(const char *path, int open_audit, char *err, size_t errlen)
 		s->audit = gw_audit_open(s->conf->audit_file, err, errlen);
 		if (s->audit == NULL)
 			goto out;
+		s->owns_audit = 1;
 	}
 	ret = s;
 	s = NULL;
@@ -118,7 +129,8 @@ gw_pipe_free(struct gw_snapshot *s)
 		for (i = 0; i < s->conf->ncreds; i++)
 			gw_cred_free(s->creds[i]);
 	free(s->creds);
-	gw_audit_close(s->audit);
+	if (s->owns_audit)
+		gw_audit_close(s->audit);
 	gw_pol_free(s->pol);
 	gw_jwt_keyset_free(s->keys);
 	gw_conf_free(s->conf);
@@ -129,6 +141,92 @@ const struct gw_config *
 gw_pipe_config(const struct gw_snapshot *s)
 {
 	return s->conf;
+}
+
+const char *
+gw_pipe_revision(const struct gw_snapshot *s)
+{
+	return gw_pol_revision(s->pol);
+}
+
+struct gw_gateway *
+gw_gw_open(const char *path, char *err, size_t errlen)
+{
+	struct gw_gateway *g = NULL;
+
+	g = calloc(1, sizeof(*g));
+	if (g == NULL || (g->path = strdup(path)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	pthread_mutex_init(&g->lock, NULL);
+	g->cur = gw_pipe_load(path, 0, err, errlen);
+	if (g->cur == NULL)
+		goto fail;
+	g->audit = gw_audit_open(g->cur->conf->audit_file, err, errlen);
+	if (g->audit == NULL)
+		goto fail;
+	g->cur->audit = g->audit;
+	return g;
+fail:
+	gw_gw_free(g);
+	return NULL;
+}
+
+void
+gw_gw_free(struct gw_gateway *g)
+{
+	if (g == NULL)
+		return;
+	gw_pipe_free(g->cur);
+	gw_audit_close(g->audit);
+	free(g->path);
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+}
+
+int
+gw_gw_reload(struct gw_gateway *g, char *err, size_t errlen)
+{
+	struct gw_snapshot *next, *old;
+
+	/* Built off the request path; workers keep serving meanwhile. */
+	next = gw_pipe_load(g->path, 0, err, errlen);
+	if (next == NULL)
+		return -1;
+	next->audit = g->audit;
+	pthread_mutex_lock(&g->lock);
+	old = g->cur;
+	g->cur = next;
+	if (old->refs > 0)
+		old = NULL; /* its last request frees it */
+	pthread_mutex_unlock(&g->lock);
+	gw_pipe_free(old);
+	return 0;
+}
+
+const struct gw_snapshot *
+gw_gw_acquire(struct gw_gateway *g)
+{
+	struct gw_snapshot *s;
+
+	pthread_mutex_lock(&g->lock);
+	s = g->cur;
+	s->refs++;
+	pthread_mutex_unlock(&g->lock);
+	return s;
+}
+
+void
+gw_gw_release(struct gw_gateway *g, const struct gw_snapshot *cs)
+{
+	struct gw_snapshot *s = (struct gw_snapshot *)cs, *dead = NULL;
+
+	pthread_mutex_lock(&g->lock);
+	if (--s->refs == 0 && s != g->cur)
+		dead = s;
+	pthread_mutex_unlock(&g->lock);
+	gw_pipe_free(dead);
 }
 
 struct gw_worker *

@@ -53,6 +53,32 @@ void gw_pipe_free(struct gw_snapshot *);
 /* The loaded config, borrowed. */
 const struct gw_config *gw_pipe_config(const struct gw_snapshot *);
 
+/*
+ * The serving gateway: the current snapshot, swapped whole by a reload,
+ * and the audit trail, which outlives snapshots so its records stay in
+ * one sequence.  Requests in flight keep the snapshot they started with.
+ */
+struct gw_gateway;
+
+/* Loads the first snapshot and opens the audit trail; NULL + reason. */
+struct gw_gateway *gw_gw_open(const char *config_path, char *err,
+                              size_t errlen);
+/* Frees the gateway; no request may hold a snapshot.  Accepts NULL. */
+void gw_gw_free(struct gw_gateway *);
+/*
+ * Re-reads config, keys, policies and credentials off the request path and
+ * swaps them in atomically.  On failure the old snapshot keeps serving and
+ * -1 is returned with the reason.  listen, threads and the audit file are
+ * read at start only.
+ */
+int gw_gw_reload(struct gw_gateway *, char *err, size_t errlen);
+/* The current snapshot, held until gw_gw_release. */
+const struct gw_snapshot *gw_gw_acquire(struct gw_gateway *);
+/* Releases a snapshot from gw_gw_acquire. */
+void gw_gw_release(struct gw_gateway *, const struct gw_snapshot *);
+/* The policy revision a snapshot enforces (borrowed). */
+const char *gw_pipe_revision(const struct gw_snapshot *);
+
 /* A worker's state; NULL on failure. */
 struct gw_worker *gw_pipe_worker_new(void);
 /* Frees a worker; accepts NULL. */

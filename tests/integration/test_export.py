@@ -585,6 +585,89 @@ class LifecycleTests(StackCase):
         self.assertEqual(self.stack.audit_lines()[-1]["status"], 200)
 
 
+class ReloadTests(StackCase):
+    """SIGHUP swaps config, keys and policies atomically; an invalid set is
+    refused and the old one keeps serving."""
+
+    def policy(self, doc):
+        path = self.stack.path("policies", "demo.json")
+        with open(path + ".tmp", "w") as f:
+            json.dump(doc, f)
+        os.replace(path + ".tmp", path)
+
+    def sighup_and_wait(self, marker):
+        n = self.stack.log_tail("hssgw", 1 << 20).count(marker)
+        self.stack.procs["hssgw"].send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while self.stack.log_tail("hssgw", 1 << 20).count(marker) == n:
+            self.assertLess(time.monotonic(), deadline, "no %r" % marker)
+            time.sleep(0.02)
+
+    def test_reload_under_load(self):
+        token = self.stack.mint()
+        rev0 = self.export({"project": "demo"}, token)[1]["policy_revision"]
+        results, stop = [], threading.Event()
+
+        def stream():
+            while not stop.is_set():
+                results.append(self.stack.export({"project": "demo"},
+                                                 token).status)
+
+        threads = [threading.Thread(target=stream) for _ in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(0.5)
+        # The new set no longer allows hss-exporters.
+        deny = json.loads(json.dumps(st.DEMO_POLICY))
+        deny["Statement"][1]["Principal"] = {"jwt:groups": "new-team"}
+        self.policy(deny)
+        self.sighup_and_wait("reloaded")
+        time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        # Not one failed request: each is allowed (old set) or denied (new).
+        self.assertTrue(results)
+        self.assertEqual(set(results) - {200, 403}, set(), results)
+        self.assertIn(200, results)
+        self.assertEqual(results[-1], 403)
+        # Not one mis-decided request: every record's decision is the one
+        # its own policy revision gives.
+        recs = [r for r in self.stack.audit_lines()
+                if r["action"] == "hss:ExportImageBaseline"]
+        revs = {r["policy_revision"] for r in recs}
+        self.assertEqual(len(revs), 2, revs)
+        for r in recs:
+            want = "allow" if r["policy_revision"] == rev0 else \
+                "implicit_deny"
+            self.assertEqual(r["decision"], want, r)
+        self.assertIn(rev0, self.stack.log_tail("hssgw", 1 << 20))
+        # Positive control: the new set allows its own group.
+        r, _ = self.export({"project": "demo"},
+                           self.stack.mint(groups=("new-team",)))
+        self.assertEqual(r.status, 200, r)
+        # Back to the original set for the other tests.
+        self.policy(st.DEMO_POLICY)
+        self.sighup_and_wait("reloaded")
+
+    def test_invalid_reload_refused(self):
+        token = self.stack.mint()
+        r, before = self.export({"project": "demo"}, token)
+        self.assertEqual(r.status, 200)
+        bad = json.loads(json.dumps(st.DEMO_POLICY))
+        bad["Statement"][1]["Effect"] = "Alow"
+        self.policy(bad)
+        try:
+            self.sighup_and_wait("reload refused")
+            self.assertIn("Effect", self.stack.log_tail("hssgw"))
+            r, after = self.export({"project": "demo"}, token)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(after["policy_revision"],
+                             before["policy_revision"])
+        finally:
+            self.policy(st.DEMO_POLICY)
+
+
 class CountingResult(unittest.TextTestResult):
     """Counts subtests as tests so the summary reflects every case."""
 
