@@ -1,9 +1,16 @@
 /*
- * Audit: one JSON line per request, whatever its outcome, appended to the
- * configured file with a single write(2) under a lock so concurrent
- * records never interleave.  Records hold no secret: the upstream request
- * is serialized with secret headers redacted, and only a fingerprint of
- * the credential is kept.
+ * Audit: a tamper-evident, durable trail of JSON lines, one record per
+ * answered request (two for an allowed export: "intent" before anything
+ * goes upstream, "outcome" after, sharing the request id).  Each record
+ * carries a schema version, a sequence number that continues across
+ * rotated files, the hash of the previous record and its own SHA-256, so
+ * an edit, removal, reorder or insertion breaks the chain (docs/AUDIT.md
+ * gives the exact bytes hashed).  gw_audit_emit returns only once the
+ * record is on disk (fdatasync); concurrent emitters share one write and
+ * one sync (group commit).  Any write or sync failure marks the trail not
+ * ready until gw_audit_reopen succeeds, so exports fail closed.  Records
+ * hold no secret: the upstream request is printed redacted and only
+ * fingerprints of tokens and credentials are kept.
  */
 #ifndef GW_AUDIT_H
 #define GW_AUDIT_H
@@ -14,7 +21,22 @@
 #include "gw.h"
 #include "upreq.h"
 
+#define GW_AUDIT_SCHEMA_VERSION 1
+#define GW_AUDIT_HASH_HEX       64 /* hex digits of a SHA-256 */
+
 struct gw_audit;
+
+/*
+ * Which record of a request this is.  The zero value, "final", is the one
+ * record of a request that never went upstream; an allowed export writes
+ * "intent" (durable before the upstream call) and then "outcome".
+ */
+enum gw_audit_phase {
+	GW_AUDIT_FINAL = 0,
+	GW_AUDIT_INTENT,
+	GW_AUDIT_OUTCOME,
+	GW_AUDIT_PHASE__MAX
+};
 
 /* Every field may be NULL/zero when the request never got that far. */
 struct gw_audit_rec {
@@ -33,7 +55,7 @@ struct gw_audit_rec {
 	const char *stmt_file; /* deciding statement, may be NULL */
 	const char *stmt_sid;
 	const char *policy_revision;
-	int status;             /* HTTP status answered */
+	int status;             /* HTTP status answered; 0: not yet */
 	const char *error_code; /* HSSGW.xxxx or HSS's, NULL on success */
 	const char *error_field;
 	const struct gw_upreq *upreq; /* what was sent, NULL if nothing */
@@ -44,21 +66,56 @@ struct gw_audit_rec {
 	const char *cred_name;
 	const char *cred_fp;
 	int64_t lat_auth_us, lat_policy_us, lat_upstream_us, lat_total_us;
+	/* Added with schema version 1. */
+	enum gw_audit_phase phase;
+	const char *token_fp;      /* gw_fingerprint of the bearer */
+	const char *const *groups; /* the token's groups, borrowed */
+	size_t ngroups;
 };
 
-/* Opens (creating, mode 0600) the audit file for appending; NULL + reason. */
+/* How the trail is kept; the zero value is the safe default. */
+struct gw_audit_opts {
+	int nosync;             /* 1: skip fdatasync (benchmarks only) */
+	long long rotate_bytes; /* >0: rotate once the file reaches this */
+	int syslog;             /* 1: copy each record to LOG_AUTHPRIV */
+};
+
+/*
+ * Opens (creating, mode 0600) the audit file for appending with default
+ * options and continues the chain from its last record or checkpoint;
+ * NULL + reason.
+ */
 struct gw_audit *gw_audit_open(const char *path, char *err, size_t errlen);
+/* Same with options (NULL: defaults); NULL + reason. */
+struct gw_audit *gw_audit_open_opts(const char *path,
+                                    const struct gw_audit_opts *, char *err,
+                                    size_t errlen);
 /* Closes; accepts NULL. */
 void gw_audit_close(struct gw_audit *);
 /* 1 when the trail can take records (last write succeeded), else 0. */
 int gw_audit_ready(struct gw_audit *);
 /*
- * Serializes a record to one JSON line (no trailing newline) in buf.
- * Returns 0 or -1.
+ * Serializes a record's content to one JSON object (no trailing newline,
+ * no chain members) in buf.  Returns 0 or -1.
  */
 int gw_audit_format(const struct gw_audit_rec *, struct gw_buf *buf);
-/* Formats and appends a record; GW_OK or GW_ERR_AUDIT with a reason. */
+/*
+ * Appends a record and returns once it is durable: GW_OK, or GW_ERR_AUDIT
+ * with a reason (the trail is then not ready).  Thread-safe.
+ */
 enum gw_err gw_audit_emit(struct gw_audit *, const struct gw_audit_rec *,
                           char *err, size_t errlen);
+/*
+ * Reopens the file by path (after logrotate renamed it) between two
+ * group commits, so no record is lost or split; the chain continues.  On
+ * a trail that had failed, the chain is taken again from the file and
+ * checkpoint, and the trail is ready again.  Not async-signal-safe: call
+ * it from a thread, not a signal handler.  GW_OK or GW_ERR_AUDIT.
+ */
+enum gw_err gw_audit_reopen(struct gw_audit *, char *err, size_t errlen);
+/* Highest sequence number on disk (0: none yet); for tests and health. */
+long long gw_audit_durable_seq(struct gw_audit *);
+/* Group commits (write + sync) so far; records / commits = batch size. */
+long long gw_audit_commits(struct gw_audit *);
 
 #endif

@@ -29,6 +29,7 @@ enum ckind {
 	K_STRLIST, /* array of strings, each 1..max, count at countoff */
 	K_OBJ,     /* nested object, keys in sub, same target struct */
 	K_ARRAY,   /* array of objects, elements of elemsize, keys in sub */
+	K_BOOL,    /* true or false, stored as 1 or 0 in a long long */
 	K__MAX
 };
 
@@ -51,7 +52,8 @@ struct loadctx {
 };
 
 static const char *const algs[] = {"RS256", "ES256", "HS256", NULL};
-static const char *const credtypes[] = {"token_file", NULL};
+static const char *const credtypes[] = {"token_file", "iam_password",
+                                        "iam_agency", "aksk", NULL};
 
 #define F(s, m) offsetof(struct s, m)
 #define END                                                                    \
@@ -86,11 +88,46 @@ static const struct ckey jwtkeys[] = {
     END,
 };
 
+/*
+ * Which keys a type requires is in credrules below: the key table only
+ * bounds them.  IAM names: user and domain names are 1..64 characters in
+ * IAM; agency names 1..64; access keys are 20 characters today (128 cap).
+ */
 static const struct ckey credkeys[] = {
     {"name", K_STR, F(gw_conf_cred, name), 1, 1, 128, NULL, NULL, 0, 0},
     {"type", K_STR, F(gw_conf_cred, type), 1, 1, 32, credtypes, NULL, 0, 0},
-    {"file", K_PATH, F(gw_conf_cred, file), 1, 1, PATH_MAX, NULL, NULL, 0, 0},
+    {"file", K_PATH, F(gw_conf_cred, file), 0, 1, PATH_MAX, NULL, NULL, 0, 0},
+    {"iam_endpoint", K_STR, F(gw_conf_cred, iam_endpoint), 0, 9, 2048, NULL,
+     NULL, 0, 0},
+    {"user", K_STR, F(gw_conf_cred, user), 0, 1, 64, NULL, NULL, 0, 0},
+    {"domain", K_STR, F(gw_conf_cred, domain), 0, 1, 64, NULL, NULL, 0, 0},
+    {"password_file", K_PATH, F(gw_conf_cred, password_file), 0, 1, PATH_MAX,
+     NULL, NULL, 0, 0},
+    {"base", K_STR, F(gw_conf_cred, base), 0, 1, 128, NULL, NULL, 0, 0},
+    {"agency", K_STR, F(gw_conf_cred, agency), 0, 1, 64, NULL, NULL, 0, 0},
+    {"access_key", K_STR, F(gw_conf_cred, access_key), 0, 1, 128, NULL, NULL, 0,
+     0},
+    {"secret_key_file", K_PATH, F(gw_conf_cred, secret_key_file), 0, 1,
+     PATH_MAX, NULL, NULL, 0, 0},
+    /* IAM tokens live 24 h (hss-api-notes.md 4.1): at most 12 h early. */
+    {"refresh_margin_s", K_INT, F(gw_conf_cred, refresh_margin_s), 0, 1, 43200,
+     NULL, NULL, 0, 0},
     END,
+};
+
+/*
+ * Per credentials type: the string keys it requires (every other string
+ * key of credkeys must be absent) and whether it refreshes tokens.
+ */
+static const struct {
+	const char *type;
+	const char *const keys[5];
+	int refreshes;
+} credrules[] = {
+    {"token_file", {"file"}, 0},
+    {"iam_password", {"iam_endpoint", "user", "domain", "password_file"}, 1},
+    {"iam_agency", {"iam_endpoint", "base", "domain", "agency"}, 1},
+    {"aksk", {"access_key", "secret_key_file"}, 0},
 };
 
 static const struct ckey projkeys[] = {
@@ -125,6 +162,11 @@ static const struct ckey upkeys[] = {
 static const struct ckey auditkeys[] = {
     {"file", K_PATH, F(gw_config, audit_file), 1, 1, PATH_MAX, NULL, NULL, 0,
      0},
+    {"fsync", K_BOOL, F(gw_config, audit_fsync), 0, 0, 1, NULL, NULL, 0, 0},
+    /* 0: no size-based rotation; at most 1 TiB. */
+    {"rotate_bytes", K_INT, F(gw_config, audit_rotate_bytes), 0, 0, 1LL << 40,
+     NULL, NULL, 0, 0},
+    {"syslog", K_BOOL, F(gw_config, audit_syslog), 0, 0, 1, NULL, NULL, 0, 0},
     END,
 };
 
@@ -149,9 +191,10 @@ static const struct ckey topkeys[] = {
 };
 
 static const char *const kindname[K__MAX] = {
-    [K_STR] = "a string",   [K_PATH] = "a path string",
-    [K_INT] = "an integer", [K_STRLIST] = "an array of strings",
-    [K_OBJ] = "an object",  [K_ARRAY] = "an array of objects",
+    [K_STR] = "a string",       [K_PATH] = "a path string",
+    [K_INT] = "an integer",     [K_STRLIST] = "an array of strings",
+    [K_OBJ] = "an object",      [K_ARRAY] = "an array of objects",
+    [K_BOOL] = "true or false",
 };
 
 static int fail(struct loadctx *, const char *, const char *, ...)
@@ -258,9 +301,10 @@ load_value(struct loadctx *c, struct json_object *v, const struct ckey *k,
            void *target, const char *path)
 {
 	static const enum json_type want[K__MAX] = {
-	    [K_STR] = json_type_string, [K_PATH] = json_type_string,
-	    [K_INT] = json_type_int,    [K_STRLIST] = json_type_array,
-	    [K_OBJ] = json_type_object, [K_ARRAY] = json_type_array,
+	    [K_STR] = json_type_string,   [K_PATH] = json_type_string,
+	    [K_INT] = json_type_int,      [K_STRLIST] = json_type_array,
+	    [K_OBJ] = json_type_object,   [K_ARRAY] = json_type_array,
+	    [K_BOOL] = json_type_boolean,
 	};
 	char **sp = (char **)((char *)target + k->off);
 	long long *ip = (long long *)((char *)target + k->off);
@@ -303,6 +347,9 @@ load_value(struct loadctx *c, struct json_object *v, const struct ckey *k,
 			            k->min, k->max);
 		}
 		*ip = iv;
+		return 0;
+	case K_BOOL:
+		*ip = json_object_get_boolean(v) ? 1 : 0;
 		return 0;
 	case K_STRLIST:
 		return load_strlist(c, v, k, target, path);
@@ -372,6 +419,74 @@ check_listen(const char *s)
 	return gw_strtonum(colon + 1, 1, 65535, &port);
 }
 
+static int
+credrule_has(size_t r, const char *key)
+{
+	size_t i;
+
+	for (i = 0;
+	     i < sizeof(credrules[r].keys) / sizeof(credrules[r].keys[0]); i++)
+		if (credrules[r].keys[i] != NULL &&
+		    strcmp(credrules[r].keys[i], key) == 0)
+			return 1;
+	return 0;
+}
+
+/* One credentials entry against its type's rule. */
+static int
+check_cred(struct loadctx *c, struct gw_config *conf, size_t i)
+{
+	struct gw_conf_cred *cc = &conf->creds[i];
+	const struct ckey *k;
+	char path[160];
+	size_t r, j;
+	int has;
+
+	for (r = 0; r < sizeof(credrules) / sizeof(credrules[0]); r++)
+		if (strcmp(credrules[r].type, cc->type) == 0)
+			break;
+	if (r == sizeof(credrules) / sizeof(credrules[0])) {
+		snprintf(path, sizeof(path), "credentials[%zu].type", i);
+		return fail(c, path, "unsupported value \"%s\"", cc->type);
+	}
+	for (k = credkeys; k->name != NULL; k++) {
+		if (k->kind != K_STR && k->kind != K_PATH)
+			continue;
+		if (strcmp(k->name, "name") == 0 ||
+		    strcmp(k->name, "type") == 0)
+			continue;
+		has = *(char **)((char *)cc + k->off) != NULL;
+		snprintf(path, sizeof(path), "credentials[%zu].%s", i, k->name);
+		if (has && !credrule_has(r, k->name))
+			return fail(c, path, "not used by type %s", cc->type);
+		if (!has && credrule_has(r, k->name))
+			return fail(c, path, "required for type %s", cc->type);
+	}
+	if (cc->refresh_margin_s != 0 && !credrules[r].refreshes) {
+		snprintf(path, sizeof(path),
+		         "credentials[%zu].refresh_margin_s", i);
+		return fail(c, path, "not used by type %s", cc->type);
+	}
+	/* Passwords and tokens never travel over plain http. */
+	if (cc->iam_endpoint != NULL &&
+	    strncmp(cc->iam_endpoint, "https://", 8) != 0) {
+		snprintf(path, sizeof(path), "credentials[%zu].iam_endpoint",
+		         i);
+		return fail(c, path, "must start with https://");
+	}
+	if (cc->base == NULL)
+		return 0;
+	for (j = 0; j < conf->ncreds; j++)
+		if (strcmp(conf->creds[j].name, cc->base) == 0)
+			cc->base_cred = &conf->creds[j];
+	if (cc->base_cred == NULL ||
+	    strcmp(cc->base_cred->type, "iam_password") != 0) {
+		snprintf(path, sizeof(path), "credentials[%zu].base", i);
+		return fail(c, path, "must name an iam_password entry");
+	}
+	return 0;
+}
+
 /* Cross-references the tables cannot express. */
 static int
 check_refs(struct loadctx *c, struct gw_config *conf)
@@ -392,6 +507,9 @@ check_refs(struct loadctx *c, struct gw_config *conf)
 				return fail(c, path, "duplicate name \"%s\"",
 				            conf->creds[i].name);
 			}
+	for (i = 0; i < conf->ncreds; i++)
+		if (check_cred(c, conf, i) == -1)
+			return -1;
 	for (i = 0; i < conf->nprojects; i++) {
 		struct gw_conf_project *p = &conf->projects[i];
 
@@ -460,6 +578,7 @@ gw_conf_load(const char *path, char *err, size_t errlen)
 	conf->up_timeout_ms = 15000;
 	conf->up_max_response_bytes = 1024 * 1024;
 	conf->default_export_size = 1000;
+	conf->audit_fsync = 1;
 	c.dir = dirname(dcopy);
 	c.err = rerr;
 	c.errlen = sizeof(rerr);
@@ -525,6 +644,14 @@ gw_conf_free(struct gw_config *conf)
 		free(conf->creds[i].name);
 		free(conf->creds[i].type);
 		free(conf->creds[i].file);
+		free(conf->creds[i].iam_endpoint);
+		free(conf->creds[i].user);
+		free(conf->creds[i].domain);
+		free(conf->creds[i].password_file);
+		free(conf->creds[i].base);
+		free(conf->creds[i].agency);
+		free(conf->creds[i].access_key);
+		free(conf->creds[i].secret_key_file);
 	}
 	free(conf->creds);
 	free(conf->path);

@@ -24,10 +24,25 @@ struct gw_conf_issuer {
 	size_t nkeys;
 };
 
+/*
+ * A credentials entry.  Which keys a type takes is checked at load (see
+ * credrules in config.c); keys a type does not take are NULL.  Secrets live
+ * in files (password_file, secret_key_file, file), never in the config.
+ */
 struct gw_conf_cred {
 	char *name;
-	char *type; /* "token_file" */
-	char *file;
+	char *type; /* "token_file", "iam_password", "iam_agency", "aksk" */
+	char *file; /* token_file: holds an IAM token */
+	char *iam_endpoint;  /* IAM types: https:// base URL of IAM */
+	char *user;          /* iam_password: IAM user name */
+	char *domain;        /* iam_password: account; iam_agency: delegating */
+	char *password_file; /* iam_password */
+	char *base;          /* iam_agency: name of an iam_password entry */
+	char *agency;        /* iam_agency: agency name */
+	char *access_key;    /* aksk */
+	char *secret_key_file;      /* aksk */
+	long long refresh_margin_s; /* IAM types; 0: 10% of lifetime, <= 1 h */
+	const struct gw_conf_cred *base_cred; /* iam_agency: resolved at load */
 };
 
 struct gw_conf_project {
@@ -64,6 +79,9 @@ struct gw_config {
 	char *up_ca_file; /* NULL: system store */
 	/* audit */
 	char *audit_file;
+	long long audit_fsync;        /* 1 (default): fdatasync each commit */
+	long long audit_rotate_bytes; /* 0: no size-based rotation */
+	long long audit_syslog;       /* 1: copy records to syslog */
 	/* exports */
 	long long default_export_size;
 };

@@ -1,9 +1,13 @@
 /*
  * Credentials: one provider per credentials entry, behind one interface.
- * A provider decorates an upstream request with what authenticates it
- * (today: X-Auth-Token from a token file), marking those headers secret.
- * Later providers (IAM password, agency, AK/SK signing) plug in here.
- * Never logs or returns secret values except into the request it decorates.
+ * A provider decorates an upstream request with what authenticates it,
+ * marking those headers secret: X-Auth-Token from a token file or from
+ * IAM (iam_password, iam_agency; cached per project scope and refreshed
+ * ahead of expiry), or an SDK-HMAC-SHA256 signature (aksk).  Providers are
+ * process-lifetime and shared by every worker thread; all calls are
+ * thread-safe.  Time is always passed in (now_ms, wall clock in ms), never
+ * read here, so tests drive expiry exactly.  Never logs or returns a
+ * secret except into the request it decorates.
  */
 #ifndef GW_CRED_H
 #define GW_CRED_H
@@ -14,21 +18,60 @@
 #include "config.h"
 #include "gw.h"
 #include "upreq.h"
+#include "upstream.h"
 
 struct gw_cred;
 
-/* Creates the provider of a credentials entry; NULL with a reason. */
-struct gw_cred *gw_cred_new(const struct gw_conf_cred *, char *err,
+/*
+ * How a provider reaches IAM: same contract as gw_up_send.  The default
+ * sends with a gw_upstream handle owned by each token slot, used only by
+ * the one thread that holds the slot's refresh.  Tests replace it.
+ */
+typedef enum gw_err (*gw_cred_send_fn)(void *arg, const struct gw_upreq *,
+                                       struct gw_upresp *, struct gw_fault *);
+
+/*
+ * Creates the provider of a credentials entry; NULL with a reason naming
+ * the entry and file (never a secret).  conf and the entry are borrowed
+ * and must outlive the provider (both live in the snapshot); conf gives
+ * IAM calls their timeouts and CA and may be NULL for token_file and aksk.
+ * Secret files are checked here (owner, mode).
+ */
+struct gw_cred *gw_cred_new(const struct gw_config *conf,
+                            const struct gw_conf_cred *, char *err,
                             size_t errlen);
 /* Frees a provider, wiping secrets; accepts NULL. */
 void gw_cred_free(struct gw_cred *);
+/* Replaces how IAM is called (tests); call before any thread uses c. */
+void gw_cred_set_sender(struct gw_cred *, gw_cred_send_fn, void *arg);
 /*
- * Adds authentication to req at time now_ms.  fp receives a short
- * fingerprint of the credential used (for audit).  Returns
- * GW_ERR_CREDENTIALS when none is available.
+ * Adds authentication to req for project_id at time now_ms.  fp receives
+ * a short fingerprint of the credential used (for audit).  Returns
+ * GW_ERR_CREDENTIALS (503) when no valid credential is available, never an
+ * expired token.  May block for one IAM call when the token is due.
  */
 enum gw_err gw_cred_apply(struct gw_cred *, struct gw_upreq *req,
-                          int64_t now_ms, char fp[17], struct gw_fault *);
+                          const char *project_id, int64_t now_ms, char fp[17],
+                          struct gw_fault *);
+/*
+ * Drops the cached token of project_id if its fingerprint is fp (HSS
+ * answered 401 with it), so the next apply fetches a fresh one without
+ * waiting for backoff.  A stale fp (already replaced) is a no-op.
+ */
+void gw_cred_invalidate(struct gw_cred *, const char *project_id,
+                        const char fp[17]);
+/*
+ * Fetches the token of project_id now unless a fresh one is cached
+ * (startup).  GW_OK or GW_ERR_CREDENTIALS with the reason in the fault.
+ */
+enum gw_err gw_cred_prime(struct gw_cred *, const char *project_id,
+                          int64_t now_ms, struct gw_fault *);
+/*
+ * Readiness: 1 if every project scope asked for so far holds a token valid
+ * at now_ms (and at least one was asked for), 0 otherwise.  Always 1 for
+ * token_file and aksk once loaded.
+ */
+int gw_cred_ready(struct gw_cred *, int64_t now_ms);
 /* The entry's name, borrowed. */
 const char *gw_cred_name(const struct gw_cred *);
 

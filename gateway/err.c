@@ -23,6 +23,9 @@ static const struct {
     [GW_ERR_UPSTREAM] = {502, "HSSGW.0201", "upstream unreachable"},
     [GW_ERR_UPSTREAM_BAD] = {502, "HSSGW.0202", "upstream answer unusable"},
     [GW_ERR_UPSTREAM_TIMEOUT] = {504, "HSSGW.0203", "upstream timed out"},
+    /* Never a 401: that would tell the caller its own JWT is wrong. */
+    [GW_ERR_UPSTREAM_AUTH] = {502, "HSSGW.0204",
+                              "HSS rejected the gateway's credentials"},
     [GW_ERR_CREDENTIALS] = {503, "HSSGW.0301",
                             "gateway credentials unavailable"},
     [GW_ERR_AUDIT] = {503, "HSSGW.0302", "audit trail unavailable"},

@@ -3,8 +3,9 @@
  * threads each run FCGX_Accept_r on one listening socket (a unix socket or
  * TCP address from config, or the inherited fd 0 as spawn-fcgi and systemd
  * pass it), turn FastCGI params into a gw_http_req, run the pipeline and
- * write the response.  The main thread waits for SIGTERM/SIGINT, then shuts
- * the listener so workers finish their request in flight and exit.
+ * write the response.  The main thread waits for signals: SIGTERM/SIGINT
+ * shut the listener so workers finish their request in flight and exit,
+ * SIGHUP reloads config, keys and policies, SIGUSR1 reopens the audit file.
  * Reads only the params nginx sets from trusted variables; never any other
  * caller-controlled header.
  */
@@ -243,6 +244,9 @@ gw_fcgi_serve(struct gw_gateway *gw, char *err, size_t errlen)
 		snprintf(err, errlen, "library initialisation failed");
 		goto out;
 	}
+	/* Not fatal: readiness (/healthz) reports it, requests get 503. */
+	if (gw_pipe_prime(snap, gw_now_ms(), err, errlen) > 0)
+		fprintf(stderr, "hssgw: credentials not ready: %s\n", err);
 	sv.listen_fd = open_listener(conf->listen, err, errlen);
 	if (sv.listen_fd < 0)
 		goto out;
@@ -252,6 +256,7 @@ gw_fcgi_serve(struct gw_gateway *gw, char *err, size_t errlen)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
@@ -279,6 +284,9 @@ gw_fcgi_serve(struct gw_gateway *gw, char *err, size_t errlen)
 			break;
 		if (sig == SIGHUP)
 			reload(&sv);
+		if (sig == SIGUSR1 && gw_gw_audit_reopen(gw, err, errlen) == -1)
+			fprintf(stderr, "hssgw: audit reopen failed: %s\n",
+			        err);
 		/* SIGPIPE: ignored; writes fail with EPIPE instead. */
 	}
 	fprintf(stderr, "hssgw: signal %d: finishing requests in flight\n",

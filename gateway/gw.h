@@ -30,6 +30,7 @@ enum gw_err {
 	GW_ERR_UPSTREAM,         /* HSS unreachable or connection dropped */
 	GW_ERR_UPSTREAM_BAD,     /* HSS answered something unusable */
 	GW_ERR_UPSTREAM_TIMEOUT, /* HSS did not answer in time */
+	GW_ERR_UPSTREAM_AUTH,    /* HSS rejected the gateway credentials */
 	GW_ERR_CREDENTIALS,      /* gateway credentials unavailable */
 	GW_ERR_AUDIT,            /* audit record could not be written */
 	GW_ERR_NOMEM,            /* allocation failed */

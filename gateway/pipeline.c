@@ -42,6 +42,11 @@ struct gw_snapshot {
 	unsigned refs;  /* requests holding it; gateway lock */
 };
 
+struct reqstate;
+static enum gw_err audit_intent(struct reqstate *);
+static struct gw_cred *cred_for(const struct gw_snapshot *,
+                                const struct gw_conf_project *);
+
 struct gw_gateway {
 	pthread_mutex_t lock;
 	struct gw_snapshot *cur;
@@ -65,6 +70,8 @@ struct reqstate {
 	struct gw_pol_decision decision;
 	int decided;
 	const char *action; /* NULL when the route is unknown */
+	char token_fp[17];  /* fingerprint of the bearer token */
+	int intent;         /* the intent record is on disk */
 	char resource[512];
 	char cred_fp[17];
 	const char *cred_name;
@@ -74,6 +81,18 @@ struct reqstate {
 	int64_t t_start, lat_auth, lat_policy, lat_upstream;
 	int passthrough; /* answer with HSS's own status and body */
 };
+
+static struct gw_audit *
+audit_open_conf(const struct gw_config *conf, char *err, size_t errlen)
+{
+	struct gw_audit_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.nosync = !conf->audit_fsync;
+	o.rotate_bytes = conf->audit_rotate_bytes;
+	o.syslog = (int)conf->audit_syslog;
+	return gw_audit_open_opts(conf->audit_file, &o, err, errlen);
+}
 
 struct gw_snapshot *
 gw_pipe_load(const char *path, int open_audit, char *err, size_t errlen)
@@ -101,12 +120,13 @@ gw_pipe_load(const char *path, int open_audit, char *err, size_t errlen)
 		goto out;
 	}
 	for (i = 0; i < s->conf->ncreds; i++) {
-		s->creds[i] = gw_cred_new(&s->conf->creds[i], err, errlen);
+		s->creds[i] =
+		    gw_cred_new(s->conf, &s->conf->creds[i], err, errlen);
 		if (s->creds[i] == NULL)
 			goto out;
 	}
 	if (open_audit) {
-		s->audit = gw_audit_open(s->conf->audit_file, err, errlen);
+		s->audit = audit_open_conf(s->conf, err, errlen);
 		if (s->audit == NULL)
 			goto out;
 		s->owns_audit = 1;
@@ -143,6 +163,28 @@ gw_pipe_config(const struct gw_snapshot *s)
 	return s->conf;
 }
 
+int
+gw_pipe_prime(const struct gw_snapshot *s, int64_t now_ms, char *err,
+              size_t errlen)
+{
+	const struct gw_conf_project *p;
+	struct gw_fault f;
+	size_t i;
+	int failed = 0;
+
+	for (i = 0; i < s->conf->nprojects; i++) {
+		p = &s->conf->projects[i];
+		memset(&f, 0, sizeof(f));
+		if (gw_cred_prime(cred_for(s, p), p->project_id, now_ms, &f) ==
+		    GW_OK)
+			continue;
+		if (failed++ == 0)
+			snprintf(err, errlen, "project %s, credentials %s: %s",
+			         p->alias, p->credentials, f.msg);
+	}
+	return failed;
+}
+
 const char *
 gw_pipe_revision(const struct gw_snapshot *s)
 {
@@ -163,7 +205,7 @@ gw_gw_open(const char *path, char *err, size_t errlen)
 	g->cur = gw_pipe_load(path, 0, err, errlen);
 	if (g->cur == NULL)
 		goto fail;
-	g->audit = gw_audit_open(g->cur->conf->audit_file, err, errlen);
+	g->audit = audit_open_conf(g->cur->conf, err, errlen);
 	if (g->audit == NULL)
 		goto fail;
 	g->cur->audit = g->audit;
@@ -194,6 +236,9 @@ gw_gw_reload(struct gw_gateway *g, char *err, size_t errlen)
 	next = gw_pipe_load(g->path, 0, err, errlen);
 	if (next == NULL)
 		return -1;
+	/* Tokens first, so the first requests after the swap need no IAM
+	 * call; a failure leaves them to be fetched on demand. */
+	gw_pipe_prime(next, gw_now_ms(), err, errlen);
 	next->audit = g->audit;
 	pthread_mutex_lock(&g->lock);
 	old = g->cur;
@@ -203,6 +248,12 @@ gw_gw_reload(struct gw_gateway *g, char *err, size_t errlen)
 	pthread_mutex_unlock(&g->lock);
 	gw_pipe_free(old);
 	return 0;
+}
+
+int
+gw_gw_audit_reopen(struct gw_gateway *g, char *err, size_t errlen)
+{
+	return gw_audit_reopen(g->audit, err, errlen) == GW_OK ? 0 : -1;
 }
 
 const struct gw_snapshot *
@@ -356,7 +407,7 @@ is_json_type(const char *ct)
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
-static const struct gw_cred *
+static struct gw_cred *
 cred_for(const struct gw_snapshot *s, const struct gw_conf_project *p)
 {
 	size_t i = (size_t)(p->cred - s->conf->creds);
@@ -458,13 +509,45 @@ out:
 	return rc;
 }
 
+/*
+ * Sends the request.  HSS answers 401 when the gateway's token was revoked
+ * early (a password or permission change: reference §4.1): drop that
+ * token, get a fresh one and retry once.  A second 401 means the gateway's
+ * own credentials are bad: 502, never 401, which would blame the caller.
+ */
+static enum gw_err
+send_upstream(struct reqstate *st, struct gw_worker *w, struct gw_cred *cred)
+{
+	const char *pid = st->xreq->project->project_id;
+	enum gw_err rc;
+	int attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (attempt > 0) {
+			gw_cred_invalidate(cred, pid, st->cred_fp);
+			gw_upresp_reset(&st->upresp);
+			rc =
+			    gw_cred_apply(cred, st->upreq, pid, st->req->now_ms,
+			                  st->cred_fp, &st->fault);
+			if (rc != GW_OK)
+				return rc;
+		}
+		rc = gw_up_send(w->up, st->snap->conf, st->upreq, &st->upresp,
+		                &st->fault);
+		if (rc != GW_OK || st->upresp.status != 401)
+			return rc;
+	}
+	return gw_fault_set(&st->fault, GW_ERR_UPSTREAM_AUTH, "",
+	                    "HSS rejected the gateway's own credentials");
+}
+
 static enum gw_err
 run_export(struct reqstate *st, struct gw_worker *w)
 {
 	const struct gw_snapshot *s = st->snap;
 	const struct gw_http_req *req = st->req;
 	struct gw_pol_request preq;
-	const struct gw_cred *cred;
+	struct gw_cred *cred;
 	const char *token;
 	enum gw_err rc;
 	int64_t t;
@@ -480,6 +563,7 @@ run_export(struct reqstate *st, struct gw_worker *w)
 		return gw_fault_set(&st->fault, GW_ERR_UNAUTHENTICATED,
 		                    "Authorization",
 		                    "a Bearer token is required");
+	gw_fingerprint(token, strlen(token), st->token_fp);
 	rc = gw_jwt_verify(s->keys, token, req->now_ms / 1000, &st->claims,
 	                   &st->fault);
 	st->lat_auth = gw_mono_us() - t;
@@ -520,70 +604,114 @@ run_export(struct reqstate *st, struct gw_worker *w)
 		return gw_fault_set(&st->fault, GW_ERR_CREDENTIALS, "",
 		                    "no credentials for project");
 	st->cred_name = gw_cred_name(cred);
-	rc = gw_cred_apply((struct gw_cred *)cred, st->upreq, req->now_ms,
-	                   st->cred_fp, &st->fault);
+	rc = gw_cred_apply(cred, st->upreq, st->xreq->project->project_id,
+	                   req->now_ms, st->cred_fp, &st->fault);
 	if (rc != GW_OK)
 		return rc;
-	/* Fail closed: no export leaves while the audit trail is broken. */
-	if (!gw_audit_ready(s->audit))
-		return gw_fault_set(&st->fault, GW_ERR_AUDIT, "",
-		                    "the audit trail cannot be written");
+	/* Fail closed: no export leaves without its durable record. */
+	rc = audit_intent(st);
+	if (rc != GW_OK)
+		return rc;
 
 	t = gw_mono_us();
-	rc = gw_up_send(w->up, s->conf, st->upreq, &st->upresp, &st->fault);
+	rc = send_upstream(st, w, cred);
 	st->lat_upstream = gw_mono_us() - t;
 	if (rc != GW_OK)
 		return rc;
 	return check_answer(st);
 }
 
+/* The fields every record of a request shares, from its state so far. */
 static void
-audit(struct reqstate *st, const struct gw_http_resp *resp)
+fill_rec(const struct reqstate *st, struct gw_audit_rec *r)
 {
-	const struct gw_snapshot *s = st->snap;
-	struct gw_audit_rec r;
+	const struct gw_claim *groups;
+
+	memset(r, 0, sizeof(*r));
+	r->time_ms = st->req->now_ms;
+	r->request_id = st->req->request_id;
+	r->client_addr = st->req->client_addr;
+	r->method = st->req->method;
+	r->path = st->req->path;
+	if (st->claims != NULL) {
+		r->subject = st->claims->sub;
+		r->issuer = st->claims->iss;
+		r->jti = st->claims->jti;
+		groups = gw_claims_get(st->claims, "groups");
+		if (groups != NULL) {
+			r->groups = (const char *const *)groups->values;
+			r->ngroups = groups->nvalues;
+		}
+	}
+	r->token_fp = st->token_fp[0] ? st->token_fp : NULL;
+	r->action = st->action;
+	r->resource = st->resource[0] ? st->resource : NULL;
+	r->project = st->xreq ? st->xreq->project->alias : NULL;
+	if (st->decided) {
+		r->decision = gw_pol_effect_name(st->decision.effect);
+		r->stmt_file = st->decision.file[0] ? st->decision.file : NULL;
+		r->stmt_sid = st->decision.sid;
+	}
+	r->policy_revision = gw_pol_revision(st->snap->pol);
+	r->upreq = st->upreq;
+	r->record_total_num = -1;
+	r->cred_name = st->cred_name;
+	r->cred_fp = st->cred_fp[0] ? st->cred_fp : NULL;
+	r->lat_auth_us = st->lat_auth;
+	r->lat_policy_us = st->lat_policy;
+	r->lat_total_us = gw_mono_us() - st->t_start;
+}
+
+static enum gw_err
+emit(const struct reqstate *st, const struct gw_audit_rec *r)
+{
 	char err[256];
 
-	memset(&r, 0, sizeof(r));
-	r.time_ms = st->req->now_ms;
-	r.request_id = st->req->request_id;
-	r.client_addr = st->req->client_addr;
-	r.method = st->req->method;
-	r.path = st->req->path;
-	if (st->claims != NULL) {
-		r.subject = st->claims->sub;
-		r.issuer = st->claims->iss;
-		r.jti = st->claims->jti;
-	}
-	r.action = st->action;
-	r.resource = st->resource[0] ? st->resource : NULL;
-	r.project = st->xreq ? st->xreq->project->alias : NULL;
-	if (st->decided) {
-		r.decision = gw_pol_effect_name(st->decision.effect);
-		r.stmt_file = st->decision.file[0] ? st->decision.file : NULL;
-		r.stmt_sid = st->decision.sid;
-	}
-	r.policy_revision = gw_pol_revision(s->pol);
+	if (gw_audit_emit(st->snap->audit, r, err, sizeof(err)) == GW_OK)
+		return GW_OK;
+	fprintf(stderr, "hssgw: request %s: %s\n",
+	        st->req->request_id ? st->req->request_id : "-", err);
+	return GW_ERR_AUDIT;
+}
+
+/*
+ * The intent record: durable before anything is sent upstream, so no
+ * export reaches HSS without a record of who asked and what was sent.
+ */
+static enum gw_err
+audit_intent(struct reqstate *st)
+{
+	struct gw_audit_rec r;
+
+	fill_rec(st, &r);
+	r.phase = GW_AUDIT_INTENT;
+	if (emit(st, &r) != GW_OK)
+		return gw_fault_set(&st->fault, GW_ERR_AUDIT, "",
+		                    "the audit trail cannot be written");
+	st->intent = 1;
+	return GW_OK;
+}
+
+/* The record of the answer: the outcome of an intent, or the only one. */
+static enum gw_err
+audit(struct reqstate *st, const struct gw_http_resp *resp)
+{
+	struct gw_audit_rec r;
+
+	fill_rec(st, &r);
+	r.phase = st->intent ? GW_AUDIT_OUTCOME : GW_AUDIT_FINAL;
 	r.status = resp->status;
 	if (!st->passthrough) {
 		r.error_code = gw_err_code(st->fault.err);
 		r.error_field = st->fault.field[0] ? st->fault.field : NULL;
 	} else if (st->up_error_code != NULL)
 		r.error_code = st->up_error_code;
-	r.upreq = st->upreq;
 	r.up_status = st->upresp.status;
 	r.up_error_code = st->up_error_code;
 	r.task_id = st->task_id;
 	r.record_total_num = st->record_total_num;
-	r.cred_name = st->cred_name;
-	r.cred_fp = st->cred_fp[0] ? st->cred_fp : NULL;
-	r.lat_auth_us = st->lat_auth;
-	r.lat_policy_us = st->lat_policy;
 	r.lat_upstream_us = st->lat_upstream;
-	r.lat_total_us = gw_mono_us() - st->t_start;
-	if (gw_audit_emit(s->audit, &r, err, sizeof(err)) != GW_OK)
-		fprintf(stderr, "hssgw: request %s: %s\n",
-		        st->req->request_id ? st->req->request_id : "-", err);
+	return emit(st, &r);
 }
 
 static void
@@ -596,6 +724,27 @@ reqstate_init(struct reqstate *st, const struct gw_snapshot *s,
 	st->action = action;
 	st->record_total_num = -1;
 	st->t_start = gw_mono_us();
+}
+
+/*
+ * The record of an answer could not be made durable: no answer goes out
+ * without one, so the caller gets 503 instead.  If HSS already accepted
+ * the export, its task id is kept (the intent record is on disk).
+ */
+static void
+answer_unaudited(struct reqstate *st, struct gw_http_resp *resp)
+{
+	gw_http_resp_reset(resp);
+	if (st->task_id != NULL)
+		gw_fault_set(
+		    &st->fault, GW_ERR_AUDIT, "",
+		    "HSS accepted the export as task %s, but the audit "
+		    "trail cannot be written",
+		    st->task_id);
+	else
+		gw_fault_set(&st->fault, GW_ERR_AUDIT, "",
+		             "the audit trail cannot be written");
+	answer_error(st->req, &st->fault, resp);
 }
 
 static void
@@ -626,7 +775,8 @@ handle_export(const struct gw_snapshot *s, struct gw_worker *w,
 			        st.fault.msg);
 		answer_error(req, &st.fault, resp);
 	}
-	audit(&st, resp);
+	if (audit(&st, resp) != GW_OK)
+		answer_unaudited(&st, resp);
 	free(st.task_id);
 	free(st.up_error_code);
 	gw_upresp_reset(&st.upresp);
@@ -641,9 +791,14 @@ handle_health(const struct gw_snapshot *s, struct gw_worker *w,
 {
 	struct gw_buf b;
 	int ok = gw_audit_ready(s->audit);
+	size_t i;
 
 	(void)w;
-	(void)req;
+	/* Ready when the trail takes records and every project has a valid
+	 * credential: no request would get a 503 for want of either. */
+	for (i = 0; ok && i < s->conf->nprojects; i++)
+		ok = gw_cred_ready(cred_for(s, &s->conf->projects[i]),
+		                   req->now_ms);
 	gw_buf_init(&b, 256);
 	resp->status = ok ? 200 : 503;
 	gw_buf_puts(&b,
@@ -693,7 +848,8 @@ gw_pipe_handle(const struct gw_snapshot *s, struct gw_worker *w,
 		             "no such endpoint");
 	answer_error(req, &st.fault, resp);
 	/* Every request hssgw answers is audited, but the health probe. */
-	audit(&st, resp);
+	if (audit(&st, resp) != GW_OK)
+		answer_unaudited(&st, resp);
 out:
 	if (req->request_id != NULL)
 		resp_header(resp, "X-Request-Id", req->request_id);

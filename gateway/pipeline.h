@@ -72,10 +72,21 @@ void gw_gw_free(struct gw_gateway *);
  * read at start only.
  */
 int gw_gw_reload(struct gw_gateway *, char *err, size_t errlen);
+/*
+ * Reopens the audit file (SIGUSR1, after logrotate moved it) between two
+ * records; the hash chain continues.  0, or -1 with the reason.
+ */
+int gw_gw_audit_reopen(struct gw_gateway *, char *err, size_t errlen);
 /* The current snapshot, held until gw_gw_release. */
 const struct gw_snapshot *gw_gw_acquire(struct gw_gateway *);
 /* Releases a snapshot from gw_gw_acquire. */
 void gw_gw_release(struct gw_gateway *, const struct gw_snapshot *);
+/*
+ * Fetches every project's first credential (IAM tokens) so readiness
+ * reflects it.  Returns how many failed, the first reason in err.
+ */
+int gw_pipe_prime(const struct gw_snapshot *, int64_t now_ms, char *err,
+                  size_t errlen);
 /* The policy revision a snapshot enforces (borrowed). */
 const char *gw_pipe_revision(const struct gw_snapshot *);
 

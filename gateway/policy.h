@@ -1,13 +1,16 @@
 /*
  * Policy: IAM-shaped JSON documents compiled once into an immutable set and
- * evaluated as a pure function of (set, claims, request).  Default deny; any
- * applicable Deny wins; otherwise an applicable Allow is needed.  Does no
- * I/O after load and never logs.
+ * evaluated as a pure function of (set, claims, request context).  Default
+ * deny; any applicable Deny wins; otherwise an applicable Allow is needed.
+ * Conditions, NotAction/NotResource/NotPrincipal and policy variables follow
+ * AWS IAM's documented semantics (docs/POLICIES.md).  Does no I/O after
+ * load, never allocates while evaluating and never logs.
  */
 #ifndef GW_POLICY_H
 #define GW_POLICY_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "claims.h"
 #include "gw.h"
@@ -16,6 +19,8 @@
 #define GW_POL_FILE_MAX       ((size_t)1 << 20) /* bytes per document */
 #define GW_POL_STATEMENTS_MAX 10000             /* statements per set */
 #define GW_POL_VALUES_MAX     1000              /* values per list */
+#define GW_POL_KEYS_MAX       256 /* distinct condition keys per set */
+#define GW_POL_DECIDING_MAX   8   /* deciding statements kept */
 
 struct gw_pol_set;
 
@@ -26,6 +31,11 @@ enum gw_pol_effect {
 	GW_POL_EFFECT__MAX
 };
 
+/*
+ * What is evaluated.  ctx holds the condition keys other than jwt:<claim>
+ * (hss:<field>, hss:project, hss:region, gw:client_ip, gw:current_time);
+ * jwt:<claim> keys always come from claims, never from ctx.
+ */
 struct gw_pol_request {
 	const struct gw_claims *claims;
 	const char *action;      /* "hss:ExportImageBaseline" */
@@ -34,10 +44,24 @@ struct gw_pol_request {
 	size_t nctx;
 };
 
+/* A statement named by its file and Sid ("#<index>" when it has none). */
+struct gw_pol_ref {
+	char file[128];
+	char sid[128];
+};
+
 struct gw_pol_decision {
 	enum gw_pol_effect effect;
-	char file[128]; /* deciding statement's file name, "" if none */
+	char file[128]; /* first deciding statement's file, "" if none */
 	char sid[128];  /* its Sid, or "#<index>" when it has none */
+	/*
+	 * The deciding statements in load order: every applicable Deny for
+	 * an explicit deny, else every applicable Allow; at most
+	 * GW_POL_DECIDING_MAX, ndeciding_total counts them all.
+	 */
+	struct gw_pol_ref deciding[GW_POL_DECIDING_MAX];
+	size_t ndeciding;
+	size_t ndeciding_total;
 };
 
 /*
@@ -58,9 +82,32 @@ void gw_pol_free(struct gw_pol_set *);
 /* Evaluates; always fills *out (deny unless a statement allows). */
 void gw_pol_eval(const struct gw_pol_set *, const struct gw_pol_request *,
                  struct gw_pol_decision *out);
+/*
+ * Evaluates like gw_pol_eval (filling *out when out is not NULL) and
+ * explains the decision as a JSON object: decision, revision, deciding and
+ * applied statements, for every other statement the first element or
+ * condition that failed, and the condition keys missing from the request.
+ * Returns a malloc'd string the caller frees, or NULL when out of memory.
+ * Allocates: for the CLI and tests, not for the request path.
+ */
+char *gw_pol_explain(const struct gw_pol_set *, const struct gw_pol_request *,
+                     struct gw_pol_decision *out);
+/*
+ * Appends one line per warning to buf ("<file>: <path>: warning: ...") for
+ * statements that can never apply (or stop applying at now_ms) and for
+ * risky constructs.  Returns the number of warnings.
+ */
+size_t gw_pol_check(const struct gw_pol_set *, int64_t now_ms,
+                    struct gw_buf *buf);
 /* Hex SHA-256 of the loaded documents: the policy revision. Borrowed. */
 const char *gw_pol_revision(const struct gw_pol_set *);
 /* "allow", "explicit_deny" or "implicit_deny". */
 const char *gw_pol_effect_name(enum gw_pol_effect);
+/*
+ * The i-th hss:<name> condition key the loader accepts (name without the
+ * prefix), or NULL past the end; *is_time (may be NULL) is set when its
+ * integer values are milliseconds since the epoch.  For drift tests.
+ */
+const char *gw_pol_hss_key(size_t i, int *is_time);
 
 #endif

@@ -6,9 +6,10 @@
  * connections, the Session ID cache, the DNS cache", curl_easy_reset(3)).
  * Everything else is request-lifetime and freed before gw_up_send returns.
  * Rules: https only, TLS always verified, redirects never followed, no
- * proxy from the environment, responses capped, only two response headers
- * kept.  This module must never log or copy header values (the credential
- * is one) and never put a URL or a header value into a fault.
+ * proxy from the environment, responses capped, only three response
+ * headers kept (X-Subject-Token, IAM's token, as a secret wiped on reset). This
+ * module must never log or copy header values (the credential is one) and never
+ * put a URL or a header value into a fault.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,8 @@
 #define UP_CURL_MIN 0x075500
 /* Caps on the response headers we keep. */
 #define UP_HDR_VALUE_MAX 256
+/* IAM's X-Subject-Token: HSS accepts X-Auth-Token up to 32768 characters. */
+#define UP_SUBJECT_TOKEN_MAX 32768
 /* Timeouts accepted from the config, in milliseconds. */
 #define UP_TIMEOUT_MAX 600000
 
@@ -46,6 +49,7 @@ struct up_xfer {
 	int too_large;
 	int nomem;
 	char hdr[UP_HDR__MAX][UP_HDR_VALUE_MAX];
+	struct gw_buf subject; /* X-Subject-Token: secret, wiped */
 };
 
 /*
@@ -148,6 +152,7 @@ gw_upresp_reset(struct gw_upresp *r)
 	free(r->body);
 	free(r->content_type);
 	free(r->request_id);
+	gw_secret_free(r->subject_token);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -195,6 +200,7 @@ on_header(char *line, size_t size, size_t n, void *arg)
 
 	if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
 		memset(x->hdr, 0, sizeof(x->hdr));
+		gw_buf_reset(&x->subject);
 		return len;
 	}
 	colon = memchr(line, ':', len);
@@ -210,6 +216,15 @@ on_header(char *line, size_t size, size_t n, void *arg)
 	while (vlen > 0 && (v[vlen - 1] == '\r' || v[vlen - 1] == '\n' ||
 	                    v[vlen - 1] == ' ' || v[vlen - 1] == '\t'))
 		vlen--;
+	if (nlen == 15 && strncasecmp(line, "X-Subject-Token", nlen) == 0) {
+		/* Kept whole or not at all; a second one replaces the first. */
+		gw_buf_reset(&x->subject);
+		if (vlen > 0 && vlen <= UP_SUBJECT_TOKEN_MAX &&
+		    hdr_value_ok(v, vlen) && memchr(v, ' ', vlen) == NULL &&
+		    gw_buf_add(&x->subject, v, vlen) == -1)
+			gw_buf_reset(&x->subject);
+		return len;
+	}
 	for (i = 0; i < UP_HDR__MAX; i++) {
 		if (strlen(up_hdr_names[i]) != nlen ||
 		    strncasecmp(line, up_hdr_names[i], nlen) != 0)
@@ -439,6 +454,11 @@ take_response(struct up_xfer *x, struct gw_upresp *r)
 		if (r->request_id == NULL)
 			return -1;
 	}
+	if (x->subject.len > 0) {
+		r->subject_token = gw_buf_take(&x->subject, NULL);
+		if (r->subject_token == NULL)
+			return -1;
+	}
 	return 0;
 }
 
@@ -491,6 +511,7 @@ gw_up_send(struct gw_upstream *u, const struct gw_config *conf,
 		goto out;
 	}
 	gw_buf_init(&x->body, (size_t)conf->up_max_response_bytes);
+	gw_buf_init(&x->subject, UP_SUBJECT_TOKEN_MAX);
 	err = build_headers(req, body, &hdrs, f);
 	if (err != GW_OK)
 		goto out;
@@ -525,6 +546,7 @@ out:
 	slist_free_wiped(hdrs);
 	if (x != NULL) {
 		gw_buf_reset(&x->body);
+		gw_buf_reset(&x->subject);
 		free(x);
 	}
 	gw_upresp_reset(&r);

@@ -21,6 +21,8 @@ struct gw_upresp {
 	size_t bodylen;
 	char *content_type; /* may be NULL */
 	char *request_id;   /* HSS X-Request-Id, may be NULL */
+	/* IAM's X-Subject-Token: a secret, wiped by gw_upresp_reset; or NULL */
+	char *subject_token;
 };
 
 /* Process-wide libcurl setup; call once before threads start. 0 or -1. */

@@ -1,9 +1,11 @@
 /*
  * hss-emulator: a strict stand-in for Huawei Cloud HSS
- * POST /v5/{project_id}/image/baseline/export, served over FastCGI behind
- * nginx (TLS) for the integration tests.  It checks every request the way
- * the real service does (/work/shared/reference: the API page and the SDK
- * notes), records each request it receives as one JSON line, and
+ * POST /v5/{project_id}/image/baseline/export and for IAM's
+ * POST /v3/auth/tokens, served over FastCGI behind nginx (TLS) for the
+ * integration tests.  HSS requests authenticate with a configured or
+ * IAM-issued X-Auth-Token, or an SDK-HMAC-SHA256 signature.  It checks every
+ * request the way the real service does (/work/shared/reference: the API page
+ * and the SDK notes), records each request it receives as one JSON line, and
  * misbehaves on demand through /_emulator/control.
  *
  * It owns the config (immutable after load, shared read-only by the
@@ -22,6 +24,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -37,6 +40,9 @@
 
 #include <fcgiapp.h>
 #include <json-c/json.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/sha.h>
 
 #include "gw.h"
 #include "translate.h"
@@ -44,24 +50,29 @@
 #define EMU_BODY_MAX ((size_t)1024 * 1024) /* brief: over 1 MiB -> 413 */
 #define EMU_DRAIN_MAX                                                          \
 	((size_t)64 * 1024 * 1024) /* read and drop past the cap */
-#define EMU_CTL_BODY_MAX 4096
-#define EMU_CONF_MAX     ((size_t)1024 * 1024)
-#define EMU_PATH_MAX     8192
-#define EMU_PID_MAX      256          /* API page, Table 1: 1 to 256 chars */
-#define EMU_TOKEN_MAX    32768        /* API page, Table 3: 1 to 32,768 chars */
-#define EMU_REGION_MAX   128          /* API page, Table 3: 1 to 128 chars */
-#define EMU_RECORD_MAX   2147483647LL /* API page, Table 5 */
-#define EMU_HDR_MAX      256
-#define EMU_HDR_BYTES    ((size_t)256 * 1024)
-#define EMU_HDR_NAME_MAX 256
-#define EMU_THREADS_MAX  64
-#define EMU_THREADS_DEF  4
-#define EMU_PROJECTS_MAX 1024
-#define EMU_TOKENS_MAX   1024
-#define EMU_DELAY_MAX    300000LL
-#define EMU_COUNT_MAX    1000000000LL
-#define EMU_GRACE_MS     500
-#define EMU_DROP_STATUS  444 /* what nginx's "return 444" gives */
+#define EMU_CTL_BODY_MAX   4096
+#define EMU_CONF_MAX       ((size_t)1024 * 1024)
+#define EMU_PATH_MAX       8192
+#define EMU_PID_MAX        256   /* API page, Table 1: 1 to 256 chars */
+#define EMU_TOKEN_MAX      32768 /* API page, Table 3: 1 to 32,768 chars */
+#define EMU_REGION_MAX     128   /* API page, Table 3: 1 to 128 chars */
+#define EMU_RECORD_MAX     2147483647LL /* API page, Table 5 */
+#define EMU_HDR_MAX        256
+#define EMU_HDR_BYTES      ((size_t)256 * 1024)
+#define EMU_HDR_NAME_MAX   256
+#define EMU_THREADS_MAX    64
+#define EMU_THREADS_DEF    4
+#define EMU_PROJECTS_MAX   1024
+#define EMU_TOKENS_MAX     1024
+#define EMU_DELAY_MAX      300000LL
+#define EMU_COUNT_MAX      1000000000LL
+#define EMU_GRACE_MS       500
+#define EMU_DROP_STATUS    444 /* what nginx's "return 444" gives */
+#define EMU_PRINCIPALS_MAX 256
+#define EMU_ISSUED_MAX     ((size_t)1 << 20)
+#define EMU_TTL_DEF        86400LL /* hss-api-notes.md 4.1: 24 hours */
+#define EMU_TTL_MAX        86400LL
+#define EMU_SDK_WINDOW_MS  (15 * 60 * 1000LL) /* 5: 15 minutes */
 
 static const char export_prefix[] = "/v5/";
 static const char export_suffix[] = "/image/baseline/export";
@@ -76,6 +87,8 @@ enum emu_err {
 	EE_METHOD,
 	EE_NO_TOKEN,
 	EE_BAD_TOKEN,
+	EE_TOKEN_EXPIRED,
+	EE_AKSK,
 	EE_DENIED,
 	EE_PARAM,
 	EE_PARSE,
@@ -108,6 +121,13 @@ static const struct emu_errdef {
     [EE_BAD_TOKEN] =
         {401, "APIGW.0301",
          "Incorrect IAM authentication information: decrypt token fail"},
+    [EE_TOKEN_EXPIRED] =
+        {401, "APIGW.0301",
+         "Incorrect IAM authentication information: token expires, "
+         "expires_at"},
+    [EE_AKSK] = {401, "APIGW.0301",
+                 "Incorrect IAM authentication information: verify aksk "
+                 "signature fail"},
     [EE_DENIED] = {403, "HSS.0010", "access denied"},
     [EE_PARAM] = {400, "HSS.0001", "invalid parameter"},
     [EE_PARSE] = {400, "HSS.0002", "failed to parse request"},
@@ -141,6 +161,7 @@ static const struct {
 	const char *text;
 } reasontab[] = {
     {200, "OK"},
+    {201, "Created"},
     {400, "Bad Request"},
     {401, "Unauthorized"},
     {403, "Forbidden"},
@@ -194,7 +215,51 @@ struct emu_key {
 static const struct emu_key conf_keys[] = {
     {"projects", json_type_array, 1},
     {"record_total_num", json_type_int, 0},
+    {"iam", json_type_object, 0},
+    {"aksk", json_type_array, 0},
 };
+
+static const struct emu_key iam_keys[] = {
+    {"users", json_type_array, 1},
+    {"agencies", json_type_array, 0},
+    {"token_ttl_s", json_type_int, 0},
+};
+
+/*
+ * Principals: IAM users, agencies and AK/SK pairs share one shape.  The
+ * "name" field of a row is its name (user, agency, access key), "secret"
+ * its password or secret key, "domain" its account.
+ */
+static const struct emu_principal_kind {
+	const char *where;
+	const char *name;
+	const char *secret; /* NULL: none */
+	const char *domain; /* NULL: none */
+	struct emu_key keys[4];
+} pkind_user = {"iam.users",
+                "name",
+                "password",
+                "domain",
+                {{"domain", json_type_string, 1},
+                 {"name", json_type_string, 1},
+                 {"password", json_type_string, 1},
+                 {"projects", json_type_array, 1}}},
+  pkind_agency = {"iam.agencies",
+                  "name",
+                  NULL,
+                  "domain",
+                  {{"domain", json_type_string, 1},
+                   {"name", json_type_string, 1},
+                   {"projects", json_type_array, 1},
+                   {"projects", json_type_array, 1}}},
+  pkind_aksk = {"aksk",
+                "access_key",
+                "secret_key",
+                NULL,
+                {{"access_key", json_type_string, 1},
+                 {"secret_key", json_type_string, 1},
+                 {"projects", json_type_array, 1},
+                 {"projects", json_type_array, 1}}};
 
 static const struct emu_key project_keys[] = {
     {"project_id", json_type_string, 1},
@@ -218,10 +283,33 @@ struct emu_project {
 	size_t ntokens;
 };
 
+struct emu_principal {
+	char *name;
+	char *domain; /* NULL for AK/SK */
+	char *secret; /* NULL for agencies */
+	size_t secretlen;
+	char **projects;
+	size_t nprojects;
+};
+
 struct emu_conf {
 	struct emu_project *projects;
 	size_t nprojects;
 	long long record_total_num;
+	struct emu_principal *users, *agencies, *aksks;
+	size_t nusers, nagencies, naksks;
+	long long token_ttl_s;
+};
+
+/* A token IAM issued; project "" for a domain-scoped token. */
+struct emu_token {
+	char tok[80];
+	char fp[17]; /* gw_fingerprint, as hssgw's audit shows it */
+	char project[EMU_PID_MAX + 1];
+	char domain[129];
+	long long issued_ms;
+	long long expires_ms;
+	int revoked;
 };
 
 /* The failure injection in force; remaining -1 means until changed. */
@@ -248,6 +336,11 @@ struct emu {
 	int stopping;
 	int alive;
 	int busy;
+	/* IAM: issued tokens and the call counter */
+	pthread_mutex_t iamlock;
+	struct emu_token *issued;
+	size_t nissued, capissued;
+	long long iam_calls;
 };
 
 /* Request lifetime. */
@@ -260,6 +353,7 @@ struct emu_req {
 	struct gw_buf body;
 	int body_over;
 	char reqid[33];
+	int redact_body; /* IAM requests carry passwords: not recorded */
 };
 
 enum emu_kind { ANS_ERROR, ANS_SUCCESS, ANS_MALFORMED, ANS_DROP, ANS_RAW };
@@ -271,7 +365,8 @@ struct emu_answer {
 	char msg[512];
 	const char *allow; /* Allow header for 405 */
 	long long delay_ms;
-	char *raw; /* ANS_RAW body, owned */
+	char *raw;           /* ANS_RAW body, owned */
+	char *subject_token; /* IAM: X-Subject-Token header, owned */
 };
 
 static void
@@ -491,6 +586,22 @@ int_key(struct json_object *obj, const char *name, long long min, long long max,
 /* ---- configuration ---- */
 
 static void
+principals_free(struct emu_principal *p, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; p != NULL && i < n; i++) {
+		free(p[i].name);
+		free(p[i].domain);
+		gw_secret_free(p[i].secret);
+		for (j = 0; j < p[i].nprojects; j++)
+			free(p[i].projects[j]);
+		free(p[i].projects);
+	}
+	free(p);
+}
+
+static void
 conf_free(struct emu_conf *c)
 {
 	size_t i, j;
@@ -505,6 +616,9 @@ conf_free(struct emu_conf *c)
 		free(c->projects[i].toklens);
 	}
 	free(c->projects);
+	principals_free(c->users, c->nusers);
+	principals_free(c->agencies, c->nagencies);
+	principals_free(c->aksks, c->naksks);
 	free(c);
 }
 
@@ -585,6 +699,114 @@ conf_project(struct json_object *jp, size_t idx, struct emu_project *p,
 	return 0;
 }
 
+/* Loads an array of principals of one kind; 0 or -1 with a reason. */
+static int
+conf_principals(struct json_object *arr, const struct emu_principal_kind *k,
+                struct emu_principal **out, size_t *nout, char *err,
+                size_t errlen)
+{
+	struct json_object *jp, *v, *pr;
+	struct emu_principal *p;
+	char where[64];
+	size_t i, j, n = json_object_array_length(arr), len;
+	const char *s;
+
+	if (n > EMU_PRINCIPALS_MAX) {
+		snprintf(err, errlen, "%s: at most %d", k->where,
+		         EMU_PRINCIPALS_MAX);
+		return -1;
+	}
+	*out = calloc(n ? n : 1, sizeof(**out));
+	if (*out == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		p = &(*out)[i];
+		(*nout)++;
+		jp = json_object_array_get_idx(arr, i);
+		snprintf(where, sizeof(where), "%s[%zu]", k->where, i);
+		if (keys_check(jp, k->keys, NELEM(k->keys), where, err,
+		               errlen) == -1)
+			return -1;
+		json_object_object_get_ex(jp, k->name, &v);
+		p->name = gw_strdup(json_object_get_string(v));
+		if (k->domain != NULL) {
+			json_object_object_get_ex(jp, k->domain, &v);
+			p->domain = gw_strdup(json_object_get_string(v));
+		}
+		if (k->secret != NULL) {
+			json_object_object_get_ex(jp, k->secret, &v);
+			p->secret = gw_strdup(json_object_get_string(v));
+			p->secretlen = (size_t)json_object_get_string_len(v);
+		}
+		json_object_object_get_ex(jp, "projects", &pr);
+		p->projects =
+		    calloc(json_object_array_length(pr) + 1, sizeof(char *));
+		if (p->name == NULL || p->projects == NULL ||
+		    (k->domain != NULL && p->domain == NULL) ||
+		    (k->secret != NULL && p->secret == NULL)) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		for (j = 0; j < json_object_array_length(pr); j++) {
+			v = json_object_array_get_idx(pr, j);
+			s = json_object_get_string(v);
+			len = json_object_is_type(v, json_type_string)
+			          ? (size_t)json_object_get_string_len(v)
+			          : 0;
+			if (len < 1 || len > EMU_PID_MAX ||
+			    !visible_ascii(s, len)) {
+				snprintf(err, errlen,
+				         "%s.projects[%zu]: 1 to %d visible "
+				         "ASCII characters",
+				         where, j, EMU_PID_MAX);
+				return -1;
+			}
+			p->projects[j] = gw_strdup(s);
+			if (p->projects[j] == NULL) {
+				snprintf(err, errlen, "out of memory");
+				return -1;
+			}
+			p->nprojects++;
+		}
+	}
+	return 0;
+}
+
+/* The optional "iam" and "aksk" sections; 0 or -1 with a reason. */
+static int
+conf_iam(struct json_object *root, struct emu_conf *c, char *err, size_t errlen)
+{
+	struct json_object *iam = NULL, *v = NULL;
+	char jerr[256];
+
+	c->token_ttl_s = EMU_TTL_DEF;
+	if (json_object_object_get_ex(root, "aksk", &v) &&
+	    conf_principals(v, &pkind_aksk, &c->aksks, &c->naksks, err,
+	                    errlen) == -1)
+		return -1;
+	if (!json_object_object_get_ex(root, "iam", &iam))
+		return 0;
+	if (keys_check(iam, iam_keys, NELEM(iam_keys), "iam", err, errlen) ==
+	    -1)
+		return -1;
+	if (int_key(iam, "token_ttl_s", 1, EMU_TTL_MAX, &c->token_ttl_s, jerr,
+	            sizeof(jerr)) == -1) {
+		snprintf(err, errlen, "iam: %s", jerr);
+		return -1;
+	}
+	json_object_object_get_ex(iam, "users", &v);
+	if (conf_principals(v, &pkind_user, &c->users, &c->nusers, err,
+	                    errlen) == -1)
+		return -1;
+	if (json_object_object_get_ex(iam, "agencies", &v) &&
+	    conf_principals(v, &pkind_agency, &c->agencies, &c->nagencies, err,
+	                    errlen) == -1)
+		return -1;
+	return 0;
+}
+
 /* Loads the config; NULL with a reason naming the key on any error. */
 static struct emu_conf *
 conf_load(const char *path, char *err, size_t errlen)
@@ -621,6 +843,8 @@ conf_load(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "config: %s", jerr);
 		goto out;
 	}
+	if (conf_iam(root, c, err, errlen) == -1)
+		goto out;
 	json_object_object_get_ex(root, "projects", &v);
 	n = json_object_array_length(v);
 	if (n < 1 || n > EMU_PROJECTS_MAX) {
@@ -877,20 +1101,736 @@ project_find(const struct emu_conf *c, const char *pid, size_t len)
 	return -1;
 }
 
+/* ---- IAM and AK/SK ---- */
+
+/*
+ * IAM stand-in (hss-api-notes.md 4.1, 4.2): POST /v3/auth/tokens issues
+ * project- or domain-scoped tokens for configured users and agencies,
+ * token in X-Subject-Token, 201 with a Keystone-shaped body.  Issued
+ * tokens live in e->issued (under e->iamlock) until the process ends;
+ * /_emulator/revoke marks them revoked.  Keystone-style errors:
+ * {"error":{"code":N,"message":"...","title":"..."}} (3.3).
+ */
+static void
+iam_error(struct emu_answer *a, int status, const char *msg)
+{
+	struct json_object *o = json_object_new_object(),
+	                   *er = json_object_new_object();
+
+	a->kind = ANS_RAW;
+	a->status = status;
+	if (o == NULL || er == NULL) {
+		json_object_put(o);
+		json_object_put(er);
+		answer_err(a, EE_INTERNAL, NULL);
+		return;
+	}
+	json_object_object_add(er, "code", json_object_new_int(status));
+	json_object_object_add(er, "message", json_object_new_string(msg));
+	json_object_object_add(er, "title",
+	                       json_object_new_string(reason(status)));
+	json_object_object_add(o, "error", er);
+	a->raw = gw_strdup(json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	if (a->raw == NULL)
+		answer_err(a, EE_INTERNAL, NULL);
+}
+
+/* A string at a path of object keys, or NULL. */
+static const char *
+jpath(struct json_object *o, const char *const *keys, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!json_object_is_type(o, json_type_object) ||
+		    !json_object_object_get_ex(o, keys[i], &o))
+			return NULL;
+	return json_object_is_type(o, json_type_string)
+	           ? json_object_get_string(o)
+	           : NULL;
+}
+
+static int
+principal_has_project(const struct emu_principal *p, const char *pid)
+{
+	size_t i;
+
+	for (i = 0; i < p->nprojects; i++)
+		if (strcmp(p->projects[i], pid) == 0)
+			return 1;
+	return 0;
+}
+
+/* IAM's time format: UTC, microseconds, "Z" (hss-api-notes.md 4.1). */
+static void
+fmt_us(long long ms, char *buf, size_t cap)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	char d[32];
+
+	gmtime_r(&t, &tm);
+	strftime(d, sizeof(d), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, cap, "%s.%03lld000Z", d, ms % 1000);
+}
+
+/* Looks up an issued token; copies it out under the lock. */
+static int
+issued_find(struct emu *e, const char *tok, struct emu_token *out)
+{
+	size_t i, len = strlen(tok);
+	int found = 0;
+
+	pthread_mutex_lock(&e->iamlock);
+	for (i = 0; i < e->nissued; i++) {
+		if (gw_ct_equal(tok, len, e->issued[i].tok,
+		                strlen(e->issued[i].tok))) {
+			*out = e->issued[i];
+			found = 1;
+		}
+	}
+	pthread_mutex_unlock(&e->iamlock);
+	return found;
+}
+
+/* Issues a token; 0 or -1 (store full). */
+static int
+issue(struct emu *e, const char *scope_project, const char *domain,
+      long long now, struct emu_token *out)
+{
+	struct emu_token t, *n;
+	char rnd[65];
+	int rc = -1;
+
+	memset(&t, 0, sizeof(t));
+	if (gw_random_hex(rnd, 32) == -1)
+		return -1;
+	/* Real tokens start "MII"; the rest is throwaway randomness. */
+	snprintf(t.tok, sizeof(t.tok), "MIIemu%s", rnd);
+	gw_fingerprint(t.tok, strlen(t.tok), t.fp);
+	snprintf(t.project, sizeof(t.project), "%s", scope_project);
+	snprintf(t.domain, sizeof(t.domain), "%s", domain);
+	t.issued_ms = now;
+	t.expires_ms = now + e->conf->token_ttl_s * 1000;
+	pthread_mutex_lock(&e->iamlock);
+	if (e->nissued == e->capissued) {
+		if (e->capissued == EMU_ISSUED_MAX)
+			goto out;
+		n = realloc(e->issued, (e->capissued ? e->capissued * 2 : 64) *
+		                           sizeof(*n));
+		if (n == NULL)
+			goto out;
+		e->issued = n;
+		e->capissued = e->capissued ? e->capissued * 2 : 64;
+	}
+	e->issued[e->nissued++] = t;
+	*out = t;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&e->iamlock);
+	return rc;
+}
+
+static void
+iam_success(struct emu *e, struct emu_answer *a, const struct emu_token *t,
+            const char *method, const char *user, const char *udomain)
+{
+	struct json_object *o = json_object_new_object(),
+	                   *tk = json_object_new_object(),
+	                   *m = json_object_new_array(),
+	                   *u = json_object_new_object(),
+	                   *ud = json_object_new_object(), *sc = NULL,
+	                   *sd = NULL;
+	char exp[64], iss[64];
+
+	(void)e;
+	if (o == NULL || tk == NULL || m == NULL || u == NULL || ud == NULL) {
+		json_object_put(o);
+		json_object_put(tk);
+		json_object_put(m);
+		json_object_put(u);
+		json_object_put(ud);
+		answer_err(a, EE_INTERNAL, NULL);
+		return;
+	}
+	fmt_us(t->expires_ms, exp, sizeof(exp));
+	fmt_us(t->issued_ms, iss, sizeof(iss));
+	json_object_object_add(tk, "expires_at", json_object_new_string(exp));
+	json_object_object_add(tk, "issued_at", json_object_new_string(iss));
+	json_object_array_add(m, json_object_new_string(method));
+	json_object_object_add(tk, "methods", m);
+	sc = json_object_new_object();
+	sd = json_object_new_object();
+	if (sc != NULL && sd != NULL) {
+		json_object_object_add(sd, "name",
+		                       json_object_new_string(t->domain));
+		if (t->project[0] != '\0') {
+			json_object_object_add(
+			    sc, "id", json_object_new_string(t->project));
+			json_object_object_add(
+			    sc, "name", json_object_new_string(t->project));
+			json_object_object_add(sc, "domain", sd);
+			json_object_object_add(tk, "project", sc);
+		} else {
+			json_object_put(sc);
+			json_object_object_add(tk, "domain", sd);
+		}
+	}
+	json_object_object_add(ud, "name", json_object_new_string(udomain));
+	json_object_object_add(u, "name", json_object_new_string(user));
+	json_object_object_add(u, "domain", ud);
+	json_object_object_add(tk, "user", u);
+	json_object_object_add(o, "token", tk);
+	a->raw = gw_strdup(json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	a->subject_token = gw_strdup(t->tok);
+	json_object_put(o);
+	if (a->raw == NULL || a->subject_token == NULL) {
+		answer_err(a, EE_INTERNAL, NULL);
+		return;
+	}
+	a->kind = ANS_RAW;
+	a->status = 201;
+}
+
+/* POST /v3/auth/tokens: password or assume_role, project/domain scope. */
+static void
+handle_iam(struct emu *e, struct emu_req *r, struct emu_answer *a)
+{
+	static const char *const k_methods[] = {"auth", "identity"};
+	static const char *const k_user[] = {"auth", "identity", "password",
+	                                     "user", "name"};
+	static const char *const k_pw[] = {"auth", "identity", "password",
+	                                   "user", "password"};
+	static const char *const k_udom[] = {"auth", "identity", "password",
+	                                     "user", "domain",   "name"};
+	static const char *const k_ardom[] = {"auth", "identity", "assume_role",
+	                                      "domain_name"};
+	static const char *const k_agency[] = {"auth", "identity",
+	                                       "assume_role", "agency_name"};
+	static const char *const k_pid[] = {"auth", "scope", "project", "id"};
+	static const char *const k_sdom[] = {"auth", "scope", "domain", "name"};
+	struct json_object *root = NULL, *id = NULL, *methods = NULL;
+	const struct emu_principal *p = NULL;
+	struct emu_token t, base;
+	const char *method, *pid, *sdom, *name, *dom, *pw, *xtok;
+	char err[256];
+	long long now = gw_now_ms();
+	size_t i;
+
+	pthread_mutex_lock(&e->iamlock);
+	e->iam_calls++;
+	pthread_mutex_unlock(&e->iamlock);
+	if (strcmp(r->method, "POST") != 0) {
+		answer_err(a, EE_METHOD, NULL);
+		a->allow = "POST";
+		return;
+	}
+	if (r->body_over ||
+	    !media_is_json(param_get(r->envp, "CONTENT_TYPE", NULL))) {
+		iam_error(a, 400, "The request body is invalid.");
+		return;
+	}
+	root = json_parse_strict(r->body.p != NULL ? r->body.p : "",
+	                         r->body.len, err, sizeof(err));
+	id = root;
+	for (i = 0; i < NELEM(k_methods); i++)
+		if (id == NULL ||
+		    !json_object_object_get_ex(id, k_methods[i], &id))
+			id = NULL;
+	if (id == NULL || !json_object_object_get_ex(id, "methods", &methods) ||
+	    !json_object_is_type(methods, json_type_array) ||
+	    json_object_array_length(methods) != 1 ||
+	    !json_object_is_type(json_object_array_get_idx(methods, 0),
+	                         json_type_string)) {
+		iam_error(a, 400, "The request body is invalid.");
+		goto out;
+	}
+	method = json_object_get_string(json_object_array_get_idx(methods, 0));
+	pid = jpath(root, k_pid, NELEM(k_pid));
+	sdom = jpath(root, k_sdom, NELEM(k_sdom));
+	if ((pid == NULL) == (sdom == NULL)) {
+		iam_error(a, 400, "The request body is invalid: scope.");
+		goto out;
+	}
+	if (strcmp(method, "password") == 0) {
+		name = jpath(root, k_user, NELEM(k_user));
+		pw = jpath(root, k_pw, NELEM(k_pw));
+		dom = jpath(root, k_udom, NELEM(k_udom));
+		if (name == NULL || pw == NULL || dom == NULL) {
+			iam_error(a, 400, "The request body is invalid.");
+			goto out;
+		}
+		for (i = 0; i < e->conf->nusers; i++) {
+			const struct emu_principal *u = &e->conf->users[i];
+
+			if (strcmp(u->name, name) == 0 &&
+			    strcmp(u->domain, dom) == 0 &&
+			    gw_ct_equal(u->secret, u->secretlen, pw,
+			                strlen(pw)))
+				p = u;
+		}
+		if (p == NULL) {
+			iam_error(a, 401, "The username or password is wrong.");
+			goto out;
+		}
+		if ((pid != NULL && !principal_has_project(p, pid)) ||
+		    (sdom != NULL && strcmp(sdom, p->domain) != 0)) {
+			iam_error(a, 403,
+			          "You have no permission on the scope.");
+			goto out;
+		}
+		if (issue(e, pid != NULL ? pid : "", p->domain, now, &t) ==
+		    -1) {
+			answer_err(a, EE_INTERNAL, "token store full");
+			goto out;
+		}
+		iam_success(e, a, &t, "password", p->name, p->domain);
+		goto out;
+	}
+	if (strcmp(method, "assume_role") != 0) {
+		iam_error(a, 400, "The request body is invalid: methods.");
+		goto out;
+	}
+	/* 4.2: authenticated by a valid token of the delegated account. */
+	xtok = param_get(r->envp, "HTTP_X_AUTH_TOKEN", NULL);
+	if (xtok == NULL || !issued_find(e, xtok, &base) || base.revoked ||
+	    now >= base.expires_ms) {
+		iam_error(a, 401,
+		          "The request you have made requires "
+		          "authentication.");
+		goto out;
+	}
+	dom = jpath(root, k_ardom, NELEM(k_ardom));
+	name = jpath(root, k_agency, NELEM(k_agency));
+	for (i = 0; dom != NULL && name != NULL && i < e->conf->nagencies; i++)
+		if (strcmp(e->conf->agencies[i].name, name) == 0 &&
+		    strcmp(e->conf->agencies[i].domain, dom) == 0)
+			p = &e->conf->agencies[i];
+	if (p == NULL || pid == NULL || !principal_has_project(p, pid)) {
+		iam_error(a, 403, "You have no permission on the agency.");
+		goto out;
+	}
+	if (issue(e, pid, p->domain, now, &t) == -1) {
+		answer_err(a, EE_INTERNAL, "token store full");
+		goto out;
+	}
+	iam_success(e, a, &t, "assume_role", p->name, p->domain);
+out:
+	json_object_put(root);
+}
+
+/* Appends s percent-encoded, RFC 3986 unreserved kept (section 5). */
+static int
+aksk_enc(struct gw_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i;
+	char x[3] = {'%', 0, 0};
+	unsigned char c;
+
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)s[i];
+		if (isalnum(c) || c == '-' || c == '_' || c == '.' ||
+		    c == '~') {
+			if (gw_buf_add(b, &s[i], 1) == -1)
+				return -1;
+			continue;
+		}
+		x[1] = hex[c >> 4];
+		x[2] = hex[c & 15];
+		if (gw_buf_add(b, x, 3) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Decodes a query component (form rules: '+' is a space); NULL if bad. */
+static char *
+aksk_dec(const char *s, size_t n)
+{
+	char *o = malloc(n + 1), h[3] = {0, 0, 0};
+	size_t i, j = 0;
+	char *end = NULL;
+
+	if (o == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '+') {
+			o[j++] = ' ';
+		} else if (s[i] == '%') {
+			if (i + 2 >= n) {
+				free(o);
+				return NULL;
+			}
+			h[0] = s[i + 1];
+			h[1] = s[i + 2];
+			o[j] = (char)strtol(h, &end, 16);
+			if (end != h + 2 || !isxdigit((unsigned char)h[0])) {
+				free(o);
+				return NULL;
+			}
+			j++;
+			i += 2;
+		} else {
+			o[j++] = s[i];
+		}
+	}
+	o[j] = '\0';
+	return o;
+}
+
+struct emu_qp {
+	char *k, *v;
+};
+
+static int
+qp_cmp(const void *x, const void *y)
+{
+	const struct emu_qp *a = x, *b = y;
+	int c = strcmp(a->k, b->k);
+
+	return c ? c : strcmp(a->v, b->v);
+}
+
+/* The header's value as nginx passes it (HTTP_*, CONTENT_TYPE). */
+static const char *
+aksk_header(char **envp, const char *lname, size_t *count)
+{
+	char pname[EMU_HDR_NAME_MAX + 8];
+	size_t i, n = strlen(lname);
+
+	if (strcmp(lname, "content-type") == 0)
+		return param_get(envp, "CONTENT_TYPE", count);
+	if (n + 6 >= sizeof(pname))
+		return NULL;
+	memcpy(pname, "HTTP_", 5);
+	for (i = 0; i < n; i++)
+		pname[5 + i] = lname[i] == '-'
+		                   ? '_'
+		                   : (char)toupper((unsigned char)lname[i]);
+	pname[5 + n] = '\0';
+	return param_get(envp, pname, count);
+}
+
+/* Builds the canonical request the way the API gateway would; 0 or -1. */
+static int
+aksk_canon(const struct emu_req *r, const char *signed_hdrs, struct gw_buf *c)
+{
+	struct emu_qp qp[64];
+	const char *p, *seg, *amp, *eq, *v;
+	char name[EMU_HDR_NAME_MAX];
+	unsigned char md[SHA256_DIGEST_LENGTH];
+	size_t nq = 0, i, n, count;
+	int rc = -1;
+
+	memset(qp, 0, sizeof(qp));
+	if (gw_buf_puts(c, r->method) == -1 || gw_buf_puts(c, "\n") == -1)
+		goto out;
+	/* DOCUMENT_URI is decoded by nginx: encode each segment, end "/". */
+	for (seg = r->path + 1;; seg = p + 1) {
+		p = strchr(seg, '/');
+		n = p != NULL ? (size_t)(p - seg) : strlen(seg);
+		if (gw_buf_puts(c, "/") == -1 || aksk_enc(c, seg, n) == -1)
+			goto out;
+		if (p == NULL)
+			break;
+	}
+	if (c->p[c->len - 1] != '/' && gw_buf_puts(c, "/") == -1)
+		goto out;
+	if (gw_buf_puts(c, "\n") == -1)
+		goto out;
+	for (p = r->query; *p != '\0'; p = *amp ? amp + 1 : amp) {
+		amp = p + strcspn(p, "&");
+		if (amp == p)
+			continue;
+		if (nq == NELEM(qp))
+			goto out;
+		eq = memchr(p, '=', (size_t)(amp - p));
+		qp[nq].k = aksk_dec(p, (size_t)((eq ? eq : amp) - p));
+		qp[nq].v = eq ? aksk_dec(eq + 1, (size_t)(amp - eq - 1))
+		              : gw_strdup("");
+		if (qp[nq].k == NULL || qp[nq++].v == NULL)
+			goto out;
+	}
+	qsort(qp, nq, sizeof(qp[0]), qp_cmp);
+	for (i = 0; i < nq; i++)
+		if ((i && gw_buf_puts(c, "&") == -1) ||
+		    aksk_enc(c, qp[i].k, strlen(qp[i].k)) == -1 ||
+		    gw_buf_puts(c, "=") == -1 ||
+		    aksk_enc(c, qp[i].v, strlen(qp[i].v)) == -1)
+			goto out;
+	if (gw_buf_puts(c, "\n") == -1)
+		goto out;
+	/* Headers in the order SignedHeaders lists them (sorted, checked). */
+	for (p = signed_hdrs; *p != '\0'; p = *amp ? amp + 1 : amp) {
+		amp = p + strcspn(p, ";");
+		n = (size_t)(amp - p);
+		if (n == 0 || n >= sizeof(name))
+			goto out;
+		memcpy(name, p, n);
+		name[n] = '\0';
+		v = aksk_header(r->envp, name, &count);
+		if (v == NULL || count != 1)
+			goto out;
+		while (*v == ' ')
+			v++;
+		n = strlen(v);
+		while (n > 0 && v[n - 1] == ' ')
+			n--;
+		if (gw_buf_printf(c, "%s:%.*s\n", name, (int)n, v) == -1)
+			goto out;
+	}
+	if (gw_buf_printf(c, "\n%s\n", signed_hdrs) == -1)
+		goto out;
+	SHA256((const unsigned char *)(r->body.p ? r->body.p : ""), r->body.len,
+	       md);
+	for (i = 0; i < sizeof(md); i++)
+		if (gw_buf_printf(c, "%02x", md[i]) == -1)
+			goto out;
+	rc = 0;
+out:
+	for (i = 0; i < NELEM(qp); i++) {
+		free(qp[i].k);
+		free(qp[i].v);
+	}
+	return rc;
+}
+
+/* Parses an X-Sdk-Date (YYYYMMDDTHHMMSSZ) into ms; -1 if malformed. */
+static long long
+sdk_date_ms(const char *s)
+{
+	struct tm tm;
+	const char *end;
+
+	if (s == NULL || strlen(s) != 16)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	end = strptime(s, "%Y%m%dT%H%M%SZ", &tm);
+	if (end == NULL || *end != '\0')
+		return -1;
+	return (long long)timegm(&tm) * 1000;
+}
+
+/*
+ * Verifies an SDK-HMAC-SHA256 Authorization (hss-api-notes.md 5) and that
+ * the AK covers project pid.  Returns 0, or -1 with the answer set.
+ */
+static int
+aksk_verify(struct emu *e, struct emu_req *r, const char *auth, const char *pid,
+            struct emu_answer *a)
+{
+	static const char pre[] = "SDK-HMAC-SHA256 Access=";
+	const struct emu_principal *k = NULL;
+	const char *ak, *sh, *sig, *date, *xpid;
+	char akbuf[129], shbuf[512], want[65], sts[256];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	struct gw_buf c, hx;
+	long long dms, now = gw_now_ms();
+	size_t i, n;
+	int rc = -1;
+
+	gw_buf_init(&c, 256 * 1024);
+	gw_buf_init(&hx, 128);
+	if (strncmp(auth, pre, sizeof(pre) - 1) != 0)
+		goto bad;
+	ak = auth + sizeof(pre) - 1;
+	n = strcspn(ak, ",");
+	if (n == 0 || n >= sizeof(akbuf) ||
+	    strncmp(ak + n, ", SignedHeaders=", 16) != 0)
+		goto bad;
+	memcpy(akbuf, ak, n);
+	akbuf[n] = '\0';
+	sh = ak + n + 16;
+	n = strcspn(sh, ",");
+	if (n == 0 || n >= sizeof(shbuf) ||
+	    strncmp(sh + n, ", Signature=", 12) != 0)
+		goto bad;
+	memcpy(shbuf, sh, n);
+	shbuf[n] = '\0';
+	sig = sh + n + 12;
+	if (strlen(sig) != 64)
+		goto bad;
+	/* host and x-sdk-date must be signed; the list sorted, lower case. */
+	{
+		char tmp[520];
+
+		snprintf(tmp, sizeof(tmp), ";%s;", shbuf);
+		if (strstr(tmp, ";host;") == NULL ||
+		    strstr(tmp, ";x-sdk-date;") == NULL)
+			goto bad;
+		for (i = 0; shbuf[i] != '\0'; i++)
+			if (isupper((unsigned char)shbuf[i]))
+				goto bad;
+	}
+	for (i = 0; i < e->conf->naksks; i++)
+		if (strcmp(e->conf->aksks[i].name, akbuf) == 0)
+			k = &e->conf->aksks[i];
+	if (k == NULL)
+		goto bad;
+	date = param_get(r->envp, "HTTP_X_SDK_DATE", NULL);
+	dms = sdk_date_ms(date);
+	if (dms < 0 || dms < now - EMU_SDK_WINDOW_MS ||
+	    dms > now + EMU_SDK_WINDOW_MS)
+		goto bad;
+	if (aksk_canon(r, shbuf, &c) == -1)
+		goto bad;
+	SHA256((const unsigned char *)c.p, c.len, md);
+	for (i = 0; i < SHA256_DIGEST_LENGTH; i++)
+		gw_buf_printf(&hx, "%02x", md[i]);
+	snprintf(sts, sizeof(sts), "SDK-HMAC-SHA256\n%s\n%s", date,
+	         hx.p != NULL ? hx.p : "");
+	if (HMAC(EVP_sha256(), k->secret, (int)k->secretlen,
+	         (const unsigned char *)sts, strlen(sts), md, &mdlen) == NULL)
+		goto bad;
+	for (i = 0; i < mdlen; i++)
+		snprintf(want + 2 * i, 3, "%02x", md[i]);
+	if (!gw_ct_equal(want, 64, sig, 64))
+		goto bad;
+	xpid = param_get(r->envp, "HTTP_X_PROJECT_ID", NULL);
+	if (!principal_has_project(k, pid) ||
+	    (xpid != NULL && strcmp(xpid, pid) != 0)) {
+		answer_err(a, EE_DENIED, NULL);
+		goto out;
+	}
+	rc = 0;
+	goto out;
+bad:
+	answer_err(a, EE_AKSK, NULL);
+out:
+	gw_buf_reset(&c);
+	gw_buf_reset(&hx);
+	return rc;
+}
+
+/*
+ * Step 2 for tokens IAM issued: unknown is not ours (0), expired or
+ * revoked is 401, another project is 403.  1: accepted.  -1: answered.
+ */
+static int
+issued_check(struct emu *e, const char *tok, const char *pid, size_t pidlen,
+             struct emu_answer *a)
+{
+	struct emu_token t;
+	char detail[96];
+
+	if (!issued_find(e, tok, &t))
+		return 0;
+	if (t.revoked) {
+		answer_err(a, EE_BAD_TOKEN, NULL);
+		return -1;
+	}
+	if (gw_now_ms() >= t.expires_ms) {
+		fmt_us(t.expires_ms, detail, sizeof(detail));
+		answer_err(a, EE_TOKEN_EXPIRED, detail);
+		return -1;
+	}
+	if (strlen(t.project) != pidlen ||
+	    memcmp(t.project, pid, pidlen) != 0) {
+		answer_err(a, EE_DENIED, NULL);
+		return -1;
+	}
+	return 1;
+}
+
+/* POST /_emulator/revoke {"token_fp": "<16 hex>"} or {"all": true}. */
+static void
+handle_revoke(struct emu *e, struct emu_req *r, struct emu_answer *a)
+{
+	static const struct emu_key keys[] = {
+	    {"token_fp", json_type_string, 0},
+	    {"all", json_type_boolean, 0},
+	};
+	struct json_object *root = NULL, *v = NULL;
+	const char *fp = NULL;
+	char err[256];
+	long long n = 0;
+	size_t i;
+	int all = 0;
+
+	root = json_parse_strict(r->body.p != NULL ? r->body.p : "",
+	                         r->body.len, err, sizeof(err));
+	if (root == NULL || keys_check(root, keys, NELEM(keys), "revoke", err,
+	                               sizeof(err)) == -1) {
+		answer_err(a, EE_CONTROL, root == NULL ? "not JSON" : err);
+		goto out;
+	}
+	if (json_object_object_get_ex(root, "token_fp", &v))
+		fp = json_object_get_string(v);
+	if (json_object_object_get_ex(root, "all", &v))
+		all = json_object_get_boolean(v);
+	if ((fp == NULL) == !all) {
+		answer_err(a, EE_CONTROL, "give token_fp or \"all\": true");
+		goto out;
+	}
+	pthread_mutex_lock(&e->iamlock);
+	for (i = 0; i < e->nissued; i++)
+		if (!e->issued[i].revoked &&
+		    (all || strcmp(e->issued[i].fp, fp) == 0)) {
+			e->issued[i].revoked = 1;
+			n++;
+		}
+	pthread_mutex_unlock(&e->iamlock);
+	snprintf(err, sizeof(err), "{\"revoked\": %lld}", n);
+	a->raw = gw_strdup(err);
+	a->kind = a->raw != NULL ? ANS_RAW : ANS_ERROR;
+	a->status = a->raw != NULL ? 200 : 500;
+out:
+	json_object_put(root);
+}
+
+/* GET /_emulator/iam-calls: {"iam_calls": N, "tokens_issued": M}. */
+static void
+handle_iam_calls(struct emu *e, struct emu_answer *a)
+{
+	char buf[128];
+
+	pthread_mutex_lock(&e->iamlock);
+	snprintf(buf, sizeof(buf),
+	         "{\"iam_calls\": %lld, \"tokens_issued\": %zu}", e->iam_calls,
+	         e->nissued);
+	pthread_mutex_unlock(&e->iamlock);
+	a->raw = gw_strdup(buf);
+	a->kind = a->raw != NULL ? ANS_RAW : ANS_ERROR;
+	a->status = a->raw != NULL ? 200 : 500;
+}
+
 /* Steps 2 to 7 of the brief, in order; fills the answer. */
 static void
 export_check(struct emu *e, struct emu_req *r, const char *pid, size_t pidlen,
              struct emu_answer *a)
 {
 	struct gw_fault fault;
-	const char *tok, *region;
-	char detail[400];
-	size_t ntok = 0, nregion = 0, toklen, rlen;
+	const char *tok, *region, *auth;
+	char detail[400], pidz[EMU_PID_MAX + 1];
+	size_t ntok = 0, nregion = 0, nauth = 0, toklen, rlen;
 	long pidx;
-	int known = 0, mine = 0;
+	int known = 0, mine = 0, issued;
 
-	/* 2. X-Auth-Token (API page, Table 3; APIGW.0301 variants). */
+	/* 2. X-Auth-Token (API page, Table 3; APIGW.0301 variants), or
+	 * an AK/SK signature when no token is sent (notes section 5). */
 	tok = param_get(r->envp, "HTTP_X_AUTH_TOKEN", &ntok);
+	auth = param_get(r->envp, "HTTP_AUTHORIZATION", &nauth);
+	if ((tok == NULL || *tok == '\0') && auth != NULL) {
+		if (nauth != 1 || pidlen > EMU_PID_MAX) {
+			answer_err(a, EE_AKSK, NULL);
+			return;
+		}
+		memcpy(pidz, pid, pidlen);
+		pidz[pidlen] = '\0';
+		if (aksk_verify(e, r, auth, pidz, a) == -1)
+			return;
+		pidx = project_find(e->conf, pid, pidlen);
+		if (pidx < 0) {
+			answer_err(a, EE_DENIED, NULL);
+			return;
+		}
+		goto checked;
+	}
 	if (tok == NULL || *tok == '\0') {
 		answer_err(a, EE_NO_TOKEN, NULL);
 		return;
@@ -904,6 +1844,13 @@ export_check(struct emu *e, struct emu_req *r, const char *pid, size_t pidlen,
 	pidx = project_find(e->conf, pid, pidlen);
 	token_scan(e->conf, tok, toklen, pidx, &known, &mine);
 	if (!known) {
+		/* Not configured: maybe IAM issued it (expired, revoked?). */
+		issued = issued_check(e, tok, pid, pidlen, a);
+		if (issued == -1)
+			return;
+		known = mine = issued;
+	}
+	if (!known) {
 		answer_err(a, EE_BAD_TOKEN, NULL);
 		return;
 	}
@@ -912,6 +1859,7 @@ export_check(struct emu *e, struct emu_req *r, const char *pid, size_t pidlen,
 		answer_err(a, EE_DENIED, NULL);
 		return;
 	}
+checked:
 	/* 4. region header: optional, 1..128 (Table 3). */
 	region = param_get(r->envp, "HTTP_REGION", &nregion);
 	if (nregion > 1) {
@@ -986,6 +1934,23 @@ handle_control(struct emu *e, struct emu_req *r, struct emu_answer *a)
 	int get = strcmp(r->method, "GET") == 0;
 	int post = strcmp(r->method, "POST") == 0;
 
+	if (strcmp(r->path, "/_emulator/revoke") == 0 ||
+	    strcmp(r->path, "/_emulator/iam-calls") == 0) {
+		int rv = r->path[11] == 'r';
+
+		if (rv ? !post : !get) {
+			answer_err(a, EE_METHOD, NULL);
+			a->allow = rv ? "POST" : "GET";
+		} else if (rv &&
+		           (r->body_over || r->body.len > EMU_CTL_BODY_MAX)) {
+			answer_err(a, EE_TOO_LARGE, NULL);
+		} else if (rv) {
+			handle_revoke(e, r, a);
+		} else {
+			handle_iam_calls(e, a);
+		}
+		return;
+	}
 	if (!is_ctl && !is_reset) {
 		answer_err(a, EE_NOT_FOUND, NULL);
 		return;
@@ -1014,6 +1979,9 @@ handle_control(struct emu *e, struct emu_req *r, struct emu_answer *a)
 		e->exports = 0;
 		e->injected = 0;
 		pthread_mutex_unlock(&e->lock);
+		pthread_mutex_lock(&e->iamlock);
+		e->iam_calls = 0;
+		pthread_mutex_unlock(&e->iamlock);
 	}
 	a->raw = state_json(e);
 	if (a->raw == NULL) {
@@ -1097,7 +2065,9 @@ record(struct emu *e, const struct emu_req *r, int status)
 {
 	struct json_object *o = NULL, *h = NULL;
 	const char *text, *ct;
+	static const char redacted[] = "<IAM request body not recorded>";
 	const char *bp = r->body.p != NULL ? r->body.p : "";
+	size_t blen = r->body.len;
 	char *line = NULL, *hex = NULL;
 	static const char digits[] = "0123456789abcdef";
 	size_t len = 0, off = 0, i;
@@ -1126,17 +2096,21 @@ record(struct emu *e, const struct emu_req *r, int status)
 	json_object_object_add(o, "query", jtext(r->query, strlen(r->query)));
 	json_object_object_add(o, "headers", h);
 	h = NULL;
-	json_object_object_add(o, "body", jtext(bp, r->body.len));
-	utf8 = gw_utf8_valid(bp, r->body.len);
+	if (r->redact_body) {
+		bp = redacted;
+		blen = sizeof(redacted) - 1;
+	}
+	json_object_object_add(o, "body", jtext(bp, blen));
+	utf8 = gw_utf8_valid(bp, blen);
 	if (!utf8) {
-		hex = malloc(r->body.len * 2 + 1);
+		hex = malloc(blen * 2 + 1);
 		if (hex == NULL)
 			goto fail;
-		for (i = 0; i < r->body.len; i++) {
+		for (i = 0; i < blen; i++) {
 			hex[2 * i] = digits[(unsigned char)bp[i] >> 4];
 			hex[2 * i + 1] = digits[(unsigned char)bp[i] & 15];
 		}
-		hex[2 * r->body.len] = '\0';
+		hex[2 * blen] = '\0';
 		json_object_object_add(o, "body_hex",
 		                       json_object_new_string(hex));
 	}
@@ -1250,6 +2224,9 @@ respond(FCGX_Request *fr, const struct emu_answer *a, const char *reqid,
 		              reqid);
 		if (a->allow != NULL)
 			gw_buf_printf(&h, "Allow: %s\r\n", a->allow);
+		if (a->subject_token != NULL)
+			gw_buf_printf(&h, "X-Subject-Token: %s\r\n",
+			              a->subject_token);
 		gw_buf_puts(&h, "\r\n");
 	}
 	if (h.p != NULL && !h.overflow)
@@ -1339,16 +2316,21 @@ handle(struct emu *e, FCGX_Request *fr)
 		respond(fr, &a, r.reqid, e->conf);
 		goto out;
 	}
-	if (!r.path_over && export_path(r.path, &pid, &pidlen))
+	if (!r.path_over && export_path(r.path, &pid, &pidlen)) {
 		handle_export(e, &r, pid, pidlen, &a);
-	else
+	} else if (strcmp(r.path, "/v3/auth/tokens") == 0) {
+		r.redact_body = 1;
+		handle_iam(e, &r, &a);
+	} else {
 		answer_err(&a, EE_NOT_FOUND, NULL);
+	}
 	record(e, &r, a.kind == ANS_DROP ? EMU_DROP_STATUS : a.status);
 	if (a.delay_ms > 0)
 		sleep_ms(a.delay_ms);
 	respond(fr, &a, r.reqid, e->conf);
 out:
 	free(a.raw);
+	free(a.subject_token);
 	gw_buf_reset(&r.body);
 }
 
@@ -1637,6 +2619,7 @@ main(int argc, char **argv)
 	e.conf = conf;
 	inject_reset(&e.inj);
 	pthread_mutex_init(&e.lock, NULL);
+	pthread_mutex_init(&e.iamlock, NULL);
 	pthread_mutex_init(&e.loglock, NULL);
 	pthread_mutex_init(&e.life, NULL);
 	pthread_condattr_init(&ca);
@@ -1730,6 +2713,10 @@ out:
 	if (e.logfd != -1)
 		close(e.logfd);
 	free(tids);
+	if (e.issued != NULL) {
+		gw_wipe(e.issued, e.capissued * sizeof(*e.issued));
+		free(e.issued);
+	}
 	conf_free(conf);
 	return rc;
 }

@@ -1,8 +1,10 @@
 /*
  * libFuzzer harness for the policy loader: each input is one document,
  * compiled from memory with gw_pol_load_buf and, when it loads, evaluated
- * against a few fixed requests.  Seeds: policies/demo.json and
- * policies/examples/.  Aborts on a broken invariant so the fuzzer reports it.
+ * against a few fixed requests with a condition context, explained (the
+ * explanation must agree with the evaluation) and checked.  Seeds:
+ * policies/demo.json and policies/examples/.  Aborts on a broken invariant
+ * so the fuzzer reports it.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +32,17 @@ static const struct gw_claims claims = {
     .n = 2,
 };
 
+static const char *const ns[] = {"red-web"};
+static const char *const esize[] = {"100"};
+static const char *const ids[] = {"a", "b"};
+static const char *const ip[] = {"10.1.2.3"};
+static const char *const now[] = {"2026-03-02T10:00:00.000Z"};
+static const struct gw_kv ctx[] = {
+    {"hss:namespace", ns, 1},      {"hss:export_size", esize, 1},
+    {"hss:image_id_list", ids, 2}, {"hss:vul_id_list", ids, 0},
+    {"gw:client_ip", ip, 1},       {"gw:current_time", now, 1},
+};
+
 static const char *const actions[] = {"hss:ExportImageBaseline", "HSS:X", ""};
 static const char *const resources[] = {"hss:cn-north-4:demo", "hss::", ""};
 
@@ -37,9 +50,10 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct gw_pol_request req = {0};
-	struct gw_pol_decision d;
+	struct gw_pol_decision d, dx;
 	struct gw_pol_set *set = NULL;
-	char err[512];
+	struct gw_buf b;
+	char err[512], *js = NULL;
 	size_t i, j;
 
 	set = gw_pol_load_buf("fuzz.json", (const char *)data, size, err,
@@ -53,6 +67,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    gw_pol_count(set) > GW_POL_STATEMENTS_MAX)
 		abort();
 	req.claims = &claims;
+	req.ctx = ctx;
+	req.nctx = sizeof(ctx) / sizeof(ctx[0]);
 	for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
 		for (j = 0; j < sizeof(resources) / sizeof(resources[0]); j++) {
 			req.action = actions[i];
@@ -64,10 +80,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    (d.file[0] != '\0' || d.sid[0] != '\0'))
 				abort();
 			if (d.effect != GW_POL_IMPLICIT_DENY &&
-			    strcmp(d.file, "fuzz.json") != 0)
+			    (strcmp(d.file, "fuzz.json") != 0 ||
+			     d.ndeciding == 0 ||
+			     d.ndeciding > GW_POL_DECIDING_MAX))
 				abort();
+			js = gw_pol_explain(set, &req, &dx);
+			if (js == NULL || dx.effect != d.effect ||
+			    strcmp(dx.sid, d.sid) != 0)
+				abort();
+			free(js);
 		}
 	}
+	gw_buf_init(&b, 1 << 20);
+	(void)gw_pol_check(set, 1767225600000LL, &b);
+	gw_buf_reset(&b);
 	gw_pol_free(set);
 	return 0;
 }

@@ -1,22 +1,33 @@
 /*
- * Audit trail: records are complete JSON lines, never hold a secret header
- * value, never interleave under concurrent writers, and a trail that
- * cannot be written reports itself not ready (so exports fail closed).
+ * Audit trail writer: records are complete chained JSON lines that never
+ * hold a secret and validate against docs/audit.schema.json; group commit
+ * under 8 threads writes each record exactly once with contiguous seq; an
+ * unwritable trail fails closed and a reopen brings it back; rotation (by
+ * size, or rename + reopen under load) keeps the chain verifiable across
+ * files; a restart continues the chain, also over a cut-off tail.
  */
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <glob.h>
 #include <pthread.h>
+#include <regex.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <json-c/json.h>
 
 #include "audit.h"
+#include "auditq.h"
 #include "gw.h"
 #include "upreq.h"
 
@@ -24,14 +35,245 @@
 #define THREADS    8
 #define PER_THREAD 200
 
+static struct json_object *schema;
+
+/*
+ * A validator for the JSON Schema subset docs/audit.schema.json uses.
+ * Any other keyword makes validation fail, so the schema cannot quietly
+ * rely on something this does not check.
+ */
+static int validate(struct json_object *s, struct json_object *v,
+                    const char *where, char *why, size_t whylen);
+
+static int
+type_is(struct json_object *v, const char *t)
+{
+	enum json_type jt = json_object_get_type(v);
+
+	if (strcmp(t, "null") == 0)
+		return jt == json_type_null;
+	if (strcmp(t, "string") == 0)
+		return jt == json_type_string;
+	if (strcmp(t, "integer") == 0)
+		return jt == json_type_int;
+	if (strcmp(t, "number") == 0)
+		return jt == json_type_int || jt == json_type_double;
+	if (strcmp(t, "object") == 0)
+		return jt == json_type_object;
+	if (strcmp(t, "array") == 0)
+		return jt == json_type_array;
+	if (strcmp(t, "boolean") == 0)
+		return jt == json_type_boolean;
+	return 0;
+}
+
+static int
+bad(char *why, size_t whylen, const char *where, const char *what)
+{
+	snprintf(why, whylen, "%s: %s", where, what);
+	return -1;
+}
+
+static int
+check_type(struct json_object *t, struct json_object *v)
+{
+	size_t i;
+
+	if (json_object_is_type(t, json_type_string))
+		return type_is(v, json_object_get_string(t));
+	for (i = 0; i < json_object_array_length(t); i++)
+		if (type_is(v, json_object_get_string(
+		                   json_object_array_get_idx(t, i))))
+			return 1;
+	return 0;
+}
+
+static int
+check_pattern(const char *pat, const char *s)
+{
+	regex_t re;
+	int ok;
+
+	if (regcomp(&re, pat, REG_EXTENDED | REG_NOSUB) != 0)
+		return 0;
+	ok = regexec(&re, s, 0, NULL, 0) == 0;
+	regfree(&re);
+	return ok;
+}
+
+static int
+check_object(struct json_object *s, struct json_object *v, const char *where,
+             char *why, size_t whylen)
+{
+	struct json_object *props = NULL, *req = NULL, *addl = NULL, *ps;
+	char sub[512];
+	size_t i;
+
+	json_object_object_get_ex(s, "properties", &props);
+	json_object_object_get_ex(s, "additionalProperties", &addl);
+	if (json_object_object_get_ex(s, "required", &req))
+		for (i = 0; i < json_object_array_length(req); i++)
+			if (!json_object_object_get_ex(
+			        v,
+			        json_object_get_string(
+			            json_object_array_get_idx(req, i)),
+			        NULL))
+				return bad(
+				    why, whylen, where,
+				    json_object_get_string(
+				        json_object_array_get_idx(req, i)));
+	json_object_object_foreach(v, k, val)
+	{
+		snprintf(sub, sizeof(sub), "%s.%s", where, k);
+		if (props != NULL && json_object_object_get_ex(props, k, &ps)) {
+			if (validate(ps, val, sub, why, whylen) == -1)
+				return -1;
+		} else if (addl != NULL &&
+		           json_object_is_type(addl, json_type_boolean)) {
+			if (!json_object_get_boolean(addl))
+				return bad(why, whylen, sub, "not allowed");
+		} else if (addl != NULL &&
+		           validate(addl, val, sub, why, whylen) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+validate(struct json_object *s, struct json_object *v, const char *where,
+         char *why, size_t whylen)
+{
+	static const char *const ignored[] = {
+	    "$schema", "$id",        "title",    "description",
+	    "$defs",   "properties", "required", "additionalProperties",
+	};
+	struct json_object *x = NULL;
+	const char *ref;
+	char sub[512];
+	size_t i, n;
+	int hit;
+
+	json_object_object_foreach(s, kw, arg)
+	{
+		(void)arg;
+		for (i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+			if (strcmp(kw, ignored[i]) == 0)
+				break;
+		if (i < sizeof(ignored) / sizeof(ignored[0]))
+			continue;
+		if (strcmp(kw, "type") == 0) {
+			if (!check_type(arg, v))
+				return bad(why, whylen, where, "wrong type");
+		} else if (strcmp(kw, "const") == 0) {
+			if (!json_object_equal(arg, v))
+				return bad(why, whylen, where, "not the const");
+		} else if (strcmp(kw, "enum") == 0) {
+			n = json_object_array_length(arg);
+			for (i = 0, hit = 0; i < n && !hit; i++)
+				hit = json_object_equal(
+				    json_object_array_get_idx(arg, i), v);
+			if (!hit)
+				return bad(why, whylen, where, "not in enum");
+		} else if (strcmp(kw, "pattern") == 0) {
+			if (json_object_is_type(v, json_type_string) &&
+			    !check_pattern(json_object_get_string(arg),
+			                   json_object_get_string(v)))
+				return bad(why, whylen, where, "pattern");
+		} else if (strcmp(kw, "minimum") == 0) {
+			if (type_is(v, "number") &&
+			    json_object_get_double(v) <
+			        json_object_get_double(arg))
+				return bad(why, whylen, where, "below minimum");
+		} else if (strcmp(kw, "maximum") == 0) {
+			if (type_is(v, "number") &&
+			    json_object_get_double(v) >
+			        json_object_get_double(arg))
+				return bad(why, whylen, where, "above maximum");
+		} else if (strcmp(kw, "items") == 0) {
+			if (json_object_is_type(v, json_type_array))
+				for (i = 0; i < json_object_array_length(v);
+				     i++) {
+					snprintf(sub, sizeof(sub), "%s[%zu]",
+					         where, i);
+					if (validate(
+					        arg,
+					        json_object_array_get_idx(v, i),
+					        sub, why, whylen) == -1)
+						return -1;
+				}
+		} else if (strcmp(kw, "$ref") == 0) {
+			ref = json_object_get_string(arg);
+			if (strncmp(ref, "#/$defs/", 8) != 0 ||
+			    !json_object_object_get_ex(schema, "$defs", &x) ||
+			    !json_object_object_get_ex(x, ref + 8, &x))
+				return bad(why, whylen, where, "bad $ref");
+			if (validate(x, v, where, why, whylen) == -1)
+				return -1;
+		} else
+			return bad(why, whylen, kw, "keyword not supported");
+	}
+	if (json_object_is_type(v, json_type_object))
+		return check_object(s, v, where, why, whylen);
+	return 0;
+}
+
+/* Validates one record line; fails the test with the reason. */
+static void
+assert_valid(const char *line)
+{
+	struct json_object *o;
+	char why[512];
+
+	o = json_tokener_parse(line);
+	if (o == NULL)
+		fail_msg("not JSON: %.120s", line);
+	if (validate(schema, o, "$", why, sizeof(why)) == -1)
+		fail_msg("schema: %s in %.200s", why, line);
+	json_object_put(o);
+}
+
+static int
+is_valid(const char *line)
+{
+	struct json_object *o;
+	char why[512];
+	int ok;
+
+	o = json_tokener_parse(line);
+	ok = o != NULL && validate(schema, o, "$", why, sizeof(why)) == 0;
+	json_object_put(o);
+	return ok;
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	schema = json_object_from_file(GW_SOURCE_DIR "/docs/audit.schema.json");
+	return schema == NULL ? -1 : 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	json_object_put(schema);
+	return 0;
+}
+
 static void
 fill(struct gw_audit_rec *r, const struct gw_upreq *up)
 {
+	static const char *const groups[] = {"hss-exporters", "team-a"};
+
 	memset(r, 0, sizeof(*r));
 	r->time_ms = 1767225600123LL;
 	r->request_id = "abc123";
 	r->client_addr = "127.0.0.1";
 	r->subject = "dev-alice";
+	r->token_fp = "0123456789abcdef";
+	r->groups = groups;
+	r->ngroups = 2;
 	r->decision = "allow";
 	r->stmt_file = "demo.json";
 	r->stmt_sid = "AllowExporters";
@@ -41,6 +283,68 @@ fill(struct gw_audit_rec *r, const struct gw_upreq *up)
 	r->task_id = "task-1";
 	r->record_total_num = 42;
 	r->lat_total_us = 1500;
+}
+
+static char *
+tmpdir(void)
+{
+	char tmpl[] = "/tmp/hssgw-audit-XXXXXX";
+
+	assert_non_null(mkdtemp(tmpl));
+	return strdup(tmpl);
+}
+
+static void
+rmtree(char *dir)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+	free(dir);
+}
+
+/* Reads every line of a file; the caller frees lines and the array. */
+static size_t
+read_lines(const char *path, char ***out)
+{
+	static char line[GW_AUDITQ_LINE_MAX + 2];
+	char **v = NULL;
+	size_t n = 0;
+	FILE *f;
+
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		v = realloc(v, (n + 1) * sizeof(*v));
+		line[strcspn(line, "\n")] = '\0';
+		v[n++] = strdup(line);
+	}
+	fclose(f);
+	*out = v;
+	return n;
+}
+
+static void
+free_lines(char **v, size_t n)
+{
+	while (n > 0)
+		free(v[--n]);
+	free(v);
+}
+
+static void
+verify_ok(const char *const *files, size_t n, const char *ckpt,
+          long long records)
+{
+	struct gw_auditq_report rep;
+
+	if (gw_auditq_verify(files, n, ckpt, 1, &rep) != 0)
+		fail_msg("verify: %s at %s:%lld: %s",
+		         gw_auditq_problem_name(rep.problem), rep.file,
+		         rep.line, rep.msg);
+	assert_int_equal(rep.records, records);
+	assert_int_equal(rep.checkpoint_checked, 1);
 }
 
 static void
@@ -66,24 +370,106 @@ format_redacts(void **state)
 	/* Positive control: the non-secret header is there verbatim. */
 	assert_non_null(strstr(b.p, "cn-north-4"));
 	assert_null(strchr(b.p, '\n'));
+	/* The chain header is spliced in before "phase". */
+	assert_int_equal(strncmp(b.p, "{\"phase\":\"final\",", 17), 0);
 	o = json_tokener_parse(b.p);
 	assert_non_null(o);
 	assert_true(json_object_object_get_ex(o, "time", &v));
 	assert_string_equal(json_object_get_string(v),
 	                    "2026-01-01T00:00:00.123Z");
+	assert_true(json_object_object_get_ex(o, "groups", &v));
+	assert_int_equal(json_object_array_length(v), 2);
 	assert_true(json_object_object_get_ex(o, "upstream", &v));
 	assert_true(json_object_object_get_ex(v, "task_id", &v));
 	assert_string_equal(json_object_get_string(v), "task-1");
-	assert_true(json_object_object_get_ex(o, "decision", &v));
-	assert_string_equal(json_object_get_string(v), "allow");
 	json_object_put(o);
 	gw_buf_reset(&b);
+	/* A phase outside the enum is refused, not printed. */
+	r.phase = GW_AUDIT_PHASE__MAX;
+	assert_int_equal(gw_audit_format(&r, &b), -1);
+	gw_buf_reset(&b);
 	gw_upreq_free(up);
+}
+
+/* Every phase, with and without an upstream request, fits the schema. */
+static void
+records_match_schema(void **state)
+{
+	static const enum gw_audit_phase ph[] = {
+	    GW_AUDIT_FINAL, GW_AUDIT_INTENT, GW_AUDIT_OUTCOME};
+	char *dir = tmpdir(), path[256], err[256], **lines;
+	struct gw_audit_rec r;
+	struct gw_upreq *up;
+	struct gw_audit *a;
+	size_t i, n;
+
+	(void)state;
+	up = gw_upreq_new("POST", "https://hss.example/v5/p/image/baseline/"
+	                          "export");
+	assert_int_equal(gw_upreq_set_header(up, "X-Auth-Token", SECRET, 1), 0);
+	up->body = strdup("{\"a\":1}");
+	up->bodylen = 7;
+	snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
+	a = gw_audit_open(path, err, sizeof(err));
+	assert_non_null(a);
+	for (i = 0; i < 3; i++) {
+		fill(&r, up);
+		r.phase = ph[i];
+		if (r.phase == GW_AUDIT_INTENT) {
+			r.status = 0;
+			r.up_status = 0;
+			r.task_id = NULL;
+			r.record_total_num = -1;
+		}
+		assert_int_equal(gw_audit_emit(a, &r, err, sizeof(err)), GW_OK);
+	}
+	/* A request that failed before anything: almost all null. */
+	memset(&r, 0, sizeof(r));
+	r.status = 401;
+	r.error_code = "HSSGW.0101";
+	r.record_total_num = -1;
+	assert_int_equal(gw_audit_emit(a, &r, err, sizeof(err)), GW_OK);
+	gw_audit_close(a);
+	n = read_lines(path, &lines);
+	assert_int_equal(n, 4);
+	for (i = 0; i < n; i++) {
+		assert_null(strstr(lines[i], SECRET));
+		assert_valid(lines[i]);
+	}
+	assert_non_null(strstr(lines[1], "\"phase\":\"intent\""));
+	assert_non_null(strstr(lines[1], "\"status\":null"));
+	/*
+	 * The validator can fail: an unknown member, a token that was not
+	 * redacted, and a bad hash are each rejected.
+	 */
+	assert_false(is_valid("{\"v\":1}"));
+	{
+		char *e = strdup(lines[0]), *p;
+
+		p = strstr(e, "\"phase\"");
+		memcpy(p, "\"phasX\"", 7);
+		assert_false(is_valid(e));
+		free(e);
+		e = strdup(lines[0]);
+		p = strstr(e, "<redacted>");
+		memcpy(p, "tok-SECRE>", 10);
+		assert_false(is_valid(e));
+		free(e);
+		e = strdup(lines[0]);
+		p = strstr(e, "\"hash\":\"") + 8;
+		*p = 'X';
+		assert_false(is_valid(e));
+		free(e);
+	}
+	free_lines(lines, n);
+	gw_upreq_free(up);
+	rmtree(dir);
 }
 
 struct job {
 	struct gw_audit *a;
 	int id;
+	int n;
 };
 
 static void *
@@ -94,7 +480,7 @@ writer(void *arg)
 	char rid[32], err[128];
 	int i;
 
-	for (i = 0; i < PER_THREAD; i++) {
+	for (i = 0; i < j->n; i++) {
 		fill(&r, NULL);
 		snprintf(rid, sizeof(rid), "t%d-%d", j->id, i);
 		r.request_id = rid;
@@ -105,66 +491,318 @@ writer(void *arg)
 }
 
 static void
-concurrent_lines_whole(void **state)
+run_writers(struct gw_audit *a, struct job *jobs, pthread_t *t, int n)
 {
-	char path[] = "/tmp/hssgw-audit-XXXXXX", line[65536], err[256];
-	struct job jobs[THREADS];
-	pthread_t t[THREADS];
-	struct gw_audit *a;
-	struct json_object *o;
-	void *res;
-	FILE *f;
-	int i, fd, n = 0;
+	int i;
 
-	(void)state;
-	fd = mkstemp(path);
-	assert_true(fd >= 0);
-	close(fd);
-	a = gw_audit_open(path, err, sizeof(err));
-	assert_non_null(a);
 	for (i = 0; i < THREADS; i++) {
 		jobs[i].a = a;
 		jobs[i].id = i;
-		pthread_create(&t[i], NULL, writer, &jobs[i]);
+		jobs[i].n = n;
+		assert_int_equal(pthread_create(&t[i], NULL, writer, &jobs[i]),
+		                 0);
 	}
+}
+
+static void
+join_writers(pthread_t *t)
+{
+	void *res;
+	int i;
+
 	for (i = 0; i < THREADS; i++) {
 		pthread_join(t[i], &res);
 		assert_null(res);
 	}
-	gw_audit_close(a);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f) != NULL) {
-		o = json_tokener_parse(line);
+}
+
+/* Checks lines hold every t<i>-<j> once and seq runs from first by 1. */
+static void
+check_once(char **lines, size_t n, long long first)
+{
+	static char seen[THREADS][PER_THREAD * 4];
+	struct json_object *o, *v;
+	int th, k;
+	size_t i;
+
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < n; i++) {
+		o = json_tokener_parse(lines[i]);
 		if (o == NULL)
-			fail_msg("line %d is not whole JSON: %.80s", n, line);
+			fail_msg("line %zu is not whole JSON", i);
+		assert_true(json_object_object_get_ex(o, "seq", &v));
+		assert_int_equal(json_object_get_int64(v),
+		                 first + (long long)i);
+		assert_true(json_object_object_get_ex(o, "request_id", &v));
+		assert_int_equal(
+		    sscanf(json_object_get_string(v), "t%d-%d", &th, &k), 2);
+		assert_int_equal(seen[th][k], 0);
+		seen[th][k] = 1;
 		json_object_put(o);
-		n++;
 	}
-	fclose(f);
-	assert_int_equal(n, THREADS * PER_THREAD);
-	unlink(path);
 }
 
 static void
-unwritable_not_ready(void **state)
+group_commit_once_each(void **state)
 {
-	struct gw_audit_rec r;
+	char *dir = tmpdir(), path[256], ckpt[300], err[256], **lines;
+	const char *files[1];
+	struct job jobs[THREADS];
+	pthread_t t[THREADS];
 	struct gw_audit *a;
-	char err[256];
+	size_t n, i;
 
 	(void)state;
+	snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
+	snprintf(ckpt, sizeof(ckpt), "%s.checkpoint", path);
+	a = gw_audit_open(path, err, sizeof(err));
+	assert_non_null(a);
+	run_writers(a, jobs, t, PER_THREAD);
+	join_writers(t);
+	assert_int_equal(gw_audit_durable_seq(a), THREADS * PER_THREAD);
+	gw_audit_close(a);
+	n = read_lines(path, &lines);
+	assert_int_equal(n, THREADS * PER_THREAD);
+	check_once(lines, n, 1);
+	for (i = 0; i < n; i++)
+		assert_valid(lines[i]);
+	free_lines(lines, n);
+	files[0] = path;
+	verify_ok(files, 1, ckpt, THREADS * PER_THREAD);
+	rmtree(dir);
+}
+
+static void
+unwritable_fails_closed(void **state)
+{
+	struct rlimit old, small;
+	struct gw_audit_rec r;
+	struct gw_audit *a;
+	char *dir = tmpdir(), path[256], err[256];
+
+	(void)state;
+	fill(&r, NULL);
 	/* /dev/full accepts open(2) and fails every write with ENOSPC. */
 	a = gw_audit_open("/dev/full", err, sizeof(err));
 	assert_non_null(a);
 	assert_int_equal(gw_audit_ready(a), 1);
-	fill(&r, NULL);
 	assert_int_equal(gw_audit_emit(a, &r, err, sizeof(err)), GW_ERR_AUDIT);
+	assert_non_null(strstr(err, "No space"));
 	assert_int_equal(gw_audit_ready(a), 0);
+	/* Broken stays broken: the next record fails without a write. */
+	assert_int_equal(gw_audit_emit(a, &r, err, sizeof(err)), GW_ERR_AUDIT);
 	gw_audit_close(a);
+
+	/* A file size limit reached (EFBIG), then lifted and reopened. */
+	snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
+	a = gw_audit_open(path, err, sizeof(err));
+	assert_non_null(a);
+	assert_int_equal(gw_audit_emit(a, &r, err, sizeof(err)), GW_OK);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small = old;
+	small.rlim_cur = 1500;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	while (gw_audit_emit(a, &r, err, sizeof(err)) == GW_OK)
+		;
+	assert_int_equal(gw_audit_ready(a), 0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(gw_audit_emit(a, &r, err, sizeof(err)), GW_ERR_AUDIT);
+	/* Positive control: once the cause is gone, reopen heals it. */
+	assert_int_equal(gw_audit_reopen(a, err, sizeof(err)), GW_OK);
+	assert_int_equal(gw_audit_ready(a), 1);
+	assert_int_equal(gw_audit_emit(a, &r, err, sizeof(err)), GW_OK);
+	gw_audit_close(a);
+	{
+		const char *files[] = {path};
+		struct gw_auditq_report rep;
+		char ck[300];
+
+		snprintf(ck, sizeof(ck), "%s.checkpoint", path);
+		assert_int_equal(gw_auditq_verify(files, 1, ck, 1, &rep), 0);
+	}
+
+	/* A directory that cannot take the file. */
 	assert_null(
 	    gw_audit_open("/nonexistent-dir/audit.jsonl", err, sizeof(err)));
+	if (geteuid() != 0) {
+		snprintf(path, sizeof(path), "%s/ro", dir);
+		assert_int_equal(mkdir(path, 0500), 0);
+		strcat(path, "/audit.jsonl");
+		assert_null(gw_audit_open(path, err, sizeof(err)));
+	} else {
+		/* root ignores mode bits: a path through a file fails too. */
+		snprintf(path, sizeof(path), "%s/audit.jsonl/x", dir);
+		assert_null(gw_audit_open(path, err, sizeof(err)));
+	}
 	assert_int_equal(gw_audit_ready(NULL), 0);
+	rmtree(dir);
+}
+
+/* Rotated files first (their names sort by time), the live file last. */
+static size_t
+trail_files(const char *path, glob_t *g, const char **files, size_t cap)
+{
+	char pat[300];
+	size_t i, n = 0;
+
+	snprintf(pat, sizeof(pat), "%s.2*", path);
+	assert_int_equal(glob(pat, 0, NULL, g), 0);
+	for (i = 0; i < g->gl_pathc && n + 1 < cap; i++)
+		files[n++] = g->gl_pathv[i];
+	files[n++] = path;
+	return n;
+}
+
+static void
+rotation_by_size(void **state)
+{
+	struct gw_audit_opts opts = {.rotate_bytes = 8192};
+	char *dir = tmpdir(), path[256], ckpt[300], err[256];
+	const char *files[256];
+	struct job jobs[THREADS];
+	pthread_t t[THREADS];
+	struct gw_audit *a;
+	glob_t g;
+	size_t n;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
+	snprintf(ckpt, sizeof(ckpt), "%s.checkpoint", path);
+	a = gw_audit_open_opts(path, &opts, err, sizeof(err));
+	assert_non_null(a);
+	run_writers(a, jobs, t, 50);
+	join_writers(t);
+	gw_audit_close(a);
+	n = trail_files(path, &g, files, 256);
+	assert_true(n > 3);
+	verify_ok(files, n, ckpt, THREADS * 50);
+	/* Positive control for the order: the rotated files reversed fail. */
+	{
+		const char *tmp = files[0];
+		struct gw_auditq_report rep;
+
+		files[0] = files[1];
+		files[1] = tmp;
+		assert_int_equal(gw_auditq_verify(files, n, ckpt, 1, &rep), -1);
+	}
+	globfree(&g);
+	rmtree(dir);
+}
+
+/* logrotate's way: rename the file, then reopen, while 8 threads write. */
+static void
+rename_reopen_under_load(void **state)
+{
+	char *dir = tmpdir(), path[256], ckpt[300], rot[300], err[256];
+	const char *files[8];
+	struct job jobs[THREADS];
+	pthread_t t[THREADS];
+	struct gw_audit *a;
+	long long total = 0;
+	char **lines;
+	size_t i, n;
+	int k;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
+	snprintf(ckpt, sizeof(ckpt), "%s.checkpoint", path);
+	a = gw_audit_open(path, err, sizeof(err));
+	assert_non_null(a);
+	run_writers(a, jobs, t, PER_THREAD);
+	for (k = 0; k < 3; k++) {
+		nanosleep(&(struct timespec){0, 20 * 1000 * 1000}, NULL);
+		snprintf(rot, sizeof(rot), "%s.%d", path, k);
+		assert_int_equal(rename(path, rot), 0);
+		assert_int_equal(gw_audit_reopen(a, err, sizeof(err)), GW_OK);
+	}
+	join_writers(t);
+	gw_audit_close(a);
+	for (k = 0; k < 3; k++) {
+		snprintf(rot, sizeof(rot), "%s.%d", path, k);
+		files[k] = strdup(rot);
+	}
+	files[3] = path;
+	for (i = 0; i < 4; i++) {
+		n = read_lines(files[i], &lines);
+		total += (long long)n;
+		free_lines(lines, n);
+	}
+	assert_int_equal(total, THREADS * PER_THREAD);
+	verify_ok(files, 4, ckpt, THREADS * PER_THREAD);
+	for (k = 0; k < 3; k++)
+		free((char *)files[k]);
+	rmtree(dir);
+}
+
+static void
+append(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "a");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void
+emit_n(struct gw_audit *a, int n)
+{
+	struct gw_audit_rec r;
+	char err[256];
+
+	fill(&r, NULL);
+	while (n-- > 0)
+		assert_int_equal(gw_audit_emit(a, &r, err, sizeof(err)), GW_OK);
+}
+
+static void
+restart_continues_chain(void **state)
+{
+	char *dir = tmpdir(), path[256], ckpt[300], err[256], **lines;
+	const char *files[1];
+	struct gw_auditq_report rep;
+	struct gw_audit *a;
+	size_t n;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
+	snprintf(ckpt, sizeof(ckpt), "%s.checkpoint", path);
+	files[0] = path;
+	a = gw_audit_open(path, err, sizeof(err));
+	emit_n(a, 3);
+	gw_audit_close(a);
+	/* A crash mid-write leaves a torn line; the restart cuts it off. */
+	append(path, "{\"v\":1,\"seq\":4,\"prev\":\"00");
+	a = gw_audit_open(path, err, sizeof(err));
+	assert_non_null(a);
+	emit_n(a, 2);
+	gw_audit_close(a);
+	verify_ok(files, 1, ckpt, 5);
+
+	/*
+	 * The gap this pins: a tail cut off while hssgw was down must not
+	 * be papered over by a restart chaining onto the shortened file.
+	 */
+	n = read_lines(path, &lines);
+	f = fopen(path, "w");
+	fprintf(f, "%s\n%s\n%s\n", lines[0], lines[1], lines[2]);
+	fclose(f);
+	free_lines(lines, n);
+	a = gw_audit_open(path, err, sizeof(err));
+	assert_non_null(a);
+	emit_n(a, 1);
+	gw_audit_close(a);
+	assert_int_equal(gw_auditq_verify(files, 1, ckpt, 1, &rep), -1);
+	assert_int_equal(rep.problem, GW_AQ_REMOVED);
+	assert_int_equal(rep.seq, 6);
+
+	/* A last record that is not a record: refuse to guess the chain. */
+	append(path, "garbage\n");
+	assert_null(gw_audit_open(path, err, sizeof(err)));
+	assert_non_null(strstr(err, "last record unreadable"));
+	rmtree(dir);
 }
 
 int
@@ -172,9 +810,13 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(format_redacts),
-	    cmocka_unit_test(concurrent_lines_whole),
-	    cmocka_unit_test(unwritable_not_ready),
+	    cmocka_unit_test(records_match_schema),
+	    cmocka_unit_test(group_commit_once_each),
+	    cmocka_unit_test(unwritable_fails_closed),
+	    cmocka_unit_test(rotation_by_size),
+	    cmocka_unit_test(rename_reopen_under_load),
+	    cmocka_unit_test(restart_continues_chain),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, setup, teardown);
 }

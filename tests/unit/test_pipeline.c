@@ -184,7 +184,7 @@ static const struct pcase {
 	int status;
 	const char *code;
 	const char *field;
-	int audited;
+	int audited; /* records written: intent + outcome when allowed */
 } cases[] = {
     {"unknown path", "POST", "/v1/nope", "application/json", "exporters", 600,
      "{}", 404, "HSSGW.0004", NULL, 1},
@@ -221,7 +221,7 @@ static const struct pcase {
     /* Positive control of the chain: allowed, then HSS unreachable. */
     {"allowed, upstream down", "POST", "/v1/exports/image-baseline",
      "application/json", "exporters", 600, "{\"project\":\"demo\"}", 502,
-     "HSSGW.0201", NULL, 1},
+     "HSSGW.0201", NULL, 2},
 };
 
 static void
@@ -308,6 +308,8 @@ stages(void **state)
 	assert_non_null(strstr(last, "<redacted>"));
 	assert_non_null(strstr(last, "AllowExporters"));
 	assert_non_null(strstr(last, "/v5/pid0/image/baseline/export"));
+	/* Two records share the request id: the intent, then the outcome. */
+	assert_non_null(strstr(last, "\"phase\":\"outcome\""));
 }
 
 static void
