@@ -96,6 +96,26 @@ upstream_obj(const struct gw_audit_rec *r, struct gw_buf *rb)
 	return up;
 }
 
+/* The shadow decision, or NULL when none was evaluated. */
+static struct json_object *
+shadow_json(const struct gw_audit_rec *r)
+{
+	struct json_object *o, *st = NULL;
+
+	if (r->shadow_decision == NULL)
+		return NULL;
+	o = json_object_new_object();
+	add_str(o, "decision", r->shadow_decision);
+	if (r->shadow_stmt_file != NULL) {
+		st = json_object_new_object();
+		add_str(st, "file", r->shadow_stmt_file);
+		add_str(st, "sid", r->shadow_stmt_sid);
+	}
+	json_object_object_add(o, "statement", st);
+	add_str(o, "policy_revision", r->shadow_revision);
+	return o;
+}
+
 int
 gw_audit_format(const struct gw_audit_rec *r, struct gw_buf *buf)
 {
@@ -143,6 +163,7 @@ gw_audit_format(const struct gw_audit_rec *r, struct gw_buf *buf)
 	}
 	json_object_object_add(o, "statement", st);
 	add_str(o, "policy_revision", r->policy_revision);
+	json_object_object_add(o, "shadow", shadow_json(r));
 	json_object_object_add(
 	    o, "status", r->status ? json_object_new_int(r->status) : NULL);
 	add_str(o, "error_code", r->error_code);

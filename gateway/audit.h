@@ -55,6 +55,11 @@ struct gw_audit_rec {
 	const char *stmt_file; /* deciding statement, may be NULL */
 	const char *stmt_sid;
 	const char *policy_revision;
+	/* Shadow policies: evaluated and recorded, never enforced. */
+	const char *shadow_decision; /* NULL: no shadow set configured */
+	const char *shadow_stmt_file;
+	const char *shadow_stmt_sid;
+	const char *shadow_revision;
 	int status;             /* HTTP status answered; 0: not yet */
 	const char *error_code; /* HSSGW.xxxx or HSS's, NULL on success */
 	const char *error_field;

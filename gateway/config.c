@@ -176,6 +176,8 @@ static const struct ckey topkeys[] = {
     {"max_body_bytes", K_INT, F(gw_config, max_body_bytes), 0, 256, 1024 * 1024,
      NULL, NULL, 0, 0},
     {"jwt", K_OBJ, 0, 1, 0, 0, NULL, jwtkeys, 0, 0},
+    {"shadow_policies_dir", K_PATH, F(gw_config, shadow_policies_dir), 0, 1,
+     PATH_MAX, NULL, NULL, 0, 0},
     {"policies_dir", K_PATH, F(gw_config, policies_dir), 1, 1, PATH_MAX, NULL,
      NULL, 0, 0},
     {"credentials", K_ARRAY, F(gw_config, creds), 1, 1, CONF_MAX_ITEMS, NULL,
@@ -657,6 +659,7 @@ gw_conf_free(struct gw_config *conf)
 	free(conf->path);
 	free(conf->listen);
 	free(conf->policies_dir);
+	free(conf->shadow_policies_dir);
 	free(conf->up_ca_file);
 	free(conf->audit_file);
 	free(conf);

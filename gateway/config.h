@@ -67,6 +67,7 @@ struct gw_config {
 	size_t nissuers;
 	/* policy */
 	char *policies_dir;
+	char *shadow_policies_dir; /* NULL: no shadow policies */
 	/* projects and credentials */
 	struct gw_conf_project *projects;
 	size_t nprojects;

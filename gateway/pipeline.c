@@ -36,7 +36,8 @@ struct gw_snapshot {
 	struct gw_config *conf;
 	struct gw_jwt_keyset *keys;
 	struct gw_pol_set *pol;
-	struct gw_cred **creds; /* parallel to conf->creds */
+	struct gw_pol_set *shadow; /* evaluated and audited, never enforced */
+	struct gw_cred **creds;    /* parallel to conf->creds */
 	struct gw_audit *audit;
 	int owns_audit; /* else borrowed from the gateway */
 	unsigned refs;  /* requests holding it; gateway lock */
@@ -68,6 +69,7 @@ struct reqstate {
 	struct gw_upreq *upreq;
 	struct gw_upresp upresp;
 	struct gw_pol_decision decision;
+	struct gw_pol_decision shadow;
 	int decided;
 	const char *action; /* NULL when the route is unknown */
 	char token_fp[17];  /* fingerprint of the bearer token */
@@ -114,6 +116,12 @@ gw_pipe_load(const char *path, int open_audit, char *err, size_t errlen)
 	s->pol = gw_pol_load_dir(s->conf->policies_dir, err, errlen);
 	if (s->pol == NULL)
 		goto out;
+	if (s->conf->shadow_policies_dir != NULL) {
+		s->shadow =
+		    gw_pol_load_dir(s->conf->shadow_policies_dir, err, errlen);
+		if (s->shadow == NULL)
+			goto out;
+	}
 	s->creds = calloc(s->conf->ncreds, sizeof(*s->creds));
 	if (s->creds == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -152,6 +160,7 @@ gw_pipe_free(struct gw_snapshot *s)
 	if (s->owns_audit)
 		gw_audit_close(s->audit);
 	gw_pol_free(s->pol);
+	gw_pol_free(s->shadow);
 	gw_jwt_keyset_free(s->keys);
 	gw_conf_free(s->conf);
 	free(s);
@@ -588,6 +597,8 @@ run_export(struct reqstate *st, struct gw_worker *w)
 	preq.ctx = st->xreq->ctx;
 	preq.nctx = st->xreq->nctx;
 	gw_pol_eval(s->pol, &preq, &st->decision);
+	if (s->shadow != NULL)
+		gw_pol_eval(s->shadow, &preq, &st->shadow);
 	st->decided = 1;
 	st->lat_policy = gw_mono_us() - t;
 	if (st->decision.effect != GW_POL_ALLOW)
@@ -653,6 +664,13 @@ fill_rec(const struct reqstate *st, struct gw_audit_rec *r)
 		r->stmt_sid = st->decision.sid;
 	}
 	r->policy_revision = gw_pol_revision(st->snap->pol);
+	if (st->decided && st->snap->shadow != NULL) {
+		r->shadow_decision = gw_pol_effect_name(st->shadow.effect);
+		r->shadow_stmt_file =
+		    st->shadow.file[0] ? st->shadow.file : NULL;
+		r->shadow_stmt_sid = st->shadow.sid;
+		r->shadow_revision = gw_pol_revision(st->snap->shadow);
+	}
 	r->upreq = st->upreq;
 	r->record_total_num = -1;
 	r->cred_name = st->cred_name;

@@ -660,6 +660,40 @@ class ReloadTests(StackCase):
         self.policy(st.DEMO_POLICY)
         self.sighup_and_wait("reloaded")
 
+    def test_shadow_policies_recorded_not_enforced(self):
+        # A shadow set that would deny hss-exporters: the request is still
+        # allowed, and the audit record shows whom the change would deny.
+        sdir = self.stack.path("shadow-policies")
+        os.makedirs(sdir, exist_ok=True)
+        shadow = json.loads(json.dumps(st.DEMO_POLICY))
+        shadow["Statement"][1]["Principal"] = {"jwt:groups": "new-team"}
+        with open(os.path.join(sdir, "next.json"), "w") as f:
+            json.dump(shadow, f)
+        conf = dict(self.stack.config, shadow_policies_dir=sdir)
+        with open(self.stack.config_path, "w") as f:
+            json.dump(conf, f)
+        try:
+            self.sighup_and_wait("reloaded")
+            r, rec = self.export({"project": "demo"})
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(rec["decision"], "allow")
+            self.assertEqual(rec["shadow"]["decision"], "implicit_deny")
+            self.assertNotEqual(rec["shadow"]["policy_revision"],
+                                rec["policy_revision"])
+            # The shadow set's own explicit deny names its statement.
+            r, rec = self.export({"project": "demo"}, self.stack.mint(
+                groups=(st.ALLOWED_GROUP, st.DENY_GROUP)))
+            self.assertEqual(r.status, 403)
+            self.assertEqual(rec["shadow"]["decision"], "explicit_deny")
+            self.assertEqual(rec["shadow"]["statement"]["file"], "next.json")
+        finally:
+            with open(self.stack.config_path, "w") as f:
+                json.dump(self.stack.config, f)
+            self.sighup_and_wait("reloaded")
+        # Positive control: without a shadow set the member is null.
+        r, rec = self.export({"project": "demo"})
+        self.assertIsNone(rec["shadow"])
+
     def test_invalid_reload_refused(self):
         token = self.stack.mint()
         r, before = self.export({"project": "demo"}, token)

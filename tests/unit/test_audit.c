@@ -70,7 +70,9 @@ type_is(struct json_object *v, const char *t)
 static int
 bad(char *why, size_t whylen, const char *where, const char *what)
 {
-	snprintf(why, whylen, "%s: %s", where, what);
+	/* A cut message is fine: it only explains a failure. */
+	if (snprintf(why, whylen, "%s: %s", where, what) >= (int)whylen)
+		why[whylen - 1] = '\0';
 	return -1;
 }
 
