@@ -96,6 +96,23 @@ upstream_obj(const struct gw_audit_rec *r, struct gw_buf *rb)
 	return up;
 }
 
+/* Every deciding statement, in load order (an empty array when none). */
+static struct json_object *
+statements_json(const struct gw_audit_rec *r)
+{
+	struct json_object *a, *st;
+	size_t i;
+
+	a = json_object_new_array();
+	for (i = 0; a != NULL && i < r->nstmts; i++) {
+		st = json_object_new_object();
+		add_str(st, "file", r->stmt_files[i]);
+		add_str(st, "sid", r->stmt_sids[i]);
+		json_object_array_add(a, st);
+	}
+	return a;
+}
+
 /* The shadow decision, or NULL when none was evaluated. */
 static struct json_object *
 shadow_json(const struct gw_audit_rec *r)
@@ -162,6 +179,7 @@ gw_audit_format(const struct gw_audit_rec *r, struct gw_buf *buf)
 		add_str(st, "sid", r->stmt_sid);
 	}
 	json_object_object_add(o, "statement", st);
+	json_object_object_add(o, "statements", statements_json(r));
 	add_str(o, "policy_revision", r->policy_revision);
 	json_object_object_add(o, "shadow", shadow_json(r));
 	json_object_object_add(

@@ -55,6 +55,10 @@ struct gw_audit_rec {
 	const char *stmt_file; /* deciding statement, may be NULL */
 	const char *stmt_sid;
 	const char *policy_revision;
+	/* Every deciding statement (the first is stmt_file/stmt_sid). */
+	const char *const *stmt_files;
+	const char *const *stmt_sids;
+	size_t nstmts;
 	/* Shadow policies: evaluated and recorded, never enforced. */
 	const char *shadow_decision; /* NULL: no shadow set configured */
 	const char *shadow_stmt_file;

@@ -450,11 +450,10 @@ policy_explain(int argc, char *argv[])
 	struct gw_config *conf = NULL;
 	struct gw_pol_set *set = NULL;
 	struct gw_claims *claims = NULL;
-	struct gw_kv *ctx = NULL;
+	struct gw_pol_ctx *ctx = NULL;
 	struct gw_pol_request preq;
 	struct gw_fault fault;
-	const char *ipv[1], *nowv[1];
-	char err[1024], now[40], res[300], *in = NULL, *js = NULL;
+	char err[1024], res[300], *in = NULL, *js = NULL;
 	size_t len = 0;
 	int64_t now_ms = gw_now_ms();
 	int ch, rc = 1;
@@ -512,26 +511,18 @@ policy_explain(int argc, char *argv[])
 		goto out;
 	}
 	/* The context the pipeline builds: translation's, plus gw: keys. */
-	ctx = calloc(xreq->nctx + 2, sizeof(*ctx));
-	if (ctx == NULL)
+	ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL ||
+	    gw_pol_ctx_build(ctx, xreq->ctx, xreq->nctx, now_ms, ip) == -1)
 		goto out;
-	memcpy(ctx, xreq->ctx, xreq->nctx * sizeof(*ctx));
-	len = xreq->nctx;
-	gw_fmt_time_ms(now_ms, now, sizeof(now));
-	nowv[0] = now;
-	ctx[len++] = (struct gw_kv){"gw:current_time", nowv, 1};
-	if (ip != NULL) {
-		ipv[0] = ip;
-		ctx[len++] = (struct gw_kv){"gw:client_ip", ipv, 1};
-	}
 	snprintf(res, sizeof(res), "hss:%s:%s", xreq->project->region,
 	         xreq->project->alias);
 	memset(&preq, 0, sizeof(preq));
 	preq.claims = claims;
 	preq.action = "hss:ExportImageBaseline";
 	preq.resource = res;
-	preq.ctx = ctx;
-	preq.nctx = len;
+	preq.ctx = ctx->kv;
+	preq.nctx = ctx->n;
 	js = gw_pol_explain(set, &preq, NULL);
 	if (js == NULL) {
 		fprintf(stderr, "hssgw: out of memory\n");

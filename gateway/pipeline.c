@@ -70,6 +70,8 @@ struct reqstate {
 	struct gw_upresp upresp;
 	struct gw_pol_decision decision;
 	struct gw_pol_decision shadow;
+	const char *stmt_files[GW_POL_DECIDING_MAX];
+	const char *stmt_sids[GW_POL_DECIDING_MAX];
 	int decided;
 	const char *action; /* NULL when the route is unknown */
 	char token_fp[17];  /* fingerprint of the bearer token */
@@ -556,6 +558,7 @@ run_export(struct reqstate *st, struct gw_worker *w)
 	const struct gw_snapshot *s = st->snap;
 	const struct gw_http_req *req = st->req;
 	struct gw_pol_request preq;
+	struct gw_pol_ctx pctx;
 	struct gw_cred *cred;
 	const char *token;
 	enum gw_err rc;
@@ -594,8 +597,12 @@ run_export(struct reqstate *st, struct gw_worker *w)
 	preq.claims = st->claims;
 	preq.action = ACTION_EXPORT;
 	preq.resource = st->resource;
-	preq.ctx = st->xreq->ctx;
-	preq.nctx = st->xreq->nctx;
+	if (gw_pol_ctx_build(&pctx, st->xreq->ctx, st->xreq->nctx, req->now_ms,
+	                     req->client_addr) == -1)
+		return gw_fault_set(&st->fault, GW_ERR_INTERNAL, "",
+		                    "request context too large");
+	preq.ctx = pctx.kv;
+	preq.nctx = pctx.n;
 	gw_pol_eval(s->pol, &preq, &st->decision);
 	if (s->shadow != NULL)
 		gw_pol_eval(s->shadow, &preq, &st->shadow);
@@ -634,9 +641,10 @@ run_export(struct reqstate *st, struct gw_worker *w)
 
 /* The fields every record of a request shares, from its state so far. */
 static void
-fill_rec(const struct reqstate *st, struct gw_audit_rec *r)
+fill_rec(struct reqstate *st, struct gw_audit_rec *r)
 {
 	const struct gw_claim *groups;
+	size_t i;
 
 	memset(r, 0, sizeof(*r));
 	r->time_ms = st->req->now_ms;
@@ -662,6 +670,13 @@ fill_rec(const struct reqstate *st, struct gw_audit_rec *r)
 		r->decision = gw_pol_effect_name(st->decision.effect);
 		r->stmt_file = st->decision.file[0] ? st->decision.file : NULL;
 		r->stmt_sid = st->decision.sid;
+		for (i = 0; i < st->decision.ndeciding; i++) {
+			st->stmt_files[i] = st->decision.deciding[i].file;
+			st->stmt_sids[i] = st->decision.deciding[i].sid;
+		}
+		r->stmt_files = st->stmt_files;
+		r->stmt_sids = st->stmt_sids;
+		r->nstmts = st->decision.ndeciding;
 	}
 	r->policy_revision = gw_pol_revision(st->snap->pol);
 	if (st->decided && st->snap->shadow != NULL) {

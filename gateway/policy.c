@@ -180,10 +180,9 @@ enum ksrc {
 };
 
 struct keydef {
-	char *name;        /* canonical: lower case except a claim name */
-	enum ksrc src;     /* KS_CLAIM: name + 4 is the claim */
-	int time_ms;       /* integers are ms since the epoch */
-	int in_conditions; /* used as a condition key (not only a variable) */
+	char *name;    /* canonical: lower case except a claim name */
+	enum ksrc src; /* KS_CLAIM: name + 4 is the claim */
+	int time_ms;   /* integers are ms since the epoch */
 };
 
 struct gw_pol_set {
@@ -2488,7 +2487,6 @@ el_condition(struct cc *c, struct stmt *st, struct json_object *jv,
 			if (key_intern(c, kpath, key, strlen(key), &cd->key) ==
 			    -1)
 				return -1;
-			c->set->keys[cd->key].in_conditions = 1;
 			if (list_items(c, vals, kpath, &n) == -1)
 				return -1;
 			if (op->type == VT_NULL && n != 1)
@@ -3189,4 +3187,23 @@ out:
 	gw_pol_free(set);
 	EVP_MD_CTX_free(md);
 	return ret;
+}
+
+int
+gw_pol_ctx_build(struct gw_pol_ctx *c, const struct gw_kv *ctx, size_t n,
+                 int64_t now_ms, const char *client_ip)
+{
+	if (n > GW_POL_CTX_MAX - 2)
+		return -1;
+	if (n > 0)
+		memcpy(c->kv, ctx, n * sizeof(*ctx));
+	c->n = n;
+	gw_fmt_time_ms(now_ms, c->now, sizeof(c->now));
+	c->nowv[0] = c->now;
+	c->kv[c->n++] = (struct gw_kv){"gw:current_time", c->nowv, 1};
+	if (client_ip != NULL) {
+		c->ipv[0] = client_ip;
+		c->kv[c->n++] = (struct gw_kv){"gw:client_ip", c->ipv, 1};
+	}
+	return 0;
 }

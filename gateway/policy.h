@@ -44,6 +44,24 @@ struct gw_pol_request {
 	size_t nctx;
 };
 
+/*
+ * The whole request context policies see: translation's keys plus the two
+ * the gateway adds, gw:current_time (RFC 3339 UTC) and gw:client_ip
+ * (nginx's $remote_addr; omitted when NULL).  Storage for the copy.
+ */
+#define GW_POL_CTX_MAX 96
+struct gw_pol_ctx {
+	struct gw_kv kv[GW_POL_CTX_MAX];
+	size_t n;
+	char now[40];
+	const char *nowv[1];
+	const char *ipv[1];
+};
+
+/* Fills c from ctx plus the gw: keys; 0, or -1 over GW_POL_CTX_MAX. */
+int gw_pol_ctx_build(struct gw_pol_ctx *c, const struct gw_kv *ctx, size_t n,
+                     int64_t now_ms, const char *client_ip);
+
 /* A statement named by its file and Sid ("#<index>" when it has none). */
 struct gw_pol_ref {
 	char file[128];
