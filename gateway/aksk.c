@@ -40,27 +40,6 @@ struct qparam {
 	char *val;
 };
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* RFC 3986 2.3: unreserved characters are never encoded. */
-static int
-unreserved(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	       (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
-	       c == '~';
-}
-
 /*
  * Decodes %XX escapes of s[0..len) into a new NUL-terminated string; with
  * form set, '+' is a space (query strings, as the server parses them).
@@ -69,59 +48,21 @@ unreserved(unsigned char c)
 static char *
 pct_decode(const char *s, size_t len, int form)
 {
-	char *out = NULL;
-	size_t i, o = 0;
-	int hi, lo;
+	size_t n = 0;
+	char *d = gw_pct_decode(s, len, form, &n);
 
-	out = malloc(len + 1);
-	if (out == NULL)
+	if (d != NULL && strlen(d) != n) {
+		free(d);
 		return NULL;
-	for (i = 0; i < len; i++) {
-		if (s[i] == '+' && form) {
-			out[o++] = ' ';
-			continue;
-		}
-		if (s[i] != '%') {
-			out[o++] = s[i];
-			continue;
-		}
-		if (i + 2 >= len)
-			goto bad;
-		hi = hexval((unsigned char)s[i + 1]);
-		lo = hexval((unsigned char)s[i + 2]);
-		if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-			goto bad;
-		out[o++] = (char)(hi * 16 + lo);
-		i += 2;
 	}
-	out[o] = '\0';
-	return out;
-bad:
-	free(out);
-	return NULL;
+	return d;
 }
 
 /* Appends s percent-encoded (upper-case hex); 0 or -1. */
 static int
 pct_encode(struct gw_buf *b, const char *s)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	const unsigned char *p;
-	char e[3];
-
-	for (p = (const unsigned char *)s; *p != '\0'; p++) {
-		if (unreserved(*p)) {
-			if (gw_buf_add(b, p, 1) == -1)
-				return -1;
-			continue;
-		}
-		e[0] = '%';
-		e[1] = hex[*p >> 4];
-		e[2] = hex[*p & 15];
-		if (gw_buf_add(b, e, 3) == -1)
-			return -1;
-	}
-	return 0;
+	return gw_pct_encode(b, s, strlen(s));
 }
 
 /*

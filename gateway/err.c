@@ -32,6 +32,14 @@ static const struct {
     [GW_ERR_NOMEM] = {503, "HSSGW.0303", "out of memory"},
     [GW_ERR_CONFIG] = {500, "HSSGW.0901", "configuration error"},
     [GW_ERR_INTERNAL] = {500, "HSSGW.0902", "internal error"},
+    /* One answer for missing, foreign and forged handles alike. */
+    [GW_ERR_TASK_NOT_FOUND] = {404, "HSSGW.0008", "no such export task"},
+    [GW_ERR_BUDGET] = {429, "HSSGW.0205",
+                       "upstream call budget spent: retry later"},
+    [GW_ERR_UPSTREAM_BUSY] = {429, "HSSGW.0206",
+                              "HSS is throttling: retry later"},
+    [GW_ERR_TASK_NOT_READY] = {409, "HSSGW.0009",
+                               "export task not finished"},
 };
 
 _Static_assert(sizeof(errtab) / sizeof(errtab[0]) == GW_ERR__MAX,

@@ -36,6 +36,10 @@ enum gw_err {
 	GW_ERR_NOMEM,            /* allocation failed */
 	GW_ERR_CONFIG,           /* configuration, key or policy invalid */
 	GW_ERR_INTERNAL,         /* a bug: should not happen */
+	GW_ERR_TASK_NOT_FOUND,   /* no such export task for this caller */
+	GW_ERR_BUDGET,           /* hssgw's upstream budget is spent */
+	GW_ERR_UPSTREAM_BUSY,    /* HSS throttled (APIGW.0308) past retries */
+	GW_ERR_TASK_NOT_READY,   /* the export task has no file (yet) */
 	GW_ERR__MAX
 };
 
@@ -144,6 +148,19 @@ struct gw_kv {
 	const char *const *values;
 	size_t nvalues;
 };
+
+/*
+ * Appends n bytes of s percent-encoded: RFC 3986 unreserved characters
+ * (section 2.3) kept, every other byte %XX with upper-case hex.  0 or -1.
+ */
+int gw_pct_encode(struct gw_buf *, const char *s, size_t n);
+/*
+ * Decodes %XX escapes of n bytes of s into a new NUL-terminated string
+ * (caller frees) and its length in *outlen, which differs from strlen when
+ * %00 was decoded; with form set, '+' is a space (query strings).  NULL on
+ * a malformed escape or no memory.
+ */
+char *gw_pct_decode(const char *s, size_t n, int form, size_t *outlen);
 
 /* Duplicates a string, NULL in gives NULL out. */
 char *gw_strdup(const char *);

@@ -592,30 +592,6 @@ gw_tr_req_free(struct gw_export_req *r)
 	free(r);
 }
 
-/* Percent-encodes all but the RFC 3986 unreserved set (section 2.3). */
-static int
-pct_encode(struct gw_buf *b, const char *s)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	unsigned char c;
-	char e[3];
-
-	for (; *s != '\0'; s++) {
-		c = (unsigned char)*s;
-		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-		    c == '_' || c == '~') {
-			gw_buf_add(b, s, 1);
-			continue;
-		}
-		e[0] = '%';
-		e[1] = hex[c >> 4];
-		e[2] = hex[c & 0xf];
-		gw_buf_add(b, e, 3);
-	}
-	return b->overflow ? -1 : 0;
-}
-
 /*
  * The project's own values must make a sane request: "." and ".." are
  * unreserved, so encoding alone would let them climb the path (RFC 3986
@@ -655,11 +631,13 @@ gw_tr_build(const struct gw_export_req *r, struct gw_upreq **out,
 		elen--;
 	gw_buf_add(&url, r->project->endpoint, elen);
 	gw_buf_puts(&url, "/v5/");
-	pct_encode(&url, r->project->project_id);
+	gw_pct_encode(&url, r->project->project_id,
+	              strlen(r->project->project_id));
 	gw_buf_puts(&url, "/image/baseline/export?");
 	if (r->enterprise_project_id != NULL) {
 		gw_buf_puts(&url, "enterprise_project_id=");
-		pct_encode(&url, r->enterprise_project_id);
+		gw_pct_encode(&url, r->enterprise_project_id,
+		              strlen(r->enterprise_project_id));
 		gw_buf_puts(&url, "&");
 	}
 	gw_buf_printf(&url, "export_size=%lld", r->export_size);
@@ -689,18 +667,6 @@ out:
 	return rc;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Decodes one query component of n bytes into dst (cap bytes): %XX and,
  * as servlet containers do, '+' as a space.  Returns the length or -1.
@@ -708,26 +674,16 @@ hexval(char c)
 static long
 pct_decode(const char *s, size_t n, char *dst, size_t cap)
 {
-	size_t i, o = 0;
-	int hi, lo;
+	size_t len = 0;
+	char *d = gw_pct_decode(s, n, 1, &len);
 
-	for (i = 0; i < n; i++) {
-		if (o + 1 >= cap)
-			return -1;
-		if (s[i] == '%') {
-			if (n - i < 3)
-				return -1;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
-			if (hi < 0 || lo < 0)
-				return -1;
-			dst[o++] = (char)(hi << 4 | lo);
-			i += 2;
-		} else
-			dst[o++] = s[i] == '+' ? ' ' : s[i];
+	if (d == NULL || len + 1 > cap) {
+		free(d);
+		return -1;
 	}
-	dst[o] = '\0';
-	return (long)o;
+	memcpy(dst, d, len + 1);
+	free(d);
+	return (long)len;
 }
 
 /* Checks one name=value query parameter of an HSS wire request. */

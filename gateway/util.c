@@ -465,3 +465,73 @@ gw_fingerprint(const void *p, size_t n, char out[17])
 	}
 	out[16] = '\0';
 }
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+gw_pct_encode(struct gw_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	unsigned char c;
+	char e[3] = {'%', 0, 0};
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)s[i];
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+		    c == '_' || c == '~') {
+			if (gw_buf_add(b, &s[i], 1) == -1)
+				return -1;
+			continue;
+		}
+		e[1] = hex[c >> 4];
+		e[2] = hex[c & 0xf];
+		if (gw_buf_add(b, e, 3) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+char *
+gw_pct_decode(const char *s, size_t n, int form, size_t *outlen)
+{
+	char *out;
+	size_t i, o = 0;
+	int hi, lo;
+
+	out = malloc(n + 1);
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (s[i] != '%') {
+			out[o++] = s[i] == '+' && form ? ' ' : s[i];
+			continue;
+		}
+		if (n - i < 3) {
+			free(out);
+			return NULL;
+		}
+		hi = hexval((unsigned char)s[i + 1]);
+		lo = hexval((unsigned char)s[i + 2]);
+		if (hi < 0 || lo < 0) {
+			free(out);
+			return NULL;
+		}
+		out[o++] = (char)(hi << 4 | lo);
+		i += 2;
+	}
+	out[o] = '\0';
+	*outlen = o;
+	return out;
+}
