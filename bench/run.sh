@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds hssgw and the benchmarks optimised, without sanitizers, into
-# build-bench/, then runs the in-process benchmark and the end-to-end one.
+# build-bench/, then runs the in-process benchmark, the audit trail one
+# (durable against fsync off, same run) and the end-to-end one.
 # Usage: bench/run.sh [seconds-per-measurement]
+# BENCH_AUDIT_DIR: where the audit benchmark writes (default /var/tmp, a
+# disk; /tmp may be tmpfs, where fsync is free and the ratio meaningless).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 secs=${1:-5}
@@ -13,6 +16,9 @@ cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release \
 cmake --build "$root/build-bench" -j2 >/dev/null
 echo "== in-process: per-request work (bench/bench_pipeline.c)"
 "$root/build-bench/bin/bench_pipeline" 1
+echo
+echo "== audit trail: group commit, durable vs fsync off (bench/bench_audit.c)"
+"$root/build-bench/bin/bench_audit" "$secs" "${BENCH_AUDIT_DIR:-/var/tmp}"
 echo
 echo "== end to end through nginx (bench/e2e.py)"
 python3 "$root/bench/e2e.py" --bin "$root/build-bench/bin" --src "$root" \

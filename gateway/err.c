@@ -38,8 +38,7 @@ static const struct {
                        "upstream call budget spent: retry later"},
     [GW_ERR_UPSTREAM_BUSY] = {429, "HSSGW.0206",
                               "HSS is throttling: retry later"},
-    [GW_ERR_TASK_NOT_READY] = {409, "HSSGW.0009",
-                               "export task not finished"},
+    [GW_ERR_TASK_NOT_READY] = {409, "HSSGW.0009", "export task not finished"},
 };
 
 _Static_assert(sizeof(errtab) / sizeof(errtab[0]) == GW_ERR__MAX,

@@ -58,6 +58,9 @@ cmd_serve(int argc, char *argv[])
 	}
 	/* A write to a closed peer must fail with EPIPE, not kill us. */
 	signal(SIGPIPE, SIG_IGN);
+	/* Past a file size limit (systemd LimitFSIZE=) an audit write must
+	 * fail with EFBIG, so exports fail closed, not kill the process. */
+	signal(SIGXFSZ, SIG_IGN);
 	gw = gw_gw_open(path, err, sizeof(err));
 	if (gw == NULL) {
 		fprintf(stderr, "hssgw: %s\n", err);
@@ -398,35 +401,58 @@ policy_load(const char *path, struct gw_config **conf)
 	return set;
 }
 
-/* hssgw policy check --config FILE: errors exit 1, warnings only print. */
+/* Loads and checks one policy directory; -1 on error (printed). */
 static int
-policy_check(int argc, char *argv[])
+policy_check_dir(const char *dir, const char *what)
 {
-	struct gw_config *conf = NULL;
 	struct gw_pol_set *set = NULL;
-	const char *path = config_arg(argc, argv);
 	struct gw_buf b;
+	char err[1024];
 	size_t n;
 
-	if (path == NULL) {
-		fprintf(stderr, "usage: hssgw policy check --config FILE\n");
-		return 2;
-	}
-	set = policy_load(path, &conf);
+	set = gw_pol_load_dir(dir, err, sizeof(err));
 	if (set == NULL) {
-		gw_conf_free(conf);
-		return 1;
+		fprintf(stderr, "hssgw: %s: error: %s\n", dir, err);
+		return -1;
 	}
 	gw_buf_init(&b, STDIN_MAX);
 	n = gw_pol_check(set, gw_now_ms(), &b);
 	if (b.p != NULL)
 		fputs(b.p, stdout);
-	printf("%s: %zu statements, revision %s, %zu warnings\n",
-	       conf->policies_dir, gw_pol_count(set), gw_pol_revision(set), n);
+	printf("%s (%s): %zu statements, revision %s, %zu warnings\n", dir,
+	       what, gw_pol_count(set), gw_pol_revision(set), n);
 	gw_buf_reset(&b);
 	gw_pol_free(set);
-	gw_conf_free(conf);
 	return 0;
+}
+
+/*
+ * hssgw policy check --config FILE: the policies and the shadow policies;
+ * errors exit 1, warnings only print.
+ */
+static int
+policy_check(int argc, char *argv[])
+{
+	struct gw_config *conf = NULL;
+	const char *path = config_arg(argc, argv);
+	char err[1024];
+	int rc = 1;
+
+	if (path == NULL) {
+		fprintf(stderr, "usage: hssgw policy check --config FILE\n");
+		return 2;
+	}
+	conf = gw_conf_load(path, err, sizeof(err));
+	if (conf == NULL) {
+		fprintf(stderr, "hssgw: %s\n", err);
+		return 1;
+	}
+	if (policy_check_dir(conf->policies_dir, "enforced") == 0 &&
+	    (conf->shadow_policies_dir == NULL ||
+	     policy_check_dir(conf->shadow_policies_dir, "shadow") == 0))
+		rc = 0;
+	gw_conf_free(conf);
+	return rc;
 }
 
 /*
