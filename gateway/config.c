@@ -170,6 +170,25 @@ static const struct ckey auditkeys[] = {
     END,
 };
 
+/* hss-api-notes.md section 6: 5 calls a minute per user, 600 per API. */
+static const struct ckey taskkeys[] = {
+    {"handle_key_file", K_PATH, F(gw_config, tasks_handle_key_file), 0, 1,
+     PATH_MAX, NULL, NULL, 0, 0},
+    {"budget_per_minute", K_INT, F(gw_config, tasks_budget_per_minute), 0, 1,
+     600, NULL, NULL, 0, 0},
+    {"fair_share_claim", K_STR, F(gw_config, tasks_fair_share_claim), 0, 1, 128,
+     NULL, NULL, 0, 0},
+    {"coalesce_window_ms", K_INT, F(gw_config, tasks_coalesce_window_ms), 0, 0,
+     3600000, NULL, NULL, 0, 0},
+    {"status_cache_ttl_s", K_INT, F(gw_config, tasks_status_cache_ttl_s), 0, 0,
+     3600, NULL, NULL, 0, 0},
+    {"download_timeout_ms", K_INT, F(gw_config, tasks_download_timeout_ms), 0,
+     1000, 600000, NULL, NULL, 0, 0},
+    {"max_file_bytes", K_INT, F(gw_config, tasks_max_file_bytes), 0, 1,
+     1LL << 40, NULL, NULL, 0, 0},
+    END,
+};
+
 static const struct ckey topkeys[] = {
     {"listen", K_STR, F(gw_config, listen), 1, 1, 108, NULL, NULL, 0, 0},
     {"threads", K_INT, F(gw_config, threads), 0, 1, 256, NULL, NULL, 0, 0},
@@ -186,6 +205,7 @@ static const struct ckey topkeys[] = {
      projkeys, sizeof(struct gw_conf_project), F(gw_config, nprojects)},
     {"upstream", K_OBJ, 0, 0, 0, 0, NULL, upkeys, 0, 0},
     {"audit", K_OBJ, 0, 1, 0, 0, NULL, auditkeys, 0, 0},
+    {"tasks", K_OBJ, 0, 0, 0, 0, NULL, taskkeys, 0, 0},
     /* Reference, table 2: export_size is 0 to 2,147,483,647. */
     {"default_export_size", K_INT, F(gw_config, default_export_size), 0, 0,
      2147483647LL, NULL, NULL, 0, 0},
@@ -580,6 +600,11 @@ gw_conf_load(const char *path, char *err, size_t errlen)
 	conf->up_timeout_ms = 15000;
 	conf->up_max_response_bytes = 1024 * 1024;
 	conf->default_export_size = 1000;
+	conf->tasks_budget_per_minute = 5;
+	conf->tasks_coalesce_window_ms = 60000;
+	conf->tasks_status_cache_ttl_s = 12;
+	conf->tasks_download_timeout_ms = 600000;
+	conf->tasks_max_file_bytes = 4LL << 30;
 	conf->audit_fsync = 1;
 	c.dir = dirname(dcopy);
 	c.err = rerr;
@@ -662,6 +687,8 @@ gw_conf_free(struct gw_config *conf)
 	free(conf->shadow_policies_dir);
 	free(conf->up_ca_file);
 	free(conf->audit_file);
+	free(conf->tasks_handle_key_file);
+	free(conf->tasks_fair_share_claim);
 	free(conf);
 }
 

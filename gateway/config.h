@@ -85,6 +85,14 @@ struct gw_config {
 	long long audit_syslog;       /* 1: copy records to syslog */
 	/* exports */
 	long long default_export_size;
+	/* tasks: status, download, upstream budget (docs/TASKS.md) */
+	char *tasks_handle_key_file;        /* NULL: a random key per process */
+	long long tasks_budget_per_minute;  /* per (credentials, API), 5 */
+	char *tasks_fair_share_claim;       /* NULL: by subject */
+	long long tasks_coalesce_window_ms; /* 0: no coalescing */
+	long long tasks_status_cache_ttl_s; /* 0: no cache; default 12 */
+	long long tasks_download_timeout_ms;
+	long long tasks_max_file_bytes;
 };
 
 /* Loads and validates a config file; NULL with a reason naming the key. */

@@ -105,9 +105,63 @@ reason(int status)
 	return "Status";
 }
 
+/* Streaming answers (downloads): headers now, the body chunk by chunk. */
+static int
+stream_head(void *ctx, const struct gw_http_resp *resp, long long length)
+{
+	FCGX_Request *r = ctx;
+	char cl[64];
+	size_t i;
+
+	FCGX_FPrintF(r->out, "Status: %d %s\r\n", resp->status,
+	             reason(resp->status));
+	for (i = 0; i < resp->nheaders; i++)
+		FCGX_FPrintF(r->out, "%s: %s\r\n", resp->headers[i].name,
+		             resp->headers[i].value);
+	/* libfcgi's printf knows no %lld: format it here. */
+	if (length >= 0) {
+		snprintf(cl, sizeof(cl), "Content-Length: %lld\r\n", length);
+		FCGX_PutS(cl, r->out);
+	}
+	return FCGX_PutS("\r\n", r->out) < 0 ? -1 : 0;
+}
+
+static int
+stream_body(void *ctx, const void *p, size_t len)
+{
+	FCGX_Request *r = ctx;
+	const char *c = p;
+	int n;
+
+	/* FCGX_PutStr takes an int: feed it in bounded pieces. */
+	while (len > 0) {
+		n = len > 65536 ? 65536 : (int)len;
+		if (FCGX_PutStr(c, n, r->out) != n)
+			return -1;
+		c += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Closing the connection before FCGI_END_REQUEST makes nginx see
+ * "upstream prematurely closed" and cut the client's transfer, which
+ * then falls short of its Content-Length: never a complete-looking file.
+ */
+static void
+stream_abort(void *ctx)
+{
+	FCGX_Request *r = ctx;
+
+	shutdown(r->ipcFd, SHUT_RDWR);
+}
+
 static void
 serve_one(struct server *sv, struct gw_worker *w, FCGX_Request *r)
 {
+	const struct gw_http_stream stream = {stream_head, stream_body,
+	                                      stream_abort, r};
 	const struct gw_snapshot *snap = gw_gw_acquire(sv->gw);
 	const struct gw_config *conf = gw_pipe_config(snap);
 	struct gw_http_req req;
@@ -128,8 +182,11 @@ serve_one(struct server *sv, struct gw_worker *w, FCGX_Request *r)
 	                 &req.body_too_large);
 	req.body = body != NULL ? body : "";
 	req.now_ms = gw_now_ms();
+	resp.stream = &stream;
 	gw_pipe_handle(snap, w, &req, &resp);
 	gw_gw_release(sv->gw, snap);
+	if (resp.streamed)
+		goto out;
 
 	FCGX_FPrintF(r->out, "Status: %d %s\r\n", resp.status,
 	             reason(resp.status));
@@ -141,6 +198,7 @@ serve_one(struct server *sv, struct gw_worker *w, FCGX_Request *r)
 	             (unsigned long)resp.bodylen);
 	if (resp.bodylen > 0)
 		FCGX_PutStr(resp.body, (int)resp.bodylen, r->out);
+out:
 	gw_http_resp_reset(&resp);
 	free(body);
 }

@@ -28,6 +28,8 @@
 #include "policy.h"
 #include "translate.h"
 #include "upstream.h"
+#include "tasks.h"
+#include "budget.h"
 
 #define ACTION_EXPORT "hss:ExportImageBaseline"
 #define RESP_MAX      (64 * 1024)
@@ -41,12 +43,19 @@ struct gw_snapshot {
 	struct gw_audit *audit;
 	int owns_audit; /* else borrowed from the gateway */
 	unsigned refs;  /* requests holding it; gateway lock */
+	/* tasks (docs/TASKS.md) */
+	struct gw_task_key *tkey;
+	struct gw_budget *budget;
+	struct gw_cache *status_cache;
 };
 
 struct reqstate;
 static enum gw_err audit_intent(struct reqstate *);
 static struct gw_cred *cred_for(const struct gw_snapshot *,
                                 const struct gw_conf_project *);
+static enum gw_err budget_take(struct reqstate *, const char *, const char *);
+struct gw_http_resp;
+static void export_add_handle(struct reqstate *, struct gw_http_resp *);
 
 struct gw_gateway {
 	pthread_mutex_t lock;
@@ -83,7 +92,9 @@ struct reqstate {
 	char *task_id;
 	long long record_total_num;
 	int64_t t_start, lat_auth, lat_policy, lat_upstream;
-	int passthrough; /* answer with HSS's own status and body */
+	int passthrough;          /* answer with HSS's own status and body */
+	const char *task_project; /* tasks: the project alias of the handle */
+	int64_t retry_after_s;    /* > 0: answer with Retry-After */
 };
 
 static struct gw_audit *
@@ -96,6 +107,37 @@ audit_open_conf(const struct gw_config *conf, char *err, size_t errlen)
 	o.rotate_bytes = conf->audit_rotate_bytes;
 	o.syslog = (int)conf->audit_syslog;
 	return gw_audit_open_opts(conf->audit_file, &o, err, errlen);
+}
+
+/*
+ * The task handle key, budget and status cache.  Without a key file each
+ * process draws a random key: handles then work only on the instance
+ * (and the snapshot) that minted them.
+ */
+static int
+tasks_load(struct gw_snapshot *s, char *err, size_t errlen)
+{
+	char rnd[65];
+
+	if (s->conf->tasks_handle_key_file != NULL)
+		s->tkey = gw_task_key_load(s->conf->tasks_handle_key_file, err,
+		                           errlen);
+	else if (gw_random_hex(rnd, 32) == 0) {
+		s->tkey = gw_task_key_new(rnd, 64);
+		gw_wipe(rnd, sizeof(rnd));
+	}
+	if (s->tkey == NULL) {
+		if (s->conf->tasks_handle_key_file == NULL)
+			snprintf(err, errlen, "no random task handle key");
+		return -1;
+	}
+	s->budget = gw_budget_new(s->conf->tasks_budget_per_minute);
+	s->status_cache = gw_cache_new();
+	if (s->budget == NULL || s->status_cache == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
 }
 
 struct gw_snapshot *
@@ -135,6 +177,8 @@ gw_pipe_load(const char *path, int open_audit, char *err, size_t errlen)
 		if (s->creds[i] == NULL)
 			goto out;
 	}
+	if (tasks_load(s, err, errlen) == -1)
+		goto out;
 	if (open_audit) {
 		s->audit = audit_open_conf(s->conf, err, errlen);
 		if (s->audit == NULL)
@@ -163,6 +207,9 @@ gw_pipe_free(struct gw_snapshot *s)
 		gw_audit_close(s->audit);
 	gw_pol_free(s->pol);
 	gw_pol_free(s->shadow);
+	gw_task_key_free(s->tkey);
+	gw_budget_free(s->budget);
+	gw_cache_free(s->status_cache);
 	gw_jwt_keyset_free(s->keys);
 	gw_conf_free(s->conf);
 	free(s);
@@ -319,6 +366,7 @@ gw_pipe_worker_free(struct gw_worker *w)
 void
 gw_http_resp_reset(struct gw_http_resp *r)
 {
+	const struct gw_http_stream *stream = r->stream;
 	size_t i;
 
 	for (i = 0; i < r->nheaders; i++) {
@@ -327,6 +375,7 @@ gw_http_resp_reset(struct gw_http_resp *r)
 	}
 	free(r->body);
 	memset(r, 0, sizeof(*r));
+	r->stream = stream;
 }
 
 static void
@@ -631,6 +680,10 @@ run_export(struct reqstate *st, struct gw_worker *w)
 	if (rc != GW_OK)
 		return rc;
 
+	/* HSS allows 5 calls a minute (reference 6): hssgw never asks more. */
+	rc = budget_take(st, st->cred_name, "export");
+	if (rc != GW_OK)
+		return rc;
 	t = gw_mono_us();
 	rc = send_upstream(st, w, cred);
 	st->lat_upstream = gw_mono_us() - t;
@@ -665,7 +718,7 @@ fill_rec(struct reqstate *st, struct gw_audit_rec *r)
 	r->token_fp = st->token_fp[0] ? st->token_fp : NULL;
 	r->action = st->action;
 	r->resource = st->resource[0] ? st->resource : NULL;
-	r->project = st->xreq ? st->xreq->project->alias : NULL;
+	r->project = st->xreq ? st->xreq->project->alias : st->task_project;
 	if (st->decided) {
 		r->decision = gw_pol_effect_name(st->decision.effect);
 		r->stmt_file = st->decision.file[0] ? st->decision.file : NULL;
@@ -797,6 +850,7 @@ handle_export(const struct gw_snapshot *s, struct gw_worker *w,
 		st.upresp.body = NULL;
 		resp_header(resp, "Content-Type",
 		            "application/json;charset=utf-8");
+		export_add_handle(&st, resp);
 	} else {
 		if (st.fault.err == GW_OK)
 			gw_fault_set(&st.fault,
@@ -807,6 +861,13 @@ handle_export(const struct gw_snapshot *s, struct gw_worker *w,
 			        req->request_id, gw_err_code(st.fault.err),
 			        st.fault.msg);
 		answer_error(req, &st.fault, resp);
+		if (st.retry_after_s > 0) {
+			char ra[32];
+
+			snprintf(ra, sizeof(ra), "%lld",
+			         (long long)st.retry_after_s);
+			resp_header(resp, "Retry-After", ra);
+		}
 	}
 	if (audit(&st, resp) != GW_OK)
 		answer_unaudited(&st, resp);
@@ -841,6 +902,504 @@ handle_health(const struct gw_snapshot *s, struct gw_worker *w,
 	set_body(resp, &b);
 }
 
+/* ---- export tasks: status and download (docs/TASKS.md) ---- */
+
+#define ACTION_STATUS   "hss:GetExportTask"
+#define ACTION_DOWNLOAD "hss:DownloadExportFile"
+#define TASK_PREFIX     "/v1/exports/image-baseline/"
+
+/* Verifies the bearer token (same rules as exports); GW_OK or a fault. */
+static enum gw_err
+authenticate(struct reqstate *st)
+{
+	const char *token;
+	enum gw_err rc;
+	int64_t t = gw_mono_us();
+
+	token = bearer(st->req->authorization);
+	if (token == NULL)
+		return gw_fault_set(&st->fault, GW_ERR_UNAUTHENTICATED,
+		                    "Authorization",
+		                    "a Bearer token is required");
+	gw_fingerprint(token, strlen(token), st->token_fp);
+	rc = gw_jwt_verify(st->snap->keys, token, st->req->now_ms / 1000,
+	                   &st->claims, &st->fault);
+	st->lat_auth = gw_mono_us() - t;
+	return rc;
+}
+
+/*
+ * Who shares a fair share: the configured claim's first value, else the
+ * subject; prefixed with the issuer so two IdPs never share one.
+ */
+static void
+caller_of(const struct reqstate *st, char *out, size_t cap)
+{
+	const struct gw_claim *c = NULL;
+	const char *who = st->claims->sub;
+
+	if (st->snap->conf->tasks_fair_share_claim != NULL)
+		c = gw_claims_get(st->claims,
+		                  st->snap->conf->tasks_fair_share_claim);
+	if (c != NULL && c->nvalues > 0)
+		who = c->values[0];
+	snprintf(out, cap, "%s %s", st->claims->iss, who);
+}
+
+/* Takes one call of api from the budget of cred; GW_ERR_BUDGET if spent. */
+static enum gw_err
+budget_take(struct reqstate *st, const char *cred, const char *api)
+{
+	char bucket[200], caller[256];
+	int64_t retry = 0;
+
+	snprintf(bucket, sizeof(bucket), "%s|%s", cred, api);
+	caller_of(st, caller, sizeof(caller));
+	if (gw_budget_take(st->snap->budget, bucket, caller, st->req->now_ms,
+	                   &retry) == 0)
+		return GW_OK;
+	st->retry_after_s = (retry + 999) / 1000;
+	return gw_fault_set(&st->fault, GW_ERR_BUDGET, "",
+	                    "the upstream budget for %s is spent; retry in "
+	                    "%lld s",
+	                    api, (long long)st->retry_after_s);
+}
+
+/* HSS ids go into URL paths: only the characters HSS uses (UUIDs). */
+static int
+id_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	return n >= 1 && n <= max &&
+	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                 "0123456789-_") == n;
+}
+
+/* What a task request found out before it answers. */
+struct taskq {
+	struct gw_task_ref ref;
+	const struct gw_conf_project *project;
+	struct gw_cred *cred;
+	char *status_body; /* HSS's status answer (200), owned */
+	int cached;
+	char file_id[65];
+	char file_name[256];
+	char task_status[16];
+};
+
+/*
+ * Route, token, handle, policy.  Every handle failure is the same 404 as
+ * a task HSS does not know: a caller cannot tell a foreign handle from a
+ * missing one.
+ */
+static enum gw_err
+task_open(struct reqstate *st, const char *handle, const char *action,
+          struct taskq *q)
+{
+	const struct gw_snapshot *s = st->snap;
+	struct gw_pol_request preq;
+	struct gw_pol_ctx pctx;
+	enum gw_err rc;
+	int64_t t;
+
+	rc = authenticate(st);
+	if (rc != GW_OK)
+		return rc;
+	if (gw_task_open(s->tkey, handle, st->claims->iss, st->claims->sub,
+	                 &q->ref) == -1 ||
+	    (q->project = gw_conf_project_get(s->conf, q->ref.project)) ==
+	        NULL ||
+	    !id_ok(q->ref.task_id, 64))
+		return gw_fault_set(&st->fault, GW_ERR_TASK_NOT_FOUND, "",
+		                    "no such export task");
+	st->task_project = q->project->alias;
+	st->task_id = strdup(q->ref.task_id);
+	t = gw_mono_us();
+	snprintf(st->resource, sizeof(st->resource), "hss:%s:%s",
+	         q->project->region, q->project->alias);
+	memset(&preq, 0, sizeof(preq));
+	preq.claims = st->claims;
+	preq.action = action;
+	preq.resource = st->resource;
+	if (gw_pol_ctx_build(&pctx, NULL, 0, st->req->now_ms,
+	                     st->req->client_addr) == -1)
+		return gw_fault_set(&st->fault, GW_ERR_INTERNAL, "",
+		                    "request context too large");
+	preq.ctx = pctx.kv;
+	preq.nctx = pctx.n;
+	gw_pol_eval(s->pol, &preq, &st->decision);
+	st->decided = 1;
+	st->lat_policy = gw_mono_us() - t;
+	if (st->decision.effect != GW_POL_ALLOW)
+		return gw_fault_set(&st->fault, GW_ERR_DENIED, "",
+		                    "not allowed to perform %s on %s", action,
+		                    st->resource);
+	q->cred = cred_for(s, q->project);
+	if (q->cred == NULL)
+		return gw_fault_set(&st->fault, GW_ERR_CREDENTIALS, "",
+		                    "no credentials for project");
+	st->cred_name = gw_cred_name(q->cred);
+	return GW_OK;
+}
+
+/* GET {endpoint}/v5/{project_id}/{what}/{id} (reference 2.1, 2.2). */
+static enum gw_err
+task_upreq(struct reqstate *st, struct taskq *q, const char *what,
+           const char *id)
+{
+	const struct gw_conf_project *p = q->project;
+	struct gw_buf url;
+	enum gw_err rc;
+
+	gw_buf_init(&url, 4096);
+	gw_buf_printf(&url, "%s/v5/%s/%s/%s", p->endpoint, p->project_id, what,
+	              id);
+	if (p->enterprise_project_id != NULL)
+		gw_buf_printf(&url, "?enterprise_project_id=%s",
+		              p->enterprise_project_id);
+	gw_upreq_free(st->upreq);
+	st->upreq = url.overflow ? NULL : gw_upreq_new("GET", url.p);
+	gw_buf_reset(&url);
+	if (st->upreq == NULL ||
+	    gw_upreq_set_header(st->upreq, "region", p->region, 0) == -1)
+		return gw_fault_set(&st->fault, GW_ERR_NOMEM, "",
+		                    "out of memory");
+	rc = gw_cred_apply(q->cred, st->upreq, p->project_id, st->req->now_ms,
+	                   st->cred_fp, &st->fault);
+	if (rc != GW_OK)
+		return rc;
+	if (!st->intent)
+		return audit_intent(st);
+	return GW_OK;
+}
+
+/* An HSS answer that is not a 200: throttling, a missing task, or else. */
+static enum gw_err
+task_upstream_error(struct reqstate *st)
+{
+	struct json_object *o =
+	    json_tokener_parse(st->upresp.body != NULL ? st->upresp.body : "");
+	long status = st->upresp.status;
+
+	free(st->up_error_code);
+	st->up_error_code = o != NULL ? find_error_code(o) : NULL;
+	json_object_put(o);
+	if (status == 429) {
+		/* reference 6: 5 a minute, so a slot frees within 12 s. */
+		st->retry_after_s = 12;
+		return gw_fault_set(&st->fault, GW_ERR_UPSTREAM_BUSY, "",
+		                    "HSS is throttling the gateway");
+	}
+	if (status == 404)
+		return gw_fault_set(&st->fault, GW_ERR_TASK_NOT_FOUND, "",
+		                    "no such export task");
+	if (status == 401)
+		return gw_fault_set(&st->fault, GW_ERR_UPSTREAM_AUTH, "",
+		                    "HSS rejected the gateway's own "
+		                    "credentials");
+	return gw_fault_set(&st->fault, GW_ERR_UPSTREAM_BAD, "",
+	                    "HSS answered %ld", status);
+}
+
+/* Checks a status answer (reference 2.1) and keeps what download needs. */
+static enum gw_err
+task_parse_status(struct reqstate *st, struct taskq *q)
+{
+	static const char *const states[] = {"running", "success", "failure"};
+	struct json_object *o = json_tokener_parse(q->status_body), *v;
+	enum gw_err rc = GW_ERR_UPSTREAM_BAD;
+	const char *ts;
+	size_t i;
+
+	if (o == NULL || !json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, "task_status", &v) ||
+	    !json_object_is_type(v, json_type_string)) {
+		gw_fault_set(&st->fault, rc, "",
+		             "HSS status answer has no task_status");
+		goto out;
+	}
+	ts = json_object_get_string(v);
+	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		if (strcmp(ts, states[i]) == 0)
+			break;
+	if (i == sizeof(states) / sizeof(states[0])) {
+		gw_fault_set(&st->fault, rc, "",
+		             "HSS status answer has an unknown task_status");
+		goto out;
+	}
+	snprintf(q->task_status, sizeof(q->task_status), "%s", ts);
+	if (json_object_object_get_ex(o, "file_id", &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    id_ok(json_object_get_string(v), 64))
+		snprintf(q->file_id, sizeof(q->file_id), "%s",
+		         json_object_get_string(v));
+	if (json_object_object_get_ex(o, "file_name", &v) &&
+	    json_object_is_type(v, json_type_string))
+		snprintf(q->file_name, sizeof(q->file_name), "%s",
+		         json_object_get_string(v));
+	rc = GW_OK;
+out:
+	json_object_put(o);
+	return rc;
+}
+
+/* The task's status: from the cache, else one budgeted HSS call. */
+static enum gw_err
+task_status(struct reqstate *st, struct gw_worker *w, struct taskq *q)
+{
+	const struct gw_config *conf = st->snap->conf;
+	char key[400];
+	enum gw_err rc;
+	int64_t t;
+
+	snprintf(key, sizeof(key), "%s|%s", q->project->project_id,
+	         q->ref.task_id);
+	if (conf->tasks_status_cache_ttl_s > 0) {
+		q->status_body =
+		    gw_cache_get(st->snap->status_cache, key, st->req->now_ms);
+		if (q->status_body != NULL) {
+			q->cached = 1;
+			return task_parse_status(st, q);
+		}
+	}
+	rc = task_upreq(st, q, "export-task", q->ref.task_id);
+	if (rc != GW_OK)
+		return rc;
+	rc = budget_take(st, st->cred_name, "export-task");
+	if (rc != GW_OK)
+		return rc;
+	t = gw_mono_us();
+	rc = gw_up_send(w->up, conf, st->upreq, &st->upresp, &st->fault);
+	st->lat_upstream += gw_mono_us() - t;
+	if (rc != GW_OK)
+		return rc;
+	if (st->upresp.status != 200)
+		return task_upstream_error(st);
+	q->status_body = st->upresp.body;
+	st->upresp.body = NULL;
+	rc = task_parse_status(st, q);
+	if (rc == GW_OK && conf->tasks_status_cache_ttl_s > 0)
+		gw_cache_put(st->snap->status_cache, key, q->status_body,
+		             st->req->now_ms,
+		             conf->tasks_status_cache_ttl_s * 1000, 0);
+	return rc;
+}
+
+/* The handle in /v1/exports/image-baseline/{handle}[/file]. */
+static void
+task_handle_of(const char *path, char *out, size_t cap)
+{
+	const char *h = path + strlen(TASK_PREFIX);
+	size_t n = strcspn(h, "/");
+
+	if (n >= cap)
+		n = 0; /* over the cap: no handle, a 404 */
+	memcpy(out, h, n);
+	out[n] = '\0';
+}
+
+static void
+task_finish(struct reqstate *st, struct taskq *q, struct gw_http_resp *resp)
+{
+	char ra[32];
+
+	if (!resp->streamed) {
+		if (st->retry_after_s > 0) {
+			snprintf(ra, sizeof(ra), "%lld",
+			         (long long)st->retry_after_s);
+			resp_header(resp, "Retry-After", ra);
+		}
+		if (audit(st, resp) != GW_OK)
+			answer_unaudited(st, resp);
+	} else if (audit(st, resp) != GW_OK) {
+		/* The file is out: the stderr line is the trace left. */
+		fprintf(stderr, "hssgw: request %s: download not audited\n",
+		        st->req->request_id ? st->req->request_id : "-");
+	}
+	free(q->status_body);
+	free(st->task_id);
+	free(st->up_error_code);
+	gw_upresp_reset(&st->upresp);
+	gw_upreq_free(st->upreq);
+	gw_claims_free(st->claims);
+}
+
+static void
+task_error(struct reqstate *st, enum gw_err rc, struct gw_http_resp *resp)
+{
+	if (st->fault.err == GW_OK)
+		gw_fault_set(&st->fault, rc == GW_OK ? GW_ERR_INTERNAL : rc, "",
+		             "%s", gw_strerror(rc));
+	answer_error(st->req, &st->fault, resp);
+}
+
+static void
+handle_task_status(const struct gw_snapshot *s, struct gw_worker *w,
+                   const struct gw_http_req *req, struct gw_http_resp *resp)
+{
+	struct reqstate st;
+	struct taskq q;
+	char handle[GW_TASK_HANDLE_MAX + 1];
+	enum gw_err rc;
+
+	reqstate_init(&st, s, req, ACTION_STATUS);
+	memset(&q, 0, sizeof(q));
+	task_handle_of(req->path, handle, sizeof(handle));
+	rc = task_open(&st, handle, ACTION_STATUS, &q);
+	if (rc == GW_OK)
+		rc = task_status(&st, w, &q);
+	if (rc == GW_OK) {
+		/* HSS's answer, unchanged (reference 2.1). */
+		st.passthrough = 1;
+		resp->status = 200;
+		resp->body = q.status_body;
+		resp->bodylen = strlen(q.status_body);
+		q.status_body = NULL;
+		resp_header(resp, "Content-Type",
+		            "application/json;charset=utf-8");
+		resp_header(resp, "X-Hssgw-Cache", q.cached ? "hit" : "miss");
+	} else
+		task_error(&st, rc, resp);
+	task_finish(&st, &q, resp);
+}
+
+/* Streams HSS's file through the front's stream (gw_upsink -> gw_http). */
+struct dl {
+	struct reqstate *st;
+	struct taskq *q;
+	struct gw_http_resp *resp;
+};
+
+/* A file name safe inside a quoted Content-Disposition (RFC 6266). */
+static void
+safe_name(const char *in, char *out, size_t cap)
+{
+	size_t i, n = 0;
+
+	for (i = 0; in[i] != '\0' && n + 1 < cap; i++)
+		out[n++] = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
+		                  "QRSTUVWXYZ0123456789._-",
+		                  in[i]) != NULL
+		               ? in[i]
+		               : '_';
+	out[n] = '\0';
+	if (n == 0 || out[0] == '.')
+		snprintf(out, cap, "export-%s.zip", "file");
+}
+
+static int
+dl_head(void *arg, const char *content_type, long long length)
+{
+	struct dl *d = arg;
+	char name[256], cd[320];
+
+	d->resp->status = 200;
+	resp_header(d->resp, "Content-Type",
+	            content_type != NULL ? content_type
+	                                 : "application/octet-stream");
+	safe_name(d->q->file_name, name, sizeof(name));
+	snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"", name);
+	resp_header(d->resp, "Content-Disposition", cd);
+	if (d->st->req->request_id != NULL)
+		resp_header(d->resp, "X-Request-Id", d->st->req->request_id);
+	d->resp->streamed = 1;
+	d->st->passthrough = 1;
+	return d->resp->stream->head(d->resp->stream->ctx, d->resp, length);
+}
+
+static int
+dl_chunk(void *arg, const void *p, size_t len)
+{
+	struct dl *d = arg;
+
+	return d->resp->stream->body(d->resp->stream->ctx, p, len);
+}
+
+static void
+handle_task_file(const struct gw_snapshot *s, struct gw_worker *w,
+                 const struct gw_http_req *req, struct gw_http_resp *resp)
+{
+	struct reqstate st;
+	struct taskq q;
+	struct dl d;
+	struct gw_upsink sink;
+	char handle[GW_TASK_HANDLE_MAX + 1];
+	enum gw_err rc;
+	int64_t t;
+
+	reqstate_init(&st, s, req, ACTION_DOWNLOAD);
+	memset(&q, 0, sizeof(q));
+	task_handle_of(req->path, handle, sizeof(handle));
+	rc = task_open(&st, handle, ACTION_DOWNLOAD, &q);
+	if (rc == GW_OK)
+		rc = task_status(&st, w, &q);
+	if (rc == GW_OK &&
+	    (strcmp(q.task_status, "success") != 0 || q.file_id[0] == '\0'))
+		rc = gw_fault_set(&st.fault, GW_ERR_TASK_NOT_READY, "",
+		                  "the export task is %s, not success",
+		                  q.task_status);
+	if (rc == GW_OK && resp->stream == NULL)
+		rc = gw_fault_set(&st.fault, GW_ERR_INTERNAL, "",
+		                  "the front cannot stream");
+	if (rc == GW_OK)
+		rc = task_upreq(&st, &q, "download", q.file_id);
+	if (rc == GW_OK)
+		rc = budget_take(&st, st.cred_name, "download");
+	if (rc == GW_OK) {
+		d.st = &st;
+		d.q = &q;
+		d.resp = resp;
+		sink.head = dl_head;
+		sink.chunk = dl_chunk;
+		sink.arg = &d;
+		gw_upresp_reset(&st.upresp);
+		t = gw_mono_us();
+		rc = gw_up_stream(w->up, s->conf, st.upreq, &sink,
+		                  s->conf->tasks_max_file_bytes,
+		                  s->conf->tasks_download_timeout_ms,
+		                  &st.upresp, &st.fault);
+		st.lat_upstream += gw_mono_us() - t;
+		if (rc == GW_OK && st.upresp.status != 200)
+			rc = task_upstream_error(&st);
+	}
+	if (rc != GW_OK && resp->streamed) {
+		/* Headers are out: cut the body short, record the failure. */
+		resp->stream->abort(resp->stream->ctx);
+		st.passthrough = 0;
+		resp->status = gw_err_status(st.fault.err);
+	} else if (rc != GW_OK)
+		task_error(&st, rc, resp);
+	task_finish(&st, &q, resp);
+}
+
+/* Adds the task handle to HSS's export answer (200 with a task_id). */
+static void
+export_add_handle(struct reqstate *st, struct gw_http_resp *resp)
+{
+	char h[GW_TASK_HANDLE_MAX + 1];
+	struct json_object *o = NULL;
+	const char *text;
+
+	if (resp->status != 200 || st->task_id == NULL ||
+	    gw_task_seal(st->snap->tkey, st->task_id, st->xreq->project->alias,
+	                 st->claims->iss, st->claims->sub, st->req->now_ms, h,
+	                 sizeof(h)) == -1)
+		return;
+	o = json_tokener_parse(resp->body);
+	if (o == NULL || !json_object_is_type(o, json_type_object))
+		goto out;
+	json_object_object_add(o, "handle", json_object_new_string(h));
+	text = json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	free(resp->body);
+	resp->body = strdup(text);
+	resp->bodylen = resp->body != NULL ? strlen(resp->body) : 0;
+	resp_header(resp, "X-Export-Handle", h);
+out:
+	json_object_put(o);
+}
+
 typedef void route_fn(const struct gw_snapshot *, struct gw_worker *,
                       const struct gw_http_req *, struct gw_http_resp *);
 
@@ -850,8 +1409,31 @@ static const struct route {
 	route_fn *fn;
 } routes[] = {
     {"POST", "/v1/exports/image-baseline", handle_export},
+    {"GET", "/v1/exports/image-baseline/*", handle_task_status},
+    {"GET", "/v1/exports/image-baseline/*/file", handle_task_file},
     {"GET", "/healthz", handle_health},
 };
+
+/* A route path: "*" stands for one non-empty segment. */
+static int
+path_match(const char *pat, const char *path)
+{
+	size_t n;
+
+	while (*pat != '\0') {
+		if (*pat == '*') {
+			n = strcspn(path, "/");
+			if (n == 0)
+				return 0;
+			path += n;
+			pat++;
+			continue;
+		}
+		if (*pat++ != *path++)
+			return 0;
+	}
+	return *path == '\0';
+}
 
 void
 gw_pipe_handle(const struct gw_snapshot *s, struct gw_worker *w,
@@ -861,10 +1443,13 @@ gw_pipe_handle(const struct gw_snapshot *s, struct gw_worker *w,
 	size_t i;
 	int path_known = 0;
 
+	const struct gw_http_stream *stream = resp->stream;
+
 	memset(resp, 0, sizeof(*resp));
+	resp->stream = stream;
 	reqstate_init(&st, s, req, NULL);
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (req->path == NULL || strcmp(routes[i].path, req->path) != 0)
+		if (req->path == NULL || !path_match(routes[i].path, req->path))
 			continue;
 		path_known = 1;
 		if (req->method != NULL &&
@@ -884,8 +1469,49 @@ gw_pipe_handle(const struct gw_snapshot *s, struct gw_worker *w,
 	if (audit(&st, resp) != GW_OK)
 		answer_unaudited(&st, resp);
 out:
-	if (req->request_id != NULL)
+	if (req->request_id != NULL && !resp->streamed)
 		resp_header(resp, "X-Request-Id", req->request_id);
+}
+
+/*
+ * The headers each credential type adds at send time, as "hssgw translate"
+ * shows them: secrets as "<redacted>", the signing time as a placeholder.
+ * A NULL value stands for the project id, which is no secret.
+ */
+static const struct cred_header {
+	const char *type;
+	const char *name;
+	const char *value;
+	int secret;
+} cred_headers[] = {
+    {"token_file", "X-Auth-Token", "<redacted>", 1},
+    {"iam_password", "X-Auth-Token", "<redacted>", 1},
+    {"iam_agency", "X-Auth-Token", "<redacted>", 1},
+    {"aksk", "X-Sdk-Date", "<YYYYMMDDTHHMMSSZ at send time>", 0},
+    {"aksk", "X-Project-Id", NULL, 0},
+    {"aksk", "Authorization", "<redacted>", 1},
+};
+
+/* Adds the project's credential headers, placeholders only; 0 or -1. */
+static int
+show_cred_headers(struct gw_upreq *up, const struct gw_conf_project *p)
+{
+	const struct cred_header *h;
+	size_t i;
+	int found = 0;
+
+	for (i = 0; i < sizeof(cred_headers) / sizeof(cred_headers[0]); i++) {
+		h = &cred_headers[i];
+		if (p->cred == NULL || strcmp(h->type, p->cred->type) != 0)
+			continue;
+		found = 1;
+		if (gw_upreq_set_header(up, h->name,
+		                        h->value ? h->value : p->project_id,
+		                        h->secret) == -1)
+			return -1;
+	}
+	/* A type with no row would print a request that cannot be sent. */
+	return found ? 0 : -1;
 }
 
 int
@@ -918,8 +1544,7 @@ gw_pipe_translate(const struct gw_config *conf, const char *body, size_t len,
 		rc = 1;
 		goto out;
 	}
-	/* The credential provider sets it at send time; never shown. */
-	if (gw_upreq_set_header(up, "X-Auth-Token", "<redacted>", 1) == -1 ||
+	if (show_cred_headers(up, xreq->project) == -1 ||
 	    gw_upreq_json(up, out) == -1)
 		goto out;
 	rc = 0;

@@ -32,7 +32,23 @@ struct gw_http_req {
 	int64_t now_ms;     /* the clock; tests set it */
 };
 
-#define GW_RESP_HEADERS_MAX 4
+#define GW_RESP_HEADERS_MAX 8
+
+struct gw_http_resp;
+
+/*
+ * How a handler streams a body too large to hold (downloads), provided
+ * by the front.  head sends status and headers (and Content-Length when
+ * length >= 0) once; body sends a chunk; abort cuts the answer short so
+ * the client sees a truncated transfer, never a complete-looking one.
+ * head and body return 0, or -1 when the client went away.
+ */
+struct gw_http_stream {
+	int (*head)(void *ctx, const struct gw_http_resp *, long long length);
+	int (*body)(void *ctx, const void *, size_t);
+	void (*abort)(void *ctx);
+	void *ctx;
+};
 
 struct gw_http_resp {
 	int status;
@@ -40,6 +56,10 @@ struct gw_http_resp {
 	size_t nheaders;
 	char *body;
 	size_t bodylen;
+	/* Set by the front before gw_pipe_handle (may be NULL: no
+	 * streaming); kept by gw_pipe_handle and gw_http_resp_reset. */
+	const struct gw_http_stream *stream;
+	int streamed; /* head was sent: the front writes nothing more */
 };
 
 /*

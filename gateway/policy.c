@@ -209,6 +209,8 @@ struct cc {
 /* The actions hssgw knows; every Action pattern must match one of them. */
 static const char *const known_actions[] = {
     "hss:ExportImageBaseline",
+    "hss:GetExportTask",
+    "hss:DownloadExportFile",
 };
 #define NKNOWN_ACTIONS (sizeof(known_actions) / sizeof(known_actions[0]))
 

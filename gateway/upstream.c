@@ -50,6 +50,13 @@ struct up_xfer {
 	int nomem;
 	char hdr[UP_HDR__MAX][UP_HDR_VALUE_MAX];
 	struct gw_buf subject; /* X-Subject-Token: secret, wiped */
+	/* gw_up_stream only */
+	CURL *curl;
+	const struct gw_upsink *sink;
+	int decided;   /* the status of the final response is known */
+	int streaming; /* a 200: body goes to the sink */
+	int sink_failed;
+	long long streamed, max_stream;
 };
 
 /*
@@ -156,11 +163,57 @@ gw_upresp_reset(struct gw_upresp *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* First body byte of the final response: stream it if it is a 200. */
+static int
+decide(struct up_xfer *x)
+{
+	curl_off_t cl = -1;
+	long status = 0;
+
+	x->decided = 1;
+	if (curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status) !=
+	        CURLE_OK ||
+	    status != 200)
+		return 0;
+	if (curl_easy_getinfo(x->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
+	                      &cl) != CURLE_OK)
+		cl = -1;
+	if (cl > x->max_stream) {
+		x->too_large = 1;
+		return -1;
+	}
+	x->streaming = 1;
+	if (x->sink->head(x->sink->arg,
+	                  x->hdr[UP_HDR_CONTENT_TYPE][0] != '\0'
+	                      ? x->hdr[UP_HDR_CONTENT_TYPE]
+	                      : NULL,
+	                  (long long)cl) == -1) {
+		x->sink_failed = 1;
+		return -1;
+	}
+	return 0;
+}
+
 static size_t
 on_body(char *data, size_t size, size_t n, void *arg)
 {
 	struct up_xfer *x = arg;
 	size_t len = size * n; /* curl guarantees size == 1 */
+
+	if (x->sink != NULL && !x->decided && decide(x) == -1)
+		return 0;
+	if (x->streaming) {
+		if ((long long)len > x->max_stream - x->streamed) {
+			x->too_large = 1;
+			return 0;
+		}
+		x->streamed += (long long)len;
+		if (x->sink->chunk(x->sink->arg, data, len) == -1) {
+			x->sink_failed = 1;
+			return 0;
+		}
+		return len;
+	}
 
 	/* Checked here: gw_buf's overflow flag also means "realloc failed". */
 	if (len > x->body.max - x->body.len) {
@@ -366,7 +419,7 @@ static const struct {
 static enum gw_err
 set_options(CURL *c, const struct gw_config *conf, const struct gw_upreq *req,
             int body, struct curl_slist *hdrs, struct up_xfer *x,
-            struct gw_fault *f)
+            long long timeout_ms, long long maxfile, struct gw_fault *f)
 {
 	size_t i;
 	int bad = 0;
@@ -388,12 +441,11 @@ set_options(CURL *c, const struct gw_config *conf, const struct gw_upreq *req,
 	}
 	bad |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
 	                        (long)conf->up_connect_timeout_ms) != CURLE_OK;
-	bad |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS,
-	                        (long)conf->up_timeout_ms) != CURLE_OK;
+	bad |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms) !=
+	       CURLE_OK;
 	/* Refuse early what announces its size; on_body caps the rest. */
 	bad |= curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE,
-	                        (curl_off_t)conf->up_max_response_bytes) !=
-	       CURLE_OK;
+	                        (curl_off_t)maxfile) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
 	bad |= curl_easy_setopt(c, CURLOPT_WRITEDATA, x) != CURLE_OK;
@@ -424,6 +476,10 @@ static enum gw_err
 map_curl_error(CURLcode rc, const struct up_xfer *x, struct gw_fault *f)
 {
 	size_t i;
+
+	if (rc == CURLE_WRITE_ERROR && x->sink_failed)
+		return gw_fault_set(f, GW_ERR_UPSTREAM, "",
+		                    "download aborted: the caller went away");
 
 	if (rc == CURLE_WRITE_ERROR && x->too_large)
 		return gw_fault_set(f, GW_ERR_UPSTREAM_BAD, "",
@@ -473,10 +529,12 @@ method_body(const char *method)
 	return -1;
 }
 
-enum gw_err
-gw_up_send(struct gw_upstream *u, const struct gw_config *conf,
-           const struct gw_upreq *req, struct gw_upresp *resp,
-           struct gw_fault *f)
+/* One transfer; a sink gets a 200 body (max_stream, timeout_ms). */
+static enum gw_err
+transfer(struct gw_upstream *u, const struct gw_config *conf,
+         const struct gw_upreq *req, const struct gw_upsink *sink,
+         long long max_stream, long long timeout_ms, struct gw_upresp *resp,
+         struct gw_fault *f)
 {
 	struct curl_slist *hdrs = NULL;
 	struct up_xfer *x = NULL;
@@ -516,7 +574,12 @@ gw_up_send(struct gw_upstream *u, const struct gw_config *conf,
 	if (err != GW_OK)
 		goto out;
 	curl_easy_reset(u->curl);
-	err = set_options(u->curl, conf, req, body, hdrs, x, f);
+	x->curl = u->curl;
+	x->sink = sink;
+	x->max_stream = max_stream;
+	err = set_options(
+	    u->curl, conf, req, body, hdrs, x, timeout_ms,
+	    sink != NULL ? max_stream : conf->up_max_response_bytes, f);
 	if (err != GW_OK)
 		goto out;
 	rc = curl_easy_perform(u->curl);
@@ -530,6 +593,12 @@ gw_up_send(struct gw_upstream *u, const struct gw_config *conf,
 		                   "upstream status unknown");
 		goto out;
 	}
+	/* An empty 200 never reached on_body: the sink still gets a head. */
+	if (sink != NULL && !x->decided && r.status == 200 && decide(x) == -1) {
+		err = map_curl_error(CURLE_WRITE_ERROR, x, f);
+		goto out;
+	}
+	r.streamed = x->streaming;
 	if (take_response(x, &r) == -1) {
 		err = gw_fault_set(f, GW_ERR_NOMEM, "", "out of memory");
 		goto out;
@@ -551,4 +620,28 @@ out:
 	}
 	gw_upresp_reset(&r);
 	return err;
+}
+
+enum gw_err
+gw_up_send(struct gw_upstream *u, const struct gw_config *conf,
+           const struct gw_upreq *req, struct gw_upresp *resp,
+           struct gw_fault *f)
+{
+	return transfer(u, conf, req, NULL, 0,
+	                conf != NULL ? conf->up_timeout_ms : 0, resp, f);
+}
+
+enum gw_err
+gw_up_stream(struct gw_upstream *u, const struct gw_config *conf,
+             const struct gw_upreq *req, const struct gw_upsink *sink,
+             long long max_bytes, long long timeout_ms, struct gw_upresp *resp,
+             struct gw_fault *f)
+{
+	if (sink == NULL || sink->head == NULL || sink->chunk == NULL ||
+	    max_bytes < 0 || !timeout_ok(timeout_ms)) {
+		memset(resp, 0, sizeof(*resp));
+		return gw_fault_set(f, GW_ERR_INTERNAL, "",
+		                    "upstream stream called without a sink");
+	}
+	return transfer(u, conf, req, sink, max_bytes, timeout_ms, resp, f);
 }

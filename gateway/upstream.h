@@ -23,6 +23,20 @@ struct gw_upresp {
 	char *request_id;   /* HSS X-Request-Id, may be NULL */
 	/* IAM's X-Subject-Token: a secret, wiped by gw_upresp_reset; or NULL */
 	char *subject_token;
+	int streamed; /* gw_up_stream: the 200 body went to the sink */
+};
+
+/*
+ * Where gw_up_stream sends a 200 body, chunk by chunk, so a file is never
+ * held whole.  head is called once before the first chunk (also for an
+ * empty body) with HSS's Content-Type (NULL if none or unusable) and
+ * Content-Length (-1 if not announced).  Either returns 0, or -1 to
+ * abort the transfer (the caller went away).
+ */
+struct gw_upsink {
+	int (*head)(void *arg, const char *content_type, long long length);
+	int (*chunk)(void *arg, const void *data, size_t len);
+	void *arg;
 };
 
 /* Process-wide libcurl setup; call once before threads start. 0 or -1. */
@@ -39,6 +53,17 @@ void gw_up_free(struct gw_upstream *);
 enum gw_err gw_up_send(struct gw_upstream *, const struct gw_config *,
                        const struct gw_upreq *, struct gw_upresp *,
                        struct gw_fault *);
+/*
+ * Like gw_up_send, but a 200 answer's body goes to sink instead of memory
+ * (resp->streamed set), capped at max_bytes and bounded by timeout_ms
+ * for the whole transfer; other statuses are kept in resp->body as
+ * gw_up_send keeps them.  After the sink's head was called, a failure
+ * still returns its error: the caller must abort what it started.
+ */
+enum gw_err gw_up_stream(struct gw_upstream *, const struct gw_config *,
+                         const struct gw_upreq *, const struct gw_upsink *,
+                         long long max_bytes, long long timeout_ms,
+                         struct gw_upresp *, struct gw_fault *);
 /* Frees what a response holds; accepts a zeroed response. */
 void gw_upresp_reset(struct gw_upresp *);
 

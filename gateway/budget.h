@@ -1,0 +1,63 @@
+/*
+ * Upstream budget: what keeps hssgw inside HSS's documented limit of 5
+ * calls per minute per user and per API (hss-api-notes.md section 6).
+ * A token bucket per (credentials entry, API) refills per_minute tokens
+ * a minute; within a bucket each caller (a subject, or a claim such as
+ * team) gets a fair share: ceil(per_minute / callers seen in the last
+ * minute) calls a minute, so one busy pipeline cannot starve the rest.
+ * Also two small TTL caches that save budget: identical exports within a
+ * window share one task (coalescing) and status answers are reused for
+ * a while.  Thread-safe (one mutex each); time is passed in (now_ms), so
+ * tests drive the clock.  Keys and values are copied; nothing secret may
+ * be put in (callers key by the redacted request).
+ */
+#ifndef GW_BUDGET_H
+#define GW_BUDGET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gw.h"
+
+#define GW_BUDGET_WINDOW_MS  60000 /* "per minute" */
+#define GW_BUDGET_BUCKETS    256   /* (credentials, API) pairs */
+#define GW_BUDGET_CALLERS    64    /* callers tracked per bucket */
+#define GW_BUDGET_PER_MINUTE 600   /* HSS's total per API (section 6) */
+#define GW_CACHE_ENTRIES     256
+#define GW_CACHE_KEY_MAX     65536
+#define GW_CACHE_VALUE_MAX   65536
+
+struct gw_budget;
+struct gw_cache;
+
+/* A budget of per_minute (1..600) calls per bucket; NULL on bad input. */
+struct gw_budget *gw_budget_new(long long per_minute);
+/* Frees a budget; accepts NULL. */
+void gw_budget_free(struct gw_budget *);
+/*
+ * Takes one call from bucket (e.g. "main|export") for caller at now_ms.
+ * 0 when granted; -1 when the bucket is empty or the caller used its
+ * share, with *retry_ms (>= 1) until a call could be granted.  A full
+ * bucket table also refuses (retry after a window).
+ */
+int gw_budget_take(struct gw_budget *, const char *bucket, const char *caller,
+                   int64_t now_ms, int64_t *retry_ms);
+
+/* A cache of at most GW_CACHE_ENTRIES entries; NULL on ENOMEM. */
+struct gw_cache *gw_cache_new(void);
+/* Frees a cache; accepts NULL. */
+void gw_cache_free(struct gw_cache *);
+/*
+ * The value cached under key and unexpired at now_ms, as a copy the
+ * caller frees; NULL when absent, expired or on ENOMEM.
+ */
+char *gw_cache_get(struct gw_cache *, const char *key, int64_t now_ms);
+/*
+ * Caches a copy of value under key until now_ms + ttl_ms, replacing what
+ * was there; when full, the entry nearest expiry goes.  0 or -1 (bounds,
+ * ENOMEM).  With add_only, an unexpired entry is kept and 1 returned.
+ */
+int gw_cache_put(struct gw_cache *, const char *key, const char *value,
+                 int64_t now_ms, int64_t ttl_ms, int add_only);
+
+#endif
