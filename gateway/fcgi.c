@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -32,6 +33,7 @@ struct server {
 	int listen_fd;
 	pthread_mutex_t accept_lock;
 	volatile sig_atomic_t stopping;
+	int cred_failing; /* main thread only: log transitions once */
 };
 
 static const char *
@@ -265,6 +267,28 @@ open_listener(const char *listen, char *err, size_t errlen)
 	return fd;
 }
 
+/*
+ * Once a second, off the request path: fetch or refresh every project's
+ * credential when it is missing or due (IAM tokens ahead of expiry, with
+ * the provider's backoff), so an idle gateway stays ready and one whose
+ * IAM was down becomes ready again without waiting for a request.
+ */
+static void
+refresh(struct server *sv)
+{
+	const struct gw_snapshot *s = gw_gw_acquire(sv->gw);
+	char err[512];
+	int failed;
+
+	failed = gw_pipe_prime(s, gw_now_ms(), err, sizeof(err));
+	if (failed > 0 && !sv->cred_failing)
+		fprintf(stderr, "hssgw: credentials not ready: %s\n", err);
+	else if (failed == 0 && sv->cred_failing)
+		fprintf(stderr, "hssgw: credentials ready\n");
+	sv->cred_failing = failed > 0;
+	gw_gw_release(sv->gw, s);
+}
+
 /* SIGHUP: a new snapshot, or the old one kept with the reason logged. */
 static void
 reload(struct server *sv)
@@ -291,6 +315,7 @@ gw_fcgi_serve(struct gw_gateway *gw, char *err, size_t errlen)
 	struct server sv;
 	pthread_t *tids = NULL;
 	sigset_t set;
+	const struct timespec tick = {1, 0};
 	size_t i, started = 0;
 	int sig = 0, rc = -1;
 
@@ -336,8 +361,12 @@ gw_fcgi_serve(struct gw_gateway *gw, char *err, size_t errlen)
 	        "hssgw: serving on %s with %zu threads, policy revision %s\n",
 	        conf->listen, started, gw_pipe_revision(snap));
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
+		sig = sigtimedwait(&set, NULL, &tick);
+		if (sig == -1) {
+			if (errno == EAGAIN)
+				refresh(&sv);
 			continue;
+		}
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
 		if (sig == SIGHUP)

@@ -884,20 +884,25 @@ handle_health(const struct gw_snapshot *s, struct gw_worker *w,
               const struct gw_http_req *req, struct gw_http_resp *resp)
 {
 	struct gw_buf b;
-	int ok = gw_audit_ready(s->audit);
+	const char *why = NULL;
 	size_t i;
 
 	(void)w;
 	/* Ready when the trail takes records and every project has a valid
 	 * credential: no request would get a 503 for want of either. */
-	for (i = 0; ok && i < s->conf->nprojects; i++)
-		ok = gw_cred_ready(cred_for(s, &s->conf->projects[i]),
-		                   req->now_ms);
+	if (!gw_audit_ready(s->audit))
+		why = "audit";
+	for (i = 0; why == NULL && i < s->conf->nprojects; i++)
+		if (!gw_cred_ready(cred_for(s, &s->conf->projects[i]),
+		                   req->now_ms))
+			why = "credentials";
 	gw_buf_init(&b, 256);
-	resp->status = ok ? 200 : 503;
-	gw_buf_puts(&b,
-	            ok ? "{\"status\":\"ok\"}"
-	               : "{\"status\":\"unavailable\",\"reason\":\"audit\"}");
+	resp->status = why == NULL ? 200 : 503;
+	if (why == NULL)
+		gw_buf_puts(&b, "{\"status\":\"ok\"}");
+	else
+		gw_buf_printf(
+		    &b, "{\"status\":\"unavailable\",\"reason\":\"%s\"}", why);
 	resp_header(resp, "Content-Type", "application/json;charset=utf-8");
 	set_body(resp, &b);
 }
