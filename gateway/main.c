@@ -3,6 +3,9 @@
  * over the library.  Startup may exit with a message; nothing here runs on
  * the request path.
  */
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,6 +50,7 @@ config_arg(int argc, char *argv[])
 static int
 cmd_serve(int argc, char *argv[])
 {
+	static const struct rlimit nocore = {0, 0};
 	struct gw_gateway *gw = NULL;
 	const char *path = config_arg(argc, argv);
 	char err[1024];
@@ -61,6 +65,13 @@ cmd_serve(int argc, char *argv[])
 	/* Past a file size limit (systemd LimitFSIZE=) an audit write must
 	 * fail with EFBIG, so exports fail closed, not kill the process. */
 	signal(SIGXFSZ, SIG_IGN);
+	/* The process holds IAM tokens, passwords and keys: no core dump of
+	 * it, and no ptrace by other processes of the same user. */
+	if (setrlimit(RLIMIT_CORE, &nocore) == -1 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1) {
+		fprintf(stderr, "hssgw: cannot disable core dumps\n");
+		return 1;
+	}
 	gw = gw_gw_open(path, err, sizeof(err));
 	if (gw == NULL) {
 		fprintf(stderr, "hssgw: %s\n", err);

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import signal
 import sys
 import threading
@@ -580,6 +581,21 @@ class FrontTests(unittest.TestCase):
 class LifecycleTests(StackCase):
     """hssgw serve: SIGTERM finishes the request in flight, then exits."""
     stack_kw = {"timeout_ms": 8000}
+
+    def test_no_core_dumps(self):
+        # hssgw holds the IAM token: a core file would hold it too.
+        def core_limit(pid):
+            with open("/proc/%d/limits" % pid) as f:
+                line = [l for l in f if l.startswith("Max core file size")]
+            return line[0].split()[4:6]
+        self.assertEqual(core_limit(self.stack.procs["hssgw"].pid),
+                         ["0", "0"])
+        # Positive control: the emulator, started the same way, keeps the
+        # limits it inherited (ours).
+        soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        text = ["unlimited" if v == resource.RLIM_INFINITY else str(v)
+                for v in (soft, hard)]
+        self.assertEqual(core_limit(self.stack.procs["emulator"].pid), text)
 
     def test_sigterm_finishes_in_flight(self):
         self.stack.emulator_control("control", {"mode": "delay",
