@@ -31,6 +31,7 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import runner  # noqa: E402
 import stack as st  # noqa: E402
 
 ARGS = argparse.Namespace(bin=None, src=None)
@@ -828,43 +829,8 @@ class QueryTests(AuditCase):
         self.assertEqual(rc, 2, err)
 
 
-class CountingResult(unittest.TextTestResult):
-    """Counts subtests as tests so the summary reflects every case."""
-
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.passed = 0
-
-    def addSuccess(self, test):
-        super().addSuccess(test)
-        self.passed += 1
-
-    def addSubTest(self, test, subtest, err):
-        super().addSubTest(test, subtest, err)
-        if err is None:
-            self.passed += 1
-
-
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bin", required=True)
-    ap.add_argument("--src", required=True)
-    ap.add_argument("-k", dest="pattern", action="append",
-                    help="only tests whose name contains this")
-    ap.add_argument("-v", dest="verbosity", action="count", default=1)
-    a = ap.parse_args()
-    ARGS.bin, ARGS.src = a.bin, a.src
-    loader = unittest.TestLoader()
-    if a.pattern:
-        loader.testNamePatterns = ["*%s*" % p for p in a.pattern]
-    suite = loader.loadTestsFromModule(sys.modules[__name__])
-    runner = unittest.TextTestRunner(resultclass=CountingResult,
-                                     verbosity=a.verbosity, stream=sys.stdout)
-    res = runner.run(suite)
-    failed = len(res.failures) + len(res.errors) + len(
-        res.unexpectedSuccesses)
-    print("%d passed, %d failed" % (res.passed, failed))
-    return 0 if failed == 0 and res.testsRun > 0 else 1
+    return runner.main(sys.modules[__name__], ARGS)
 
 
 if __name__ == "__main__":

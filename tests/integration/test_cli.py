@@ -13,6 +13,8 @@ import sys
 import tempfile
 import unittest
 
+import runner
+
 ARGS = argparse.Namespace(bin=None, src=None)
 
 
@@ -152,28 +154,8 @@ class Usage(unittest.TestCase):
             self.assertIn(out.strip(), f.read())
 
 
-class CountingResult(unittest.TextTestResult):
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.passed = 0
-
-    def addSuccess(self, test):
-        super().addSuccess(test)
-        self.passed += 1
-
-
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", required=True)
-    ap.add_argument("--src", required=True)
-    a = ap.parse_args()
-    ARGS.bin, ARGS.src = a.bin, a.src
-    suite = unittest.TestLoader().loadTestsFromModule(sys.modules[__name__])
-    res = unittest.TextTestRunner(resultclass=CountingResult, verbosity=2,
-                                  stream=sys.stdout).run(suite)
-    failed = len(res.failures) + len(res.errors)
-    print("%d passed, %d failed" % (res.passed, failed))
-    return 0 if failed == 0 and res.testsRun > 0 else 1
+    return runner.main(sys.modules[__name__], ARGS)
 
 
 if __name__ == "__main__":
