@@ -60,22 +60,38 @@ def main():
     s = st.Stack(a.bin, a.src, threads=4, rate=1000000, burst=1000000,
                  timeout_ms=5000).start()
     try:
+        # hssgw's budget (at most 600 exports per minute, HSS's own total
+        # per API) keeps exports far below any throughput worth measuring,
+        # and the emulator keeps a bounded task store, so every row measures
+        # a path that ends in an error by design, the same for every
+        # request: the baseline is the emulator answering 401 (no token) to
+        # an export behind the same nginx; the gateway rows are a request
+        # denied by policy (JWT, validation, policy, a durable audit record)
+        # and one rejected at validation.
         export_q = "?enterprise_project_id=0&export_size=1000"
         direct = lua("POST", json.dumps({"image_type": "cicd"}), {
             "Content-Type": "application/json;charset=utf-8",
-            "X-Auth-Token": s.upstream_token, "region": st.REGION})
-        gw = lua("POST", json.dumps({"project": "demo",
-                                     "image_type": "cicd"}), {
+            "region": st.REGION})
+        denied = lua("POST", json.dumps({"project": "demo",
+                                         "image_type": "cicd"}), {
+            "Content-Type": "application/json",
+            "Authorization": "Bearer " + s.mint(ttl=3600,
+                                                groups=("nobody",))})
+        invalid = lua("POST", json.dumps({"project": "demo",
+                                          "image_type": "nope"}), {
             "Content-Type": "application/json",
             "Authorization": "Bearer " + s.mint(ttl=3600)})
         rows = [
-            ("baseline: nginx -> emulator", wrk(
+            ("baseline: nginx -> emulator: 401", wrk(
                 "https://127.0.0.1:%d/v5/%s/image/baseline/export%s" %
                 (s.emu_port, st.PROJECT_ID, export_q), direct, a.seconds,
                 a.connections)),
-            ("nginx -> hssgw -> nginx -> emulator", wrk(
-                "https://127.0.0.1:%d%s" % (s.gw_port, st.EXPORT_PATH), gw,
-                a.seconds, a.connections)),
+            ("nginx -> hssgw: 403, audited", wrk(
+                "https://127.0.0.1:%d%s" % (s.gw_port, st.EXPORT_PATH),
+                denied, a.seconds, a.connections)),
+            ("nginx -> hssgw: 400, audited", wrk(
+                "https://127.0.0.1:%d%s" % (s.gw_port, st.EXPORT_PATH),
+                invalid, a.seconds, a.connections)),
         ]
     finally:
         s.stop()
@@ -86,9 +102,11 @@ def main():
         print("%-38s %10.0f %9.2f %9.2f %8.2f %d %s" % (
             name, r["rps"], r["p50"], r["p99"], r["rps"] / base["rps"],
             r["non2xx"], r["socket_errors"]))
+    print("(every row answers an error by design: non-2xx counts every "
+          "request)")
     print("(%d connections, %d s each, RS256 tokens, hssgw 4 threads)" %
           (a.connections, a.seconds))
-    return 0 if all(r["non2xx"] == 0 for _, r in rows) else 1
+    return 0
 
 
 if __name__ == "__main__":
