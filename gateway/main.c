@@ -51,6 +51,7 @@ static int
 cmd_serve(int argc, char *argv[])
 {
 	static const struct rlimit nocore = {0, 0};
+	struct rlimit cur;
 	struct gw_gateway *gw = NULL;
 	const char *path = config_arg(argc, argv);
 	char err[1024];
@@ -67,7 +68,11 @@ cmd_serve(int argc, char *argv[])
 	signal(SIGXFSZ, SIG_IGN);
 	/* The process holds IAM tokens, passwords and keys: no core dump of
 	 * it, and no ptrace by other processes of the same user. */
-	if (setrlimit(RLIMIT_CORE, &nocore) == -1 ||
+	/* Under systemd's LimitCORE=0 the limit is already 0 and its seccomp
+	 * filter (~@resources) refuses setrlimit: only set it when needed. */
+	if (getrlimit(RLIMIT_CORE, &cur) == -1 ||
+	    ((cur.rlim_cur != 0 || cur.rlim_max != 0) &&
+	     setrlimit(RLIMIT_CORE, &nocore) == -1) ||
 	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == -1) {
 		fprintf(stderr, "hssgw: cannot disable core dumps\n");
 		return 1;
