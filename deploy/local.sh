@@ -132,8 +132,11 @@ make_secrets() {
 		openssl rand -hex 32 | tr -d '\n' >"$keys/idp-hs256.secret"
 	[ -f "$sec/demo.token" ] ||
 		printf 'MIIT%s' "$(openssl rand -hex 48)" >"$sec/demo.token"
+	# Task handle key (docs/TASKS.md): kept, so handles survive restarts.
+	[ -f "$sec/task.key" ] ||
+		openssl rand -hex 32 | tr -d '\n' >"$sec/task.key"
 	chmod 600 "$tls/ca.key" "$tls/server.key" "$keys/idp-rs256.pem" \
-		"$keys/idp-hs256.secret" "$sec/demo.token"
+		"$keys/idp-hs256.secret" "$sec/demo.token" "$sec/task.key"
 	umask 022
 }
 
@@ -162,7 +165,9 @@ render_configs() {
 	 "upstream": {"connect_timeout_ms": 2000, "timeout_ms": 10000,
 	   "ca_file": "tls/ca.pem", "max_response_bytes": 1048576},
 	 "audit": {"file": "audit/audit.jsonl"},
-	 "default_export_size": 1000
+	 "default_export_size": 1000,
+	 "tasks": {"handle_key_file": "secrets/task.key",
+	   "coalesce_window_ms": 60000}
 	}
 	EOF
 	mkdir -p "$state/nginx" "$state/logs" "$state/audit"
@@ -244,6 +249,10 @@ up() {
 	    -H "Authorization: Bearer \$(./deploy/local.sh token)" \\
 	    -H 'Content-Type: application/json' \\
 	    -d '$body' $url
+	Or export, wait and download in one command:
+	  HSSGW_TOKEN=\$(./deploy/local.sh token) $bin/hssgw export \\
+	    --url https://127.0.0.1:$gw_port --cacert $state/tls/ca.pem \\
+	    --project demo --field image_type=cicd --out baseline.zip
 	Stop with: ./deploy/local.sh stop
 	EOF
 }

@@ -188,6 +188,11 @@ gw_audit_format(const struct gw_audit_rec *r, struct gw_buf *buf)
 	add_str(o, "error_field", r->error_field);
 	add_str(o, "credentials", r->cred_name);
 	add_str(o, "credential_fp", r->cred_fp);
+	if (r->coalesced)
+		json_object_object_add(o, "coalesced",
+		                       json_object_new_boolean(1));
+	if (r->cached)
+		json_object_object_add(o, "cached", json_object_new_boolean(1));
 	json_object_object_add(o, "upstream",
 	                       r->upreq != NULL ? upstream_obj(r, &rb) : NULL);
 	json_object_object_add(lat, "auth",

@@ -80,6 +80,9 @@ struct gw_audit_rec {
 	const char *token_fp;      /* gw_fingerprint of the bearer */
 	const char *const *groups; /* the token's groups, borrowed */
 	size_t ngroups;
+	/* Export tasks (docs/TASKS.md); members written only when 1. */
+	int coalesced; /* the export answer is an earlier identical one's */
+	int cached;    /* the status answer came from the status cache */
 };
 
 /* How the trail is kept; the zero value is the safe default. */

@@ -186,6 +186,8 @@ static const struct ckey taskkeys[] = {
      1000, 600000, NULL, NULL, 0, 0},
     {"max_file_bytes", K_INT, F(gw_config, tasks_max_file_bytes), 0, 1,
      1LL << 40, NULL, NULL, 0, 0},
+    {"retry_deadline_ms", K_INT, F(gw_config, tasks_retry_deadline_ms), 0, 0,
+     600000, NULL, NULL, 0, 0},
     END,
 };
 
@@ -601,10 +603,13 @@ gw_conf_load(const char *path, char *err, size_t errlen)
 	conf->up_max_response_bytes = 1024 * 1024;
 	conf->default_export_size = 1000;
 	conf->tasks_budget_per_minute = 5;
-	conf->tasks_coalesce_window_ms = 60000;
+	/* Opt-in: a coalesced export answers with an earlier task. */
+	conf->tasks_coalesce_window_ms = 0;
 	conf->tasks_status_cache_ttl_s = 12;
 	conf->tasks_download_timeout_ms = 600000;
 	conf->tasks_max_file_bytes = 4LL << 30;
+	/* Below nginx's fastcgi_read_timeout (30 s in deploy/). */
+	conf->tasks_retry_deadline_ms = 20000;
 	conf->audit_fsync = 1;
 	c.dir = dirname(dcopy);
 	c.err = rerr;

@@ -93,6 +93,7 @@ struct gw_config {
 	long long tasks_status_cache_ttl_s; /* 0: no cache; default 12 */
 	long long tasks_download_timeout_ms;
 	long long tasks_max_file_bytes;
+	long long tasks_retry_deadline_ms; /* HSS 429 retries; 0: none */
 };
 
 /* Loads and validates a config file; NULL with a reason naming the key. */

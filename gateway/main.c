@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "auditq.h"
+#include "client.h"
 #include "config.h"
 #include "fcgi.h"
 #include "gw.h"
@@ -784,6 +785,9 @@ static const struct cmd {
     {"fields", cmd_fields, "print the HSS field table (Markdown)"},
     {"audit", cmd_audit,
      "verify|query FILE...: check the chain, or print records"},
+    {"export", gw_client_export,
+     "--url URL --token JWT --project P --out FILE ...: export, poll, "
+     "download"},
     {"version", cmd_version, "print the version"},
 };
 

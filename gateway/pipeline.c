@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -43,10 +44,14 @@ struct gw_snapshot {
 	struct gw_audit *audit;
 	int owns_audit; /* else borrowed from the gateway */
 	unsigned refs;  /* requests holding it; gateway lock */
-	/* tasks (docs/TASKS.md) */
+	/* tasks (docs/TASKS.md); under a gateway the budget, the caches
+	 * and a random key belong to it (they survive reloads) */
 	struct gw_task_key *tkey;
 	struct gw_budget *budget;
 	struct gw_cache *status_cache;
+	struct gw_cache *coalesce; /* export key -> HSS's export answer */
+	int tkey_borrowed;
+	int tasks_borrowed; /* budget and caches */
 };
 
 struct reqstate;
@@ -54,6 +59,9 @@ static enum gw_err audit_intent(struct reqstate *);
 static struct gw_cred *cred_for(const struct gw_snapshot *,
                                 const struct gw_conf_project *);
 static enum gw_err budget_take(struct reqstate *, const char *, const char *);
+static enum gw_err throttled(struct reqstate *, int, const char *);
+static int64_t now_of(const struct reqstate *);
+static int coalesce(struct reqstate *);
 struct gw_http_resp;
 static void export_add_handle(struct reqstate *, struct gw_http_resp *);
 
@@ -62,6 +70,13 @@ struct gw_gateway {
 	struct gw_snapshot *cur;
 	struct gw_audit *audit;
 	char *path;
+	/* Outlive snapshots, so a reload neither refills the budget, empties
+	 * the caches nor (without a key file) voids every handle. */
+	struct gw_task_key *rkey; /* the random key, when one was drawn */
+	struct gw_budget *budget;
+	struct gw_cache *status_cache;
+	struct gw_cache *coalesce;
+	long long budget_per_minute; /* the rate the budget was made with */
 };
 
 struct gw_worker {
@@ -95,6 +110,10 @@ struct reqstate {
 	int passthrough;          /* answer with HSS's own status and body */
 	const char *task_project; /* tasks: the project alias of the handle */
 	int64_t retry_after_s;    /* > 0: answer with Retry-After */
+	int retries;              /* HSS 429s retried */
+	int coalesced;            /* the export answer is an earlier one's */
+	int cached;               /* the status answer came from the cache */
+	char *coalesce_key;       /* project and redacted request, or NULL */
 };
 
 static struct gw_audit *
@@ -133,7 +152,9 @@ tasks_load(struct gw_snapshot *s, char *err, size_t errlen)
 	}
 	s->budget = gw_budget_new(s->conf->tasks_budget_per_minute);
 	s->status_cache = gw_cache_new();
-	if (s->budget == NULL || s->status_cache == NULL) {
+	s->coalesce = gw_cache_new();
+	if (s->budget == NULL || s->status_cache == NULL ||
+	    s->coalesce == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -207,9 +228,13 @@ gw_pipe_free(struct gw_snapshot *s)
 		gw_audit_close(s->audit);
 	gw_pol_free(s->pol);
 	gw_pol_free(s->shadow);
-	gw_task_key_free(s->tkey);
-	gw_budget_free(s->budget);
-	gw_cache_free(s->status_cache);
+	if (!s->tkey_borrowed)
+		gw_task_key_free(s->tkey);
+	if (!s->tasks_borrowed) {
+		gw_budget_free(s->budget);
+		gw_cache_free(s->status_cache);
+		gw_cache_free(s->coalesce);
+	}
 	gw_jwt_keyset_free(s->keys);
 	gw_conf_free(s->conf);
 	free(s);
@@ -249,6 +274,40 @@ gw_pipe_revision(const struct gw_snapshot *s)
 	return gw_pol_revision(s->pol);
 }
 
+/*
+ * Hands a new snapshot the gateway's task state: the budget and caches
+ * always (the first snapshot's become the gateway's), the random key when
+ * no key file is configured.  The budget keeps the rate it started with:
+ * its ring is sized by it, and resizing under requests in flight is not
+ * worth it (tasks.budget_per_minute is read at start only).
+ */
+static void
+tasks_adopt(struct gw_gateway *g, struct gw_snapshot *s)
+{
+	if (s->conf->tasks_handle_key_file == NULL) {
+		if (g->rkey == NULL)
+			g->rkey = s->tkey;
+		else
+			gw_task_key_free(s->tkey);
+		s->tkey = g->rkey;
+		s->tkey_borrowed = 1;
+	}
+	if (g->budget == NULL) {
+		g->budget_per_minute = s->conf->tasks_budget_per_minute;
+		g->budget = s->budget;
+		g->status_cache = s->status_cache;
+		g->coalesce = s->coalesce;
+	} else {
+		gw_budget_free(s->budget);
+		gw_cache_free(s->status_cache);
+		gw_cache_free(s->coalesce);
+		s->budget = g->budget;
+		s->status_cache = g->status_cache;
+		s->coalesce = g->coalesce;
+	}
+	s->tasks_borrowed = 1;
+}
+
 struct gw_gateway *
 gw_gw_open(const char *path, char *err, size_t errlen)
 {
@@ -263,6 +322,7 @@ gw_gw_open(const char *path, char *err, size_t errlen)
 	g->cur = gw_pipe_load(path, 0, err, errlen);
 	if (g->cur == NULL)
 		goto fail;
+	tasks_adopt(g, g->cur);
 	g->audit = audit_open_conf(g->cur->conf, err, errlen);
 	if (g->audit == NULL)
 		goto fail;
@@ -280,6 +340,10 @@ gw_gw_free(struct gw_gateway *g)
 		return;
 	gw_pipe_free(g->cur);
 	gw_audit_close(g->audit);
+	gw_task_key_free(g->rkey);
+	gw_budget_free(g->budget);
+	gw_cache_free(g->status_cache);
+	gw_cache_free(g->coalesce);
 	free(g->path);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
@@ -298,6 +362,12 @@ gw_gw_reload(struct gw_gateway *g, char *err, size_t errlen)
 	 * call; a failure leaves them to be fetched on demand. */
 	gw_pipe_prime(next, gw_now_ms(), err, errlen);
 	next->audit = g->audit;
+	if (next->conf->tasks_budget_per_minute != g->budget_per_minute)
+		fprintf(stderr,
+		        "hssgw: reload: tasks.budget_per_minute is "
+		        "read at start only; keeping %lld\n",
+		        g->budget_per_minute);
+	tasks_adopt(g, next);
 	pthread_mutex_lock(&g->lock);
 	old = g->cur;
 	g->cur = next;
@@ -601,6 +671,43 @@ send_upstream(struct reqstate *st, struct gw_worker *w, struct gw_cred *cred)
 	                    "HSS rejected the gateway's own credentials");
 }
 
+/*
+ * Coalescing (docs/TASKS.md): an export identical to one HSS accepted
+ * within tasks.coalesce_window_ms (same translated request, hence same
+ * project, filters and query) gets that export's answer: its task_id,
+ * and below a handle bound to this caller.  No HSS call, no budget.  The
+ * key is built before credentials are applied, so it holds no secret and
+ * no signing time.  1 when st->upresp now holds the earlier answer.
+ */
+static int
+coalesce(struct reqstate *st)
+{
+	const struct gw_snapshot *s = st->snap;
+	struct gw_buf b;
+	char *hit;
+
+	if (s->conf->tasks_coalesce_window_ms <= 0)
+		return 0;
+	gw_buf_init(&b, GW_CACHE_KEY_MAX);
+	if (gw_buf_printf(&b, "%s\n", st->xreq->project->project_id) == -1 ||
+	    gw_upreq_json(st->upreq, &b) == -1) {
+		gw_buf_reset(&b);
+		return 0; /* too large to key: sent, never coalesced */
+	}
+	st->coalesce_key = gw_buf_take(&b, NULL);
+	if (st->coalesce_key == NULL)
+		return 0;
+	hit = gw_cache_get(s->coalesce, st->coalesce_key, now_of(st));
+	if (hit == NULL)
+		return 0;
+	st->coalesced = 1;
+	st->cred_name = NULL;
+	st->upresp.status = 200;
+	st->upresp.body = hit;
+	st->upresp.bodylen = strlen(hit);
+	return 1;
+}
+
 static enum gw_err
 run_export(struct reqstate *st, struct gw_worker *w)
 {
@@ -612,6 +719,7 @@ run_export(struct reqstate *st, struct gw_worker *w)
 	const char *token;
 	enum gw_err rc;
 	int64_t t;
+	int attempt;
 
 	if (req->body_too_large)
 		return gw_fault_set(&st->fault, GW_ERR_TOO_LARGE, "body",
@@ -666,6 +774,8 @@ run_export(struct reqstate *st, struct gw_worker *w)
 	rc = gw_tr_build(st->xreq, &st->upreq, &st->fault);
 	if (rc != GW_OK)
 		return rc;
+	if (coalesce(st))
+		return check_answer(st);
 	cred = cred_for(s, st->xreq->project);
 	if (cred == NULL)
 		return gw_fault_set(&st->fault, GW_ERR_CREDENTIALS, "",
@@ -682,14 +792,22 @@ run_export(struct reqstate *st, struct gw_worker *w)
 
 	/* HSS allows 5 calls a minute (reference 6): hssgw never asks more. */
 	rc = budget_take(st, st->cred_name, "export");
+	for (attempt = 0; rc == GW_OK; attempt++) {
+		t = gw_mono_us();
+		rc = send_upstream(st, w, cred);
+		st->lat_upstream += gw_mono_us() - t;
+		if (rc != GW_OK || st->upresp.status != 429)
+			break;
+		rc = throttled(st, attempt, "export");
+	}
 	if (rc != GW_OK)
 		return rc;
-	t = gw_mono_us();
-	rc = send_upstream(st, w, cred);
-	st->lat_upstream = gw_mono_us() - t;
-	if (rc != GW_OK)
-		return rc;
-	return check_answer(st);
+	rc = check_answer(st);
+	if (rc == GW_OK && st->upresp.status == 200 && st->coalesce_key != NULL)
+		/* add_only: the first task stays the one others get. */
+		gw_cache_put(s->coalesce, st->coalesce_key, st->upresp.body,
+		             now_of(st), s->conf->tasks_coalesce_window_ms, 1);
+	return rc;
 }
 
 /* The fields every record of a request shares, from its state so far. */
@@ -792,8 +910,11 @@ audit(struct reqstate *st, const struct gw_http_resp *resp)
 		r.error_field = st->fault.field[0] ? st->fault.field : NULL;
 	} else if (st->up_error_code != NULL)
 		r.error_code = st->up_error_code;
-	r.up_status = st->upresp.status;
+	/* A coalesced answer is an earlier call's: nothing was sent. */
+	r.up_status = st->coalesced ? 0 : st->upresp.status;
 	r.up_error_code = st->up_error_code;
+	r.coalesced = st->coalesced;
+	r.cached = st->cached;
 	r.task_id = st->task_id;
 	r.record_total_num = st->record_total_num;
 	r.lat_upstream_us = st->lat_upstream;
@@ -851,6 +972,8 @@ handle_export(const struct gw_snapshot *s, struct gw_worker *w,
 		resp_header(resp, "Content-Type",
 		            "application/json;charset=utf-8");
 		export_add_handle(&st, resp);
+		resp_header(resp, "X-Hssgw-Coalesced",
+		            st.coalesced ? "true" : "false");
 	} else {
 		if (st.fault.err == GW_OK)
 			gw_fault_set(&st.fault,
@@ -873,6 +996,7 @@ handle_export(const struct gw_snapshot *s, struct gw_worker *w,
 		answer_unaudited(&st, resp);
 	free(st.task_id);
 	free(st.up_error_code);
+	free(st.coalesce_key);
 	gw_upresp_reset(&st.upresp);
 	gw_upreq_free(st.upreq);
 	gw_tr_req_free(st.xreq);
@@ -951,6 +1075,50 @@ caller_of(const struct reqstate *st, char *out, size_t cap)
 	snprintf(out, cap, "%s %s", st->claims->iss, who);
 }
 
+/* The request's clock: its start time plus what has passed since. */
+static int64_t
+now_of(const struct reqstate *st)
+{
+	return st->req->now_ms + (gw_mono_us() - st->t_start) / 1000;
+}
+
+/*
+ * HSS answered 429 (APIGW.0308: another user of the same identity, or
+ * another instance, spent the minute).  Waits 2 s, 4 s, 8 s... and takes
+ * the budget again (waits capped at 16 s), as long as the wait ends within
+ * tasks.retry_deadline_ms of the request's start (below nginx's
+ * fastcgi_read_timeout, so the caller still gets an answer); else the
+ * caller gets 429 HSSGW.0206 with Retry-After.  GW_OK: send again.
+ */
+static enum gw_err
+throttled(struct reqstate *st, int attempt, const char *api)
+{
+	struct json_object *o =
+	    json_tokener_parse(st->upresp.body != NULL ? st->upresp.body : "");
+	int64_t delay = 2000LL << (attempt < 3 ? attempt : 3);
+	int64_t elapsed = (gw_mono_us() - st->t_start) / 1000;
+	struct timespec ts;
+
+	free(st->up_error_code);
+	st->up_error_code = o != NULL ? find_error_code(o) : NULL;
+	json_object_put(o);
+	if (elapsed + delay > st->snap->conf->tasks_retry_deadline_ms) {
+		/* reference 6: 5 a minute, so a slot frees within 12 s. */
+		st->retry_after_s = 12;
+		return gw_fault_set(&st->fault, GW_ERR_UPSTREAM_BUSY, "",
+		                    "HSS is throttling the gateway (%d "
+		                    "retries)",
+		                    st->retries);
+	}
+	ts.tv_sec = (time_t)(delay / 1000);
+	ts.tv_nsec = (long)(delay % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1)
+		continue; /* EINTR: a signal; sleep what is left */
+	st->retries++;
+	gw_upresp_reset(&st->upresp);
+	return budget_take(st, st->cred_name, api);
+}
+
 /* Takes one call of api from the budget of cred; GW_ERR_BUDGET if spent. */
 static enum gw_err
 budget_take(struct reqstate *st, const char *cred, const char *api)
@@ -960,7 +1128,7 @@ budget_take(struct reqstate *st, const char *cred, const char *api)
 
 	snprintf(bucket, sizeof(bucket), "%s|%s", cred, api);
 	caller_of(st, caller, sizeof(caller));
-	if (gw_budget_take(st->snap->budget, bucket, caller, st->req->now_ms,
+	if (gw_budget_take(st->snap->budget, bucket, caller, now_of(st),
 	                   &retry) == 0)
 		return GW_OK;
 	st->retry_after_s = (retry + 999) / 1000;
@@ -1157,6 +1325,7 @@ task_status(struct reqstate *st, struct gw_worker *w, struct taskq *q)
 	char key[400];
 	enum gw_err rc;
 	int64_t t;
+	int attempt;
 
 	snprintf(key, sizeof(key), "%s|%s", q->project->project_id,
 	         q->ref.task_id);
@@ -1165,6 +1334,7 @@ task_status(struct reqstate *st, struct gw_worker *w, struct taskq *q)
 		    gw_cache_get(st->snap->status_cache, key, st->req->now_ms);
 		if (q->status_body != NULL) {
 			q->cached = 1;
+			st->cached = 1;
 			return task_parse_status(st, q);
 		}
 	}
@@ -1172,11 +1342,15 @@ task_status(struct reqstate *st, struct gw_worker *w, struct taskq *q)
 	if (rc != GW_OK)
 		return rc;
 	rc = budget_take(st, st->cred_name, "export-task");
-	if (rc != GW_OK)
-		return rc;
-	t = gw_mono_us();
-	rc = gw_up_send(w->up, conf, st->upreq, &st->upresp, &st->fault);
-	st->lat_upstream += gw_mono_us() - t;
+	for (attempt = 0; rc == GW_OK; attempt++) {
+		t = gw_mono_us();
+		rc =
+		    gw_up_send(w->up, conf, st->upreq, &st->upresp, &st->fault);
+		st->lat_upstream += gw_mono_us() - t;
+		if (rc != GW_OK || st->upresp.status != 429)
+			break;
+		rc = throttled(st, attempt, "export-task");
+	}
 	if (rc != GW_OK)
 		return rc;
 	if (st->upresp.status != 200)
@@ -1332,6 +1506,7 @@ handle_task_file(const struct gw_snapshot *s, struct gw_worker *w,
 	char handle[GW_TASK_HANDLE_MAX + 1];
 	enum gw_err rc;
 	int64_t t;
+	int attempt;
 
 	reqstate_init(&st, s, req, ACTION_DOWNLOAD);
 	memset(&q, 0, sizeof(q));
@@ -1359,12 +1534,19 @@ handle_task_file(const struct gw_snapshot *s, struct gw_worker *w,
 		sink.chunk = dl_chunk;
 		sink.arg = &d;
 		gw_upresp_reset(&st.upresp);
-		t = gw_mono_us();
-		rc = gw_up_stream(w->up, s->conf, st.upreq, &sink,
-		                  s->conf->tasks_max_file_bytes,
-		                  s->conf->tasks_download_timeout_ms,
-		                  &st.upresp, &st.fault);
-		st.lat_upstream += gw_mono_us() - t;
+		for (attempt = 0; rc == GW_OK; attempt++) {
+			t = gw_mono_us();
+			rc = gw_up_stream(w->up, s->conf, st.upreq, &sink,
+			                  s->conf->tasks_max_file_bytes,
+			                  s->conf->tasks_download_timeout_ms,
+			                  &st.upresp, &st.fault);
+			st.lat_upstream += gw_mono_us() - t;
+			/* A 429 comes before any byte went out: retry. */
+			if (rc != GW_OK || st.upresp.status != 429 ||
+			    resp->streamed)
+				break;
+			rc = throttled(&st, attempt, "download");
+		}
 		if (rc == GW_OK && st.upresp.status != 200)
 			rc = task_upstream_error(&st);
 	}

@@ -1982,7 +1982,8 @@ check_action(const struct pat *p)
 		if (wmatch(p->text, p->wild, p->len, known_actions[i],
 		           strlen(known_actions[i]), 1))
 			return NULL;
-	return "matches no known action (known: hss:ExportImageBaseline)";
+	return "matches no known action (known: hss:ExportImageBaseline, "
+	       "hss:GetExportTask, hss:DownloadExportFile)";
 }
 
 /*

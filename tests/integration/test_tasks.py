@@ -11,6 +11,8 @@ import argparse
 import concurrent.futures
 import json
 import os
+import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -34,9 +36,10 @@ BODY = {"project": stk.PROJECT_ALIAS, "image_type": "private_image",
 class TaskStack(stk.Stack):
     """The shared stack plus a handle key, a task policy and tasks keys."""
 
-    def __init__(self, *a, tasks=None, **kw):
+    def __init__(self, *a, tasks=None, key_file=True, **kw):
         super().__init__(*a, **kw)
         self.tasks = tasks or {}
+        self.key_file = key_file
 
     def _configs(self):
         super()._configs()
@@ -44,7 +47,7 @@ class TaskStack(stk.Stack):
                        os.urandom(32).hex(), 0o600)
         stk.write_file(self.path("policies", "tasks.json"),
                        json.dumps(TASK_POLICY))
-        t = {"handle_key_file": "secrets/task.key"}
+        t = {"handle_key_file": "secrets/task.key"} if self.key_file else {}
         t.update(self.tasks)
         self.config["tasks"] = t
         stk.write_file(self.config_path, json.dumps(self.config, indent=1))
@@ -52,6 +55,15 @@ class TaskStack(stk.Stack):
     def get(self, path, token):
         h = {"Authorization": "Bearer " + token} if token else {}
         return self.request("GET", path, None, h)
+
+    def sighup_and_wait(self):
+        marker = "reloaded"
+        n = self.log_tail("hssgw", 1 << 20).count(marker)
+        self.procs["hssgw"].send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while self.log_tail("hssgw", 1 << 20).count(marker) == n:
+            assert time.monotonic() < deadline, "no reload"
+            time.sleep(0.02)
 
     def tasks_ctl(self, doc=None):
         if doc is None:
@@ -239,6 +251,291 @@ class Budget(unittest.TestCase):
         recs = [a for a in self.s.audit_lines()
                 if a.get("error_code") == "HSSGW.0205"]
         self.assertEqual(len(recs), 15)
+
+
+class Reload(unittest.TestCase):
+    """SIGHUP builds a new snapshot; the budget, the status cache and (with
+    no key file) the random handle key belong to the gateway and stay."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = TaskStack(ARGS.bin, ARGS.src, key_file=False,
+                          tasks={"budget_per_minute": 2}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def test_budget_and_random_key_survive_reload(self):
+        """Gap pinned: a reload used to hand out a full budget (so every
+        SIGHUP bought 5 more HSS calls) and void every handle minted
+        under a random key."""
+        tok = self.s.mint(sub="dev-reload")
+        self.s.tasks_ctl({"delay_ms": 0, "file_bytes": 10})
+        first = self.s.export(BODY, token=tok)
+        self.assertEqual(first.status, 200, first)
+        self.assertEqual(self.s.export(BODY, token=tok).status, 200)
+        # Positive control: the budget is spent before the reload.
+        self.assertEqual(self.s.export(BODY, token=tok).status, 429)
+        self.s.sighup_and_wait()
+        r = self.s.export(BODY, token=tok)
+        self.assertEqual(r.status, 429, r)
+        self.assertEqual(r.json()["error_code"], "HSSGW.0205")
+        self.assertGreaterEqual(int(r.header("Retry-After")), 1)
+        # The handle from before the reload still opens its task.
+        h = first.json()["handle"]
+        st = self.s.get(stk.EXPORT_PATH + "/" + h, tok)
+        self.assertEqual(st.status, 200, st)
+        self.assertEqual(st.json()["task_id"], first.json()["task_id"])
+
+
+class Throttled(unittest.TestCase):
+    """HSS 429 (APIGW.0308): retried with backoff (2 s, 4 s, ...) within
+    tasks.retry_deadline_ms, then 429 HSSGW.0206 with Retry-After."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = TaskStack(ARGS.bin, ARGS.src, tasks={
+            "budget_per_minute": 600, "status_cache_ttl_s": 0,
+            "retry_deadline_ms": 5000}).start()
+        cls.tok = cls.s.mint(sub="dev-retry")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def tearDown(self):
+        self.s.emulator_control("control", {"mode": "ok"})
+        self.s.tasks_ctl({"limit_per_minute": 0})
+
+    def test_one_429_is_retried(self):
+        self.s.tasks_ctl({"delay_ms": 0, "file_bytes": 10})
+        n = len(self.s.emulator_lines())
+        self.s.emulator_control("control", {"mode": "status", "status": 429,
+                                            "count": 1})
+        t0 = time.monotonic()
+        r = self.s.export(BODY, token=self.tok)
+        self.assertEqual(r.status, 200, r)
+        self.assertGreaterEqual(time.monotonic() - t0, 1.9)
+        lines = self.s.emulator_lines()[n:]
+        self.assertEqual([e["status"] for e in lines], [429, 200])
+        rec = [a for a in self.s.audit_lines()
+               if a["request_id"] == r.header("X-Request-Id")][-1]
+        self.assertEqual(rec["status"], 200)
+        self.assertEqual(rec["upstream"]["status"], 200)
+        self.assertEqual(rec["upstream"]["task_id"], r.json()["task_id"])
+
+    def test_export_throttled_past_deadline(self):
+        """Gap pinned: HSS's 429 used to reach the caller as HSS's own
+        answer, without Retry-After and without a retry."""
+        n = len(self.s.emulator_lines())
+        self.s.emulator_control("control", {"mode": "status", "status": 429,
+                                            "count": 100})
+        t0 = time.monotonic()
+        r = self.s.export(BODY, token=self.tok)
+        took = time.monotonic() - t0
+        self.assertEqual(r.status, 429, r)
+        self.assertEqual(r.json()["error_code"], "HSSGW.0206")
+        self.assertEqual(r.header("Retry-After"), "12")
+        # 2 s, then 4 s more would pass the 5 s deadline: two calls.
+        self.assertEqual(len(self.s.emulator_lines()) - n, 2)
+        self.assertLess(took, 5.0)
+        rec = [a for a in self.s.audit_lines()
+               if a["request_id"] == r.header("X-Request-Id")][-1]
+        self.assertEqual(rec["error_code"], "HSSGW.0206")
+        self.assertEqual(rec["upstream"]["error_code"], "APIGW.0308")
+
+    def test_status_throttled(self):
+        self.s.tasks_ctl({"delay_ms": 0, "file_bytes": 10})
+        doc = self.s.export(BODY, token=self.tok).json()
+        path = stk.EXPORT_PATH + "/" + doc["handle"]
+        # HSS now allows one status call a minute: the first passes
+        # (positive control), the second is throttled past the deadline.
+        self.s.tasks_ctl({"limit_per_minute": 1})
+        self.assertEqual(self.s.get(path, self.tok).status, 200)
+        before = self.s.tasks_ctl()["throttled"]
+        r = self.s.get(path, self.tok)
+        self.assertEqual(r.status, 429, r)
+        self.assertEqual(r.json()["error_code"], "HSSGW.0206")
+        self.assertEqual(r.header("Retry-After"), "12")
+        self.assertEqual(self.s.tasks_ctl()["throttled"] - before, 2)
+
+
+class Coalesce(unittest.TestCase):
+    """Identical exports within tasks.coalesce_window_ms share the first
+    one's task; status answers come from the cache within its TTL."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = TaskStack(ARGS.bin, ARGS.src, tasks={
+            "budget_per_minute": 600, "coalesce_window_ms": 60000,
+            "status_cache_ttl_s": 30}).start()
+        cls.alice = cls.s.mint(sub="dev-alice")
+        cls.bob = cls.s.mint(sub="dev-bob")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def rec(self, r):
+        return [a for a in self.s.audit_lines()
+                if a["request_id"] == r.header("X-Request-Id")][-1]
+
+    def test_identical_exports_coalesce(self):
+        self.s.tasks_ctl({"delay_ms": 0, "file_bytes": 10})
+        body = dict(BODY, severity_level="High")
+        calls = self.s.tasks_ctl()["export_calls"]
+        a = self.s.export(body, token=self.alice)
+        self.assertEqual(a.status, 200, a)
+        self.assertEqual(a.header("X-Hssgw-Coalesced"), "false")
+        self.assertNotIn("coalesced", self.rec(a))
+        # Bob's identical export: Alice's task, Bob's own handle, no call.
+        b = self.s.export(body, token=self.bob)
+        self.assertEqual(b.status, 200, b)
+        self.assertEqual(b.header("X-Hssgw-Coalesced"), "true")
+        self.assertEqual(b.json()["task_id"], a.json()["task_id"])
+        self.assertEqual(b.json()["record_total_num"],
+                         a.json()["record_total_num"])
+        self.assertNotEqual(b.json()["handle"], a.json()["handle"])
+        self.assertEqual(self.s.tasks_ctl()["export_calls"], calls + 1)
+        rb = self.rec(b)
+        self.assertIs(rb["coalesced"], True)
+        self.assertEqual(rb["upstream"]["task_id"], a.json()["task_id"])
+        self.assertIsNone(rb["upstream"]["status"])
+        # Each handle is bound to its own caller.
+        bh = stk.EXPORT_PATH + "/" + b.json()["handle"]
+        ah = stk.EXPORT_PATH + "/" + a.json()["handle"]
+        self.assertEqual(self.s.get(bh, self.bob).status, 200)
+        self.assertEqual(self.s.get(ah, self.bob).status, 404)
+        self.assertEqual(self.s.get(bh, self.alice).status, 404)
+        # A different filter is a different export: a new task.
+        c = self.s.export(dict(body, severity_level="Low"), token=self.alice)
+        self.assertEqual(c.status, 200, c)
+        self.assertEqual(c.header("X-Hssgw-Coalesced"), "false")
+        self.assertNotEqual(c.json()["task_id"], a.json()["task_id"])
+        self.assertEqual(self.s.tasks_ctl()["export_calls"], calls + 2)
+
+    def test_status_cache_visible(self):
+        self.s.tasks_ctl({"delay_ms": 0, "file_bytes": 10})
+        tok = self.s.mint(sub="dev-dave")
+        doc = self.s.export(dict(BODY, severity_level="High"),
+                            token=tok).json()
+        path = stk.EXPORT_PATH + "/" + doc["handle"]
+        calls = self.s.tasks_ctl()["status_calls"]
+        r1 = self.s.get(path, tok)
+        r2 = self.s.get(path, tok)
+        self.assertEqual(r1.status, 200, r1)
+        self.assertEqual(r2.status, 200, r2)
+        self.assertEqual(r2.json(), r1.json())
+        self.assertEqual(r2.header("X-Hssgw-Cache"), "hit")
+        self.assertIs(self.rec(r2)["cached"], True)
+        self.assertLessEqual(self.s.tasks_ctl()["status_calls"] - calls, 1)
+
+
+class CoalesceBudget(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.s = TaskStack(ARGS.bin, ARGS.src, tasks={
+            "budget_per_minute": 2, "coalesce_window_ms": 60000}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def test_coalesced_exports_spend_no_budget(self):
+        """Gap pinned: an identical export must not cost one of the
+        budget's calls (2 a minute here)."""
+        tok = self.s.mint(sub="dev-carol")
+        body = dict(BODY, severity_level="Medium")
+        self.assertEqual(self.s.export(body, token=tok).status, 200)
+        for _ in range(5):
+            r = self.s.export(body, token=tok)
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.header("X-Hssgw-Coalesced"), "true")
+        r = self.s.export(dict(BODY, severity_level="Low"), token=tok)
+        self.assertEqual(r.status, 200, r)
+        # Positive control: the budget does apply to this caller.
+        r = self.s.export(dict(BODY, severity_level="High"), token=tok)
+        self.assertEqual(r.status, 429, r)
+        self.assertEqual(r.json()["error_code"], "HSSGW.0205")
+        # A coalesced answer needs no budget even when it is spent.
+        r = self.s.export(body, token=tok)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.s.tasks_ctl()["export_calls"], 2)
+
+
+class Client(unittest.TestCase):
+    """hssgw export: export, poll at the pace, download to FILE via
+    FILE.part; the server's error on failure."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = TaskStack(ARGS.bin, ARGS.src, tasks={
+            "budget_per_minute": 600, "status_cache_ttl_s": 0}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def run_client(self, token, out, *extra):
+        argv = [self.s.hssgw, "export",
+                "--url", "https://127.0.0.1:%d/" % self.s.gw_port,
+                "--project", stk.PROJECT_ALIAS,
+                "--field", "image_type=private_image",
+                "--field", "operate_all=true",
+                "--out", out, "--cacert", self.s.ca,
+                "--poll-seconds", "1"] + list(extra)
+        env = dict(os.environ, HSSGW_TOKEN=token)
+        return subprocess.run(argv, env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    def test_client_downloads_the_file(self):
+        self.s.tasks_ctl({"delay_ms": 1500, "file_bytes": 300000})
+        out = self.s.path("tmp", "baseline.zip")
+        p = self.run_client(self.s.mint(sub="dev-client"), out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("running", p.stderr)
+        self.assertIn("success", p.stderr)
+        with open(out, "rb") as f:
+            data = f.read()
+        self.assertEqual(len(data), 300000)
+        st = [a for a in self.s.audit_lines()
+              if a.get("action") == "hss:DownloadExportFile"][-1]
+        files = [e for e in self.s.emulator_lines()
+                 if "/download/" in e["path"]]
+        file_id = files[-1]["path"].rsplit("/", 1)[1]
+        self.assertEqual(st["status"], 200)
+        self.assertTrue(check_bytes(data, file_id))
+        self.assertFalse(os.path.exists(out + ".part"))
+
+    def test_client_reports_server_error(self):
+        out = self.s.path("tmp", "denied.zip")
+        tok = self.s.mint(sub="dev-client", groups=("nobody",))
+        p = self.run_client(tok, out)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("HTTP 403 HSSGW.0103", p.stderr)
+        self.assertNotIn(tok, p.stderr + p.stdout)
+        self.assertFalse(os.path.exists(out))
+        self.assertFalse(os.path.exists(out + ".part"))
+
+    def test_client_failed_task(self):
+        self.s.tasks_ctl({"delay_ms": 0, "fail": True})
+        out = self.s.path("tmp", "failed.zip")
+        try:
+            p = self.run_client(self.s.mint(sub="dev-client"), out)
+        finally:
+            self.s.tasks_ctl({"fail": False})
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("failure", p.stderr)
+        self.assertFalse(os.path.exists(out))
+
+    def test_client_usage(self):
+        p = subprocess.run([self.s.hssgw, "export", "--url", "http://x"],
+                           capture_output=True, text=True, timeout=10,
+                           env={k: v for k, v in os.environ.items()
+                                if k != "HSSGW_TOKEN"})
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("usage: hssgw export", p.stderr)
 
 
 def main():

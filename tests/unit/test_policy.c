@@ -509,7 +509,8 @@ static const struct err_case err_cases[] = {
      S1("\"Effect\":\"Deny\",\"Principal\":\"*\","
         "\"Action\":\"hss:ExportImageBaselin\",\"Resource\":\"*\""),
      "t.json: Statement[0].Action: \"hss:ExportImageBaselin\" matches "
-     "no known action (known: hss:ExportImageBaseline)"},
+     "no known action (known: hss:ExportImageBaseline, "
+     "hss:GetExportTask, hss:DownloadExportFile)"},
     {"Resource of the wrong shape",
      S1("\"Effect\":\"Deny\",\"Principal\":\"*\","
         "\"Action\":\"*\",\"Resource\":\"hss:cn-north-4\""),

@@ -1,0 +1,462 @@
+/*
+ * "hssgw export": export, poll, download (client.h, docs/TASKS.md).  One
+ * run owns one upstream handle and the output file; nothing outlives it.
+ * The file is written to FILE.part and renamed to FILE only once every
+ * announced byte arrived, so FILE is never a truncated download.  HTTP
+ * goes through upstream.c (gw_up_send, gw_up_stream) rather than a second
+ * libcurl user: same TLS verification, caps and timeouts as the gateway.
+ * The token travels only in the Authorization header (a secret header,
+ * wiped after use); it is never printed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "client.h"
+#include "config.h"
+#include "gw.h"
+#include "upreq.h"
+#include "upstream.h"
+
+#define FIELDS_MAX   64
+#define URL_MAX      4096
+#define HANDLE_MAX   1024
+#define PATH         "/v1/exports/image-baseline"
+#define RESPONSE_MAX (1024 * 1024)
+#define FILE_MAX     (1LL << 40)
+
+struct opts {
+	const char *url, *token, *project, *out, *cacert;
+	const char *fields[FIELDS_MAX];
+	size_t nfields;
+	long long poll_s, max_wait_s;
+};
+
+/* One run's state: the upstream handle and the limits it sends with. */
+struct run {
+	const struct opts *o;
+	struct gw_config conf;
+	struct gw_upstream *up;
+	char base[URL_MAX];
+	char handle[HANDLE_MAX + 1];
+	char task_id[257];
+};
+
+/* The download sink: FILE.part and how much of it was written. */
+struct part {
+	int fd;
+	long long want, got;
+};
+
+static const struct option longopts[] = {
+    {"url", required_argument, NULL, 'u'},
+    {"token", required_argument, NULL, 't'},
+    {"project", required_argument, NULL, 'p'},
+    {"field", required_argument, NULL, 'f'},
+    {"out", required_argument, NULL, 'o'},
+    {"cacert", required_argument, NULL, 'c'},
+    {"poll-seconds", required_argument, NULL, 's'},
+    {"max-wait-seconds", required_argument, NULL, 'w'},
+    {NULL, 0, NULL, 0},
+};
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	        "usage: hssgw export --url URL --token JWT --project P "
+	        "[--field name=value ...]\n"
+	        "         --out FILE [--cacert FILE] [--poll-seconds 12] "
+	        "[--max-wait-seconds 3600]\n"
+	        "  --token may be omitted when HSSGW_TOKEN holds it "
+	        "(keeps it out of ps)\n");
+}
+
+static int
+parse_args(int argc, char *argv[], struct opts *o)
+{
+	long long n;
+	int ch;
+
+	memset(o, 0, sizeof(*o));
+	o->poll_s = 12; /* HSS allows 5 calls a minute (reference 6) */
+	o->max_wait_s = 3600;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'u':
+			o->url = optarg;
+			break;
+		case 't':
+			o->token = optarg;
+			break;
+		case 'p':
+			o->project = optarg;
+			break;
+		case 'f':
+			if (o->nfields == FIELDS_MAX ||
+			    strchr(optarg, '=') == NULL)
+				return -1;
+			o->fields[o->nfields++] = optarg;
+			break;
+		case 'o':
+			o->out = optarg;
+			break;
+		case 'c':
+			o->cacert = optarg;
+			break;
+		case 's':
+		case 'w':
+			if (gw_strtonum(optarg, 1, 86400, &n) == -1)
+				return -1;
+			*(ch == 's' ? &o->poll_s : &o->max_wait_s) = n;
+			break;
+		default:
+			return -1;
+		}
+	}
+	if (o->token == NULL)
+		o->token = getenv("HSSGW_TOKEN");
+	if (optind != argc || o->url == NULL || o->token == NULL ||
+	    o->project == NULL || o->out == NULL ||
+	    strncmp(o->url, "https://", 8) != 0 ||
+	    strlen(o->url) >= URL_MAX - 2 * HANDLE_MAX)
+		return -1;
+	return 0;
+}
+
+/*
+ * The export body: {"project": P, name: value...}.  A value that parses
+ * as JSON (true, 5, ["a","b"]) is sent as such, anything else as a
+ * string; quote a string that looks like JSON ('"123"').  The gateway
+ * validates every field.
+ */
+static char *
+export_body(const struct opts *o)
+{
+	struct json_object *body = json_object_new_object(), *v;
+	char name[128], *ret = NULL;
+	const char *eq;
+	size_t i, n;
+
+	if (body == NULL)
+		return NULL;
+	json_object_object_add(body, "project",
+	                       json_object_new_string(o->project));
+	for (i = 0; i < o->nfields; i++) {
+		eq = strchr(o->fields[i], '=');
+		n = (size_t)(eq - o->fields[i]);
+		if (n == 0 || n >= sizeof(name))
+			goto out;
+		memcpy(name, o->fields[i], n);
+		name[n] = '\0';
+		v = json_tokener_parse(eq + 1);
+		if (v == NULL)
+			v = json_object_new_string(eq + 1);
+		json_object_object_add(body, name, v);
+	}
+	ret = strdup(json_object_to_json_string_ext(
+	    body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+out:
+	json_object_put(body);
+	return ret;
+}
+
+/* A request to the gateway with the bearer token (a secret header). */
+static struct gw_upreq *
+request(struct run *r, const char *method, const char *path)
+{
+	struct gw_upreq *q = NULL;
+	char url[URL_MAX], auth[16384];
+
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", r->base, path) >=
+	        sizeof(url) ||
+	    (size_t)snprintf(auth, sizeof(auth), "Bearer %s", r->o->token) >=
+	        sizeof(auth))
+		goto out;
+	q = gw_upreq_new(method, url);
+	if (q != NULL &&
+	    gw_upreq_set_header(q, "Authorization", auth, 1) == -1) {
+		gw_upreq_free(q);
+		q = NULL;
+	}
+out:
+	gw_wipe(auth, sizeof(auth));
+	return q;
+}
+
+/* Prints the gateway's error answer (its error_code and error_msg). */
+static void
+server_error(const char *what, const struct gw_upresp *resp)
+{
+	struct json_object *o =
+	    json_tokener_parse(resp->body ? resp->body : "");
+	struct json_object *code = NULL, *msg = NULL;
+
+	if (o != NULL) {
+		json_object_object_get_ex(o, "error_code", &code);
+		json_object_object_get_ex(o, "error_msg", &msg);
+	}
+	fprintf(stderr, "hssgw export: %s: HTTP %ld %s: %s\n", what,
+	        resp->status, code ? json_object_get_string(code) : "-",
+	        msg ? json_object_get_string(msg) : "(no error message)");
+	json_object_put(o);
+}
+
+/* A string member of a JSON answer into out; 0, or -1 when absent. */
+static int
+member(const char *body, const char *name, char *out, size_t cap)
+{
+	struct json_object *o = json_tokener_parse(body ? body : ""), *v;
+	int rc = -1;
+
+	if (o != NULL && json_object_object_get_ex(o, name, &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    (size_t)json_object_get_string_len(v) < cap) {
+		snprintf(out, cap, "%s", json_object_get_string(v));
+		rc = 0;
+	}
+	json_object_put(o);
+	return rc;
+}
+
+static int
+start_export(struct run *r)
+{
+	struct gw_upreq *q = request(r, "POST", PATH);
+	struct gw_upresp resp = {0};
+	struct gw_fault f = {0};
+	char *body = export_body(r->o);
+	int rc = -1;
+
+	if (q == NULL || body == NULL) {
+		fprintf(stderr, "hssgw export: request too large\n");
+		goto out;
+	}
+	q->body = body;
+	q->bodylen = strlen(body);
+	body = NULL;
+	if (gw_upreq_set_header(q, "Content-Type", "application/json", 0) == -1)
+		goto out;
+	if (gw_up_send(r->up, &r->conf, q, &resp, &f) != GW_OK) {
+		fprintf(stderr, "hssgw export: export: %s\n", f.msg);
+		goto out;
+	}
+	if (resp.status != 200) {
+		server_error("export", &resp);
+		goto out;
+	}
+	if (member(resp.body, "handle", r->handle, sizeof(r->handle)) == -1 ||
+	    strspn(r->handle, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu"
+	                      "vwxyz0123456789-_.") != strlen(r->handle) ||
+	    member(resp.body, "task_id", r->task_id, sizeof(r->task_id)) ==
+	        -1) {
+		fprintf(stderr, "hssgw export: export answer has no handle\n");
+		goto out;
+	}
+	fprintf(stderr, "hssgw export: task %s started\n", r->task_id);
+	rc = 0;
+out:
+	free(body);
+	gw_upresp_reset(&resp);
+	gw_upreq_free(q);
+	return rc;
+}
+
+static void
+sleep_s(long long s)
+{
+	struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = 0};
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		continue;
+}
+
+/*
+ * Polls the status every poll_s seconds until success (0) or failure,
+ * an error or max_wait_s (-1).  A 429 (budget or HSS busy) is not an
+ * error: the next poll comes after the pace anyway.
+ */
+static int
+poll_status(struct run *r)
+{
+	char path[HANDLE_MAX + 64], st[32];
+	struct gw_upreq *q = NULL;
+	struct gw_upresp resp = {0};
+	struct gw_fault f = {0};
+	int64_t t0 = gw_mono_us() / 1000000;
+	long long waited = 0;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "%s/%s", PATH, r->handle);
+	q = request(r, "GET", path);
+	if (q == NULL)
+		goto out;
+	for (;;) {
+		gw_upresp_reset(&resp);
+		if (gw_up_send(r->up, &r->conf, q, &resp, &f) != GW_OK) {
+			fprintf(stderr, "hssgw export: status: %s\n", f.msg);
+			goto out;
+		}
+		waited = gw_mono_us() / 1000000 - t0;
+		if (resp.status == 200 &&
+		    member(resp.body, "task_status", st, sizeof(st)) == 0) {
+			fprintf(stderr,
+			        "hssgw export: task %s: %s after %lld s\n",
+			        r->task_id, st, waited);
+			if (strcmp(st, "success") == 0) {
+				rc = 0;
+				goto out;
+			}
+			if (strcmp(st, "running") != 0)
+				goto out;
+		} else if (resp.status == 429)
+			fprintf(stderr,
+			        "hssgw export: task %s: busy, waiting\n",
+			        r->task_id);
+		else {
+			server_error("status", &resp);
+			goto out;
+		}
+		if (waited + r->o->poll_s > r->o->max_wait_s) {
+			fprintf(stderr, "hssgw export: gave up after %lld s\n",
+			        waited);
+			goto out;
+		}
+		sleep_s(r->o->poll_s);
+	}
+out:
+	gw_upresp_reset(&resp);
+	gw_upreq_free(q);
+	return rc;
+}
+
+static int
+part_head(void *arg, const char *content_type, long long length)
+{
+	struct part *p = arg;
+
+	(void)content_type;
+	p->want = length;
+	return 0;
+}
+
+static int
+part_chunk(void *arg, const void *data, size_t len)
+{
+	struct part *p = arg;
+	const char *b = data;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(p->fd, b, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		b += n;
+		len -= (size_t)n;
+		p->got += n;
+	}
+	return 0;
+}
+
+/* Streams the file to OUT.part, then renames it to OUT; 0 or -1. */
+static int
+download(struct run *r)
+{
+	char path[HANDLE_MAX + 64], part_path[URL_MAX];
+	struct gw_upreq *q = NULL;
+	struct gw_upresp resp = {0};
+	struct gw_fault f = {0};
+	struct gw_upsink sink;
+	struct part p = {.fd = -1, .want = -1};
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "%s/%s/file", PATH, r->handle);
+	if ((size_t)snprintf(part_path, sizeof(part_path), "%s.part",
+	                     r->o->out) >= sizeof(part_path) ||
+	    (q = request(r, "GET", path)) == NULL)
+		goto out;
+	p.fd = open(part_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (p.fd == -1) {
+		fprintf(stderr, "hssgw export: %s: %s\n", part_path,
+		        strerror(errno));
+		goto out;
+	}
+	sink.head = part_head;
+	sink.chunk = part_chunk;
+	sink.arg = &p;
+	if (gw_up_stream(r->up, &r->conf, q, &sink, FILE_MAX, 600000, &resp,
+	                 &f) != GW_OK) {
+		fprintf(stderr, "hssgw export: download: %s\n", f.msg);
+		goto out;
+	}
+	if (resp.status != 200) {
+		server_error("download", &resp);
+		goto out;
+	}
+	if ((p.want >= 0 && p.got != p.want) || fsync(p.fd) == -1 ||
+	    close(p.fd) == -1) {
+		p.fd = -1;
+		fprintf(stderr, "hssgw export: download incomplete\n");
+		goto out;
+	}
+	p.fd = -1;
+	if (rename(part_path, r->o->out) == -1) {
+		fprintf(stderr, "hssgw export: %s: %s\n", r->o->out,
+		        strerror(errno));
+		goto out;
+	}
+	fprintf(stderr, "hssgw export: %lld bytes in %s\n", p.got, r->o->out);
+	rc = 0;
+out:
+	if (p.fd != -1)
+		close(p.fd);
+	if (rc == -1 && part_path[0] != '\0')
+		unlink(part_path);
+	gw_upresp_reset(&resp);
+	gw_upreq_free(q);
+	return rc;
+}
+
+int
+gw_client_export(int argc, char *argv[])
+{
+	struct opts o;
+	struct run r;
+	size_t n;
+	int rc = 1;
+
+	if (parse_args(argc, argv, &o) == -1) {
+		usage();
+		return 2;
+	}
+	memset(&r, 0, sizeof(r));
+	r.o = &o;
+	snprintf(r.base, sizeof(r.base), "%s", o.url);
+	n = strlen(r.base);
+	while (n > 8 && r.base[n - 1] == '/')
+		r.base[--n] = '\0';
+	/* The gateway may retry HSS for 20 s: wait longer than it does. */
+	r.conf.up_ca_file = (char *)o.cacert;
+	r.conf.up_connect_timeout_ms = 10000;
+	r.conf.up_timeout_ms = 120000;
+	r.conf.up_max_response_bytes = RESPONSE_MAX;
+	if (gw_up_global_init() != 0 || (r.up = gw_up_new()) == NULL) {
+		fprintf(stderr, "hssgw export: cannot set up HTTPS\n");
+		goto out;
+	}
+	if (start_export(&r) == 0 && poll_status(&r) == 0 && download(&r) == 0)
+		rc = 0;
+out:
+	gw_up_free(r.up);
+	return rc;
+}
