@@ -18,9 +18,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import runner  # noqa: E402
 import stack as stk  # noqa: E402
 
-ARGS = None
+ARGS = argparse.Namespace(bin=None, src=None)
 TASK_POLICY = {
     "Version": "2012-10-17",
     "Statement": [{
@@ -539,18 +540,13 @@ class Client(unittest.TestCase):
 
 
 def main():
-    global ARGS
-    p = argparse.ArgumentParser()
-    p.add_argument("--bin", required=True)
-    p.add_argument("--src", required=True)
-    ARGS, rest = p.parse_known_args()
     # Under ASan, freed memory sits in a 256 MiB quarantine and would show
     # as peak RSS; a small one measures what hssgw itself keeps.
     opts = os.environ.get("ASAN_OPTIONS", "")
     os.environ["ASAN_OPTIONS"] = (opts + ":" if opts else "") + \
         "quarantine_size_mb=1"
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    return runner.main(sys.modules[__name__], ARGS)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
