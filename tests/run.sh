@@ -10,7 +10,7 @@ cd "$root"
 # shellcheck source=deploy/lib.sh
 . deploy/lib.sh
 
-hssgw_install_missing "${HSSGW_PKGS[@]}" clang clang-format
+hssgw_install_missing "${HSSGW_PKGS[@]}" clang clang-format libclang-rt-14-dev
 
 build=$root/build-test
 cmake -S "$root" -B "$build" -DHSSGW_WERROR=ON -DHSSGW_SANITIZE=ON
@@ -23,6 +23,30 @@ if [ "${#cfiles[@]}" -gt 0 ] &&
 	! clang-format --dry-run -Werror "${cfiles[@]}"; then
 	echo "clang-format: FAILED (run clang-format -i on the files above)" >&2
 	status=1
+fi
+
+# Every fuzz harness builds with clang and libFuzzer and runs a short smoke
+# round (FUZZ_SECONDS each, default 10; 0 skips): a crash, leak or
+# sanitizer report fails the run.  Longer campaigns: see tests/fuzz/.
+fuzz_seconds=${FUZZ_SECONDS:-10}
+if [ "$fuzz_seconds" -gt 0 ]; then
+	fbuild=$root/build-fuzz
+	CC=clang cmake -S "$root" -B "$fbuild" -DHSSGW_FUZZ=ON \
+		-DHSSGW_SANITIZE=ON -DHSSGW_WERROR=ON >/dev/null
+	harnesses=(fuzz_config fuzz_handle fuzz_jwt fuzz_policy fuzz_request)
+	cmake --build "$fbuild" -j2 --target "${harnesses[@]}" >/dev/null
+	for h in "${harnesses[@]}"; do
+		corpus=$(mktemp -d)
+		if "$fbuild/bin/$h" -max_total_time="$fuzz_seconds" \
+			-print_final_stats=0 "$corpus" >"$fbuild/$h.log" 2>&1; then
+			echo "fuzz: $h: $(grep -Eo 'Done [0-9]+ runs' "$fbuild/$h.log")"
+		else
+			echo "fuzz: $h FAILED; its log:" >&2
+			tail -40 "$fbuild/$h.log" >&2
+			status=1
+		fi
+		rm -rf "$corpus"
+	done
 fi
 
 # Sanitizer reports are failures, not warnings.
