@@ -126,6 +126,43 @@ class CheckConfig(unittest.TestCase):
         self.assertIn("zz-bad.json", err)
         self.assertIn("Effect", err)
 
+    def test_policy_check_and_explain(self):
+        self.assertEqual(self.check()[0], 0)  # writes hssgw.json
+        rc, out, err = hssgw("policy", "check", "--config",
+                             self.p("hssgw.json"))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("statements, revision", out)
+        # explain: the demo policy allows hss-exporters on demo...
+        self.write("claims.json", json.dumps(
+            {"iss": "https://idp.test", "sub": "alice",
+             "groups": ["hss-exporters"]}))
+        rc, out, err = hssgw("policy", "explain", "--config",
+                             self.p("hssgw.json"), "--claims",
+                             self.p("claims.json"),
+                             stdin=b'{"project": "demo"}')
+        self.assertEqual(rc, 0, err)
+        doc = json.loads(out)
+        self.assertEqual(doc["decision"], "allow")
+        # ... and nobody else: default deny, explained statement by statement.
+        self.write("claims.json", json.dumps(
+            {"iss": "https://idp.test", "sub": "bob", "groups": ["others"]}))
+        rc, out, err = hssgw("policy", "explain", "--config",
+                             self.p("hssgw.json"), "--claims",
+                             self.p("claims.json"),
+                             stdin=b'{"project": "demo"}')
+        self.assertEqual(rc, 0, err)
+        doc = json.loads(out)
+        self.assertEqual(doc["decision"], "implicit_deny")
+        self.assertTrue(doc["not_applied"], doc)
+        # check fails on a broken policy, naming file and element.
+        self.write("policies/zz-bad.json",
+                   '{"Version":"2012-10-17","Statement":'
+                   '[{"Effect":"Allow","Action":"hss:Nope","Resource":"*",'
+                   '"Principal":"*"}]}')
+        rc, _, err = hssgw("policy", "check", "--config", self.p("hssgw.json"))
+        self.assertEqual(rc, 1)
+        self.assertIn("zz-bad.json", err)
+
     def test_mint_token_verifies_shape(self):
         rc, out, err = hssgw("mint-token", "--key", self.p("idp.pem"),
                              "--alg", "RS256", "--kid", "k1", "--iss",

@@ -1,0 +1,22 @@
+/*
+ * The command line's shared helpers and the subcommands that live outside
+ * main.c (policy, audit).  Used by main.c only.
+ */
+#ifndef GW_CLI_H
+#define GW_CLI_H
+
+#include <stddef.h>
+
+/* Caps what a subcommand reads from standard input. */
+#define STDIN_MAX (1024 * 1024)
+
+/* The --config FILE of a subcommand that takes nothing else, or NULL. */
+const char *gw_cli_config_arg(int argc, char *argv[]);
+/* All of standard input, up to STDIN_MAX; caller frees; NULL on error. */
+char *gw_cli_read_stdin(size_t *len);
+/* hssgw policy check|explain ...; exit status. */
+int gw_cli_policy(int argc, char *argv[]);
+/* hssgw audit verify|query ...; exit status. */
+int gw_cli_audit(int argc, char *argv[]);
+
+#endif
