@@ -30,6 +30,10 @@ static const struct {
                             "gateway credentials unavailable"},
     [GW_ERR_AUDIT] = {503, "HSSGW.0302", "audit trail unavailable"},
     [GW_ERR_NOMEM] = {503, "HSSGW.0303", "out of memory"},
+    /* Answered by nginx itself (nginx/hssgw.conf.in); listed here so the
+     * codes stay unique and in one table. */
+    [GW_ERR_RATE_LIMITED] = {429, "HSSGW.0007", "too many requests"},
+    [GW_ERR_UNAVAILABLE] = {503, "HSSGW.0304", "gateway unavailable"},
     [GW_ERR_CONFIG] = {500, "HSSGW.0901", "configuration error"},
     [GW_ERR_INTERNAL] = {500, "HSSGW.0902", "internal error"},
     /* One answer for missing, foreign and forged handles alike. */

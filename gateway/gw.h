@@ -34,6 +34,8 @@ enum gw_err {
 	GW_ERR_CREDENTIALS,      /* gateway credentials unavailable */
 	GW_ERR_AUDIT,            /* audit record could not be written */
 	GW_ERR_NOMEM,            /* allocation failed */
+	GW_ERR_RATE_LIMITED,     /* too many requests (nginx limit_req) */
+	GW_ERR_UNAVAILABLE,      /* hssgw down: nginx answers for it */
 	GW_ERR_CONFIG,           /* configuration, key or policy invalid */
 	GW_ERR_INTERNAL,         /* a bug: should not happen */
 	GW_ERR_TASK_NOT_FOUND,   /* no such export task for this caller */

@@ -191,6 +191,28 @@ secret_file_modes(void **state)
 	unlink(path);
 }
 
+/* The README's error table documents every code, with its status. */
+static void
+error_codes_documented(void **state)
+{
+	char *readme = NULL, err[256], row[64];
+	size_t len;
+	int e;
+
+	(void)state;
+	assert_int_equal(gw_read_file(GW_SOURCE_DIR "/README.md", 1 << 20, 0,
+	                              &readme, &len, err, sizeof(err)),
+	                 0);
+	for (e = 1; e < GW_ERR__MAX; e++) {
+		snprintf(row, sizeof(row), "| `%s` | %d |",
+		         gw_err_code((enum gw_err)e),
+		         gw_err_status((enum gw_err)e));
+		if (strstr(readme, row) == NULL)
+			fail_msg("README.md lacks the row %s", row);
+	}
+	free(readme);
+}
+
 static void
 error_table(void **state)
 {
@@ -207,6 +229,7 @@ error_table(void **state)
 			                        gw_err_code((enum gw_err)f));
 	}
 	assert_int_equal(gw_err_status(GW_ERR_DENIED), 403);
+	assert_int_equal(gw_err_status(GW_ERR_RATE_LIMITED), 429);
 	assert_int_equal(gw_err_status(GW_ERR_UPSTREAM_TIMEOUT), 504);
 	assert_int_equal(gw_err_status((enum gw_err)999), 500);
 }
@@ -222,6 +245,7 @@ main(void)
 	    cmocka_unit_test(ct_equal),
 	    cmocka_unit_test(secret_file_modes),
 	    cmocka_unit_test(error_table),
+	    cmocka_unit_test(error_codes_documented),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
