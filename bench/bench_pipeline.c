@@ -6,7 +6,8 @@
  * nanoseconds per operation and as a ratio to a baseline measured in the
  * same run: json-c parsing the same request body, the least any JSON
  * gateway does.  The audit trail runs with fsync off here: what durability
- * costs is bench_audit's to measure.  Numbers, not assertions: see bench/README.md.
+ * costs is bench_audit's to measure.  Numbers, not assertions: see
+ * bench/README.md.
  */
 #include <sys/stat.h>
 

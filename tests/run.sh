@@ -17,7 +17,7 @@ cmake -S "$root" -B "$build" -DHSSGW_WERROR=ON -DHSSGW_SANITIZE=ON
 cmake --build "$build" -j2
 
 status=0
-mapfile -t cfiles < <(find gateway tests -type f \( -name '*.c' -o -name '*.h' \) | sort)
+mapfile -t cfiles < <(find gateway tests bench -type f \( -name '*.c' -o -name '*.h' \) | sort)
 echo "clang-format: ${#cfiles[@]} files"
 if [ "${#cfiles[@]}" -gt 0 ] &&
 	! clang-format --dry-run -Werror "${cfiles[@]}"; then
