@@ -193,6 +193,10 @@ gw_audit_format(const struct gw_audit_rec *r, struct gw_buf *buf)
 		                       json_object_new_boolean(1));
 	if (r->cached)
 		json_object_object_add(o, "cached", json_object_new_boolean(1));
+	if (r->task_subject != NULL) {
+		add_str(o, "task_issuer", r->task_issuer);
+		add_str(o, "task_subject", r->task_subject);
+	}
 	json_object_object_add(o, "upstream",
 	                       r->upreq != NULL ? upstream_obj(r, &rb) : NULL);
 	json_object_object_add(lat, "auth",

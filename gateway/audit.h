@@ -83,6 +83,10 @@ struct gw_audit_rec {
 	/* Export tasks (docs/TASKS.md); members written only when 1. */
 	int coalesced; /* the export answer is an earlier identical one's */
 	int cached;    /* the status answer came from the status cache */
+	/* Task status and download: the task's creator, from its handle
+	 * (the caller may act for it: hss:ActForSubject); NULL elsewhere. */
+	const char *task_issuer;
+	const char *task_subject;
 };
 
 /* How the trail is kept; the zero value is the safe default. */

@@ -50,6 +50,7 @@ struct gw_snapshot {
 	struct gw_budget *budget;
 	struct gw_cache *status_cache;
 	struct gw_cache *coalesce; /* export key -> HSS's export answer */
+	struct gw_flight *flight;  /* identical exports in the air */
 	int tkey_borrowed;
 	int tasks_borrowed; /* budget and caches */
 };
@@ -61,7 +62,7 @@ static struct gw_cred *cred_for(const struct gw_snapshot *,
 static enum gw_err budget_take(struct reqstate *, const char *, const char *);
 static enum gw_err throttled(struct reqstate *, int, const char *);
 static int64_t now_of(const struct reqstate *);
-static int coalesce(struct reqstate *);
+static enum gw_err coalesce(struct reqstate *, int *);
 struct gw_http_resp;
 static void export_add_handle(struct reqstate *, struct gw_http_resp *);
 
@@ -76,6 +77,7 @@ struct gw_gateway {
 	struct gw_budget *budget;
 	struct gw_cache *status_cache;
 	struct gw_cache *coalesce;
+	struct gw_flight *flight;
 	long long budget_per_minute; /* the rate the budget was made with */
 };
 
@@ -114,6 +116,12 @@ struct reqstate {
 	int coalesced;            /* the export answer is an earlier one's */
 	int cached;               /* the status answer came from the cache */
 	char *coalesce_key;       /* project and redacted request, or NULL */
+	int flight_lead;          /* leads the single flight of coalesce_key */
+	/* tasks: the creator named by the handle (borrowed from taskq) */
+	const char *task_iss, *task_sub;
+	/* hss:ActForSubject, evaluated when the caller is not the creator */
+	struct gw_pol_decision actfor;
+	int acted_for;
 };
 
 static struct gw_audit *
@@ -153,8 +161,9 @@ tasks_load(struct gw_snapshot *s, char *err, size_t errlen)
 	s->budget = gw_budget_new(s->conf->tasks_budget_per_minute);
 	s->status_cache = gw_cache_new();
 	s->coalesce = gw_cache_new();
+	s->flight = gw_flight_new();
 	if (s->budget == NULL || s->status_cache == NULL ||
-	    s->coalesce == NULL) {
+	    s->coalesce == NULL || s->flight == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -234,6 +243,7 @@ gw_pipe_free(struct gw_snapshot *s)
 		gw_budget_free(s->budget);
 		gw_cache_free(s->status_cache);
 		gw_cache_free(s->coalesce);
+		gw_flight_free(s->flight);
 	}
 	gw_jwt_keyset_free(s->keys);
 	gw_conf_free(s->conf);
@@ -297,13 +307,16 @@ tasks_adopt(struct gw_gateway *g, struct gw_snapshot *s)
 		g->budget = s->budget;
 		g->status_cache = s->status_cache;
 		g->coalesce = s->coalesce;
+		g->flight = s->flight;
 	} else {
 		gw_budget_free(s->budget);
 		gw_cache_free(s->status_cache);
 		gw_cache_free(s->coalesce);
+		gw_flight_free(s->flight);
 		s->budget = g->budget;
 		s->status_cache = g->status_cache;
 		s->coalesce = g->coalesce;
+		s->flight = g->flight;
 	}
 	s->tasks_borrowed = 1;
 }
@@ -344,6 +357,7 @@ gw_gw_free(struct gw_gateway *g)
 	gw_budget_free(g->budget);
 	gw_cache_free(g->status_cache);
 	gw_cache_free(g->coalesce);
+	gw_flight_free(g->flight);
 	free(g->path);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
@@ -671,33 +685,13 @@ send_upstream(struct reqstate *st, struct gw_worker *w, struct gw_cred *cred)
 	                    "HSS rejected the gateway's own credentials");
 }
 
-/*
- * Coalescing (docs/TASKS.md): an export identical to one HSS accepted
- * within tasks.coalesce_window_ms (same translated request, hence same
- * project, filters and query) gets that export's answer: its task_id,
- * and below a handle bound to this caller.  No HSS call, no budget.  The
- * key is built before credentials are applied, so it holds no secret and
- * no signing time.  1 when st->upresp now holds the earlier answer.
- */
+/* The earlier answer cached under st->coalesce_key, if any: 1 or 0. */
 static int
-coalesce(struct reqstate *st)
+coalesce_hit(struct reqstate *st)
 {
-	const struct gw_snapshot *s = st->snap;
-	struct gw_buf b;
-	char *hit;
+	char *hit =
+	    gw_cache_get(st->snap->coalesce, st->coalesce_key, now_of(st));
 
-	if (s->conf->tasks_coalesce_window_ms <= 0)
-		return 0;
-	gw_buf_init(&b, GW_CACHE_KEY_MAX);
-	if (gw_buf_printf(&b, "%s\n", st->xreq->project->project_id) == -1 ||
-	    gw_upreq_json(st->upreq, &b) == -1) {
-		gw_buf_reset(&b);
-		return 0; /* too large to key: sent, never coalesced */
-	}
-	st->coalesce_key = gw_buf_take(&b, NULL);
-	if (st->coalesce_key == NULL)
-		return 0;
-	hit = gw_cache_get(s->coalesce, st->coalesce_key, now_of(st));
 	if (hit == NULL)
 		return 0;
 	st->coalesced = 1;
@@ -706,6 +700,62 @@ coalesce(struct reqstate *st)
 	st->upresp.body = hit;
 	st->upresp.bodylen = strlen(hit);
 	return 1;
+}
+
+/*
+ * Coalescing (docs/TASKS.md): an export identical to one HSS accepted
+ * within tasks.coalesce_window_ms (same translated request, hence same
+ * project, filters and query) gets that export's answer: its task_id,
+ * and below a handle bound to this caller.  No HSS call, no budget.  The
+ * key is built before credentials are applied, so it holds no secret and
+ * no signing time.  Single flight: while an identical export is in the
+ * air, this one waits for it to land (at most until its own deadline,
+ * the longer of tasks.retry_deadline_ms and upstream.timeout_ms from the
+ * request's start) and takes its answer; if the first failed, the next
+ * in line flies.  *hit is 1 when st->upresp now holds the earlier answer.
+ */
+static enum gw_err
+coalesce(struct reqstate *st, int *hit)
+{
+	const struct gw_snapshot *s = st->snap;
+	const struct gw_config *conf = s->conf;
+	int64_t limit = conf->tasks_retry_deadline_ms > conf->up_timeout_ms
+	                    ? conf->tasks_retry_deadline_ms
+	                    : conf->up_timeout_ms;
+	struct gw_buf b;
+
+	*hit = 0;
+	if (conf->tasks_coalesce_window_ms <= 0)
+		return GW_OK;
+	gw_buf_init(&b, GW_CACHE_KEY_MAX);
+	if (gw_buf_printf(&b, "%s\n", st->xreq->project->project_id) == -1 ||
+	    gw_upreq_json(st->upreq, &b) == -1) {
+		gw_buf_reset(&b);
+		return GW_OK; /* too large to key: sent, never coalesced */
+	}
+	st->coalesce_key = gw_buf_take(&b, NULL);
+	if (st->coalesce_key == NULL)
+		return GW_OK;
+	for (;;) {
+		if ((*hit = coalesce_hit(st)) == 1)
+			return GW_OK;
+		switch (gw_flight_join(s->flight, st->coalesce_key,
+		                       limit - (gw_mono_us() - st->t_start) /
+		                                   1000)) {
+		case GW_FLIGHT_LEAD:
+			st->flight_lead = 1;
+			return GW_OK;
+		case GW_FLIGHT_NONE:
+			return GW_OK;
+		case GW_FLIGHT_TIMEOUT:
+			return gw_fault_set(&st->fault, GW_ERR_UPSTREAM_TIMEOUT,
+			                    "",
+			                    "an identical export is still "
+			                    "waiting for HSS");
+		case GW_FLIGHT_LANDED:
+			break; /* its answer is cached, or it failed: look */
+		}
+	}
 }
 
 static enum gw_err
@@ -719,7 +769,7 @@ run_export(struct reqstate *st, struct gw_worker *w)
 	const char *token;
 	enum gw_err rc;
 	int64_t t;
-	int attempt;
+	int attempt, hit = 0;
 
 	if (req->body_too_large)
 		return gw_fault_set(&st->fault, GW_ERR_TOO_LARGE, "body",
@@ -774,7 +824,10 @@ run_export(struct reqstate *st, struct gw_worker *w)
 	rc = gw_tr_build(st->xreq, &st->upreq, &st->fault);
 	if (rc != GW_OK)
 		return rc;
-	if (coalesce(st))
+	rc = coalesce(st, &hit);
+	if (rc != GW_OK)
+		return rc;
+	if (hit)
 		return check_answer(st);
 	cred = cred_for(s, st->xreq->project);
 	if (cred == NULL)
@@ -848,6 +901,13 @@ fill_rec(struct reqstate *st, struct gw_audit_rec *r)
 		r->stmt_files = st->stmt_files;
 		r->stmt_sids = st->stmt_sids;
 		r->nstmts = st->decision.ndeciding;
+		/* Acting for another subject: the Allow that let it, too. */
+		for (i = 0; st->acted_for && i < st->actfor.ndeciding &&
+		            r->nstmts < GW_POL_DECIDING_MAX;
+		     i++, r->nstmts++) {
+			st->stmt_files[r->nstmts] = st->actfor.deciding[i].file;
+			st->stmt_sids[r->nstmts] = st->actfor.deciding[i].sid;
+		}
 	}
 	r->policy_revision = gw_pol_revision(st->snap->pol);
 	if (st->decided && st->snap->shadow != NULL) {
@@ -857,6 +917,8 @@ fill_rec(struct reqstate *st, struct gw_audit_rec *r)
 		r->shadow_stmt_sid = st->shadow.sid;
 		r->shadow_revision = gw_pol_revision(st->snap->shadow);
 	}
+	r->task_issuer = st->task_iss;
+	r->task_subject = st->task_sub;
 	r->upreq = st->upreq;
 	r->record_total_num = -1;
 	r->cred_name = st->cred_name;
@@ -963,6 +1025,9 @@ handle_export(const struct gw_snapshot *s, struct gw_worker *w,
 
 	reqstate_init(&st, s, req, ACTION_EXPORT);
 	rc = run_export(&st, w);
+	if (st.flight_lead)
+		/* After the cache put: those waiting find the answer. */
+		gw_flight_land(s->flight, st.coalesce_key);
 	if (rc == GW_OK && st.passthrough) {
 		/* HSS's own status and JSON body, unchanged. */
 		resp->status = (int)st.upresp.status;
@@ -1035,6 +1100,7 @@ handle_health(const struct gw_snapshot *s, struct gw_worker *w,
 
 #define ACTION_STATUS   "hss:GetExportTask"
 #define ACTION_DOWNLOAD "hss:DownloadExportFile"
+#define ACTION_ACT_FOR  "hss:ActForSubject"
 #define TASK_PREFIX     "/v1/exports/image-baseline/"
 
 /* Verifies the bearer token (same rules as exports); GW_OK or a fault. */
@@ -1082,9 +1148,18 @@ now_of(const struct reqstate *st)
 	return st->req->now_ms + (gw_mono_us() - st->t_start) / 1000;
 }
 
+/* What the caller is told to wait after HSS's 429: HSS's, else 12 s. */
+static int64_t
+retry_after_of(const struct gw_upresp *r)
+{
+	/* reference 6: 5 a minute, so a slot frees within 12 s. */
+	return r->retry_after_s > 0 ? r->retry_after_s : 12;
+}
+
 /*
  * HSS answered 429 (APIGW.0308: another user of the same identity, or
- * another instance, spent the minute).  Waits 2 s, 4 s, 8 s... and takes
+ * another instance, spent the minute).  Waits what HSS's Retry-After
+ * says, else 2 s, 4 s, 8 s... and takes
  * the budget again (waits capped at 16 s), as long as the wait ends within
  * tasks.retry_deadline_ms of the request's start (below nginx's
  * fastcgi_read_timeout, so the caller still gets an answer); else the
@@ -1095,7 +1170,8 @@ throttled(struct reqstate *st, int attempt, const char *api)
 {
 	struct json_object *o =
 	    json_tokener_parse(st->upresp.body != NULL ? st->upresp.body : "");
-	int64_t delay = 2000LL << (attempt < 3 ? attempt : 3);
+	int64_t delay =
+	    gw_task_retry_delay_ms(attempt, st->upresp.retry_after_s);
 	int64_t elapsed = (gw_mono_us() - st->t_start) / 1000;
 	struct timespec ts;
 
@@ -1103,8 +1179,7 @@ throttled(struct reqstate *st, int attempt, const char *api)
 	st->up_error_code = o != NULL ? find_error_code(o) : NULL;
 	json_object_put(o);
 	if (elapsed + delay > st->snap->conf->tasks_retry_deadline_ms) {
-		/* reference 6: 5 a minute, so a slot frees within 12 s. */
-		st->retry_after_s = 12;
+		st->retry_after_s = retry_after_of(&st->upresp);
 		return gw_fault_set(&st->fault, GW_ERR_UPSTREAM_BUSY, "",
 		                    "HSS is throttling the gateway (%d "
 		                    "retries)",
@@ -1161,10 +1236,20 @@ struct taskq {
 	char task_status[16];
 };
 
+static enum gw_err
+no_such_task(struct reqstate *st)
+{
+	return gw_fault_set(&st->fault, GW_ERR_TASK_NOT_FOUND, "",
+	                    "no such export task");
+}
+
 /*
- * Route, token, handle, policy.  Every handle failure is the same 404 as
- * a task HSS does not know: a caller cannot tell a foreign handle from a
- * missing one.
+ * Route, token, handle, policy.  A caller other than the task's creator
+ * (issuer and subject, from the handle) needs an Allow of
+ * hss:ActForSubject on the task's resource, with hss:task_issuer and
+ * hss:task_subject in the context; without one it gets the same 404 as a
+ * forged handle or a task HSS does not know, so it cannot tell a foreign
+ * task from a missing one.  Then the route's own action, as for exports.
  */
 static enum gw_err
 task_open(struct reqstate *st, const char *handle, const char *action,
@@ -1173,35 +1258,64 @@ task_open(struct reqstate *st, const char *handle, const char *action,
 	const struct gw_snapshot *s = st->snap;
 	struct gw_pol_request preq;
 	struct gw_pol_ctx pctx;
+	const char *issv[1], *subv[1], *projv[1], *regv[1];
+	struct gw_kv kv[4];
 	enum gw_err rc;
 	int64_t t;
 
 	rc = authenticate(st);
 	if (rc != GW_OK)
 		return rc;
-	if (gw_task_open(s->tkey, handle, st->claims->iss, st->claims->sub,
-	                 &q->ref) == -1 ||
+	if (gw_task_open(s->tkey, handle, &q->ref) == -1 ||
 	    (q->project = gw_conf_project_get(s->conf, q->ref.project)) ==
 	        NULL ||
 	    !id_ok(q->ref.task_id, 64))
-		return gw_fault_set(&st->fault, GW_ERR_TASK_NOT_FOUND, "",
-		                    "no such export task");
+		return no_such_task(st);
+	/* Audited even when denied below: what was tried, by whom. */
 	st->task_project = q->project->alias;
 	st->task_id = strdup(q->ref.task_id);
+	st->task_iss = q->ref.iss;
+	st->task_sub = q->ref.sub;
 	t = gw_mono_us();
 	snprintf(st->resource, sizeof(st->resource), "hss:%s:%s",
 	         q->project->region, q->project->alias);
+	issv[0] = q->ref.iss;
+	subv[0] = q->ref.sub;
+	projv[0] = q->project->alias;
+	regv[0] = q->project->region;
+	kv[0] = (struct gw_kv){"hss:task_issuer", issv, 1};
+	kv[1] = (struct gw_kv){"hss:task_subject", subv, 1};
+	kv[2] = (struct gw_kv){"hss:project", projv, 1};
+	kv[3] = (struct gw_kv){"hss:region", regv, 1};
 	memset(&preq, 0, sizeof(preq));
 	preq.claims = st->claims;
-	preq.action = action;
 	preq.resource = st->resource;
-	if (gw_pol_ctx_build(&pctx, NULL, 0, st->req->now_ms,
+	if (gw_pol_ctx_build(&pctx, kv, 4, st->req->now_ms,
 	                     st->req->client_addr) == -1)
 		return gw_fault_set(&st->fault, GW_ERR_INTERNAL, "",
 		                    "request context too large");
 	preq.ctx = pctx.kv;
 	preq.nctx = pctx.n;
+	if (!gw_task_is_creator(&q->ref, st->claims->iss, st->claims->sub)) {
+		preq.action = ACTION_ACT_FOR;
+		gw_pol_eval(s->pol, &preq, &st->actfor);
+		st->acted_for = 1;
+		if (st->actfor.effect != GW_POL_ALLOW) {
+			/* Recorded as what it is: a denied act-for. */
+			st->action = ACTION_ACT_FOR;
+			st->decision = st->actfor;
+			st->acted_for = 0;
+			st->decided = 1;
+			if (s->shadow != NULL)
+				gw_pol_eval(s->shadow, &preq, &st->shadow);
+			st->lat_policy = gw_mono_us() - t;
+			return no_such_task(st);
+		}
+	}
+	preq.action = action;
 	gw_pol_eval(s->pol, &preq, &st->decision);
+	if (s->shadow != NULL)
+		gw_pol_eval(s->shadow, &preq, &st->shadow);
 	st->decided = 1;
 	st->lat_policy = gw_mono_us() - t;
 	if (st->decision.effect != GW_POL_ALLOW)
@@ -1259,8 +1373,7 @@ task_upstream_error(struct reqstate *st)
 	st->up_error_code = o != NULL ? find_error_code(o) : NULL;
 	json_object_put(o);
 	if (status == 429) {
-		/* reference 6: 5 a minute, so a slot frees within 12 s. */
-		st->retry_after_s = 12;
+		st->retry_after_s = retry_after_of(&st->upresp);
 		return gw_fault_set(&st->fault, GW_ERR_UPSTREAM_BUSY, "",
 		                    "HSS is throttling the gateway");
 	}

@@ -211,6 +211,8 @@ static const char *const known_actions[] = {
     "hss:ExportImageBaseline",
     "hss:GetExportTask",
     "hss:DownloadExportFile",
+    /* using a task another subject created (docs/TASKS.md) */
+    "hss:ActForSubject",
 };
 #define NKNOWN_ACTIONS (sizeof(known_actions) / sizeof(known_actions[0]))
 
@@ -259,8 +261,13 @@ static const struct {
 };
 #define NHSS_KEYS (sizeof(hss_keys) / sizeof(hss_keys[0]))
 
-/* Keys the pipeline adds; gw:current_time is RFC 3339 UTC. */
-static const char *const gw_keys[] = {"gw:client_ip", "gw:current_time"};
+/*
+ * Keys the pipeline adds; gw:current_time is RFC 3339 UTC.  On the task
+ * routes, hss:task_issuer and hss:task_subject name the task's creator
+ * (from its handle), for hss:ActForSubject; not translation fields.
+ */
+static const char *const gw_keys[] = {"gw:client_ip", "gw:current_time",
+                                      "hss:task_issuer", "hss:task_subject"};
 
 static const char *const effect_names[GW_POL_EFFECT__MAX] = {
     [GW_POL_IMPLICIT_DENY] = "implicit_deny",
@@ -1741,7 +1748,8 @@ key_intern_src(struct cc *c, const char *path, const char *s, size_t len,
 unknown:
 	return cfail(c, path,
 	             "unknown condition key \"%.*s\" (known: hss:<field>, "
-	             "hss:project, hss:region, jwt:<claim>, gw:client_ip, "
+	             "hss:project, hss:region, hss:task_issuer, "
+	             "hss:task_subject, jwt:<claim>, gw:client_ip, "
 	             "gw:current_time)",
 	             (int)(len > 140 ? 140 : len), s);
 }
@@ -1983,7 +1991,8 @@ check_action(const struct pat *p)
 		           strlen(known_actions[i]), 1))
 			return NULL;
 	return "matches no known action (known: hss:ExportImageBaseline, "
-	       "hss:GetExportTask, hss:DownloadExportFile)";
+	       "hss:GetExportTask, hss:DownloadExportFile, "
+	       "hss:ActForSubject)";
 }
 
 /*

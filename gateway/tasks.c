@@ -1,31 +1,39 @@
 /*
- * Task handles (tasks.h).  Layout, all base64url without padding:
+ * Task handles and the single flight of identical exports (tasks.h).
+ * Handle layout, all base64url without padding:
  *
  *   handle  = b64(payload) "." b64(mac)
- *   payload = 0x01 | created_ms (8 bytes, big endian)
- *             | len16 task_id | len16 project
- *   mac     = HMAC-SHA256(key, "hssgw-task-v1" 0x00 | payload
- *                              | len16 iss | len16 sub)
+ *   payload = 0x02 | created_ms (8 bytes, big endian)
+ *             | len16 task_id | len16 project | len16 iss | len16 sub
+ *   mac     = HMAC-SHA256(key, "hssgw-task-v2" 0x00 | payload)
  *
- * The caller's identity is bound by the MAC but not carried in the
- * handle, so a handle shows no subject and a handle presented by anyone
- * but its owner fails exactly like a forged one.  Owns the key bytes
- * (process lifetime, wiped on free); never logs or returns them.
+ * Version 2 carries the creator (v1 only bound it in the MAC), so a
+ * caller the policy lets act for the creator can open it; v1 handles no
+ * longer open.  Length prefixes keep ("ab","c") and ("a","bc") apart.
+ * Owns the key bytes (process lifetime, wiped on free); never logs or
+ * returns them.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 
 #include "tasks.h"
 
-#define TASK_VERSION 0x01
+#define TASK_VERSION 0x02
 #define TASK_MAC_LEN 32
-#define TASK_CTX     "hssgw-task-v1"
-/* 1 + 8 + 2 + id + 2 + project */
-#define TASK_PAYLOAD_MAX (13 + GW_TASK_ID_MAX + GW_TASK_PROJECT_MAX)
+#define TASK_CTX     "hssgw-task-v2"
+/* 1 + 8 + 2 + id + 2 + project + 2 + iss + 2 + sub */
+#define TASK_PAYLOAD_MAX                                                       \
+	(17 + GW_TASK_ID_MAX + GW_TASK_PROJECT_MAX + GW_TASK_ISS_MAX +         \
+	 GW_TASK_SUB_MAX)
+_Static_assert((TASK_PAYLOAD_MAX + 2) / 3 * 4 + 1 + 43 <= GW_TASK_HANDLE_MAX,
+               "the longest payload must fit a handle");
 
 struct gw_task_key {
 	unsigned char *k;
@@ -175,10 +183,9 @@ put16(unsigned char *b, size_t *off, size_t cap, const char *s, size_t max)
 
 static int
 mac(const struct gw_task_key *k, const unsigned char *payload, size_t plen,
-    const char *iss, const char *sub, unsigned char out[TASK_MAC_LEN])
+    unsigned char out[TASK_MAC_LEN])
 {
-	unsigned char msg[sizeof(TASK_CTX) + TASK_PAYLOAD_MAX + 4 +
-	                  GW_TASK_ISS_MAX + GW_TASK_SUB_MAX];
+	unsigned char msg[sizeof(TASK_CTX) + TASK_PAYLOAD_MAX];
 	unsigned int outl = 0;
 	size_t off = sizeof(TASK_CTX);
 
@@ -187,9 +194,6 @@ mac(const struct gw_task_key *k, const unsigned char *payload, size_t plen,
 	memcpy(msg, TASK_CTX, sizeof(TASK_CTX)); /* NUL included */
 	memcpy(msg + off, payload, plen);
 	off += plen;
-	if (put16(msg, &off, sizeof(msg), iss, GW_TASK_ISS_MAX) == -1 ||
-	    put16(msg, &off, sizeof(msg), sub, GW_TASK_SUB_MAX) == -1)
-		return -1;
 	if (HMAC(EVP_sha256(), k->k, (int)k->len, msg, off, out, &outl) ==
 	        NULL ||
 	    outl != TASK_MAC_LEN)
@@ -219,15 +223,19 @@ gw_task_seal(const struct gw_task_key *k, const char *task_id,
 	int i;
 
 	if (k == NULL || !field_ok(task_id, GW_TASK_ID_MAX) ||
-	    !field_ok(project, GW_TASK_PROJECT_MAX) || iss == NULL ||
-	    sub == NULL || now_ms < 0 || cap < GW_TASK_HANDLE_MAX + 1)
+	    !field_ok(project, GW_TASK_PROJECT_MAX) ||
+	    !field_ok(iss, GW_TASK_ISS_MAX) ||
+	    !field_ok(sub, GW_TASK_SUB_MAX) || now_ms < 0 ||
+	    cap < GW_TASK_HANDLE_MAX + 1)
 		return -1;
 	p[off++] = TASK_VERSION;
 	for (i = 7; i >= 0; i--)
 		p[off++] = (unsigned char)((uint64_t)now_ms >> (8 * i));
 	if (put16(p, &off, sizeof(p), task_id, GW_TASK_ID_MAX) == -1 ||
 	    put16(p, &off, sizeof(p), project, GW_TASK_PROJECT_MAX) == -1 ||
-	    mac(k, p, off, iss, sub, m) == -1)
+	    put16(p, &off, sizeof(p), iss, GW_TASK_ISS_MAX) == -1 ||
+	    put16(p, &off, sizeof(p), sub, GW_TASK_SUB_MAX) == -1 ||
+	    mac(k, p, off, m) == -1)
 		return -1;
 	o = b64_enc(p, off, out);
 	out[o++] = '.';
@@ -255,8 +263,8 @@ get16(const unsigned char *b, size_t len, size_t *off, char *dst, size_t max)
 }
 
 int
-gw_task_open(const struct gw_task_key *k, const char *handle, const char *iss,
-             const char *sub, struct gw_task_ref *ref)
+gw_task_open(const struct gw_task_key *k, const char *handle,
+             struct gw_task_ref *ref)
 {
 	unsigned char p[TASK_PAYLOAD_MAX], got[TASK_MAC_LEN + 2],
 	    want[TASK_MAC_LEN];
@@ -267,7 +275,7 @@ gw_task_open(const struct gw_task_key *k, const char *handle, const char *iss,
 	uint64_t t = 0;
 	int i;
 
-	if (k == NULL || handle == NULL || iss == NULL || sub == NULL)
+	if (k == NULL || handle == NULL || ref == NULL)
 		return -1;
 	hlen = strnlen(handle, GW_TASK_HANDLE_MAX + 1);
 	if (hlen > GW_TASK_HANDLE_MAX)
@@ -281,7 +289,7 @@ gw_task_open(const struct gw_task_key *k, const char *handle, const char *iss,
 	if (plen < 1 || mlen != TASK_MAC_LEN)
 		return -1;
 	/* The MAC first: nothing of an unauthenticated payload is used. */
-	if (mac(k, p, (size_t)plen, iss, sub, want) == -1 ||
+	if (mac(k, p, (size_t)plen, want) == -1 ||
 	    !gw_ct_equal(want, sizeof(want), got, TASK_MAC_LEN))
 		return -1;
 	memset(&r, 0, sizeof(r));
@@ -293,9 +301,157 @@ gw_task_open(const struct gw_task_key *k, const char *handle, const char *iss,
 	    get16(p, (size_t)plen, &off, r.task_id, GW_TASK_ID_MAX) == -1 ||
 	    get16(p, (size_t)plen, &off, r.project, GW_TASK_PROJECT_MAX) ==
 	        -1 ||
+	    get16(p, (size_t)plen, &off, r.iss, GW_TASK_ISS_MAX) == -1 ||
+	    get16(p, (size_t)plen, &off, r.sub, GW_TASK_SUB_MAX) == -1 ||
 	    off != (size_t)plen)
 		return -1;
 	r.created_ms = (int64_t)t;
 	*ref = r;
 	return 0;
+}
+
+int
+gw_task_is_creator(const struct gw_task_ref *ref, const char *iss,
+                   const char *sub)
+{
+	/* Not secret (the handle shows both): a plain compare will do. */
+	return ref != NULL && iss != NULL && sub != NULL &&
+	       strcmp(ref->iss, iss) == 0 && strcmp(ref->sub, sub) == 0;
+}
+
+int64_t
+gw_task_retry_delay_ms(int attempt, long long retry_after_s)
+{
+	if (retry_after_s > 0)
+		return (int64_t)retry_after_s * 1000; /* HSS knows best */
+	if (attempt < 0)
+		attempt = 0;
+	return 2000LL << (attempt < 3 ? attempt : 3);
+}
+
+/*
+ * Single flight.  A slot is in the air (busy) from join to land; waiters
+ * sleep on one condition variable and, woken, see whether their slot
+ * still flies.  A slot is reused only when nobody waits on it any more,
+ * so a waiter never mistakes a new flight for its own.  Keys are kept as
+ * SHA-256 digests: fixed size, and a collision only makes a caller wait
+ * and then look in the cache under its own key.
+ */
+struct flight {
+	unsigned char h[SHA256_DIGEST_LENGTH];
+	int busy;
+	unsigned waiters;
+};
+
+struct gw_flight {
+	pthread_mutex_t lock;
+	pthread_cond_t cv;
+	struct flight f[GW_FLIGHT_SLOTS];
+};
+
+struct gw_flight *
+gw_flight_new(void)
+{
+	struct gw_flight *t = calloc(1, sizeof(*t));
+	pthread_condattr_t ca;
+
+	if (t == NULL)
+		return NULL;
+	if (pthread_condattr_init(&ca) != 0) {
+		free(t);
+		return NULL;
+	}
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (pthread_cond_init(&t->cv, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		free(t);
+		return NULL;
+	}
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&t->lock, NULL);
+	return t;
+}
+
+void
+gw_flight_free(struct gw_flight *t)
+{
+	if (t == NULL)
+		return;
+	pthread_cond_destroy(&t->cv);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+static struct flight *
+flight_find(struct gw_flight *t, const unsigned char *h)
+{
+	size_t i;
+
+	for (i = 0; i < GW_FLIGHT_SLOTS; i++)
+		if (t->f[i].busy &&
+		    memcmp(t->f[i].h, h, sizeof(t->f[i].h)) == 0)
+			return &t->f[i];
+	return NULL;
+}
+
+enum gw_flight_rc
+gw_flight_join(struct gw_flight *t, const char *key, int64_t wait_ms)
+{
+	unsigned char h[SHA256_DIGEST_LENGTH];
+	struct flight *f;
+	struct timespec until;
+	enum gw_flight_rc rc = GW_FLIGHT_NONE;
+	size_t i;
+
+	if (t == NULL || key == NULL)
+		return GW_FLIGHT_NONE;
+	SHA256((const unsigned char *)key, strlen(key), h);
+	if (wait_ms < 0)
+		wait_ms = 0;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += (time_t)(wait_ms / 1000);
+	until.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&t->lock);
+	f = flight_find(t, h);
+	if (f == NULL) {
+		for (i = 0; i < GW_FLIGHT_SLOTS; i++)
+			if (!t->f[i].busy && t->f[i].waiters == 0)
+				break;
+		if (i < GW_FLIGHT_SLOTS) {
+			memcpy(t->f[i].h, h, sizeof(h));
+			t->f[i].busy = 1;
+			rc = GW_FLIGHT_LEAD;
+		}
+		goto out;
+	}
+	f->waiters++;
+	while (f->busy)
+		if (pthread_cond_timedwait(&t->cv, &t->lock, &until) != 0)
+			break; /* ETIMEDOUT */
+	f->waiters--;
+	rc = f->busy ? GW_FLIGHT_TIMEOUT : GW_FLIGHT_LANDED;
+out:
+	pthread_mutex_unlock(&t->lock);
+	return rc;
+}
+
+void
+gw_flight_land(struct gw_flight *t, const char *key)
+{
+	unsigned char h[SHA256_DIGEST_LENGTH];
+	struct flight *f;
+
+	if (t == NULL || key == NULL)
+		return;
+	SHA256((const unsigned char *)key, strlen(key), h);
+	pthread_mutex_lock(&t->lock);
+	f = flight_find(t, h);
+	if (f != NULL)
+		f->busy = 0;
+	pthread_cond_broadcast(&t->cv);
+	pthread_mutex_unlock(&t->lock);
 }

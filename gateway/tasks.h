@@ -1,12 +1,17 @@
 /*
  * Task handles: what hssgw gives a caller instead of a bare HSS task_id.
- * A handle is the task_id, the project alias and the caller's identity
- * (issuer and subject) bound together by HMAC-SHA256 under a key only the
- * gateway holds (config "tasks.handle_key_file"), so every hssgw instance
- * sharing the key can verify it without shared memory (docs/TASKS.md).
- * A handle is signed, not encrypted: it reveals the task_id, which the
- * export answer shows anyway.  Verification is constant time and every
- * failure looks the same to the caller.  Never returns or logs the key.
+ * A handle carries the task_id, the project alias and the creator's
+ * identity (issuer and subject), signed with HMAC-SHA256 under a key only
+ * the gateway holds (config "tasks.handle_key_file"), so every hssgw
+ * instance sharing the key can verify it without shared memory
+ * (docs/TASKS.md).  A handle is signed, not encrypted: it shows the
+ * task_id and its creator's subject.  Whether a caller may act for the
+ * creator is the pipeline's question (policy action hss:ActForSubject);
+ * this module only says who created it.  Verification is constant time
+ * and every failure looks the same.  Never returns or logs the key.
+ *
+ * Also the single flight of identical exports: the first of several
+ * identical requests leads, the others wait for it to land (in-process).
  */
 #ifndef GW_TASKS_H
 #define GW_TASKS_H
@@ -17,22 +22,24 @@
 #include "gw.h"
 
 /* The longest handle we mint or accept, NUL excluded. */
-#define GW_TASK_HANDLE_MAX 1024
+#define GW_TASK_HANDLE_MAX 2048
 /* Bounds on the bound fields (task_id: reference 1.4 / 2.1, 1..256). */
 #define GW_TASK_ID_MAX      256
 #define GW_TASK_PROJECT_MAX 64
-#define GW_TASK_ISS_MAX     1024
-#define GW_TASK_SUB_MAX     1024
+#define GW_TASK_ISS_MAX     512 /* a longer iss or sub gets no handle */
+#define GW_TASK_SUB_MAX     512
 /* Handle keys: at least 32 bytes, at most 1024. */
 #define GW_TASK_KEY_MIN 32
 #define GW_TASK_KEY_MAX 1024
 
 struct gw_task_key;
 
-/* What a verified handle names (the caller it binds is checked, not kept). */
+/* What a verified handle names: the task and who created it. */
 struct gw_task_ref {
 	char task_id[GW_TASK_ID_MAX + 1];
 	char project[GW_TASK_PROJECT_MAX + 1];
+	char iss[GW_TASK_ISS_MAX + 1]; /* the creator's issuer */
+	char sub[GW_TASK_SUB_MAX + 1]; /* and subject */
 	int64_t created_ms;
 };
 
@@ -48,19 +55,55 @@ struct gw_task_key *gw_task_key_new(const void *key, size_t len);
 void gw_task_key_free(struct gw_task_key *);
 
 /*
- * Mints the handle of task_id in project for (iss, sub) at now_ms into
- * out (cap >= GW_TASK_HANDLE_MAX + 1): only [A-Za-z0-9_-.] characters.
- * Returns 0, or -1 when a field is out of bounds.
+ * Mints the handle of task_id in project created by (iss, sub) at now_ms
+ * into out (cap >= GW_TASK_HANDLE_MAX + 1): only [A-Za-z0-9_-.]
+ * characters.  Returns 0, or -1 when a field is out of bounds.
  */
 int gw_task_seal(const struct gw_task_key *, const char *task_id,
                  const char *project, const char *iss, const char *sub,
                  int64_t now_ms, char *out, size_t cap);
 /*
- * Verifies a handle for the caller (iss, sub): 0 and *ref filled when the
- * MAC is right and the handle was minted for this caller; -1 for anything
- * else (malformed, forged, foreign), with no hint which.
+ * Verifies a handle: 0 and *ref filled (task, project, creator) when the
+ * MAC is right; -1 for anything else (malformed, forged, another key),
+ * with no hint which.  Whether the caller may use it is not decided here.
  */
 int gw_task_open(const struct gw_task_key *, const char *handle,
-                 const char *iss, const char *sub, struct gw_task_ref *ref);
+                 struct gw_task_ref *ref);
+/* 1 when (iss, sub) is the creator named in ref, else 0. */
+int gw_task_is_creator(const struct gw_task_ref *ref, const char *iss,
+                       const char *sub);
+
+/*
+ * How long to wait before retry number attempt (0-based) after HSS
+ * answered 429: its Retry-After when it sent one (retry_after_s > 0),
+ * else 2 s, 4 s, 8 s, then 16 s.  The caller caps it by its deadline.
+ */
+int64_t gw_task_retry_delay_ms(int attempt, long long retry_after_s);
+
+/* Single flight: what gw_flight_join tells its caller. */
+enum gw_flight_rc {
+	GW_FLIGHT_LEAD,    /* no identical flight: go, then gw_flight_land */
+	GW_FLIGHT_LANDED,  /* an identical flight ended: look for its answer */
+	GW_FLIGHT_TIMEOUT, /* it is still flying after wait_ms */
+	GW_FLIGHT_NONE     /* no slot free: go alone, do not land */
+};
+
+/* At most this many distinct flights at once; more go alone. */
+#define GW_FLIGHT_SLOTS 256
+
+struct gw_flight;
+
+/* A flight table (thread-safe; monotonic clock); NULL on ENOMEM. */
+struct gw_flight *gw_flight_new(void);
+/* Frees a table no thread uses any more; accepts NULL. */
+void gw_flight_free(struct gw_flight *);
+/*
+ * Joins the flight of key (any bytes; only its SHA-256 is kept): leads
+ * one if none is in the air, else waits at most wait_ms for it to land.
+ */
+enum gw_flight_rc gw_flight_join(struct gw_flight *, const char *key,
+                                 int64_t wait_ms);
+/* Ends the flight of key that gw_flight_join let this caller lead. */
+void gw_flight_land(struct gw_flight *, const char *key);
 
 #endif

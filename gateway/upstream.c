@@ -34,11 +34,17 @@ struct gw_upstream {
 };
 
 /* Response headers kept: everything else is dropped on the floor. */
-enum up_hdr { UP_HDR_CONTENT_TYPE, UP_HDR_REQUEST_ID, UP_HDR__MAX };
+enum up_hdr {
+	UP_HDR_CONTENT_TYPE,
+	UP_HDR_REQUEST_ID,
+	UP_HDR_RETRY_AFTER,
+	UP_HDR__MAX
+};
 
 static const char *const up_hdr_names[] = {
     [UP_HDR_CONTENT_TYPE] = "Content-Type",
     [UP_HDR_REQUEST_ID] = "X-Request-Id",
+    [UP_HDR_RETRY_AFTER] = "Retry-After",
 };
 _Static_assert(sizeof(up_hdr_names) / sizeof(up_hdr_names[0]) == UP_HDR__MAX,
                "every kept header needs a name");
@@ -510,6 +516,11 @@ take_response(struct up_xfer *x, struct gw_upresp *r)
 		if (r->request_id == NULL)
 			return -1;
 	}
+	/* delay-seconds only (RFC 9110 10.2.3); an HTTP-date is ignored. */
+	if (x->hdr[UP_HDR_RETRY_AFTER][0] != '\0' &&
+	    gw_strtonum(x->hdr[UP_HDR_RETRY_AFTER], 1, GW_UP_RETRY_AFTER_MAX,
+	                &r->retry_after_s) == -1)
+		r->retry_after_s = 0;
 	if (x->subject.len > 0) {
 		r->subject_token = gw_buf_take(&x->subject, NULL);
 		if (r->subject_token == NULL)

@@ -15,6 +15,9 @@
 
 struct gw_upstream;
 
+/* The longest Retry-After (seconds) kept from an answer: a day. */
+#define GW_UP_RETRY_AFTER_MAX 86400
+
 struct gw_upresp {
 	long status;
 	char *body; /* NUL-terminated, may be empty */
@@ -24,6 +27,9 @@ struct gw_upresp {
 	/* IAM's X-Subject-Token: a secret, wiped by gw_upresp_reset; or NULL */
 	char *subject_token;
 	int streamed; /* gw_up_stream: the 200 body went to the sink */
+	/* Retry-After in seconds (1..GW_UP_RETRY_AFTER_MAX); 0: none/unusable
+	 */
+	long long retry_after_s;
 };
 
 /*

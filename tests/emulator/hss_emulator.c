@@ -269,10 +269,9 @@ static const struct emu_key project_keys[] = {
 };
 
 static const struct emu_key control_keys[] = {
-    {"mode", json_type_string, 1},
-    {"delay_ms", json_type_int, 0},
-    {"status", json_type_int, 0},
-    {"count", json_type_int, 0},
+    {"mode", json_type_string, 1},     {"delay_ms", json_type_int, 0},
+    {"status", json_type_int, 0},      {"count", json_type_int, 0},
+    {"retry_after", json_type_int, 0},
 };
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -339,6 +338,7 @@ struct emu_inject {
 	long long delay_ms;
 	long long status;
 	long long remaining;
+	long long retry_after; /* mode status: Retry-After seconds, 0: none */
 };
 
 struct emu {
@@ -399,7 +399,8 @@ struct emu_answer {
 	int status;
 	char code[32];
 	char msg[512];
-	const char *allow; /* Allow header for 405 */
+	const char *allow;     /* Allow header for 405 */
+	long long retry_after; /* > 0: a Retry-After header */
 	long long delay_ms;
 	char *raw;            /* ANS_RAW body, owned */
 	char *subject_token;  /* IAM: X-Subject-Token header, owned */
@@ -930,6 +931,7 @@ inject_reset(struct emu_inject *i)
 	i->delay_ms = 0;
 	i->status = 0;
 	i->remaining = -1;
+	i->retry_after = 0;
 }
 
 /* Takes the mode for one export request; counts it exactly. */
@@ -972,6 +974,8 @@ state_json(struct emu *e)
 	json_object_object_add(o, "delay_ms",
 	                       json_object_new_int64(inj.delay_ms));
 	json_object_object_add(o, "status", json_object_new_int64(inj.status));
+	json_object_object_add(o, "retry_after",
+	                       json_object_new_int64(inj.retry_after));
 	json_object_object_add(
 	    o, "count",
 	    inj.remaining < 0 ? NULL : json_object_new_int64(inj.remaining));
@@ -994,7 +998,7 @@ control_parse(const char *body, size_t len, struct emu_inject *out, char *err,
 	struct emu_inject inj;
 	const char *name = NULL;
 	size_t m;
-	int rc = -1, has_delay, has_status, has_count;
+	int rc = -1, has_delay, has_status, has_count, has_ra;
 
 	inject_reset(&inj);
 	obj = json_parse_strict(body, len, err, errlen);
@@ -1020,8 +1024,17 @@ control_parse(const char *body, size_t len, struct emu_inject *out, char *err,
 	has_status = int_key(obj, "status", 400, 599, &inj.status, err, errlen);
 	has_count = int_key(obj, "count", 1, EMU_COUNT_MAX, &inj.remaining, err,
 	                    errlen);
-	if (has_delay == -1 || has_status == -1 || has_count == -1)
+	has_ra =
+	    int_key(obj, "retry_after", 1, 3600, &inj.retry_after, err, errlen);
+	if (has_delay == -1 || has_status == -1 || has_count == -1 ||
+	    has_ra == -1)
 		goto out;
+	if (has_ra && m != MODE_STATUS) {
+		snprintf(err, errlen,
+		         "\"retry_after\" is only allowed with mode "
+		         "\"status\"");
+		goto out;
+	}
 	if (has_delay != modetab[m].delay_ms) {
 		snprintf(err, errlen, "\"delay_ms\" is %s with mode \"%s\"",
 		         modetab[m].delay_ms ? "required" : "not allowed",
@@ -2291,9 +2304,10 @@ handle_export(struct emu *e, struct emu_req *r, const char *pid, size_t pidlen,
 		answer_err(a, EE_INTERNAL, "task table full");
 	/* An invalid request is never masked by an injected failure. */
 	if (a->kind == ANS_SUCCESS) {
-		if (inj.mode == MODE_STATUS)
+		if (inj.mode == MODE_STATUS) {
 			answer_injected(a, (int)inj.status);
-		else if (inj.mode == MODE_MALFORMED)
+			a->retry_after = inj.retry_after;
+		} else if (inj.mode == MODE_MALFORMED)
 			a->kind = ANS_MALFORMED;
 		else if (inj.mode == MODE_DROP)
 			a->kind = ANS_DROP;
@@ -2612,6 +2626,9 @@ respond(FCGX_Request *fr, const struct emu_answer *a, const char *reqid,
 		              reqid);
 		if (a->allow != NULL)
 			gw_buf_printf(&h, "Allow: %s\r\n", a->allow);
+		if (a->retry_after > 0)
+			gw_buf_printf(&h, "Retry-After: %lld\r\n",
+			              a->retry_after);
 		if (a->subject_token != NULL)
 			gw_buf_printf(&h, "X-Subject-Token: %s\r\n",
 			              a->subject_token);

@@ -1,10 +1,10 @@
 /*
  * libFuzzer harness for task handles (gw_task_open).  The first input
- * byte picks the mode: odd, the rest is a raw handle, opened for a fixed
- * caller; an accepted one would mean a forged HMAC and aborts.  Even, the
- * rest is split at NUL bytes into task_id, project, iss and sub, sealed
- * with the random key, and must open for that caller with the same
- * fields and fail for any other subject.  The key is random per process.
+ * byte picks the mode: odd, the rest is a raw handle; an accepted one
+ * would mean a forged HMAC and aborts.  Even, the rest is split at NUL
+ * bytes into task_id, project, iss and sub, sealed with the random key,
+ * and must open with the same fields, naming exactly that creator and
+ * no other subject.  The key is random per process.
  * Looks for crashes, leaks, UB and round-trip or binding failures.
  */
 #include <stdint.h>
@@ -68,13 +68,13 @@ sealed(const uint8_t *p, size_t len)
 	field(&p, end, sub, sizeof(sub));
 	if (gw_task_seal(key, tid, proj, iss, sub, NOW, h, sizeof(h)) == -1)
 		return; /* a field out of bounds */
-	if (gw_task_open(key, h, iss, sub, &ref) != 0 ||
-	    strcmp(ref.task_id, tid) != 0 || strcmp(ref.project, proj) != 0 ||
-	    ref.created_ms != NOW)
+	if (gw_task_open(key, h, &ref) != 0 || strcmp(ref.task_id, tid) != 0 ||
+	    strcmp(ref.project, proj) != 0 || ref.created_ms != NOW ||
+	    !gw_task_is_creator(&ref, iss, sub))
 		abort(); /* a handle we minted must open as minted */
 	snprintf(other, sizeof(other), "%sx", sub);
-	if (gw_task_open(key, h, iss, other, &ref) == 0)
-		abort(); /* bound to sub: nobody else may open it */
+	if (gw_task_is_creator(&ref, iss, other))
+		abort(); /* names sub: nobody else is its creator */
 }
 
 int
@@ -93,7 +93,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	n = len - 1 < sizeof(h) - 1 ? len - 1 : sizeof(h) - 1;
 	memcpy(h, data + 1, n);
 	h[n] = '\0';
-	if (gw_task_open(key, h, "https://idp.example", "dev-alice", &ref) == 0)
+	if (gw_task_open(key, h, &ref) == 0)
 		abort(); /* forged without the key */
 	return 0;
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Export tasks end to end through nginx + hssgw + hss-emulator: status and
 download by signed handle, ownership (404 for anyone else, same as a
-missing task), the upstream budget under 20 concurrent callers, and a
-download of hundreds of megabytes with hssgw's peak RSS measured.
+missing task, unless the policy lets the caller act for the task's
+subject), the upstream budget under 20 concurrent callers, HSS's
+Retry-After, single flight of identical exports, and a download of
+hundreds of megabytes with hssgw's peak RSS measured.
 
 Run: test_tasks.py --bin BUILD/bin --src SRC.  Python 3 stdlib only.
 """
@@ -37,10 +39,11 @@ BODY = {"project": stk.PROJECT_ALIAS, "image_type": "private_image",
 class TaskStack(stk.Stack):
     """The shared stack plus a handle key, a task policy and tasks keys."""
 
-    def __init__(self, *a, tasks=None, key_file=True, **kw):
+    def __init__(self, *a, tasks=None, key_file=True, policies=(), **kw):
         super().__init__(*a, **kw)
         self.tasks = tasks or {}
         self.key_file = key_file
+        self.extra_policies = policies  # files under policies/examples/
 
     def _configs(self):
         super()._configs()
@@ -48,6 +51,10 @@ class TaskStack(stk.Stack):
                        os.urandom(32).hex(), 0o600)
         stk.write_file(self.path("policies", "tasks.json"),
                        json.dumps(TASK_POLICY))
+        for name in self.extra_policies:
+            with open(os.path.join(self.srcdir, "policies", "examples",
+                                   name)) as f:
+                stk.write_file(self.path("policies", name), f.read())
         t = {"handle_key_file": "secrets/task.key"} if self.key_file else {}
         t.update(self.tasks)
         self.config["tasks"] = t
@@ -362,6 +369,140 @@ class Throttled(unittest.TestCase):
         self.assertEqual(self.s.tasks_ctl()["throttled"] - before, 2)
 
 
+class RetryAfter(unittest.TestCase):
+    """HSS's own Retry-After on a 429 replaces the fixed backoff, within
+    the caller's deadline, and is what the caller is told past it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = TaskStack(ARGS.bin, ARGS.src, tasks={
+            "budget_per_minute": 600, "status_cache_ttl_s": 0,
+            "retry_deadline_ms": 5000}).start()
+        cls.tok = cls.s.mint(sub="dev-retry-after")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def tearDown(self):
+        self.s.emulator_control("control", {"mode": "ok"})
+
+    def test_short_retry_after_is_honoured(self):
+        """Gap pinned: upstream.c dropped Retry-After, so hssgw always
+        waited its own 2 s backoff."""
+        self.s.tasks_ctl({"delay_ms": 0, "file_bytes": 10})
+        n = len(self.s.emulator_lines())
+        self.s.emulator_control("control", {
+            "mode": "status", "status": 429, "count": 1, "retry_after": 1})
+        t0 = time.monotonic()
+        r = self.s.export(BODY, token=self.tok)
+        took = time.monotonic() - t0
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([e["status"] for e in
+                          self.s.emulator_lines()[n:]], [429, 200])
+        # HSS said 1 s: more than 0.9 s, clearly less than the 2 s backoff.
+        self.assertGreaterEqual(took, 0.9)
+        self.assertLess(took, 1.8)
+
+    def test_long_retry_after_past_deadline(self):
+        n = len(self.s.emulator_lines())
+        self.s.emulator_control("control", {
+            "mode": "status", "status": 429, "count": 100,
+            "retry_after": 30})
+        t0 = time.monotonic()
+        r = self.s.export(BODY, token=self.tok)
+        self.assertEqual(r.status, 429, r)
+        self.assertEqual(r.json()["error_code"], "HSSGW.0206")
+        # 30 s would end past the 5 s deadline: no retry, HSS's value.
+        self.assertEqual(r.header("Retry-After"), "30")
+        self.assertEqual(len(self.s.emulator_lines()) - n, 1)
+        self.assertLess(time.monotonic() - t0, 1.5)
+
+
+ACT_FOR_POLICY = "50-act-for-subject.json"
+
+
+class ActFor(unittest.TestCase):
+    """hss:ActForSubject (policies/examples/50-act-for-subject.json): the
+    security team may use anyone's task, a team lead its team's; everyone
+    else gets the same 404 as for a forged handle."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = TaskStack(ARGS.bin, ARGS.src, tasks={
+            "budget_per_minute": 600, "status_cache_ttl_s": 0},
+            policies=(ACT_FOR_POLICY,)).start()
+        g = stk.ALLOWED_GROUP
+        cls.alice = cls.s.mint(sub="web-alice", claims={"team": "web"})
+        cls.bob = cls.s.mint(sub="web-bob", claims={"team": "web"})
+        cls.sec = cls.s.mint(sub="sec-eve", groups=(g, "secops"))
+        cls.lead = cls.s.mint(sub="lead-carol", groups=(g, "team-leads"),
+                              claims={"team": "web"})
+        cls.other_lead = cls.s.mint(sub="lead-olga",
+                                    groups=(g, "team-leads"),
+                                    claims={"team": "ops"})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def rec(self, r):
+        return [a for a in self.s.audit_lines()
+                if a["request_id"] == r.header("X-Request-Id")][-1]
+
+    def test_act_for_subject(self):
+        self.s.tasks_ctl({"delay_ms": 0, "file_bytes": 1000})
+        r = self.s.export(BODY, token=self.alice)
+        self.assertEqual(r.status, 200, r)
+        doc = r.json()
+        base = stk.EXPORT_PATH + "/" + doc["handle"]
+        # Positive control: the creator.
+        own = self.s.get(base, self.alice)
+        self.assertEqual(own.status, 200, own)
+        # The security team and web's lead may act for web-alice.
+        for tok, sid in ((self.sec, "SecurityTeamActsForAnyone"),
+                         (self.lead, "TeamLeadActsForOwnTeam")):
+            st = self.s.get(base, tok)
+            self.assertEqual(st.status, 200, st)
+            self.assertEqual(st.json()["task_id"], doc["task_id"])
+            f = self.s.get(base + "/file", tok)
+            self.assertEqual(f.status, 200, f)
+            self.assertEqual(len(f.body), 1000)
+            rec = self.rec(f)
+            self.assertEqual(rec["action"], "hss:DownloadExportFile")
+            self.assertIn(sid, [x["sid"] for x in rec["statements"]])
+            self.assertNotEqual(rec["subject"], "web-alice")
+            if "task_subject" in self.schema():
+                self.assertEqual(rec["task_subject"], "web-alice")
+        # Gap pinned: another team's lead and a team mate are not allowed;
+        # they get exactly the answer a forged handle gets.
+        forged = self.s.get(base[:-2] + ("AA" if base[-2:] != "AA"
+                                         else "BB"), self.sec)
+        self.assertEqual(forged.status, 404)
+        want = (forged.json()["error_code"], forged.json()["error_msg"])
+        for tok in (self.other_lead, self.bob):
+            for path in (base, base + "/file"):
+                d = self.s.get(path, tok)
+                self.assertEqual(d.status, 404, (path, d))
+                self.assertEqual(
+                    (d.json()["error_code"], d.json()["error_msg"]), want)
+                rec = self.rec(d)
+                self.assertEqual(rec["action"], "hss:ActForSubject")
+                self.assertEqual(rec["decision"], "implicit_deny")
+                self.assertIsNone(rec["upstream"])  # nothing was sent
+        # A task the lead made is theirs: no act-for needed.
+        r2 = self.s.export(BODY, token=self.other_lead)
+        own2 = self.s.get(stk.EXPORT_PATH + "/" + r2.json()["handle"],
+                          self.other_lead)
+        self.assertEqual(own2.status, 200, own2)
+        self.assertEqual(self.rec(own2)["action"], "hss:GetExportTask")
+
+    @staticmethod
+    def schema():
+        with open(os.path.join(ARGS.src, "docs", "audit.schema.json")) as f:
+            return f.read()
+
+
 class Coalesce(unittest.TestCase):
     """Identical exports within tasks.coalesce_window_ms share the first
     one's task; status answers come from the cache within its TTL."""
@@ -415,6 +556,33 @@ class Coalesce(unittest.TestCase):
         self.assertEqual(c.header("X-Hssgw-Coalesced"), "false")
         self.assertNotEqual(c.json()["task_id"], a.json()["task_id"])
         self.assertEqual(self.s.tasks_ctl()["export_calls"], calls + 2)
+
+    def test_single_flight(self):
+        """Gap pinned: identical exports arriving together all reached HSS
+        (only answers already given were shared)."""
+        self.s.tasks_ctl({"delay_ms": 0, "file_bytes": 10})
+        body = dict(BODY, severity_level="Medium")
+        calls = self.s.tasks_ctl()["export_calls"]
+        # HSS takes 0.7 s (below the stack's 1 s upstream timeout) to
+        # answer the one export it gets.
+        self.s.emulator_control("control", {"mode": "delay",
+                                            "delay_ms": 700, "count": 1})
+        toks = [self.s.mint(sub="dev-sf%d" % i) for i in range(6)]
+        with concurrent.futures.ThreadPoolExecutor(6) as ex:
+            rs = list(ex.map(lambda t: self.s.export(body, token=t), toks))
+        self.s.emulator_control("control", {"mode": "ok"})
+        for r in rs:
+            self.assertEqual(r.status, 200, r)
+        self.assertEqual(len({r.json()["task_id"] for r in rs}), 1)
+        self.assertEqual(self.s.tasks_ctl()["export_calls"], calls + 1)
+        flags = sorted(r.header("X-Hssgw-Coalesced") for r in rs)
+        self.assertEqual(flags, ["false"] + ["true"] * 5)
+        # Each its own handle (the emulator keeps no task for an export
+        # answered under "delay", so status is not asked here).
+        self.assertEqual(len({r.json()["handle"] for r in rs}), 6)
+        recs = [a for a in self.s.audit_lines() if a["request_id"] in
+                {r.header("X-Request-Id") for r in rs}]
+        self.assertEqual(sum(1 for a in recs if a.get("coalesced")), 5)
 
     def test_status_cache_visible(self):
         self.s.tasks_ctl({"delay_ms": 0, "file_bytes": 10})

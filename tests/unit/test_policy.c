@@ -510,7 +510,8 @@ static const struct err_case err_cases[] = {
         "\"Action\":\"hss:ExportImageBaselin\",\"Resource\":\"*\""),
      "t.json: Statement[0].Action: \"hss:ExportImageBaselin\" matches "
      "no known action (known: hss:ExportImageBaseline, "
-     "hss:GetExportTask, hss:DownloadExportFile)"},
+     "hss:GetExportTask, hss:DownloadExportFile, "
+     "hss:ActForSubject)"},
     {"Resource of the wrong shape",
      S1("\"Effect\":\"Deny\",\"Principal\":\"*\","
         "\"Action\":\"*\",\"Resource\":\"hss:cn-north-4\""),
@@ -2279,6 +2280,79 @@ static const struct example_case example_cases[] = {
      "SecurityTeamEverywhere"},
 };
 
+/*
+ * 50-act-for-subject.json: whose tasks a caller may use (action
+ * hss:ActForSubject, the task's creator in hss:task_issuer and
+ * hss:task_subject).  Gap pinned: a team lead must not reach another
+ * team's or another IdP's tasks, nor anyone without the group.
+ */
+#define LEAD                                                                   \
+	"sub=lead-carol;iss=https://"                                          \
+	"idp.example.com;team=web;groups=[team-leads]"
+#define IDP "hss:task_issuer=https://idp.example.com"
+#define NET "gw:client_ip=10.1.2.3;"
+static const struct example_case act_for_cases[] = {
+    {"sub=eve;groups=[secops]", NET IDP ";hss:task_subject=dev-alice",
+     "hss:eu-west-0:x", GW_POL_ALLOW, "50-act-for-subject.json",
+     "SecurityTeamActsForAnyone"},
+    {LEAD, NET IDP ";hss:task_subject=web-alice", "hss:cn-north-4:demo",
+     GW_POL_ALLOW, "50-act-for-subject.json", "TeamLeadActsForOwnTeam"},
+    {LEAD, NET IDP ";hss:task_subject=ops-erin", "hss:cn-north-4:demo",
+     GW_POL_IMPLICIT_DENY, "", ""},
+    {LEAD, NET IDP ";hss:task_subject=web", "hss:cn-north-4:demo",
+     GW_POL_IMPLICIT_DENY, "", ""},
+    {LEAD,
+     NET "hss:task_issuer=https://other.example;"
+         "hss:task_subject=web-alice",
+     "hss:cn-north-4:demo", GW_POL_IMPLICIT_DENY, "", ""},
+    /* Without the creator in the context nothing applies. */
+    {LEAD, NET IDP, "hss:cn-north-4:demo", GW_POL_IMPLICIT_DENY, "", ""},
+    {"sub=lead-carol;iss=https://idp.example.com;groups=[team-leads]",
+     NET IDP ";hss:task_subject=web-alice", "hss:cn-north-4:demo",
+     GW_POL_IMPLICIT_DENY, "", ""},
+    {"sub=web-bob;iss=https://idp.example.com;team=web;groups=[dev]",
+     NET IDP ";hss:task_subject=web-alice", "hss:cn-north-4:demo",
+     GW_POL_IMPLICIT_DENY, "", ""},
+    /* The guardrails still win. */
+    {"sub=eve;groups=[secops]",
+     "gw:client_ip=203.0.113.5;" IDP ";hss:task_subject=dev-alice",
+     "hss:eu-west-0:x", GW_POL_EXPLICIT_DENY, "91-network.json",
+     "DenyOutsideCorporateNetwork"},
+};
+
+static void
+test_example_act_for(void **state)
+{
+	struct gw_pol_request req = {0};
+	struct gw_pol_decision d;
+	struct gw_pol_set *set;
+	struct ctxspec cs;
+	struct gw_claims c;
+	size_t i;
+
+	(void)state;
+	set = load_dir(GW_SOURCE_DIR "/policies/examples");
+	for (i = 0; i < sizeof(act_for_cases) / sizeof(act_for_cases[0]); i++) {
+		const struct example_case *tc = &act_for_cases[i];
+
+		claims_parse(&c, tc->claims);
+		ctx_parse(&cs, tc->ctx);
+		req.claims = &c;
+		req.action = "hss:ActForSubject";
+		req.resource = tc->resource;
+		req.ctx = cs.kv;
+		req.nctx = cs.n;
+		gw_pol_eval(set, &req, &d);
+		claims_free(&c);
+		free(cs.copy);
+		if (d.effect != tc->want || strcmp(d.file, tc->file) != 0 ||
+		    strcmp(d.sid, tc->sid) != 0)
+			fail_msg("act-for %zu: got %s %s/%s", i,
+			         gw_pol_effect_name(d.effect), d.file, d.sid);
+	}
+	gw_pol_free(set);
+}
+
 static void
 test_example_policies(void **state)
 {
@@ -2289,7 +2363,7 @@ test_example_policies(void **state)
 
 	(void)state;
 	set = load_dir(GW_SOURCE_DIR "/policies/examples");
-	assert_int_equal(gw_pol_count(set), 8);
+	assert_int_equal(gw_pol_count(set), 10);
 	for (i = 0; i < sizeof(example_cases) / sizeof(example_cases[0]); i++) {
 		const struct example_case *tc = &example_cases[i];
 
@@ -2340,6 +2414,7 @@ main(void)
 	    cmocka_unit_test(test_condition_load_errors),
 	    cmocka_unit_test(test_condition_load_controls),
 	    cmocka_unit_test(test_hss_keys_match_fields),
+	    cmocka_unit_test(test_example_act_for),
 	    cmocka_unit_test(test_deciding_statements),
 	    cmocka_unit_test(test_explain),
 	    cmocka_unit_test(test_check_warnings),
