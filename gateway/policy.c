@@ -1569,6 +1569,25 @@ denies_all(const struct stmt *st)
 	       covers(&st->resources, res_probes, NRES_PROBES, 0);
 }
 
+/*
+ * An Allow that grants hss:ActForSubject through a wildcard or NotAction:
+ * its principals may see and download other subjects' export tasks,
+ * which the author may not have meant (docs/TASKS.md).
+ */
+static int
+acts_for_by_wildcard(const struct stmt *st)
+{
+	static const char *const act_for[] = {"hss:ActForSubject"};
+	static const char *const others[] = {"hss:ExportImageBaseline"};
+
+	if (st->effect != GW_POL_ALLOW)
+		return 0;
+	if (st->not_action)
+		return !covers(&st->actions, act_for, 1, 1);
+	return covers(&st->actions, act_for, 1, 1) &&
+	       covers(&st->actions, others, 1, 1);
+}
+
 size_t
 gw_pol_check(const struct gw_pol_set *set, int64_t now_ms, struct gw_buf *b)
 {
@@ -1601,6 +1620,12 @@ gw_pol_check(const struct gw_pol_set *set, int64_t now_ms, struct gw_buf *b)
 			          "%s %s denies everything: this Allow can "
 			          "never decide",
 			          all->file, all->sid);
+		if (acts_for_by_wildcard(st))
+			n += warn(b, st,
+			          "this Allow also grants hss:ActForSubject: "
+			          "its principals may see and download other "
+			          "subjects' export tasks; list the actions it "
+			          "needs instead");
 		if (st->effect == GW_POL_EXPLICIT_DENY && st->has_vars)
 			n += warn(
 			    b, st,

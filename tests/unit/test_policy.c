@@ -2083,12 +2083,32 @@ struct check_case {
 
 #define NOW_2026 1767225600000LL /* 2026-01-01T00:00:00Z */
 
+/* An Allow naming its action: check warns about wildcard Allows. */
+#define CCOND(c)                                                               \
+	DOC("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"" EXPORT   \
+	    "\",\"Resource\":\"*\",\"Condition\":" c "}")
+
 static const struct check_case check_cases[] = {
-    {"clean", DOC(ALLOW_ALL), NULL},
+    {"clean",
+     S1("\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":\"" EXPORT
+        "\",\"Resource\":\"*\""),
+     NULL},
+    /* The gap: "Action": "*" quietly lets anyone act for any subject. */
+    {"wildcard Allow grants acting for others", DOC(ALLOW_ALL),
+     "also grants hss:ActForSubject"},
+    {"NotAction Allow grants acting for others",
+     S1("\"Effect\":\"Allow\",\"Principal\":\"*\","
+        "\"NotAction\":\"hss:DownloadExportFile\",\"Resource\":\"*\""),
+     "also grants hss:ActForSubject"},
+    /* Positive control: naming the action is no warning. */
+    {"explicit ActForSubject",
+     S1("\"Effect\":\"Allow\",\"Principal\":\"*\","
+        "\"Action\":\"hss:ActForSubject\",\"Resource\":\"*\""),
+     NULL},
     {"clean conditions",
-     COND("{\"NumericGreaterThan\":{\"hss:export_size\":5},"
-          "\"NumericLessThan\":{\"hss:export_size\":7},"
-          "\"DateLessThan\":{\"gw:current_time\":\"2027-01-01T00:00:00Z\"}}"),
+     CCOND("{\"NumericGreaterThan\":{\"hss:export_size\":5},"
+           "\"NumericLessThan\":{\"hss:export_size\":7},"
+           "\"DateLessThan\":{\"gw:current_time\":\"2027-01-01T00:00:00Z\"}}"),
      NULL},
     {"NotAction of every action",
      S1("\"Effect\":\"Allow\",\"Principal\":\"*\","
@@ -2108,8 +2128,8 @@ static const struct check_case check_cases[] = {
           "\"StringEquals\":{\"hss:namespace\":\"a\"}}"),
      "the key must be both missing and present"},
     {"Null true and IfExists is fine",
-     COND("{\"Null\":{\"hss:namespace\":true},"
-          "\"StringEqualsIfExists\":{\"hss:namespace\":\"a\"}}"),
+     CCOND("{\"Null\":{\"hss:namespace\":true},"
+           "\"StringEqualsIfExists\":{\"hss:namespace\":\"a\"}}"),
      NULL},
     {"empty numeric range",
      COND("{\"NumericGreaterThan\":{\"hss:export_size\":10},"
