@@ -3,15 +3,17 @@
  * passes or sets the one fault that answers the request:
  *
  *   route -> size -> bearer token -> media type -> validation -> policy
- *   -> translation -> credentials -> audit readiness -> upstream
+ *   (+ shadow) -> translation -> credentials -> coalescing -> budget
+ *   -> intent record (durable) -> upstream -> outcome record
  *
  * Authentication comes before validation so an anonymous caller learns
- * nothing about the request format.  Every answered export request leaves
- * exactly one audit record.  Owns the snapshot (process lifetime) and the
- * per-request allocations, all released at the end of gw_pipe_handle.
- * Never puts a token, key or secret in a response, record or log line.
+ * nothing about the request format.  Every request answered leaves one
+ * audit record (two when it went upstream: intent, then outcome), on disk
+ * before the answer.  Owns the snapshots and the gateway that swaps them,
+ * and the per-request state, released at the end of gw_pipe_handle.
+ * Export task routes live in pipeline_tasks.c.  Never puts a token, key or
+ * secret in a response, record or log line.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,109 +22,10 @@
 
 #include <json-c/json.h>
 
-#include "audit.h"
-#include "claims.h"
-#include "config.h"
-#include "cred.h"
-#include "jwtv.h"
-#include "pipeline.h"
-#include "policy.h"
-#include "translate.h"
-#include "upstream.h"
-#include "tasks.h"
-#include "budget.h"
+#include "pipeline_int.h"
 
-#define ACTION_EXPORT "hss:ExportImageBaseline"
-#define RESP_MAX      (64 * 1024)
-
-struct gw_snapshot {
-	struct gw_config *conf;
-	struct gw_jwt_keyset *keys;
-	struct gw_pol_set *pol;
-	struct gw_pol_set *shadow; /* evaluated and audited, never enforced */
-	struct gw_cred **creds;    /* parallel to conf->creds */
-	struct gw_audit *audit;
-	int owns_audit; /* else borrowed from the gateway */
-	unsigned refs;  /* requests holding it; gateway lock */
-	/* tasks (docs/TASKS.md); under a gateway the budget, the caches
-	 * and a random key belong to it (they survive reloads) */
-	struct gw_task_key *tkey;
-	struct gw_budget *budget;
-	struct gw_cache *status_cache;
-	struct gw_cache *coalesce; /* export key -> HSS's export answer */
-	struct gw_flight *flight;  /* identical exports in the air */
-	int tkey_borrowed;
-	int tasks_borrowed; /* budget and caches */
-};
-
-struct reqstate;
-static enum gw_err audit_intent(struct reqstate *);
-static struct gw_cred *cred_for(const struct gw_snapshot *,
-                                const struct gw_conf_project *);
-static enum gw_err budget_take(struct reqstate *, const char *, const char *);
-static enum gw_err throttled(struct reqstate *, int, const char *);
 static int64_t now_of(const struct reqstate *);
 static enum gw_err coalesce(struct reqstate *, int *);
-struct gw_http_resp;
-static void export_add_handle(struct reqstate *, struct gw_http_resp *);
-
-struct gw_gateway {
-	pthread_mutex_t lock;
-	struct gw_snapshot *cur;
-	struct gw_audit *audit;
-	char *path;
-	/* Outlive snapshots, so a reload neither refills the budget, empties
-	 * the caches nor (without a key file) voids every handle. */
-	struct gw_task_key *rkey; /* the random key, when one was drawn */
-	struct gw_budget *budget;
-	struct gw_cache *status_cache;
-	struct gw_cache *coalesce;
-	struct gw_flight *flight;
-	long long budget_per_minute; /* the rate the budget was made with */
-};
-
-struct gw_worker {
-	struct gw_upstream *up;
-};
-
-/* What one request accumulates on its way through the stages. */
-struct reqstate {
-	const struct gw_snapshot *snap;
-	const struct gw_http_req *req;
-	struct gw_fault fault;
-	struct gw_claims *claims;
-	struct gw_export_req *xreq;
-	struct gw_upreq *upreq;
-	struct gw_upresp upresp;
-	struct gw_pol_decision decision;
-	struct gw_pol_decision shadow;
-	const char *stmt_files[GW_POL_DECIDING_MAX];
-	const char *stmt_sids[GW_POL_DECIDING_MAX];
-	int decided;
-	const char *action; /* NULL when the route is unknown */
-	char token_fp[17];  /* fingerprint of the bearer token */
-	int intent;         /* the intent record is on disk */
-	char resource[512];
-	char cred_fp[17];
-	const char *cred_name;
-	char *up_error_code;
-	char *task_id;
-	long long record_total_num;
-	int64_t t_start, lat_auth, lat_policy, lat_upstream;
-	int passthrough;          /* answer with HSS's own status and body */
-	const char *task_project; /* tasks: the project alias of the handle */
-	int64_t retry_after_s;    /* > 0: answer with Retry-After */
-	int retries;              /* HSS 429s retried */
-	int coalesced;            /* the export answer is an earlier one's */
-	int cached;               /* the status answer came from the cache */
-	char *coalesce_key;       /* project and redacted request, or NULL */
-	int flight_lead;          /* leads the single flight of coalesce_key */
-	/* tasks: the creator named by the handle (borrowed from taskq) */
-	const char *task_iss, *task_sub;
-	/* hss:ActForSubject, evaluated when the caller is not the creator */
-	struct gw_pol_decision actfor;
-	int acted_for;
-};
 
 static struct gw_audit *
 audit_open_conf(const struct gw_config *conf, char *err, size_t errlen)
@@ -268,8 +171,8 @@ gw_pipe_prime(const struct gw_snapshot *s, int64_t now_ms, char *err,
 	for (i = 0; i < s->conf->nprojects; i++) {
 		p = &s->conf->projects[i];
 		memset(&f, 0, sizeof(f));
-		if (gw_cred_prime(cred_for(s, p), p->project_id, now_ms, &f) ==
-		    GW_OK)
+		if (gw_cred_prime(gw_pipe_cred_for(s, p), p->project_id, now_ms,
+		                  &f) == GW_OK)
 			continue;
 		if (failed++ == 0)
 			snprintf(err, errlen, "project %s, credentials %s: %s",
@@ -462,8 +365,8 @@ gw_http_resp_reset(struct gw_http_resp *r)
 	r->stream = stream;
 }
 
-static void
-resp_header(struct gw_http_resp *r, const char *name, const char *value)
+void
+gw_pipe_resp_header(struct gw_http_resp *r, const char *name, const char *value)
 {
 	if (r->nheaders == GW_RESP_HEADERS_MAX)
 		return;
@@ -506,28 +409,31 @@ set_body(struct gw_http_resp *resp, struct gw_buf *b)
 	resp->body = gw_buf_take(b, &resp->bodylen);
 }
 
-static void
-answer_error(const struct gw_http_req *req, const struct gw_fault *f,
-             struct gw_http_resp *resp)
+void
+gw_pipe_answer_error(const struct gw_http_req *req, const struct gw_fault *f,
+                     struct gw_http_resp *resp)
 {
 	struct gw_buf b;
 
 	gw_buf_init(&b, RESP_MAX);
 	resp->status = gw_err_status(f->err);
 	error_json(f, req->request_id, &b);
-	resp_header(resp, "Content-Type", "application/json;charset=utf-8");
+	gw_pipe_resp_header(resp, "Content-Type",
+	                    "application/json;charset=utf-8");
 	if (f->err == GW_ERR_UNAUTHENTICATED)
-		resp_header(resp, "WWW-Authenticate", "Bearer realm=\"hssgw\"");
+		gw_pipe_resp_header(resp, "WWW-Authenticate",
+		                    "Bearer realm=\"hssgw\"");
 	else if (f->err == GW_ERR_TOKEN_INVALID)
 		/* RFC 6750 §3: no description, it could help an attacker. */
-		resp_header(resp, "WWW-Authenticate",
-		            "Bearer realm=\"hssgw\", error=\"invalid_token\"");
+		gw_pipe_resp_header(
+		    resp, "WWW-Authenticate",
+		    "Bearer realm=\"hssgw\", error=\"invalid_token\"");
 	set_body(resp, &b);
 }
 
 /* "Bearer <token>" (RFC 6750 §2.1; the scheme is case-insensitive). */
-static const char *
-bearer(const char *h)
+const char *
+gw_pipe_bearer(const char *h)
 {
 	const char *t;
 
@@ -551,8 +457,8 @@ is_json_type(const char *ct)
 	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
 }
 
-static struct gw_cred *
-cred_for(const struct gw_snapshot *s, const struct gw_conf_project *p)
+struct gw_cred *
+gw_pipe_cred_for(const struct gw_snapshot *s, const struct gw_conf_project *p)
 {
 	size_t i = (size_t)(p->cred - s->conf->creds);
 
@@ -563,8 +469,8 @@ cred_for(const struct gw_snapshot *s, const struct gw_conf_project *p)
  * Finds an error code in an HSS error body, as tolerantly as the official
  * SDK (reference §3.3): error_code, or code, at the top or one level down.
  */
-static char *
-find_error_code(struct json_object *o)
+char *
+gw_pipe_find_error_code(struct json_object *o)
 {
 	static const char *const names[] = {"error_code", "code"};
 	struct json_object *v;
@@ -616,7 +522,7 @@ check_answer(struct reqstate *st)
 		goto out;
 	}
 	if (r->status != 200) {
-		st->up_error_code = find_error_code(o);
+		st->up_error_code = gw_pipe_find_error_code(o);
 		st->passthrough = 1;
 		rc = GW_OK;
 		goto out;
@@ -777,7 +683,7 @@ run_export(struct reqstate *st, struct gw_worker *w)
 		                    s->conf->max_body_bytes);
 
 	t = gw_mono_us();
-	token = bearer(req->authorization);
+	token = gw_pipe_bearer(req->authorization);
 	if (token == NULL)
 		return gw_fault_set(&st->fault, GW_ERR_UNAUTHENTICATED,
 		                    "Authorization",
@@ -829,7 +735,7 @@ run_export(struct reqstate *st, struct gw_worker *w)
 		return rc;
 	if (hit)
 		return check_answer(st);
-	cred = cred_for(s, st->xreq->project);
+	cred = gw_pipe_cred_for(s, st->xreq->project);
 	if (cred == NULL)
 		return gw_fault_set(&st->fault, GW_ERR_CREDENTIALS, "",
 		                    "no credentials for project");
@@ -839,19 +745,19 @@ run_export(struct reqstate *st, struct gw_worker *w)
 	if (rc != GW_OK)
 		return rc;
 	/* Fail closed: no export leaves without its durable record. */
-	rc = audit_intent(st);
+	rc = gw_pipe_audit_intent(st);
 	if (rc != GW_OK)
 		return rc;
 
 	/* HSS allows 5 calls a minute (reference 6): hssgw never asks more. */
-	rc = budget_take(st, st->cred_name, "export");
+	rc = gw_pipe_budget_take(st, st->cred_name, "export");
 	for (attempt = 0; rc == GW_OK; attempt++) {
 		t = gw_mono_us();
 		rc = send_upstream(st, w, cred);
 		st->lat_upstream += gw_mono_us() - t;
 		if (rc != GW_OK || st->upresp.status != 429)
 			break;
-		rc = throttled(st, attempt, "export");
+		rc = gw_pipe_throttled(st, attempt, "export");
 	}
 	if (rc != GW_OK)
 		return rc;
@@ -944,8 +850,8 @@ emit(const struct reqstate *st, const struct gw_audit_rec *r)
  * The intent record: durable before anything is sent upstream, so no
  * export reaches HSS without a record of who asked and what was sent.
  */
-static enum gw_err
-audit_intent(struct reqstate *st)
+enum gw_err
+gw_pipe_audit_intent(struct reqstate *st)
 {
 	struct gw_audit_rec r;
 
@@ -959,8 +865,8 @@ audit_intent(struct reqstate *st)
 }
 
 /* The record of the answer: the outcome of an intent, or the only one. */
-static enum gw_err
-audit(struct reqstate *st, const struct gw_http_resp *resp)
+enum gw_err
+gw_pipe_audit(struct reqstate *st, const struct gw_http_resp *resp)
 {
 	struct gw_audit_rec r;
 
@@ -983,9 +889,9 @@ audit(struct reqstate *st, const struct gw_http_resp *resp)
 	return emit(st, &r);
 }
 
-static void
-reqstate_init(struct reqstate *st, const struct gw_snapshot *s,
-              const struct gw_http_req *req, const char *action)
+void
+gw_pipe_reqstate_init(struct reqstate *st, const struct gw_snapshot *s,
+                      const struct gw_http_req *req, const char *action)
 {
 	memset(st, 0, sizeof(*st));
 	st->snap = s;
@@ -1000,8 +906,8 @@ reqstate_init(struct reqstate *st, const struct gw_snapshot *s,
  * without one, so the caller gets 503 instead.  If HSS already accepted
  * the export, its task id is kept (the intent record is on disk).
  */
-static void
-answer_unaudited(struct reqstate *st, struct gw_http_resp *resp)
+void
+gw_pipe_answer_unaudited(struct reqstate *st, struct gw_http_resp *resp)
 {
 	gw_http_resp_reset(resp);
 	if (st->task_id != NULL)
@@ -1013,7 +919,7 @@ answer_unaudited(struct reqstate *st, struct gw_http_resp *resp)
 	else
 		gw_fault_set(&st->fault, GW_ERR_AUDIT, "",
 		             "the audit trail cannot be written");
-	answer_error(st->req, &st->fault, resp);
+	gw_pipe_answer_error(st->req, &st->fault, resp);
 }
 
 static void
@@ -1023,7 +929,7 @@ handle_export(const struct gw_snapshot *s, struct gw_worker *w,
 	struct reqstate st;
 	enum gw_err rc;
 
-	reqstate_init(&st, s, req, ACTION_EXPORT);
+	gw_pipe_reqstate_init(&st, s, req, ACTION_EXPORT);
 	rc = run_export(&st, w);
 	if (st.flight_lead)
 		/* After the cache put: those waiting find the answer. */
@@ -1034,11 +940,11 @@ handle_export(const struct gw_snapshot *s, struct gw_worker *w,
 		resp->body = st.upresp.body;
 		resp->bodylen = st.upresp.bodylen;
 		st.upresp.body = NULL;
-		resp_header(resp, "Content-Type",
-		            "application/json;charset=utf-8");
-		export_add_handle(&st, resp);
-		resp_header(resp, "X-Hssgw-Coalesced",
-		            st.coalesced ? "true" : "false");
+		gw_pipe_resp_header(resp, "Content-Type",
+		                    "application/json;charset=utf-8");
+		gw_pipe_export_add_handle(&st, resp);
+		gw_pipe_resp_header(resp, "X-Hssgw-Coalesced",
+		                    st.coalesced ? "true" : "false");
 	} else {
 		if (st.fault.err == GW_OK)
 			gw_fault_set(&st.fault,
@@ -1048,17 +954,17 @@ handle_export(const struct gw_snapshot *s, struct gw_worker *w,
 			fprintf(stderr, "hssgw: request %s: %s: %s\n",
 			        req->request_id, gw_err_code(st.fault.err),
 			        st.fault.msg);
-		answer_error(req, &st.fault, resp);
+		gw_pipe_answer_error(req, &st.fault, resp);
 		if (st.retry_after_s > 0) {
 			char ra[32];
 
 			snprintf(ra, sizeof(ra), "%lld",
 			         (long long)st.retry_after_s);
-			resp_header(resp, "Retry-After", ra);
+			gw_pipe_resp_header(resp, "Retry-After", ra);
 		}
 	}
-	if (audit(&st, resp) != GW_OK)
-		answer_unaudited(&st, resp);
+	if (gw_pipe_audit(&st, resp) != GW_OK)
+		gw_pipe_answer_unaudited(&st, resp);
 	free(st.task_id);
 	free(st.up_error_code);
 	free(st.coalesce_key);
@@ -1082,7 +988,7 @@ handle_health(const struct gw_snapshot *s, struct gw_worker *w,
 	if (!gw_audit_ready(s->audit))
 		why = "audit";
 	for (i = 0; why == NULL && i < s->conf->nprojects; i++)
-		if (!gw_cred_ready(cred_for(s, &s->conf->projects[i]),
+		if (!gw_cred_ready(gw_pipe_cred_for(s, &s->conf->projects[i]),
 		                   req->now_ms))
 			why = "credentials";
 	gw_buf_init(&b, 256);
@@ -1092,35 +998,9 @@ handle_health(const struct gw_snapshot *s, struct gw_worker *w,
 	else
 		gw_buf_printf(
 		    &b, "{\"status\":\"unavailable\",\"reason\":\"%s\"}", why);
-	resp_header(resp, "Content-Type", "application/json;charset=utf-8");
+	gw_pipe_resp_header(resp, "Content-Type",
+	                    "application/json;charset=utf-8");
 	set_body(resp, &b);
-}
-
-/* ---- export tasks: status and download (docs/TASKS.md) ---- */
-
-#define ACTION_STATUS   "hss:GetExportTask"
-#define ACTION_DOWNLOAD "hss:DownloadExportFile"
-#define ACTION_ACT_FOR  "hss:ActForSubject"
-#define TASK_PREFIX     "/v1/exports/image-baseline/"
-
-/* Verifies the bearer token (same rules as exports); GW_OK or a fault. */
-static enum gw_err
-authenticate(struct reqstate *st)
-{
-	const char *token;
-	enum gw_err rc;
-	int64_t t = gw_mono_us();
-
-	token = bearer(st->req->authorization);
-	if (token == NULL)
-		return gw_fault_set(&st->fault, GW_ERR_UNAUTHENTICATED,
-		                    "Authorization",
-		                    "a Bearer token is required");
-	gw_fingerprint(token, strlen(token), st->token_fp);
-	rc = gw_jwt_verify(st->snap->keys, token, st->req->now_ms / 1000,
-	                   &st->claims, &st->fault);
-	st->lat_auth = gw_mono_us() - t;
-	return rc;
 }
 
 /*
@@ -1149,8 +1029,8 @@ now_of(const struct reqstate *st)
 }
 
 /* What the caller is told to wait after HSS's 429: HSS's, else 12 s. */
-static int64_t
-retry_after_of(const struct gw_upresp *r)
+int64_t
+gw_pipe_retry_after_of(const struct gw_upresp *r)
 {
 	/* reference 6: 5 a minute, so a slot frees within 12 s. */
 	return r->retry_after_s > 0 ? r->retry_after_s : 12;
@@ -1165,8 +1045,8 @@ retry_after_of(const struct gw_upresp *r)
  * fastcgi_read_timeout, so the caller still gets an answer); else the
  * caller gets 429 HSSGW.0206 with Retry-After.  GW_OK: send again.
  */
-static enum gw_err
-throttled(struct reqstate *st, int attempt, const char *api)
+enum gw_err
+gw_pipe_throttled(struct reqstate *st, int attempt, const char *api)
 {
 	struct json_object *o =
 	    json_tokener_parse(st->upresp.body != NULL ? st->upresp.body : "");
@@ -1176,10 +1056,10 @@ throttled(struct reqstate *st, int attempt, const char *api)
 	struct timespec ts;
 
 	free(st->up_error_code);
-	st->up_error_code = o != NULL ? find_error_code(o) : NULL;
+	st->up_error_code = o != NULL ? gw_pipe_find_error_code(o) : NULL;
 	json_object_put(o);
 	if (elapsed + delay > st->snap->conf->tasks_retry_deadline_ms) {
-		st->retry_after_s = retry_after_of(&st->upresp);
+		st->retry_after_s = gw_pipe_retry_after_of(&st->upresp);
 		return gw_fault_set(&st->fault, GW_ERR_UPSTREAM_BUSY, "",
 		                    "HSS is throttling the gateway (%d "
 		                    "retries)",
@@ -1191,12 +1071,12 @@ throttled(struct reqstate *st, int attempt, const char *api)
 		continue; /* EINTR: a signal; sleep what is left */
 	st->retries++;
 	gw_upresp_reset(&st->upresp);
-	return budget_take(st, st->cred_name, api);
+	return gw_pipe_budget_take(st, st->cred_name, api);
 }
 
 /* Takes one call of api from the budget of cred; GW_ERR_BUDGET if spent. */
-static enum gw_err
-budget_take(struct reqstate *st, const char *cred, const char *api)
+enum gw_err
+gw_pipe_budget_take(struct reqstate *st, const char *cred, const char *api)
 {
 	char bucket[200], caller[256];
 	int64_t retry = 0;
@@ -1213,493 +1093,6 @@ budget_take(struct reqstate *st, const char *cred, const char *api)
 	                    api, (long long)st->retry_after_s);
 }
 
-/* HSS ids go into URL paths: only the characters HSS uses (UUIDs). */
-static int
-id_ok(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	return n >= 1 && n <= max &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	                 "0123456789-_") == n;
-}
-
-/* What a task request found out before it answers. */
-struct taskq {
-	struct gw_task_ref ref;
-	const struct gw_conf_project *project;
-	struct gw_cred *cred;
-	char *status_body; /* HSS's status answer (200), owned */
-	int cached;
-	char file_id[65];
-	char file_name[256];
-	char task_status[16];
-};
-
-static enum gw_err
-no_such_task(struct reqstate *st)
-{
-	return gw_fault_set(&st->fault, GW_ERR_TASK_NOT_FOUND, "",
-	                    "no such export task");
-}
-
-/*
- * Route, token, handle, policy.  A caller other than the task's creator
- * (issuer and subject, from the handle) needs an Allow of
- * hss:ActForSubject on the task's resource, with hss:task_issuer and
- * hss:task_subject in the context; without one it gets the same 404 as a
- * forged handle or a task HSS does not know, so it cannot tell a foreign
- * task from a missing one.  Then the route's own action, as for exports.
- */
-static enum gw_err
-task_open(struct reqstate *st, const char *handle, const char *action,
-          struct taskq *q)
-{
-	const struct gw_snapshot *s = st->snap;
-	struct gw_pol_request preq;
-	struct gw_pol_ctx pctx;
-	const char *issv[1], *subv[1], *projv[1], *regv[1];
-	struct gw_kv kv[4];
-	enum gw_err rc;
-	int64_t t;
-
-	rc = authenticate(st);
-	if (rc != GW_OK)
-		return rc;
-	if (gw_task_open(s->tkey, handle, &q->ref) == -1 ||
-	    (q->project = gw_conf_project_get(s->conf, q->ref.project)) ==
-	        NULL ||
-	    !id_ok(q->ref.task_id, 64))
-		return no_such_task(st);
-	/* Audited even when denied below: what was tried, by whom. */
-	st->task_project = q->project->alias;
-	st->task_id = strdup(q->ref.task_id);
-	st->task_iss = q->ref.iss;
-	st->task_sub = q->ref.sub;
-	t = gw_mono_us();
-	snprintf(st->resource, sizeof(st->resource), "hss:%s:%s",
-	         q->project->region, q->project->alias);
-	issv[0] = q->ref.iss;
-	subv[0] = q->ref.sub;
-	projv[0] = q->project->alias;
-	regv[0] = q->project->region;
-	kv[0] = (struct gw_kv){"hss:task_issuer", issv, 1};
-	kv[1] = (struct gw_kv){"hss:task_subject", subv, 1};
-	kv[2] = (struct gw_kv){"hss:project", projv, 1};
-	kv[3] = (struct gw_kv){"hss:region", regv, 1};
-	memset(&preq, 0, sizeof(preq));
-	preq.claims = st->claims;
-	preq.resource = st->resource;
-	if (gw_pol_ctx_build(&pctx, kv, 4, st->req->now_ms,
-	                     st->req->client_addr) == -1)
-		return gw_fault_set(&st->fault, GW_ERR_INTERNAL, "",
-		                    "request context too large");
-	preq.ctx = pctx.kv;
-	preq.nctx = pctx.n;
-	if (!gw_task_is_creator(&q->ref, st->claims->iss, st->claims->sub)) {
-		preq.action = ACTION_ACT_FOR;
-		gw_pol_eval(s->pol, &preq, &st->actfor);
-		st->acted_for = 1;
-		if (st->actfor.effect != GW_POL_ALLOW) {
-			/* Recorded as what it is: a denied act-for. */
-			st->action = ACTION_ACT_FOR;
-			st->decision = st->actfor;
-			st->acted_for = 0;
-			st->decided = 1;
-			if (s->shadow != NULL)
-				gw_pol_eval(s->shadow, &preq, &st->shadow);
-			st->lat_policy = gw_mono_us() - t;
-			return no_such_task(st);
-		}
-	}
-	preq.action = action;
-	gw_pol_eval(s->pol, &preq, &st->decision);
-	if (s->shadow != NULL)
-		gw_pol_eval(s->shadow, &preq, &st->shadow);
-	st->decided = 1;
-	st->lat_policy = gw_mono_us() - t;
-	if (st->decision.effect != GW_POL_ALLOW)
-		return gw_fault_set(&st->fault, GW_ERR_DENIED, "",
-		                    "not allowed to perform %s on %s", action,
-		                    st->resource);
-	q->cred = cred_for(s, q->project);
-	if (q->cred == NULL)
-		return gw_fault_set(&st->fault, GW_ERR_CREDENTIALS, "",
-		                    "no credentials for project");
-	st->cred_name = gw_cred_name(q->cred);
-	return GW_OK;
-}
-
-/* GET {endpoint}/v5/{project_id}/{what}/{id} (reference 2.1, 2.2). */
-static enum gw_err
-task_upreq(struct reqstate *st, struct taskq *q, const char *what,
-           const char *id)
-{
-	const struct gw_conf_project *p = q->project;
-	struct gw_buf url;
-	enum gw_err rc;
-
-	gw_buf_init(&url, 4096);
-	gw_buf_printf(&url, "%s/v5/%s/%s/%s", p->endpoint, p->project_id, what,
-	              id);
-	if (p->enterprise_project_id != NULL)
-		gw_buf_printf(&url, "?enterprise_project_id=%s",
-		              p->enterprise_project_id);
-	gw_upreq_free(st->upreq);
-	st->upreq = url.overflow ? NULL : gw_upreq_new("GET", url.p);
-	gw_buf_reset(&url);
-	if (st->upreq == NULL ||
-	    gw_upreq_set_header(st->upreq, "region", p->region, 0) == -1)
-		return gw_fault_set(&st->fault, GW_ERR_NOMEM, "",
-		                    "out of memory");
-	rc = gw_cred_apply(q->cred, st->upreq, p->project_id, st->req->now_ms,
-	                   st->cred_fp, &st->fault);
-	if (rc != GW_OK)
-		return rc;
-	if (!st->intent)
-		return audit_intent(st);
-	return GW_OK;
-}
-
-/* An HSS answer that is not a 200: throttling, a missing task, or else. */
-static enum gw_err
-task_upstream_error(struct reqstate *st)
-{
-	struct json_object *o =
-	    json_tokener_parse(st->upresp.body != NULL ? st->upresp.body : "");
-	long status = st->upresp.status;
-
-	free(st->up_error_code);
-	st->up_error_code = o != NULL ? find_error_code(o) : NULL;
-	json_object_put(o);
-	if (status == 429) {
-		st->retry_after_s = retry_after_of(&st->upresp);
-		return gw_fault_set(&st->fault, GW_ERR_UPSTREAM_BUSY, "",
-		                    "HSS is throttling the gateway");
-	}
-	if (status == 404)
-		return gw_fault_set(&st->fault, GW_ERR_TASK_NOT_FOUND, "",
-		                    "no such export task");
-	if (status == 401)
-		return gw_fault_set(&st->fault, GW_ERR_UPSTREAM_AUTH, "",
-		                    "HSS rejected the gateway's own "
-		                    "credentials");
-	return gw_fault_set(&st->fault, GW_ERR_UPSTREAM_BAD, "",
-	                    "HSS answered %ld", status);
-}
-
-/* Checks a status answer (reference 2.1) and keeps what download needs. */
-static enum gw_err
-task_parse_status(struct reqstate *st, struct taskq *q)
-{
-	static const char *const states[] = {"running", "success", "failure"};
-	struct json_object *o = json_tokener_parse(q->status_body), *v;
-	enum gw_err rc = GW_ERR_UPSTREAM_BAD;
-	const char *ts;
-	size_t i;
-
-	if (o == NULL || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, "task_status", &v) ||
-	    !json_object_is_type(v, json_type_string)) {
-		gw_fault_set(&st->fault, rc, "",
-		             "HSS status answer has no task_status");
-		goto out;
-	}
-	ts = json_object_get_string(v);
-	for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-		if (strcmp(ts, states[i]) == 0)
-			break;
-	if (i == sizeof(states) / sizeof(states[0])) {
-		gw_fault_set(&st->fault, rc, "",
-		             "HSS status answer has an unknown task_status");
-		goto out;
-	}
-	snprintf(q->task_status, sizeof(q->task_status), "%s", ts);
-	if (json_object_object_get_ex(o, "file_id", &v) &&
-	    json_object_is_type(v, json_type_string) &&
-	    id_ok(json_object_get_string(v), 64))
-		snprintf(q->file_id, sizeof(q->file_id), "%s",
-		         json_object_get_string(v));
-	if (json_object_object_get_ex(o, "file_name", &v) &&
-	    json_object_is_type(v, json_type_string))
-		snprintf(q->file_name, sizeof(q->file_name), "%s",
-		         json_object_get_string(v));
-	rc = GW_OK;
-out:
-	json_object_put(o);
-	return rc;
-}
-
-/* The task's status: from the cache, else one budgeted HSS call. */
-static enum gw_err
-task_status(struct reqstate *st, struct gw_worker *w, struct taskq *q)
-{
-	const struct gw_config *conf = st->snap->conf;
-	char key[400];
-	enum gw_err rc;
-	int64_t t;
-	int attempt;
-
-	snprintf(key, sizeof(key), "%s|%s", q->project->project_id,
-	         q->ref.task_id);
-	if (conf->tasks_status_cache_ttl_s > 0) {
-		q->status_body =
-		    gw_cache_get(st->snap->status_cache, key, st->req->now_ms);
-		if (q->status_body != NULL) {
-			q->cached = 1;
-			st->cached = 1;
-			return task_parse_status(st, q);
-		}
-	}
-	rc = task_upreq(st, q, "export-task", q->ref.task_id);
-	if (rc != GW_OK)
-		return rc;
-	rc = budget_take(st, st->cred_name, "export-task");
-	for (attempt = 0; rc == GW_OK; attempt++) {
-		t = gw_mono_us();
-		rc =
-		    gw_up_send(w->up, conf, st->upreq, &st->upresp, &st->fault);
-		st->lat_upstream += gw_mono_us() - t;
-		if (rc != GW_OK || st->upresp.status != 429)
-			break;
-		rc = throttled(st, attempt, "export-task");
-	}
-	if (rc != GW_OK)
-		return rc;
-	if (st->upresp.status != 200)
-		return task_upstream_error(st);
-	q->status_body = st->upresp.body;
-	st->upresp.body = NULL;
-	rc = task_parse_status(st, q);
-	if (rc == GW_OK && conf->tasks_status_cache_ttl_s > 0)
-		gw_cache_put(st->snap->status_cache, key, q->status_body,
-		             st->req->now_ms,
-		             conf->tasks_status_cache_ttl_s * 1000, 0);
-	return rc;
-}
-
-/* The handle in /v1/exports/image-baseline/{handle}[/file]. */
-static void
-task_handle_of(const char *path, char *out, size_t cap)
-{
-	const char *h = path + strlen(TASK_PREFIX);
-	size_t n = strcspn(h, "/");
-
-	if (n >= cap)
-		n = 0; /* over the cap: no handle, a 404 */
-	memcpy(out, h, n);
-	out[n] = '\0';
-}
-
-static void
-task_finish(struct reqstate *st, struct taskq *q, struct gw_http_resp *resp)
-{
-	char ra[32];
-
-	if (!resp->streamed) {
-		if (st->retry_after_s > 0) {
-			snprintf(ra, sizeof(ra), "%lld",
-			         (long long)st->retry_after_s);
-			resp_header(resp, "Retry-After", ra);
-		}
-		if (audit(st, resp) != GW_OK)
-			answer_unaudited(st, resp);
-	} else if (audit(st, resp) != GW_OK) {
-		/* The file is out: the stderr line is the trace left. */
-		fprintf(stderr, "hssgw: request %s: download not audited\n",
-		        st->req->request_id ? st->req->request_id : "-");
-	}
-	free(q->status_body);
-	free(st->task_id);
-	free(st->up_error_code);
-	gw_upresp_reset(&st->upresp);
-	gw_upreq_free(st->upreq);
-	gw_claims_free(st->claims);
-}
-
-static void
-task_error(struct reqstate *st, enum gw_err rc, struct gw_http_resp *resp)
-{
-	if (st->fault.err == GW_OK)
-		gw_fault_set(&st->fault, rc == GW_OK ? GW_ERR_INTERNAL : rc, "",
-		             "%s", gw_strerror(rc));
-	answer_error(st->req, &st->fault, resp);
-}
-
-static void
-handle_task_status(const struct gw_snapshot *s, struct gw_worker *w,
-                   const struct gw_http_req *req, struct gw_http_resp *resp)
-{
-	struct reqstate st;
-	struct taskq q;
-	char handle[GW_TASK_HANDLE_MAX + 1];
-	enum gw_err rc;
-
-	reqstate_init(&st, s, req, ACTION_STATUS);
-	memset(&q, 0, sizeof(q));
-	task_handle_of(req->path, handle, sizeof(handle));
-	rc = task_open(&st, handle, ACTION_STATUS, &q);
-	if (rc == GW_OK)
-		rc = task_status(&st, w, &q);
-	if (rc == GW_OK) {
-		/* HSS's answer, unchanged (reference 2.1). */
-		st.passthrough = 1;
-		resp->status = 200;
-		resp->body = q.status_body;
-		resp->bodylen = strlen(q.status_body);
-		q.status_body = NULL;
-		resp_header(resp, "Content-Type",
-		            "application/json;charset=utf-8");
-		resp_header(resp, "X-Hssgw-Cache", q.cached ? "hit" : "miss");
-	} else
-		task_error(&st, rc, resp);
-	task_finish(&st, &q, resp);
-}
-
-/* Streams HSS's file through the front's stream (gw_upsink -> gw_http). */
-struct dl {
-	struct reqstate *st;
-	struct taskq *q;
-	struct gw_http_resp *resp;
-};
-
-/* A file name safe inside a quoted Content-Disposition (RFC 6266). */
-static void
-safe_name(const char *in, char *out, size_t cap)
-{
-	size_t i, n = 0;
-
-	for (i = 0; in[i] != '\0' && n + 1 < cap; i++)
-		out[n++] = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP"
-		                  "QRSTUVWXYZ0123456789._-",
-		                  in[i]) != NULL
-		               ? in[i]
-		               : '_';
-	out[n] = '\0';
-	if (n == 0 || out[0] == '.')
-		snprintf(out, cap, "export-%s.zip", "file");
-}
-
-static int
-dl_head(void *arg, const char *content_type, long long length)
-{
-	struct dl *d = arg;
-	char name[256], cd[320];
-
-	d->resp->status = 200;
-	resp_header(d->resp, "Content-Type",
-	            content_type != NULL ? content_type
-	                                 : "application/octet-stream");
-	safe_name(d->q->file_name, name, sizeof(name));
-	snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"", name);
-	resp_header(d->resp, "Content-Disposition", cd);
-	if (d->st->req->request_id != NULL)
-		resp_header(d->resp, "X-Request-Id", d->st->req->request_id);
-	d->resp->streamed = 1;
-	d->st->passthrough = 1;
-	return d->resp->stream->head(d->resp->stream->ctx, d->resp, length);
-}
-
-static int
-dl_chunk(void *arg, const void *p, size_t len)
-{
-	struct dl *d = arg;
-
-	return d->resp->stream->body(d->resp->stream->ctx, p, len);
-}
-
-static void
-handle_task_file(const struct gw_snapshot *s, struct gw_worker *w,
-                 const struct gw_http_req *req, struct gw_http_resp *resp)
-{
-	struct reqstate st;
-	struct taskq q;
-	struct dl d;
-	struct gw_upsink sink;
-	char handle[GW_TASK_HANDLE_MAX + 1];
-	enum gw_err rc;
-	int64_t t;
-	int attempt;
-
-	reqstate_init(&st, s, req, ACTION_DOWNLOAD);
-	memset(&q, 0, sizeof(q));
-	task_handle_of(req->path, handle, sizeof(handle));
-	rc = task_open(&st, handle, ACTION_DOWNLOAD, &q);
-	if (rc == GW_OK)
-		rc = task_status(&st, w, &q);
-	if (rc == GW_OK &&
-	    (strcmp(q.task_status, "success") != 0 || q.file_id[0] == '\0'))
-		rc = gw_fault_set(&st.fault, GW_ERR_TASK_NOT_READY, "",
-		                  "the export task is %s, not success",
-		                  q.task_status);
-	if (rc == GW_OK && resp->stream == NULL)
-		rc = gw_fault_set(&st.fault, GW_ERR_INTERNAL, "",
-		                  "the front cannot stream");
-	if (rc == GW_OK)
-		rc = task_upreq(&st, &q, "download", q.file_id);
-	if (rc == GW_OK)
-		rc = budget_take(&st, st.cred_name, "download");
-	if (rc == GW_OK) {
-		d.st = &st;
-		d.q = &q;
-		d.resp = resp;
-		sink.head = dl_head;
-		sink.chunk = dl_chunk;
-		sink.arg = &d;
-		gw_upresp_reset(&st.upresp);
-		for (attempt = 0; rc == GW_OK; attempt++) {
-			t = gw_mono_us();
-			rc = gw_up_stream(w->up, s->conf, st.upreq, &sink,
-			                  s->conf->tasks_max_file_bytes,
-			                  s->conf->tasks_download_timeout_ms,
-			                  &st.upresp, &st.fault);
-			st.lat_upstream += gw_mono_us() - t;
-			/* A 429 comes before any byte went out: retry. */
-			if (rc != GW_OK || st.upresp.status != 429 ||
-			    resp->streamed)
-				break;
-			rc = throttled(&st, attempt, "download");
-		}
-		if (rc == GW_OK && st.upresp.status != 200)
-			rc = task_upstream_error(&st);
-	}
-	if (rc != GW_OK && resp->streamed) {
-		/* Headers are out: cut the body short, record the failure. */
-		resp->stream->abort(resp->stream->ctx);
-		st.passthrough = 0;
-		resp->status = gw_err_status(st.fault.err);
-	} else if (rc != GW_OK)
-		task_error(&st, rc, resp);
-	task_finish(&st, &q, resp);
-}
-
-/* Adds the task handle to HSS's export answer (200 with a task_id). */
-static void
-export_add_handle(struct reqstate *st, struct gw_http_resp *resp)
-{
-	char h[GW_TASK_HANDLE_MAX + 1];
-	struct json_object *o = NULL;
-	const char *text;
-
-	if (resp->status != 200 || st->task_id == NULL ||
-	    gw_task_seal(st->snap->tkey, st->task_id, st->xreq->project->alias,
-	                 st->claims->iss, st->claims->sub, st->req->now_ms, h,
-	                 sizeof(h)) == -1)
-		return;
-	o = json_tokener_parse(resp->body);
-	if (o == NULL || !json_object_is_type(o, json_type_object))
-		goto out;
-	json_object_object_add(o, "handle", json_object_new_string(h));
-	text = json_object_to_json_string_ext(
-	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	free(resp->body);
-	resp->body = strdup(text);
-	resp->bodylen = resp->body != NULL ? strlen(resp->body) : 0;
-	resp_header(resp, "X-Export-Handle", h);
-out:
-	json_object_put(o);
-}
-
 typedef void route_fn(const struct gw_snapshot *, struct gw_worker *,
                       const struct gw_http_req *, struct gw_http_resp *);
 
@@ -1709,8 +1102,8 @@ static const struct route {
 	route_fn *fn;
 } routes[] = {
     {"POST", "/v1/exports/image-baseline", handle_export},
-    {"GET", "/v1/exports/image-baseline/*", handle_task_status},
-    {"GET", "/v1/exports/image-baseline/*/file", handle_task_file},
+    {"GET", "/v1/exports/image-baseline/*", gw_pipe_handle_task_status},
+    {"GET", "/v1/exports/image-baseline/*/file", gw_pipe_handle_task_file},
     {"GET", "/healthz", handle_health},
 };
 
@@ -1747,7 +1140,7 @@ gw_pipe_handle(const struct gw_snapshot *s, struct gw_worker *w,
 
 	memset(resp, 0, sizeof(*resp));
 	resp->stream = stream;
-	reqstate_init(&st, s, req, NULL);
+	gw_pipe_reqstate_init(&st, s, req, NULL);
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (req->path == NULL || !path_match(routes[i].path, req->path))
 			continue;
@@ -1764,13 +1157,13 @@ gw_pipe_handle(const struct gw_snapshot *s, struct gw_worker *w,
 	else
 		gw_fault_set(&st.fault, GW_ERR_NOT_FOUND, "",
 		             "no such endpoint");
-	answer_error(req, &st.fault, resp);
+	gw_pipe_answer_error(req, &st.fault, resp);
 	/* Every request hssgw answers is audited, but the health probe. */
-	if (audit(&st, resp) != GW_OK)
-		answer_unaudited(&st, resp);
+	if (gw_pipe_audit(&st, resp) != GW_OK)
+		gw_pipe_answer_unaudited(&st, resp);
 out:
 	if (req->request_id != NULL && !resp->streamed)
-		resp_header(resp, "X-Request-Id", req->request_id);
+		gw_pipe_resp_header(resp, "X-Request-Id", req->request_id);
 }
 
 /*
