@@ -111,42 +111,75 @@ token_byte_ok(unsigned char c)
 	return c >= 0x21 && c <= 0x7e;
 }
 
-/* Reads and validates a token file into *out (owned, size in *size). */
+/*
+ * The two kinds of one-line secret file, as data: an IAM token (goes into
+ * a header: visible ASCII only, trailing whitespace dropped) and a
+ * password or secret key (one UTF-8 line without control bytes, trailing
+ * CR/LF dropped).
+ */
+enum secret_kind { SK_TOKEN, SK_LINE, SK__MAX };
+
+static const struct secret_rule {
+	size_t file_max;
+	size_t max; /* bytes after trimming */
+	const char *trim;
+	const char *what;
+} secret_rules[SK__MAX] = {
+    [SK_TOKEN] = {TOKEN_MAX + TOKEN_FILE_SLACK, TOKEN_MAX, "\r\n \t", "token"},
+    [SK_LINE] = {SECRET_FILE_MAX, SECRET_FILE_MAX, "\r\n", "secret"},
+};
+
 static int
-token_read(const char *name, const char *file, char **out, size_t *size,
-           char *err, size_t errlen)
+secret_byte_ok(enum secret_kind k, unsigned char c)
 {
+	if (k == SK_TOKEN)
+		return token_byte_ok(c);
+	return c >= 0x20 && c != 0x7f;
+}
+
+/*
+ * Reads a secret file of the given kind into *out (owned; its allocated
+ * size, for wiping, in *size).  The reason names the entry, the file and
+ * at most an offset, never a byte of the secret.
+ */
+static int
+secret_read_kind(enum secret_kind k, const char *name, const char *file,
+                 char **out, size_t *size, char *err, size_t errlen)
+{
+	const struct secret_rule *r = &secret_rules[k];
 	char rerr[512];
 	char *buf = NULL;
 	size_t len = 0, sz = 0, i;
 	int rc = -1;
 
-	if (gw_read_file(file, TOKEN_MAX + TOKEN_FILE_SLACK, 1, &buf, &len,
-	                 rerr, sizeof(rerr)) == -1) {
+	if (gw_read_file(file, r->file_max, 1, &buf, &len, rerr,
+	                 sizeof(rerr)) == -1) {
 		snprintf(err, errlen, "credentials %s: %s", name, rerr);
 		goto out;
 	}
 	sz = len + 1;
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
-	                   buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+	while (len > 0 && strchr(r->trim, buf[len - 1]) != NULL)
 		len--;
 	buf[len] = '\0';
-	if (len == 0 || len > TOKEN_MAX) {
+	if (len == 0 || len > r->max ||
+	    (k == SK_LINE && !gw_utf8_valid(buf, len))) {
 		snprintf(err, errlen,
-		         "credentials %s: %s: token must be 1..%d bytes (has "
-		         "%zu)",
-		         name, file, TOKEN_MAX, len);
+		         "credentials %s: %s: %s must be one non-empty line of "
+		         "at most %zu bytes",
+		         name, file, r->what, r->max);
 		goto out;
 	}
-	for (i = 0; i < len; i++) {
-		if (!token_byte_ok((unsigned char)buf[i])) {
+	for (i = 0; i < len; i++)
+		if (!secret_byte_ok(k, (unsigned char)buf[i])) {
 			snprintf(err, errlen,
-			         "credentials %s: %s: token has a space, "
-			         "control or non-ASCII byte at offset %zu",
-			         name, file, i);
+			         "credentials %s: %s: %s has a %s byte at "
+			         "offset %zu",
+			         name, file, r->what,
+			         k == SK_TOKEN ? "space, control or non-ASCII"
+			                       : "control",
+			         i);
 			goto out;
 		}
-	}
 	*out = buf;
 	*size = sz;
 	buf = NULL;
@@ -157,6 +190,22 @@ out:
 		free(buf);
 	}
 	return rc;
+}
+
+/* Reads and validates a token file. */
+static int
+token_read(const char *name, const char *file, char **out, size_t *size,
+           char *err, size_t errlen)
+{
+	return secret_read_kind(SK_TOKEN, name, file, out, size, err, errlen);
+}
+
+/* Reads a one-line secret (password, SK). */
+static int
+secret_read(const char *name, const char *file, char **out, size_t *size,
+            char *err, size_t errlen)
+{
+	return secret_read_kind(SK_LINE, name, file, out, size, err, errlen);
 }
 
 /* A token we may put into a header: 1..TOKEN_MAX visible ASCII bytes. */
@@ -290,52 +339,6 @@ struct aksk {
 	size_t sksize;
 	char fp[17]; /* of the AK: audit names the key, never the secret */
 };
-
-/* Reads a one-line secret (password, SK): trailing CR/LF dropped. */
-static int
-secret_read(const char *name, const char *file, char **out, size_t *size,
-            char *err, size_t errlen)
-{
-	char rerr[512];
-	char *buf = NULL;
-	size_t len = 0, sz = 0, i;
-	int rc = -1;
-
-	if (gw_read_file(file, SECRET_FILE_MAX, 1, &buf, &len, rerr,
-	                 sizeof(rerr)) == -1) {
-		snprintf(err, errlen, "credentials %s: %s", name, rerr);
-		goto out;
-	}
-	sz = len + 1;
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
-		len--;
-	buf[len] = '\0';
-	if (len == 0 || !gw_utf8_valid(buf, len)) {
-		snprintf(err, errlen,
-		         "credentials %s: %s: must hold one non-empty UTF-8 "
-		         "line",
-		         name, file);
-		goto out;
-	}
-	for (i = 0; i < len; i++)
-		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) {
-			snprintf(err, errlen,
-			         "credentials %s: %s: control byte at offset "
-			         "%zu",
-			         name, file, i);
-			goto out;
-		}
-	*out = buf;
-	*size = sz;
-	buf = NULL;
-	rc = 0;
-out:
-	if (buf != NULL) {
-		gw_wipe(buf, sz);
-		free(buf);
-	}
-	return rc;
-}
 
 static int
 aksk_load(struct gw_cred *c, const struct gw_conf_cred *cc, char *err,
