@@ -210,7 +210,7 @@ canon_headers(struct gw_buf *b, const struct gw_aksk_msg *m, struct gw_buf *sh)
 			return -1;
 		hs[i] = &m->headers[i];
 	}
-	qsort(hs, m->nheaders, sizeof(hs[0]), hdr_cmp);
+	qsort(hs, m->nheaders, sizeof(const struct gw_header *), hdr_cmp);
 	for (i = 0; i < m->nheaders; i++) {
 		if (i > 0 && strcasecmp(hs[i - 1]->name, hs[i]->name) == 0)
 			return -1;

@@ -130,9 +130,9 @@ see(struct bucket *b, const char *caller, int64_t now)
 		if (s->caller[0] != '\0' &&
 		    now - s->last >= GW_BUDGET_WINDOW_MS)
 			s->caller[0] = '\0';
-		if (s->caller[0] != '\0' && strcmp(s->caller, caller) == 0)
-			slot = s;
-		else if (slot == NULL && s->caller[0] == '\0')
+		/* Its own slot wins over the first free one. */
+		if ((s->caller[0] != '\0' && strcmp(s->caller, caller) == 0) ||
+		    (slot == NULL && s->caller[0] == '\0'))
 			slot = s;
 	}
 	if (slot != NULL) {
@@ -165,6 +165,8 @@ gw_budget_take(struct gw_budget *g, const char *bucket, const char *caller,
 		goto out;
 	refill(g, b, now);
 	active = see(b, caller, now);
+	if (active == 0 || g->per_minute < 1) /* never: see() counts caller */
+		goto out;
 	share = (g->per_minute + (long long)active - 1) / (long long)active;
 	for (i = 0; i < (size_t)g->per_minute; i++) {
 		struct grant *gr = &b->grants[i];

@@ -433,6 +433,8 @@ check_listen(const char *s)
 	const char *colon;
 	long long port;
 
+	if (s == NULL)
+		return -1;
 	if (strcmp(s, "fd:0") == 0)
 		return 0;
 	if (strncmp(s, "unix:/", 6) == 0)

@@ -99,7 +99,7 @@ gw_pipe_load(const char *path, int open_audit, char *err, size_t errlen)
 		if (s->shadow == NULL)
 			goto out;
 	}
-	s->creds = calloc(s->conf->ncreds, sizeof(*s->creds));
+	s->creds = calloc(s->conf->ncreds, sizeof(struct gw_cred *));
 	if (s->creds == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto out;

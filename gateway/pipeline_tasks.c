@@ -497,7 +497,7 @@ gw_pipe_handle_task_file(const struct gw_snapshot *s, struct gw_worker *w,
 		if (rc == GW_OK && st.upresp.status != 200)
 			rc = task_upstream_error(&st);
 	}
-	if (rc != GW_OK && resp->streamed) {
+	if (rc != GW_OK && resp->streamed && resp->stream != NULL) {
 		/* Headers are out: cut the body short, record the failure. */
 		resp->stream->abort(resp->stream->ctx);
 		st.passthrough = 0;

@@ -1717,7 +1717,7 @@ key_intern_src(struct cc *c, const char *path, const char *s, size_t len,
                int principal, size_t *out)
 {
 	struct gw_pol_set *set = c->set;
-	char name[4 + POL_CLAIM_MAX + 1];
+	char name[4 + POL_CLAIM_MAX + 1] = "";
 	struct keydef kd;
 	size_t i;
 

@@ -176,7 +176,8 @@ put16(unsigned char *b, size_t *off, size_t cap, const char *s, size_t max)
 		return -1;
 	b[(*off)++] = (unsigned char)(n >> 8);
 	b[(*off)++] = (unsigned char)n;
-	memcpy(b + *off, s, n);
+	/* Length-prefixed bytes, not a C string: no NUL is meant. */
+	memcpy(b + *off, s, n); // NOLINT(bugprone-not-null-terminated-result)
 	*off += n;
 	return 0;
 }

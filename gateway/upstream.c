@@ -208,7 +208,7 @@ on_body(char *data, size_t size, size_t n, void *arg)
 
 	if (x->sink != NULL && !x->decided && decide(x) == -1)
 		return 0;
-	if (x->streaming) {
+	if (x->streaming && x->sink != NULL) {
 		if ((long long)len > x->max_stream - x->streamed) {
 			x->too_large = 1;
 			return 0;

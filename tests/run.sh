@@ -10,10 +10,11 @@ cd "$root"
 # shellcheck source=deploy/lib.sh
 . deploy/lib.sh
 
-hssgw_install_missing "${HSSGW_PKGS[@]}" clang clang-format libclang-rt-14-dev
+hssgw_install_missing "${HSSGW_PKGS[@]}" clang clang-format clang-tidy libclang-rt-14-dev
 
 build=$root/build-test
-cmake -S "$root" -B "$build" -DHSSGW_WERROR=ON -DHSSGW_SANITIZE=ON
+cmake -S "$root" -B "$build" -DHSSGW_WERROR=ON -DHSSGW_SANITIZE=ON \
+	-DCMAKE_EXPORT_COMPILE_COMMANDS=ON
 cmake --build "$build" -j2
 
 status=0
@@ -22,6 +23,14 @@ echo "clang-format: ${#cfiles[@]} files"
 if [ "${#cfiles[@]}" -gt 0 ] &&
 	! clang-format --dry-run -Werror "${cfiles[@]}"; then
 	echo "clang-format: FAILED (run clang-format -i on the files above)" >&2
+	status=1
+fi
+
+# .clang-tidy's checks over the gateway; any finding fails the run.
+echo "clang-tidy: gateway/*.c"
+if ! clang-tidy -p "$build" --quiet gateway/*.c >"$build/clang-tidy.log" 2>&1; then
+	grep -E 'warning:|error:' "$build/clang-tidy.log" >&2 || cat "$build/clang-tidy.log" >&2
+	echo "clang-tidy: FAILED" >&2
 	status=1
 fi
 
