@@ -27,8 +27,8 @@ if [ "${#cfiles[@]}" -gt 0 ] &&
 fi
 
 # .clang-tidy's checks over the gateway; any finding fails the run.
-echo "clang-tidy: gateway/*.c"
-if ! clang-tidy -p "$build" --quiet gateway/*.c >"$build/clang-tidy.log" 2>&1; then
+echo "clang-tidy: gateway/*/*.c"
+if ! clang-tidy -p "$build" --quiet gateway/*/*.c >"$build/clang-tidy.log" 2>&1; then
 	grep -E 'warning:|error:' "$build/clang-tidy.log" >&2 || cat "$build/clang-tidy.log" >&2
 	echo "clang-tidy: FAILED" >&2
 	status=1

@@ -83,7 +83,7 @@ class TaskStack(stk.Stack):
 
 
 def check_bytes(data, file_id, start=0):
-    """Every byte as the emulator generates it (hss_emulator.c task_new);
+    """Every byte as the emulator generates it (emu_tasks.c emu_task_new);
     data begins at file offset start, a multiple of 4096."""
     seed = sum(file_id.encode()) % 256
     base = bytes((seed + k) % 256 for k in range(4096 + 251))

@@ -2,9 +2,9 @@
  * Export tasks through the pipeline: status and streamed download of a
  * task by its signed handle (docs/TASKS.md), with the same stages as an
  * export: authentication, policy (and hss:ActForSubject for a task another
- * subject created), budget, intent and outcome records.  Adds the handle
- * to export answers.  A handle that does not open is one 404, whatever
- * the reason, so nobody learns whether someone else's task exists.
+ * subject created), budget, intent and outcome records.  A handle that
+ * does not open is one 404, whatever the reason, so nobody learns whether
+ * someone else's task exists.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,7 +14,8 @@
 
 #include <json-c/json.h>
 
-#include "pipeline_int.h"
+#include "stages.h"
+#include "handlers.h"
 
 /* ---- export tasks: status and download (docs/TASKS.md) ---- */
 
@@ -22,26 +23,6 @@
 #define ACTION_DOWNLOAD "hss:DownloadExportFile"
 #define ACTION_ACT_FOR  "hss:ActForSubject"
 #define TASK_PREFIX     "/v1/exports/image-baseline/"
-
-/* Verifies the bearer token (same rules as exports); GW_OK or a fault. */
-static enum gw_err
-authenticate(struct reqstate *st)
-{
-	const char *token;
-	enum gw_err rc;
-	int64_t t = gw_mono_us();
-
-	token = gw_pipe_bearer(st->req->authorization);
-	if (token == NULL)
-		return gw_fault_set(&st->fault, GW_ERR_UNAUTHENTICATED,
-		                    "Authorization",
-		                    "a Bearer token is required");
-	gw_fingerprint(token, strlen(token), st->token_fp);
-	rc = gw_jwt_verify(st->snap->keys, token, st->req->now_ms / 1000,
-	                   &st->claims, &st->fault);
-	st->lat_auth = gw_mono_us() - t;
-	return rc;
-}
 
 /* HSS ids go into URL paths: only the characters HSS uses (UUIDs). */
 static int
@@ -93,7 +74,7 @@ task_open(struct reqstate *st, const char *handle, const char *action,
 	enum gw_err rc;
 	int64_t t;
 
-	rc = authenticate(st);
+	rc = gw_pipe_authenticate(st);
 	if (rc != GW_OK)
 		return rc;
 	if (gw_task_open(s->tkey, handle, &q->ref) == -1 ||
@@ -505,31 +486,4 @@ gw_pipe_handle_task_file(const struct gw_snapshot *s, struct gw_worker *w,
 	} else if (rc != GW_OK)
 		task_error(&st, rc, resp);
 	task_finish(&st, &q, resp);
-}
-
-/* Adds the task handle to HSS's export answer (200 with a task_id). */
-void
-gw_pipe_export_add_handle(struct reqstate *st, struct gw_http_resp *resp)
-{
-	char h[GW_TASK_HANDLE_MAX + 1];
-	struct json_object *o = NULL;
-	const char *text;
-
-	if (resp->status != 200 || st->task_id == NULL ||
-	    gw_task_seal(st->snap->tkey, st->task_id, st->xreq->project->alias,
-	                 st->claims->iss, st->claims->sub, st->req->now_ms, h,
-	                 sizeof(h)) == -1)
-		return;
-	o = json_tokener_parse(resp->body);
-	if (o == NULL || !json_object_is_type(o, json_type_object))
-		goto out;
-	json_object_object_add(o, "handle", json_object_new_string(h));
-	text = json_object_to_json_string_ext(
-	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	free(resp->body);
-	resp->body = strdup(text);
-	resp->bodylen = resp->body != NULL ? strlen(resp->body) : 0;
-	gw_pipe_resp_header(resp, "X-Export-Handle", h);
-out:
-	json_object_put(o);
 }

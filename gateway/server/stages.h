@@ -1,10 +1,10 @@
 /*
- * The pipeline's internals, shared by pipeline.c (the stages, snapshots,
- * exports) and pipeline_tasks.c (export task status and download).  Not
- * for any other module: the rest of hssgw sees pipeline.h only.
+ * The server's internals: the snapshot, the gateway, the per-request state
+ * and the stages every route shares (stages.c).  For the files of
+ * gateway/server/ only: the rest of hssgw sees pipeline.h.
  */
-#ifndef GW_PIPELINE_INT_H
-#define GW_PIPELINE_INT_H
+#ifndef GW_STAGES_H
+#define GW_STAGES_H
 
 #include <pthread.h>
 #include <stdint.h>
@@ -104,17 +104,20 @@ struct reqstate {
 	int acted_for;
 };
 
-/* Shared by pipeline.c and pipeline_tasks.c; see each definition. */
+/* The stages (stages.c), shared by every handler; see each definition. */
 void gw_pipe_resp_header(struct gw_http_resp *, const char *name,
                          const char *value);
+void gw_pipe_set_body(struct gw_http_resp *, struct gw_buf *);
 void gw_pipe_answer_error(const struct gw_http_req *, const struct gw_fault *,
                           struct gw_http_resp *);
 const char *gw_pipe_bearer(const char *authorization);
+enum gw_err gw_pipe_authenticate(struct reqstate *);
 struct gw_cred *gw_pipe_cred_for(const struct gw_snapshot *,
                                  const struct gw_conf_project *);
 char *gw_pipe_find_error_code(struct json_object *);
 void gw_pipe_reqstate_init(struct reqstate *, const struct gw_snapshot *,
                            const struct gw_http_req *, const char *action);
+int64_t gw_pipe_now(const struct reqstate *);
 enum gw_err gw_pipe_audit_intent(struct reqstate *);
 enum gw_err gw_pipe_audit(struct reqstate *, const struct gw_http_resp *);
 void gw_pipe_answer_unaudited(struct reqstate *, struct gw_http_resp *);
@@ -122,12 +125,5 @@ int64_t gw_pipe_retry_after_of(const struct gw_upresp *);
 enum gw_err gw_pipe_throttled(struct reqstate *, int attempt, const char *api);
 enum gw_err gw_pipe_budget_take(struct reqstate *, const char *cred,
                                 const char *api);
-void gw_pipe_export_add_handle(struct reqstate *, struct gw_http_resp *);
-void gw_pipe_handle_task_status(const struct gw_snapshot *, struct gw_worker *,
-                                const struct gw_http_req *,
-                                struct gw_http_resp *);
-void gw_pipe_handle_task_file(const struct gw_snapshot *, struct gw_worker *,
-                              const struct gw_http_req *,
-                              struct gw_http_resp *);
 
 #endif

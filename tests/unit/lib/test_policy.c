@@ -1885,7 +1885,7 @@ test_condition_load_controls(void **state)
 	}
 }
 
-/* The hss: keys policy.c accepts are exactly translation's fields. */
+/* The hss: keys policy_cond.c accepts are exactly translation's fields. */
 static void
 test_hss_keys_match_fields(void **state)
 {
@@ -1901,7 +1901,7 @@ test_hss_keys_match_fields(void **state)
 			if (strcmp(name, f->name) == 0)
 				break;
 		if (name == NULL)
-			fail_msg("field %s is no hss: key in policy.c",
+			fail_msg("field %s is no hss: key in policy_cond.c",
 			         f->name);
 		if (is_time != (f->type == GW_TR_TIME))
 			fail_msg("hss:%s: time flag drifted", f->name);

@@ -1,7 +1,7 @@
 /*
  * SDK-HMAC-SHA256 request signing (hss-api-notes.md section 5; the Go SDK's
  * core/auth/signer/signer.go is the reference implementation, and its two
- * test vectors are unit tests in tests/unit/test_aksk.c).
+ * test vectors are unit tests in tests/unit/lib/test_aksk.c).
  *
  *   CanonicalRequest = METHOD \n CanonicalURI \n CanonicalQuery \n
  *                      CanonicalHeaders \n SignedHeaders \n hex(SHA256(body))

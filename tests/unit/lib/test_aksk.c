@@ -1,5 +1,5 @@
 /*
- * Unit tests for gateway/aksk.c: the SDK-HMAC-SHA256 signer reproduces the
+ * Unit tests for gateway/lib/aksk.c: the SDK-HMAC-SHA256 signer reproduces the
  * reference's two test vectors (hss-api-notes.md section 5, from the Go
  * SDK's signer_test.go) byte for byte, and canonicalises paths (trailing
  * slash, segments re-encoded), queries (sorted, RFC 3986 encoded) and

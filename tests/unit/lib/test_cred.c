@@ -1,5 +1,5 @@
 /*
- * Unit tests for gateway/cred.c: the token_file provider loads only a
+ * Unit tests for gateway/lib/cred.c: the token_file provider loads only a
  * private, well-formed token file (re-read when it changes), decorates a
  * request with a secret X-Auth-Token header, fingerprints without leaking,
  * and refuses what it does not know.  The IAM providers run against an

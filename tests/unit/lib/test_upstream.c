@@ -1,5 +1,5 @@
 /*
- * Unit tests for gateway/upstream.c against an in-test TLS server: OpenSSL
+ * Unit tests for gateway/lib/upstream.c against an in-test TLS server: OpenSSL
  * in a pthread on 127.0.0.1, port chosen by the kernel, with a CA and
  * server certificates generated at run time in a temp dir (no key is ever
  * committed).  Each test scripts the server's answer (a mode) and checks

@@ -1,0 +1,450 @@
+/*
+ * POST /v1/exports/image-baseline: the export route.  Authenticates,
+ * validates and translates the simplified request (translate.c), asks the
+ * policy, coalesces identical exports, injects the project's credentials
+ * (cred.c), takes the budget, writes the durable intent record, sends the
+ * one HSS call and passes HSS's answer back with a signed task handle.
+ * Also "hssgw translate", which prints the HSS request an export becomes.
+ * Never sends an export without its intent record on disk.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "stages.h"
+#include "handlers.h"
+
+static enum gw_err coalesce(struct reqstate *, int *);
+
+static int
+is_json_type(const char *ct)
+{
+	size_t n = strlen("application/json");
+
+	if (ct == NULL || strncasecmp(ct, "application/json", n) != 0)
+		return 0;
+	return ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ';
+}
+/*
+ * Checks HSS's answer: a 200 must be the documented body (reference,
+ * table 5: task_id 1..256 chars, record_total_num 0..2147483647); any
+ * other status must carry a JSON body, passed back unchanged.
+ */
+static enum gw_err
+check_answer(struct reqstate *st)
+{
+	struct json_object *o = NULL, *v;
+	enum gw_err rc = GW_ERR_UPSTREAM_BAD;
+	const struct gw_upresp *r = &st->upresp;
+	int64_t n;
+
+	o = json_tokener_parse(r->body);
+	if (o == NULL || !json_object_is_type(o, json_type_object)) {
+		gw_fault_set(&st->fault, rc, "",
+		             "HSS answered %ld with a body "
+		             "that is not a JSON object",
+		             r->status);
+		goto out;
+	}
+	if (r->status != 200) {
+		st->up_error_code = gw_pipe_find_error_code(o);
+		st->passthrough = 1;
+		rc = GW_OK;
+		goto out;
+	}
+	if (!json_object_object_get_ex(o, "task_id", &v) ||
+	    !json_object_is_type(v, json_type_string) ||
+	    json_object_get_string_len(v) < 1 ||
+	    json_object_get_string_len(v) > 256) {
+		gw_fault_set(&st->fault, rc, "",
+		             "HSS answer has no valid "
+		             "task_id");
+		goto out;
+	}
+	st->task_id = strdup(json_object_get_string(v));
+	if (!json_object_object_get_ex(o, "record_total_num", &v) ||
+	    !json_object_is_type(v, json_type_int)) {
+		gw_fault_set(&st->fault, rc, "",
+		             "HSS answer has no valid "
+		             "record_total_num");
+		goto out;
+	}
+	n = json_object_get_int64(v);
+	if (n < 0 || n > 2147483647LL) {
+		gw_fault_set(&st->fault, rc, "",
+		             "HSS answer has an "
+		             "out-of-range record_total_num");
+		goto out;
+	}
+	st->record_total_num = n;
+	st->passthrough = 1;
+	rc = GW_OK;
+out:
+	json_object_put(o);
+	return rc;
+}
+
+/*
+ * Sends the request.  HSS answers 401 when the gateway's token was revoked
+ * early (a password or permission change: reference §4.1): drop that
+ * token, get a fresh one and retry once.  A second 401 means the gateway's
+ * own credentials are bad: 502, never 401, which would blame the caller.
+ */
+static enum gw_err
+send_upstream(struct reqstate *st, struct gw_worker *w, struct gw_cred *cred)
+{
+	const char *pid = st->xreq->project->project_id;
+	enum gw_err rc;
+	int attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (attempt > 0) {
+			gw_cred_invalidate(cred, pid, st->cred_fp);
+			gw_upresp_reset(&st->upresp);
+			rc =
+			    gw_cred_apply(cred, st->upreq, pid, st->req->now_ms,
+			                  st->cred_fp, &st->fault);
+			if (rc != GW_OK)
+				return rc;
+		}
+		rc = gw_up_send(w->up, st->snap->conf, st->upreq, &st->upresp,
+		                &st->fault);
+		if (rc != GW_OK || st->upresp.status != 401)
+			return rc;
+	}
+	return gw_fault_set(&st->fault, GW_ERR_UPSTREAM_AUTH, "",
+	                    "HSS rejected the gateway's own credentials");
+}
+
+/* The earlier answer cached under st->coalesce_key, if any: 1 or 0. */
+static int
+coalesce_hit(struct reqstate *st)
+{
+	char *hit =
+	    gw_cache_get(st->snap->coalesce, st->coalesce_key, gw_pipe_now(st));
+
+	if (hit == NULL)
+		return 0;
+	st->coalesced = 1;
+	st->cred_name = NULL;
+	st->upresp.status = 200;
+	st->upresp.body = hit;
+	st->upresp.bodylen = strlen(hit);
+	return 1;
+}
+
+/*
+ * Coalescing (docs/TASKS.md): an export identical to one HSS accepted
+ * within tasks.coalesce_window_ms (same translated request, hence same
+ * project, filters and query) gets that export's answer: its task_id,
+ * and below a handle bound to this caller.  No HSS call, no budget.  The
+ * key is built before credentials are applied, so it holds no secret and
+ * no signing time.  Single flight: while an identical export is in the
+ * air, this one waits for it to land (at most until its own deadline,
+ * the longer of tasks.retry_deadline_ms and upstream.timeout_ms from the
+ * request's start) and takes its answer; if the first failed, the next
+ * in line flies.  *hit is 1 when st->upresp now holds the earlier answer.
+ */
+static enum gw_err
+coalesce(struct reqstate *st, int *hit)
+{
+	const struct gw_snapshot *s = st->snap;
+	const struct gw_config *conf = s->conf;
+	int64_t limit = conf->tasks_retry_deadline_ms > conf->up_timeout_ms
+	                    ? conf->tasks_retry_deadline_ms
+	                    : conf->up_timeout_ms;
+	struct gw_buf b;
+
+	*hit = 0;
+	if (conf->tasks_coalesce_window_ms <= 0)
+		return GW_OK;
+	gw_buf_init(&b, GW_CACHE_KEY_MAX);
+	if (gw_buf_printf(&b, "%s\n", st->xreq->project->project_id) == -1 ||
+	    gw_upreq_json(st->upreq, &b) == -1) {
+		gw_buf_reset(&b);
+		return GW_OK; /* too large to key: sent, never coalesced */
+	}
+	st->coalesce_key = gw_buf_take(&b, NULL);
+	if (st->coalesce_key == NULL)
+		return GW_OK;
+	for (;;) {
+		if ((*hit = coalesce_hit(st)) == 1)
+			return GW_OK;
+		switch (gw_flight_join(s->flight, st->coalesce_key,
+		                       limit - (gw_mono_us() - st->t_start) /
+		                                   1000)) {
+		case GW_FLIGHT_LEAD:
+			st->flight_lead = 1;
+			return GW_OK;
+		case GW_FLIGHT_NONE:
+			return GW_OK;
+		case GW_FLIGHT_TIMEOUT:
+			return gw_fault_set(&st->fault, GW_ERR_UPSTREAM_TIMEOUT,
+			                    "",
+			                    "an identical export is still "
+			                    "waiting for HSS");
+		case GW_FLIGHT_LANDED:
+			break; /* its answer is cached, or it failed: look */
+		}
+	}
+}
+
+static enum gw_err
+run_export(struct reqstate *st, struct gw_worker *w)
+{
+	const struct gw_snapshot *s = st->snap;
+	const struct gw_http_req *req = st->req;
+	struct gw_pol_request preq;
+	struct gw_pol_ctx pctx;
+	struct gw_cred *cred;
+	enum gw_err rc;
+	int64_t t;
+	int attempt, hit = 0;
+
+	if (req->body_too_large)
+		return gw_fault_set(&st->fault, GW_ERR_TOO_LARGE, "body",
+		                    "must be at most %lld bytes",
+		                    s->conf->max_body_bytes);
+
+	rc = gw_pipe_authenticate(st);
+	if (rc != GW_OK)
+		return rc;
+
+	if (!is_json_type(req->content_type))
+		return gw_fault_set(&st->fault, GW_ERR_MEDIA_TYPE,
+		                    "Content-Type", "must be application/json");
+	rc = gw_tr_parse(s->conf, req->body, req->bodylen, &st->xreq,
+	                 &st->fault);
+	if (rc != GW_OK)
+		return rc;
+
+	t = gw_mono_us();
+	snprintf(st->resource, sizeof(st->resource), "hss:%s:%s",
+	         st->xreq->project->region, st->xreq->project->alias);
+	memset(&preq, 0, sizeof(preq));
+	preq.claims = st->claims;
+	preq.action = ACTION_EXPORT;
+	preq.resource = st->resource;
+	if (gw_pol_ctx_build(&pctx, st->xreq->ctx, st->xreq->nctx, req->now_ms,
+	                     req->client_addr) == -1)
+		return gw_fault_set(&st->fault, GW_ERR_INTERNAL, "",
+		                    "request context too large");
+	preq.ctx = pctx.kv;
+	preq.nctx = pctx.n;
+	gw_pol_eval(s->pol, &preq, &st->decision);
+	if (s->shadow != NULL)
+		gw_pol_eval(s->shadow, &preq, &st->shadow);
+	st->decided = 1;
+	st->lat_policy = gw_mono_us() - t;
+	if (st->decision.effect != GW_POL_ALLOW)
+		/* Say what was denied, never which policy said so. */
+		return gw_fault_set(&st->fault, GW_ERR_DENIED, "",
+		                    "not allowed to perform %s on %s",
+		                    ACTION_EXPORT, st->resource);
+
+	rc = gw_tr_build(st->xreq, &st->upreq, &st->fault);
+	if (rc != GW_OK)
+		return rc;
+	rc = coalesce(st, &hit);
+	if (rc != GW_OK)
+		return rc;
+	if (hit)
+		return check_answer(st);
+	cred = gw_pipe_cred_for(s, st->xreq->project);
+	if (cred == NULL)
+		return gw_fault_set(&st->fault, GW_ERR_CREDENTIALS, "",
+		                    "no credentials for project");
+	st->cred_name = gw_cred_name(cred);
+	rc = gw_cred_apply(cred, st->upreq, st->xreq->project->project_id,
+	                   req->now_ms, st->cred_fp, &st->fault);
+	if (rc != GW_OK)
+		return rc;
+	/* Fail closed: no export leaves without its durable record. */
+	rc = gw_pipe_audit_intent(st);
+	if (rc != GW_OK)
+		return rc;
+
+	/* HSS allows 5 calls a minute (reference 6): hssgw never asks more. */
+	rc = gw_pipe_budget_take(st, st->cred_name, "export");
+	for (attempt = 0; rc == GW_OK; attempt++) {
+		t = gw_mono_us();
+		rc = send_upstream(st, w, cred);
+		st->lat_upstream += gw_mono_us() - t;
+		if (rc != GW_OK || st->upresp.status != 429)
+			break;
+		rc = gw_pipe_throttled(st, attempt, "export");
+	}
+	if (rc != GW_OK)
+		return rc;
+	rc = check_answer(st);
+	if (rc == GW_OK && st->upresp.status == 200 && st->coalesce_key != NULL)
+		/* add_only: the first task stays the one others get. */
+		gw_cache_put(s->coalesce, st->coalesce_key, st->upresp.body,
+		             gw_pipe_now(st), s->conf->tasks_coalesce_window_ms,
+		             1);
+	return rc;
+}
+/* Adds the task handle to HSS's export answer (200 with a task_id). */
+static void
+add_handle(struct reqstate *st, struct gw_http_resp *resp)
+{
+	char h[GW_TASK_HANDLE_MAX + 1];
+	struct json_object *o = NULL;
+	const char *text;
+
+	if (resp->status != 200 || st->task_id == NULL ||
+	    gw_task_seal(st->snap->tkey, st->task_id, st->xreq->project->alias,
+	                 st->claims->iss, st->claims->sub, st->req->now_ms, h,
+	                 sizeof(h)) == -1)
+		return;
+	o = json_tokener_parse(resp->body);
+	if (o == NULL || !json_object_is_type(o, json_type_object))
+		goto out;
+	json_object_object_add(o, "handle", json_object_new_string(h));
+	text = json_object_to_json_string_ext(
+	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	free(resp->body);
+	resp->body = strdup(text);
+	resp->bodylen = resp->body != NULL ? strlen(resp->body) : 0;
+	gw_pipe_resp_header(resp, "X-Export-Handle", h);
+out:
+	json_object_put(o);
+}
+
+void
+gw_pipe_handle_export(const struct gw_snapshot *s, struct gw_worker *w,
+                      const struct gw_http_req *req, struct gw_http_resp *resp)
+{
+	struct reqstate st;
+	enum gw_err rc;
+
+	gw_pipe_reqstate_init(&st, s, req, ACTION_EXPORT);
+	rc = run_export(&st, w);
+	if (st.flight_lead)
+		/* After the cache put: those waiting find the answer. */
+		gw_flight_land(s->flight, st.coalesce_key);
+	if (rc == GW_OK && st.passthrough) {
+		/* HSS's own status and JSON body, unchanged. */
+		resp->status = (int)st.upresp.status;
+		resp->body = st.upresp.body;
+		resp->bodylen = st.upresp.bodylen;
+		st.upresp.body = NULL;
+		gw_pipe_resp_header(resp, "Content-Type",
+		                    "application/json;charset=utf-8");
+		add_handle(&st, resp);
+		gw_pipe_resp_header(resp, "X-Hssgw-Coalesced",
+		                    st.coalesced ? "true" : "false");
+	} else {
+		if (st.fault.err == GW_OK)
+			gw_fault_set(&st.fault,
+			             rc == GW_OK ? GW_ERR_INTERNAL : rc, "",
+			             "%s", gw_strerror(rc));
+		if (st.fault.err >= GW_ERR_UPSTREAM && req->request_id)
+			fprintf(stderr, "hssgw: request %s: %s: %s\n",
+			        req->request_id, gw_err_code(st.fault.err),
+			        st.fault.msg);
+		gw_pipe_answer_error(req, &st.fault, resp);
+		if (st.retry_after_s > 0) {
+			char ra[32];
+
+			snprintf(ra, sizeof(ra), "%lld",
+			         (long long)st.retry_after_s);
+			gw_pipe_resp_header(resp, "Retry-After", ra);
+		}
+	}
+	if (gw_pipe_audit(&st, resp) != GW_OK)
+		gw_pipe_answer_unaudited(&st, resp);
+	free(st.task_id);
+	free(st.up_error_code);
+	free(st.coalesce_key);
+	gw_upresp_reset(&st.upresp);
+	gw_upreq_free(st.upreq);
+	gw_tr_req_free(st.xreq);
+	gw_claims_free(st.claims);
+}
+
+/*
+ * The headers each credential type adds at send time, as "hssgw translate"
+ * shows them: secrets as "<redacted>", the signing time as a placeholder.
+ * A NULL value stands for the project id, which is no secret.
+ */
+static const struct cred_header {
+	const char *type;
+	const char *name;
+	const char *value;
+	int secret;
+} cred_headers[] = {
+    {"token_file", "X-Auth-Token", "<redacted>", 1},
+    {"iam_password", "X-Auth-Token", "<redacted>", 1},
+    {"iam_agency", "X-Auth-Token", "<redacted>", 1},
+    {"aksk", "X-Sdk-Date", "<YYYYMMDDTHHMMSSZ at send time>", 0},
+    {"aksk", "X-Project-Id", NULL, 0},
+    {"aksk", "Authorization", "<redacted>", 1},
+};
+
+/* Adds the project's credential headers, placeholders only; 0 or -1. */
+static int
+show_cred_headers(struct gw_upreq *up, const struct gw_conf_project *p)
+{
+	const struct cred_header *h;
+	size_t i;
+	int found = 0;
+
+	for (i = 0; i < sizeof(cred_headers) / sizeof(cred_headers[0]); i++) {
+		h = &cred_headers[i];
+		if (p->cred == NULL || strcmp(h->type, p->cred->type) != 0)
+			continue;
+		found = 1;
+		if (gw_upreq_set_header(up, h->name,
+		                        h->value ? h->value : p->project_id,
+		                        h->secret) == -1)
+			return -1;
+	}
+	/* A type with no row would print a request that cannot be sent. */
+	return found ? 0 : -1;
+}
+
+int
+gw_pipe_translate(const struct gw_config *conf, const char *body, size_t len,
+                  struct gw_buf *out)
+{
+	struct gw_export_req *xreq = NULL;
+	struct gw_upreq *up = NULL;
+	struct json_object *o = NULL;
+	struct gw_fault f;
+	int rc = -1;
+
+	memset(&f, 0, sizeof(f));
+	if (gw_tr_parse(conf, body, len, &xreq, &f) != GW_OK ||
+	    gw_tr_build(xreq, &up, &f) != GW_OK) {
+		o = json_object_new_object();
+		json_object_object_add(
+		    o, "status", json_object_new_int(gw_err_status(f.err)));
+		json_object_object_add(
+		    o, "error_code",
+		    json_object_new_string(gw_err_code(f.err)));
+		json_object_object_add(o, "field",
+		                       json_object_new_string(f.field));
+		json_object_object_add(o, "error_msg",
+		                       json_object_new_string(f.msg));
+		gw_buf_puts(out, json_object_to_json_string_ext(
+		                     o, JSON_C_TO_STRING_PRETTY |
+		                            JSON_C_TO_STRING_SPACED |
+		                            JSON_C_TO_STRING_NOSLASHESCAPE));
+		rc = 1;
+		goto out;
+	}
+	if (show_cred_headers(up, xreq->project) == -1 ||
+	    gw_upreq_json(up, out) == -1)
+		goto out;
+	rc = 0;
+out:
+	json_object_put(o);
+	gw_upreq_free(up);
+	gw_tr_req_free(xreq);
+	return rc;
+}

@@ -1,0 +1,115 @@
+/*
+ * The route table and the one entry point, gw_pipe_handle: method and path
+ * pick a handler (export.c, task_routes.c, or /healthz here); anything
+ * else is a 404 or 405, audited like every answer.  The only file that
+ * names the handlers, so the dependencies run one way: routes -> handlers
+ * -> stages -> snapshot.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handlers.h"
+#include "stages.h"
+
+static void
+handle_health(const struct gw_snapshot *s, struct gw_worker *w,
+              const struct gw_http_req *req, struct gw_http_resp *resp)
+{
+	struct gw_buf b;
+	const char *why = NULL;
+	size_t i;
+
+	(void)w;
+	/* Ready when the trail takes records and every project has a valid
+	 * credential: no request would get a 503 for want of either. */
+	if (!gw_audit_ready(s->audit))
+		why = "audit";
+	for (i = 0; why == NULL && i < s->conf->nprojects; i++)
+		if (!gw_cred_ready(gw_pipe_cred_for(s, &s->conf->projects[i]),
+		                   req->now_ms))
+			why = "credentials";
+	gw_buf_init(&b, 256);
+	resp->status = why == NULL ? 200 : 503;
+	if (why == NULL)
+		gw_buf_puts(&b, "{\"status\":\"ok\"}");
+	else
+		gw_buf_printf(
+		    &b, "{\"status\":\"unavailable\",\"reason\":\"%s\"}", why);
+	gw_pipe_resp_header(resp, "Content-Type",
+	                    "application/json;charset=utf-8");
+	gw_pipe_set_body(resp, &b);
+}
+
+typedef void route_fn(const struct gw_snapshot *, struct gw_worker *,
+                      const struct gw_http_req *, struct gw_http_resp *);
+
+static const struct route {
+	const char *method;
+	const char *path;
+	route_fn *fn;
+} routes[] = {
+    {"POST", "/v1/exports/image-baseline", gw_pipe_handle_export},
+    {"GET", "/v1/exports/image-baseline/*", gw_pipe_handle_task_status},
+    {"GET", "/v1/exports/image-baseline/*/file", gw_pipe_handle_task_file},
+    {"GET", "/healthz", handle_health},
+};
+
+/* A route path: "*" stands for one non-empty segment. */
+static int
+path_match(const char *pat, const char *path)
+{
+	size_t n;
+
+	while (*pat != '\0') {
+		if (*pat == '*') {
+			n = strcspn(path, "/");
+			if (n == 0)
+				return 0;
+			path += n;
+			pat++;
+			continue;
+		}
+		if (*pat++ != *path++)
+			return 0;
+	}
+	return *path == '\0';
+}
+
+void
+gw_pipe_handle(const struct gw_snapshot *s, struct gw_worker *w,
+               const struct gw_http_req *req, struct gw_http_resp *resp)
+{
+	struct reqstate st;
+	size_t i;
+	int path_known = 0;
+
+	const struct gw_http_stream *stream = resp->stream;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->stream = stream;
+	gw_pipe_reqstate_init(&st, s, req, NULL);
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (req->path == NULL || !path_match(routes[i].path, req->path))
+			continue;
+		path_known = 1;
+		if (req->method != NULL &&
+		    strcmp(routes[i].method, req->method) == 0) {
+			routes[i].fn(s, w, req, resp);
+			goto out;
+		}
+	}
+	if (path_known)
+		gw_fault_set(&st.fault, GW_ERR_METHOD, "",
+		             "method not allowed");
+	else
+		gw_fault_set(&st.fault, GW_ERR_NOT_FOUND, "",
+		             "no such endpoint");
+	gw_pipe_answer_error(req, &st.fault, resp);
+	/* Every request hssgw answers is audited, but the health probe. */
+	if (gw_pipe_audit(&st, resp) != GW_OK)
+		gw_pipe_answer_unaudited(&st, resp);
+out:
+	if (req->request_id != NULL && !resp->streamed)
+		gw_pipe_resp_header(resp, "X-Request-Id", req->request_id);
+}

@@ -1,0 +1,338 @@
+/*
+ * Snapshots and the gateway that swaps them.  A snapshot is everything a
+ * request reads (config, keys, policies, credentials, the audit trail, the
+ * task key, budget and caches), immutable once loaded; a request holds the
+ * one it started with by a reference count, a reload builds a new one off
+ * the request path and swaps the pointer, and the last request on the old
+ * one frees it.  Also the per-worker state (one upstream handle).  Never
+ * answers a request.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stages.h"
+
+static struct gw_audit *
+audit_open_conf(const struct gw_config *conf, char *err, size_t errlen)
+{
+	struct gw_audit_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.nosync = !conf->audit_fsync;
+	o.rotate_bytes = conf->audit_rotate_bytes;
+	o.syslog = (int)conf->audit_syslog;
+	return gw_audit_open_opts(conf->audit_file, &o, err, errlen);
+}
+
+/*
+ * The task handle key, budget and status cache.  Without a key file each
+ * process draws a random key: handles then work only on the instance
+ * (and the snapshot) that minted them.
+ */
+static int
+tasks_load(struct gw_snapshot *s, char *err, size_t errlen)
+{
+	char rnd[65];
+
+	if (s->conf->tasks_handle_key_file != NULL)
+		s->tkey = gw_task_key_load(s->conf->tasks_handle_key_file, err,
+		                           errlen);
+	else if (gw_random_hex(rnd, 32) == 0) {
+		s->tkey = gw_task_key_new(rnd, 64);
+		gw_wipe(rnd, sizeof(rnd));
+	}
+	if (s->tkey == NULL) {
+		if (s->conf->tasks_handle_key_file == NULL)
+			snprintf(err, errlen, "no random task handle key");
+		return -1;
+	}
+	s->budget = gw_budget_new(s->conf->tasks_budget_per_minute);
+	s->status_cache = gw_cache_new();
+	s->coalesce = gw_cache_new();
+	s->flight = gw_flight_new();
+	if (s->budget == NULL || s->status_cache == NULL ||
+	    s->coalesce == NULL || s->flight == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+struct gw_snapshot *
+gw_pipe_load(const char *path, int open_audit, char *err, size_t errlen)
+{
+	struct gw_snapshot *s = NULL, *ret = NULL;
+	size_t i;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	s->conf = gw_conf_load(path, err, errlen);
+	if (s->conf == NULL)
+		goto out;
+	s->keys = gw_jwt_keyset_load(s->conf, err, errlen);
+	if (s->keys == NULL)
+		goto out;
+	s->pol = gw_pol_load_dir(s->conf->policies_dir, err, errlen);
+	if (s->pol == NULL)
+		goto out;
+	if (s->conf->shadow_policies_dir != NULL) {
+		s->shadow =
+		    gw_pol_load_dir(s->conf->shadow_policies_dir, err, errlen);
+		if (s->shadow == NULL)
+			goto out;
+	}
+	s->creds = calloc(s->conf->ncreds, sizeof(struct gw_cred *));
+	if (s->creds == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < s->conf->ncreds; i++) {
+		s->creds[i] =
+		    gw_cred_new(s->conf, &s->conf->creds[i], err, errlen);
+		if (s->creds[i] == NULL)
+			goto out;
+	}
+	if (tasks_load(s, err, errlen) == -1)
+		goto out;
+	if (open_audit) {
+		s->audit = audit_open_conf(s->conf, err, errlen);
+		if (s->audit == NULL)
+			goto out;
+		s->owns_audit = 1;
+	}
+	ret = s;
+	s = NULL;
+out:
+	gw_pipe_free(s);
+	return ret;
+}
+
+void
+gw_pipe_free(struct gw_snapshot *s)
+{
+	size_t i;
+
+	if (s == NULL)
+		return;
+	if (s->creds != NULL)
+		for (i = 0; i < s->conf->ncreds; i++)
+			gw_cred_free(s->creds[i]);
+	free(s->creds);
+	if (s->owns_audit)
+		gw_audit_close(s->audit);
+	gw_pol_free(s->pol);
+	gw_pol_free(s->shadow);
+	if (!s->tkey_borrowed)
+		gw_task_key_free(s->tkey);
+	if (!s->tasks_borrowed) {
+		gw_budget_free(s->budget);
+		gw_cache_free(s->status_cache);
+		gw_cache_free(s->coalesce);
+		gw_flight_free(s->flight);
+	}
+	gw_jwt_keyset_free(s->keys);
+	gw_conf_free(s->conf);
+	free(s);
+}
+
+const struct gw_config *
+gw_pipe_config(const struct gw_snapshot *s)
+{
+	return s->conf;
+}
+
+int
+gw_pipe_prime(const struct gw_snapshot *s, int64_t now_ms, char *err,
+              size_t errlen)
+{
+	const struct gw_conf_project *p;
+	struct gw_fault f;
+	size_t i;
+	int failed = 0;
+
+	for (i = 0; i < s->conf->nprojects; i++) {
+		p = &s->conf->projects[i];
+		memset(&f, 0, sizeof(f));
+		if (gw_cred_prime(gw_pipe_cred_for(s, p), p->project_id, now_ms,
+		                  &f) == GW_OK)
+			continue;
+		if (failed++ == 0)
+			snprintf(err, errlen, "project %s, credentials %s: %s",
+			         p->alias, p->credentials, f.msg);
+	}
+	return failed;
+}
+
+const char *
+gw_pipe_revision(const struct gw_snapshot *s)
+{
+	return gw_pol_revision(s->pol);
+}
+
+/*
+ * Hands a new snapshot the gateway's task state: the budget and caches
+ * always (the first snapshot's become the gateway's), the random key when
+ * no key file is configured.  The budget keeps the rate it started with:
+ * its ring is sized by it, and resizing under requests in flight is not
+ * worth it (tasks.budget_per_minute is read at start only).
+ */
+static void
+tasks_adopt(struct gw_gateway *g, struct gw_snapshot *s)
+{
+	if (s->conf->tasks_handle_key_file == NULL) {
+		if (g->rkey == NULL)
+			g->rkey = s->tkey;
+		else
+			gw_task_key_free(s->tkey);
+		s->tkey = g->rkey;
+		s->tkey_borrowed = 1;
+	}
+	if (g->budget == NULL) {
+		g->budget_per_minute = s->conf->tasks_budget_per_minute;
+		g->budget = s->budget;
+		g->status_cache = s->status_cache;
+		g->coalesce = s->coalesce;
+		g->flight = s->flight;
+	} else {
+		gw_budget_free(s->budget);
+		gw_cache_free(s->status_cache);
+		gw_cache_free(s->coalesce);
+		gw_flight_free(s->flight);
+		s->budget = g->budget;
+		s->status_cache = g->status_cache;
+		s->coalesce = g->coalesce;
+		s->flight = g->flight;
+	}
+	s->tasks_borrowed = 1;
+}
+
+struct gw_gateway *
+gw_gw_open(const char *path, char *err, size_t errlen)
+{
+	struct gw_gateway *g = NULL;
+
+	g = calloc(1, sizeof(*g));
+	if (g == NULL || (g->path = strdup(path)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	pthread_mutex_init(&g->lock, NULL);
+	g->cur = gw_pipe_load(path, 0, err, errlen);
+	if (g->cur == NULL)
+		goto fail;
+	tasks_adopt(g, g->cur);
+	g->audit = audit_open_conf(g->cur->conf, err, errlen);
+	if (g->audit == NULL)
+		goto fail;
+	g->cur->audit = g->audit;
+	return g;
+fail:
+	gw_gw_free(g);
+	return NULL;
+}
+
+void
+gw_gw_free(struct gw_gateway *g)
+{
+	if (g == NULL)
+		return;
+	gw_pipe_free(g->cur);
+	gw_audit_close(g->audit);
+	gw_task_key_free(g->rkey);
+	gw_budget_free(g->budget);
+	gw_cache_free(g->status_cache);
+	gw_cache_free(g->coalesce);
+	gw_flight_free(g->flight);
+	free(g->path);
+	pthread_mutex_destroy(&g->lock);
+	free(g);
+}
+
+int
+gw_gw_reload(struct gw_gateway *g, char *err, size_t errlen)
+{
+	struct gw_snapshot *next, *old;
+
+	/* Built off the request path; workers keep serving meanwhile. */
+	next = gw_pipe_load(g->path, 0, err, errlen);
+	if (next == NULL)
+		return -1;
+	/* Tokens first, so the first requests after the swap need no IAM
+	 * call; a failure leaves them to be fetched on demand. */
+	gw_pipe_prime(next, gw_now_ms(), err, errlen);
+	next->audit = g->audit;
+	if (next->conf->tasks_budget_per_minute != g->budget_per_minute)
+		fprintf(stderr,
+		        "hssgw: reload: tasks.budget_per_minute is "
+		        "read at start only; keeping %lld\n",
+		        g->budget_per_minute);
+	tasks_adopt(g, next);
+	pthread_mutex_lock(&g->lock);
+	old = g->cur;
+	g->cur = next;
+	if (old->refs > 0)
+		old = NULL; /* its last request frees it */
+	pthread_mutex_unlock(&g->lock);
+	gw_pipe_free(old);
+	return 0;
+}
+
+int
+gw_gw_audit_reopen(struct gw_gateway *g, char *err, size_t errlen)
+{
+	return gw_audit_reopen(g->audit, err, errlen) == GW_OK ? 0 : -1;
+}
+
+const struct gw_snapshot *
+gw_gw_acquire(struct gw_gateway *g)
+{
+	struct gw_snapshot *s;
+
+	pthread_mutex_lock(&g->lock);
+	s = g->cur;
+	s->refs++;
+	pthread_mutex_unlock(&g->lock);
+	return s;
+}
+
+void
+gw_gw_release(struct gw_gateway *g, const struct gw_snapshot *cs)
+{
+	struct gw_snapshot *s = (struct gw_snapshot *)cs, *dead = NULL;
+
+	pthread_mutex_lock(&g->lock);
+	if (--s->refs == 0 && s != g->cur)
+		dead = s;
+	pthread_mutex_unlock(&g->lock);
+	gw_pipe_free(dead);
+}
+
+struct gw_worker *
+gw_pipe_worker_new(void)
+{
+	struct gw_worker *w;
+
+	w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return NULL;
+	w->up = gw_up_new();
+	if (w->up == NULL) {
+		free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void
+gw_pipe_worker_free(struct gw_worker *w)
+{
+	if (w == NULL)
+		return;
+	gw_up_free(w->up);
+	free(w);
+}

@@ -1,0 +1,420 @@
+/*
+ * The stages every route shares, in the order a request meets them:
+ * the bearer token and its verification, the budget (and HSS's 429s),
+ * the error answer in HSS's shape, and the audit records (intent before
+ * anything goes upstream, outcome or final record before the answer).
+ * Owns the per-request state's lifecycle helpers.  Knows no route: the
+ * handlers call in here, never the other way round.  Never puts a token,
+ * key or secret in a response, record or log line.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "stages.h"
+
+void
+gw_http_resp_reset(struct gw_http_resp *r)
+{
+	const struct gw_http_stream *stream = r->stream;
+	size_t i;
+
+	for (i = 0; i < r->nheaders; i++) {
+		free(r->headers[i].name);
+		free(r->headers[i].value);
+	}
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+	r->stream = stream;
+}
+
+void
+gw_pipe_resp_header(struct gw_http_resp *r, const char *name, const char *value)
+{
+	if (r->nheaders == GW_RESP_HEADERS_MAX)
+		return;
+	r->headers[r->nheaders].name = strdup(name);
+	r->headers[r->nheaders].value = strdup(value);
+	r->nheaders++;
+}
+
+/* HSS's error shape, so clients parse one format (reference §3.3). */
+static void
+error_json(const struct gw_fault *f, const char *request_id, struct gw_buf *out)
+{
+	struct json_object *o;
+	char msg[512];
+
+	if (f->field[0] != '\0')
+		snprintf(msg, sizeof(msg), "%s: %s", f->field, f->msg);
+	else
+		snprintf(msg, sizeof(msg), "%s",
+		         f->msg[0] ? f->msg : gw_strerror(f->err));
+	o = json_object_new_object();
+	json_object_object_add(o, "error_code",
+	                       json_object_new_string(gw_err_code(f->err)));
+	json_object_object_add(o, "error_msg", json_object_new_string(msg));
+	if (request_id != NULL)
+		json_object_object_add(o, "request_id",
+		                       json_object_new_string(request_id));
+	if (f->field[0] != '\0')
+		json_object_object_add(o, "field",
+		                       json_object_new_string(f->field));
+	gw_buf_puts(out, json_object_to_json_string_ext(
+	                     o, JSON_C_TO_STRING_PLAIN |
+	                            JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+void
+gw_pipe_set_body(struct gw_http_resp *resp, struct gw_buf *b)
+{
+	resp->body = gw_buf_take(b, &resp->bodylen);
+}
+
+void
+gw_pipe_answer_error(const struct gw_http_req *req, const struct gw_fault *f,
+                     struct gw_http_resp *resp)
+{
+	struct gw_buf b;
+
+	gw_buf_init(&b, RESP_MAX);
+	resp->status = gw_err_status(f->err);
+	error_json(f, req->request_id, &b);
+	gw_pipe_resp_header(resp, "Content-Type",
+	                    "application/json;charset=utf-8");
+	if (f->err == GW_ERR_UNAUTHENTICATED)
+		gw_pipe_resp_header(resp, "WWW-Authenticate",
+		                    "Bearer realm=\"hssgw\"");
+	else if (f->err == GW_ERR_TOKEN_INVALID)
+		/* RFC 6750 §3: no description, it could help an attacker. */
+		gw_pipe_resp_header(
+		    resp, "WWW-Authenticate",
+		    "Bearer realm=\"hssgw\", error=\"invalid_token\"");
+	gw_pipe_set_body(resp, &b);
+}
+
+/* "Bearer <token>" (RFC 6750 §2.1; the scheme is case-insensitive). */
+const char *
+gw_pipe_bearer(const char *h)
+{
+	const char *t;
+
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	t = h + 7;
+	while (*t == ' ')
+		t++;
+	if (*t == '\0' || strpbrk(t, " \t,") != NULL)
+		return NULL;
+	return t;
+}
+
+struct gw_cred *
+gw_pipe_cred_for(const struct gw_snapshot *s, const struct gw_conf_project *p)
+{
+	size_t i = (size_t)(p->cred - s->conf->creds);
+
+	return i < s->conf->ncreds ? s->creds[i] : NULL;
+}
+
+/*
+ * Finds an error code in an HSS error body, as tolerantly as the official
+ * SDK (reference §3.3): error_code, or code, at the top or one level down.
+ */
+char *
+gw_pipe_find_error_code(struct json_object *o)
+{
+	static const char *const names[] = {"error_code", "code"};
+	struct json_object *v;
+	size_t i;
+
+	if (!json_object_is_type(o, json_type_object))
+		return NULL;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (json_object_object_get_ex(o, names[i], &v) &&
+		    json_object_is_type(v, json_type_string))
+			return strdup(json_object_get_string(v));
+	for (struct json_object_iterator it_ = json_object_iter_begin(o),
+	                                 end_ = json_object_iter_end(o);
+	     !json_object_iter_equal(&it_, &end_);
+	     json_object_iter_next(&it_)) {
+		const char *k = json_object_iter_peek_name(&it_);
+		struct json_object *child = json_object_iter_peek_value(&it_);
+		(void)k;
+		if (json_object_is_type(child, json_type_object))
+			for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+				if (json_object_object_get_ex(child, names[i],
+				                              &v) &&
+				    json_object_is_type(v, json_type_string))
+					return strdup(
+					    json_object_get_string(v));
+	}
+	return NULL;
+}
+
+/* Verifies the bearer token (same rules as exports); GW_OK or a fault. */
+enum gw_err
+gw_pipe_authenticate(struct reqstate *st)
+{
+	const char *token;
+	enum gw_err rc;
+	int64_t t = gw_mono_us();
+
+	token = gw_pipe_bearer(st->req->authorization);
+	if (token == NULL)
+		return gw_fault_set(&st->fault, GW_ERR_UNAUTHENTICATED,
+		                    "Authorization",
+		                    "a Bearer token is required");
+	gw_fingerprint(token, strlen(token), st->token_fp);
+	rc = gw_jwt_verify(st->snap->keys, token, st->req->now_ms / 1000,
+	                   &st->claims, &st->fault);
+	st->lat_auth = gw_mono_us() - t;
+	return rc;
+}
+
+/* The fields every record of a request shares, from its state so far. */
+static void
+fill_rec(struct reqstate *st, struct gw_audit_rec *r)
+{
+	const struct gw_claim *groups;
+	size_t i;
+
+	memset(r, 0, sizeof(*r));
+	r->time_ms = st->req->now_ms;
+	r->request_id = st->req->request_id;
+	r->client_addr = st->req->client_addr;
+	r->method = st->req->method;
+	r->path = st->req->path;
+	if (st->claims != NULL) {
+		r->subject = st->claims->sub;
+		r->issuer = st->claims->iss;
+		r->jti = st->claims->jti;
+		groups = gw_claims_get(st->claims, "groups");
+		if (groups != NULL) {
+			r->groups = (const char *const *)groups->values;
+			r->ngroups = groups->nvalues;
+		}
+	}
+	r->token_fp = st->token_fp[0] ? st->token_fp : NULL;
+	r->action = st->action;
+	r->resource = st->resource[0] ? st->resource : NULL;
+	r->project = st->xreq ? st->xreq->project->alias : st->task_project;
+	if (st->decided) {
+		r->decision = gw_pol_effect_name(st->decision.effect);
+		r->stmt_file = st->decision.file[0] ? st->decision.file : NULL;
+		r->stmt_sid = st->decision.sid;
+		for (i = 0; i < st->decision.ndeciding; i++) {
+			st->stmt_files[i] = st->decision.deciding[i].file;
+			st->stmt_sids[i] = st->decision.deciding[i].sid;
+		}
+		r->stmt_files = st->stmt_files;
+		r->stmt_sids = st->stmt_sids;
+		r->nstmts = st->decision.ndeciding;
+		/* Acting for another subject: the Allow that let it, too. */
+		for (i = 0; st->acted_for && i < st->actfor.ndeciding &&
+		            r->nstmts < GW_POL_DECIDING_MAX;
+		     i++, r->nstmts++) {
+			st->stmt_files[r->nstmts] = st->actfor.deciding[i].file;
+			st->stmt_sids[r->nstmts] = st->actfor.deciding[i].sid;
+		}
+	}
+	r->policy_revision = gw_pol_revision(st->snap->pol);
+	if (st->decided && st->snap->shadow != NULL) {
+		r->shadow_decision = gw_pol_effect_name(st->shadow.effect);
+		r->shadow_stmt_file =
+		    st->shadow.file[0] ? st->shadow.file : NULL;
+		r->shadow_stmt_sid = st->shadow.sid;
+		r->shadow_revision = gw_pol_revision(st->snap->shadow);
+	}
+	r->task_issuer = st->task_iss;
+	r->task_subject = st->task_sub;
+	r->upreq = st->upreq;
+	r->record_total_num = -1;
+	r->cred_name = st->cred_name;
+	r->cred_fp = st->cred_fp[0] ? st->cred_fp : NULL;
+	r->lat_auth_us = st->lat_auth;
+	r->lat_policy_us = st->lat_policy;
+	r->lat_total_us = gw_mono_us() - st->t_start;
+}
+
+static enum gw_err
+emit(const struct reqstate *st, const struct gw_audit_rec *r)
+{
+	char err[256];
+
+	if (gw_audit_emit(st->snap->audit, r, err, sizeof(err)) == GW_OK)
+		return GW_OK;
+	fprintf(stderr, "hssgw: request %s: %s\n",
+	        st->req->request_id ? st->req->request_id : "-", err);
+	return GW_ERR_AUDIT;
+}
+
+/*
+ * The intent record: durable before anything is sent upstream, so no
+ * export reaches HSS without a record of who asked and what was sent.
+ */
+enum gw_err
+gw_pipe_audit_intent(struct reqstate *st)
+{
+	struct gw_audit_rec r;
+
+	fill_rec(st, &r);
+	r.phase = GW_AUDIT_INTENT;
+	if (emit(st, &r) != GW_OK)
+		return gw_fault_set(&st->fault, GW_ERR_AUDIT, "",
+		                    "the audit trail cannot be written");
+	st->intent = 1;
+	return GW_OK;
+}
+
+/* The record of the answer: the outcome of an intent, or the only one. */
+enum gw_err
+gw_pipe_audit(struct reqstate *st, const struct gw_http_resp *resp)
+{
+	struct gw_audit_rec r;
+
+	fill_rec(st, &r);
+	r.phase = st->intent ? GW_AUDIT_OUTCOME : GW_AUDIT_FINAL;
+	r.status = resp->status;
+	if (!st->passthrough) {
+		r.error_code = gw_err_code(st->fault.err);
+		r.error_field = st->fault.field[0] ? st->fault.field : NULL;
+	} else if (st->up_error_code != NULL)
+		r.error_code = st->up_error_code;
+	/* A coalesced answer is an earlier call's: nothing was sent. */
+	r.up_status = st->coalesced ? 0 : st->upresp.status;
+	r.up_error_code = st->up_error_code;
+	r.coalesced = st->coalesced;
+	r.cached = st->cached;
+	r.task_id = st->task_id;
+	r.record_total_num = st->record_total_num;
+	r.lat_upstream_us = st->lat_upstream;
+	return emit(st, &r);
+}
+
+void
+gw_pipe_reqstate_init(struct reqstate *st, const struct gw_snapshot *s,
+                      const struct gw_http_req *req, const char *action)
+{
+	memset(st, 0, sizeof(*st));
+	st->snap = s;
+	st->req = req;
+	st->action = action;
+	st->record_total_num = -1;
+	st->t_start = gw_mono_us();
+}
+
+/*
+ * The record of an answer could not be made durable: no answer goes out
+ * without one, so the caller gets 503 instead.  If HSS already accepted
+ * the export, its task id is kept (the intent record is on disk).
+ */
+void
+gw_pipe_answer_unaudited(struct reqstate *st, struct gw_http_resp *resp)
+{
+	gw_http_resp_reset(resp);
+	if (st->task_id != NULL)
+		gw_fault_set(
+		    &st->fault, GW_ERR_AUDIT, "",
+		    "HSS accepted the export as task %s, but the audit "
+		    "trail cannot be written",
+		    st->task_id);
+	else
+		gw_fault_set(&st->fault, GW_ERR_AUDIT, "",
+		             "the audit trail cannot be written");
+	gw_pipe_answer_error(st->req, &st->fault, resp);
+}
+/*
+ * Who shares a fair share: the configured claim's first value, else the
+ * subject; prefixed with the issuer so two IdPs never share one.
+ */
+static void
+caller_of(const struct reqstate *st, char *out, size_t cap)
+{
+	const struct gw_claim *c = NULL;
+	const char *who = st->claims->sub;
+
+	if (st->snap->conf->tasks_fair_share_claim != NULL)
+		c = gw_claims_get(st->claims,
+		                  st->snap->conf->tasks_fair_share_claim);
+	if (c != NULL && c->nvalues > 0)
+		who = c->values[0];
+	snprintf(out, cap, "%s %s", st->claims->iss, who);
+}
+
+/* The request's clock: its start time plus what has passed since. */
+int64_t
+gw_pipe_now(const struct reqstate *st)
+{
+	return st->req->now_ms + (gw_mono_us() - st->t_start) / 1000;
+}
+
+/* What the caller is told to wait after HSS's 429: HSS's, else 12 s. */
+int64_t
+gw_pipe_retry_after_of(const struct gw_upresp *r)
+{
+	/* reference 6: 5 a minute, so a slot frees within 12 s. */
+	return r->retry_after_s > 0 ? r->retry_after_s : 12;
+}
+
+/*
+ * HSS answered 429 (APIGW.0308: another user of the same identity, or
+ * another instance, spent the minute).  Waits what HSS's Retry-After
+ * says, else 2 s, 4 s, 8 s... and takes
+ * the budget again (waits capped at 16 s), as long as the wait ends within
+ * tasks.retry_deadline_ms of the request's start (below nginx's
+ * fastcgi_read_timeout, so the caller still gets an answer); else the
+ * caller gets 429 HSSGW.0206 with Retry-After.  GW_OK: send again.
+ */
+enum gw_err
+gw_pipe_throttled(struct reqstate *st, int attempt, const char *api)
+{
+	struct json_object *o =
+	    json_tokener_parse(st->upresp.body != NULL ? st->upresp.body : "");
+	int64_t delay =
+	    gw_task_retry_delay_ms(attempt, st->upresp.retry_after_s);
+	int64_t elapsed = (gw_mono_us() - st->t_start) / 1000;
+	struct timespec ts;
+
+	free(st->up_error_code);
+	st->up_error_code = o != NULL ? gw_pipe_find_error_code(o) : NULL;
+	json_object_put(o);
+	if (elapsed + delay > st->snap->conf->tasks_retry_deadline_ms) {
+		st->retry_after_s = gw_pipe_retry_after_of(&st->upresp);
+		return gw_fault_set(&st->fault, GW_ERR_UPSTREAM_BUSY, "",
+		                    "HSS is throttling the gateway (%d "
+		                    "retries)",
+		                    st->retries);
+	}
+	ts.tv_sec = (time_t)(delay / 1000);
+	ts.tv_nsec = (long)(delay % 1000) * 1000000L;
+	while (nanosleep(&ts, &ts) == -1)
+		continue; /* EINTR: a signal; sleep what is left */
+	st->retries++;
+	gw_upresp_reset(&st->upresp);
+	return gw_pipe_budget_take(st, st->cred_name, api);
+}
+
+/* Takes one call of api from the budget of cred; GW_ERR_BUDGET if spent. */
+enum gw_err
+gw_pipe_budget_take(struct reqstate *st, const char *cred, const char *api)
+{
+	char bucket[200], caller[256];
+	int64_t retry = 0;
+
+	snprintf(bucket, sizeof(bucket), "%s|%s", cred, api);
+	caller_of(st, caller, sizeof(caller));
+	if (gw_budget_take(st->snap->budget, bucket, caller, gw_pipe_now(st),
+	                   &retry) == 0)
+		return GW_OK;
+	st->retry_after_s = (retry + 999) / 1000;
+	return gw_fault_set(&st->fault, GW_ERR_BUDGET, "",
+	                    "the upstream budget for %s is spent; retry in "
+	                    "%lld s",
+	                    api, (long long)st->retry_after_s);
+}
