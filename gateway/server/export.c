@@ -263,13 +263,23 @@ run_export(struct reqstate *st, struct gw_worker *w)
 	                   req->now_ms, st->cred_fp, &st->fault);
 	if (rc != GW_OK)
 		return rc;
-	/* Fail closed: no export leaves without its durable record. */
-	rc = gw_pipe_audit_intent(st);
+	/*
+	 * HSS allows 5 calls a minute (reference 6): hssgw never asks more.
+	 * The budget comes before the intent record, so a refusal (429
+	 * HSSGW.0205) sends nothing and leaves ONE final record, as
+	 * docs/AUDIT.md says; an intent record would claim an HSS call that
+	 * never happens.  The other way round, fail closed: no export leaves
+	 * without its durable intent record, and when that record cannot be
+	 * written the call taken is given back, since nothing was sent.
+	 */
+	rc = gw_pipe_budget_take(st, st->cred_name, "export");
 	if (rc != GW_OK)
 		return rc;
-
-	/* HSS allows 5 calls a minute (reference 6): hssgw never asks more. */
-	rc = gw_pipe_budget_take(st, st->cred_name, "export");
+	rc = gw_pipe_audit_intent(st);
+	if (rc != GW_OK) {
+		gw_pipe_budget_refund(st, st->cred_name, "export");
+		return rc;
+	}
 	for (attempt = 0; rc == GW_OK; attempt++) {
 		t = gw_mono_us();
 		rc = send_upstream(st, w, cred);
@@ -298,8 +308,8 @@ add_handle(struct reqstate *st, struct gw_http_resp *resp)
 
 	if (resp->status != 200 || st->task_id == NULL ||
 	    gw_task_seal(st->snap->tkey, st->task_id, st->xreq->project->alias,
-	                 st->claims->iss, st->claims->sub, st->req->now_ms, h,
-	                 sizeof(h)) == -1)
+	                 st->xreq->enterprise_project_id, st->claims->iss,
+	                 st->claims->sub, st->req->now_ms, h, sizeof(h)) == -1)
 		return;
 	o = json_tokener_parse(resp->body);
 	if (o == NULL || !json_object_is_type(o, json_type_object))

@@ -259,6 +259,20 @@ class Budget(unittest.TestCase):
         recs = [a for a in self.s.audit_lines()
                 if a.get("error_code") == "HSSGW.0205"]
         self.assertEqual(len(recs), 15)
+        # A budget refusal sends nothing: ONE final record per request
+        # (#16, docs/AUDIT.md), no intent claiming an HSS call.  Positive
+        # control: the 5 sent exports have an intent and an outcome.
+        by_id = {}
+        for a in self.s.audit_lines():
+            if a.get("action") == "hss:ExportImageBaseline":
+                by_id.setdefault(a["request_id"], []).append(a["phase"])
+        refused = {a["request_id"] for a in recs}
+        for rid in refused:
+            self.assertEqual(by_id[rid], ["final"], rid)
+        sent = [p for rid, p in by_id.items() if rid not in refused]
+        self.assertEqual(len(sent), 5)
+        for p in sent:
+            self.assertEqual(sorted(p), ["intent", "outcome"])
 
 
 class Reload(unittest.TestCase):
