@@ -63,6 +63,18 @@ no_such_task(struct reqstate *st)
 }
 
 /*
+ * The enterprise project of the task: the one sealed in its handle at
+ * export time (#16), else (a version 2 handle) the project's default.
+ */
+static const char *
+task_eps(const struct taskq *q)
+{
+	if (!q->ref.has_eps)
+		return q->project->enterprise_project_id;
+	return q->ref.eps[0] != '\0' ? q->ref.eps : NULL;
+}
+
+/*
  * Route, token, handle, policy.  A caller other than the task's creator
  * (issuer and subject, from the handle) needs an Allow of
  * hss:ActForSubject on the task's resource, with hss:task_issuer and
@@ -77,8 +89,9 @@ task_open(struct reqstate *st, const char *handle, const char *action,
 	const struct gw_snapshot *s = st->snap;
 	struct gw_pol_request preq;
 	struct gw_pol_ctx pctx;
-	const char *issv[1], *subv[1], *projv[1], *regv[1];
-	struct gw_kv kv[4];
+	const char *issv[1], *subv[1], *projv[1], *regv[1], *epsv[1];
+	struct gw_kv kv[5];
+	size_t nkv = 4;
 	enum gw_err rc;
 	int64_t t;
 
@@ -106,10 +119,15 @@ task_open(struct reqstate *st, const char *handle, const char *action,
 	kv[1] = (struct gw_kv){"hss:task_subject", subv, 1};
 	kv[2] = (struct gw_kv){"hss:project", projv, 1};
 	kv[3] = (struct gw_kv){"hss:region", regv, 1};
+	/* The task's enterprise project, as its export's policy saw it. */
+	epsv[0] = task_eps(q);
+	if (epsv[0] != NULL)
+		kv[nkv++] =
+		    (struct gw_kv){"hss:enterprise_project_id", epsv, 1};
 	memset(&preq, 0, sizeof(preq));
 	preq.claims = st->claims;
 	preq.resource = st->resource;
-	if (gw_pol_ctx_build(&pctx, kv, 4, st->req->now_ms,
+	if (gw_pol_ctx_build(&pctx, kv, nkv, st->req->now_ms,
 	                     st->req->client_addr) == -1)
 		return gw_fault_set(&st->fault, GW_ERR_INTERNAL, "",
 		                    "request context too large");
@@ -147,18 +165,6 @@ task_open(struct reqstate *st, const char *handle, const char *action,
 		                    "no credentials for project");
 	st->cred_name = gw_cred_name(q->cred);
 	return GW_OK;
-}
-
-/*
- * The enterprise project of the task: the one sealed in its handle at
- * export time (#16), else (a version 2 handle) the project's default.
- */
-static const char *
-task_eps(const struct taskq *q)
-{
-	if (!q->ref.has_eps)
-		return q->project->enterprise_project_id;
-	return q->ref.eps[0] != '\0' ? q->ref.eps : NULL;
 }
 
 /* GET {endpoint}/v5/{project_id}/{what}/{id} (reference 2.1, 2.2). */

@@ -340,6 +340,44 @@ class EnterpriseProjects(unittest.TestCase):
         self.flow({"project": "eps", "image_type": "private_image",
                    "enterprise_project_id": EPS_OTHER}, EPS_OTHER)
 
+    def test_translate_handle(self):
+        """hssgw translate --handle prints the status and download
+        requests the server sends for that handle: the same query HSS
+        got, ids encoded into one segment, secrets redacted."""
+        seen = len(self.s.emulator_lines())
+        r = self.s.export({"project": "eps", "image_type": "cicd",
+                           "enterprise_project_id": EPS_OTHER},
+                          token=self.alice)
+        self.assertEqual(r.status, 200, r)
+        h = r.json()["handle"]
+        st = self.s.get(stk.EXPORT_PATH + "/" + h, self.alice)
+        self.assertEqual(st.status, 200, st)
+        p = subprocess.run([self.s.hssgw, "translate", "--config",
+                            self.s.config_path, "--handle", h,
+                            "--file-id", "f/../1 +"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        doc = json.loads(p.stdout)
+        base = "https://127.0.0.1:%d/v5/%s/" % (self.s.emu_port, PID_EPS)
+        q = "?enterprise_project_id=other%20eps%2F2"
+        self.assertEqual(doc["status"]["method"], "GET")
+        self.assertEqual(doc["status"]["url"], base + "export-task/" +
+                         r.json()["task_id"] + q)
+        self.assertEqual(doc["download"]["url"],
+                         base + "download/f%2F..%2F1%20%2B" + q)
+        self.assertEqual(doc["status"]["headers"]["Authorization"],
+                         "<redacted>")
+        self.assertNotIn(EPS_SK, p.stdout)
+        got = [e for e in self.s.emulator_lines()[seen:]
+               if "/export-task/" in e.get("path", "")]
+        self.assertEqual("?" + got[-1]["query"], q)
+        # Attack: a handle under another key does not open.
+        p = subprocess.run([self.s.hssgw, "translate", "--config",
+                            self.s.config_path, "--handle", h[:-2] + "AA"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("does not open", p.stderr)
+
     def test_attack_all_granted_eps_on_demo(self):
         """Attack (#11 item 10): a caller allowed on alias demo names
         "all_granted_eps": 400 naming the field and the rule, and HSS
