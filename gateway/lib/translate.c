@@ -722,7 +722,6 @@ gw_tr_build(const struct gw_export_req *r, struct gw_upreq **out,
 	rc = gw_tr_url(r->project->endpoint, segs, 5, q, 2, &url, fault);
 	if (rc != GW_OK)
 		goto out;
-	rc = GW_ERR_NOMEM;
 	up = gw_upreq_new("POST", url);
 	/* HSS requires a body (SDK NON_NULL_NON_EMPTY): at least {}. */
 	if (up != NULL)
