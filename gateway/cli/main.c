@@ -125,25 +125,71 @@ gw_cli_read_stdin(size_t *len)
 	return gw_buf_take(&b, len);
 }
 
+/*
+ * hssgw translate --config FILE --handle H [--file-id ID]: the status
+ * (and download) requests of a task, as the server builds them.
+ */
+static int
+translate_task(const struct gw_config *conf, const char *handle,
+               const char *file_id)
+{
+	struct gw_buf out;
+	int rc;
+
+	gw_buf_init(&out, STDIN_MAX * 4);
+	rc = gw_pipe_translate_task(conf, handle, file_id, &out);
+	if (rc == 0)
+		printf("%s\n", out.p);
+	else
+		fprintf(stderr, "hssgw: %s\n",
+		        rc == 1 && out.p != NULL ? out.p
+		                                 : "translation failed");
+	gw_buf_reset(&out);
+	return rc == 0 ? 0 : 1;
+}
+
 static int
 cmd_translate(int argc, char *argv[])
 {
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"handle", required_argument, NULL, 'H'},
+	    {"file-id", required_argument, NULL, 'f'},
+	    {NULL, 0, NULL, 0},
+	};
 	struct gw_config *conf = NULL;
-	const char *path = gw_cli_config_arg(argc, argv);
+	const char *path = NULL, *handle = NULL, *file_id = NULL;
 	struct gw_buf out;
 	char err[1024], *in = NULL;
 	size_t len = 0;
-	int rc = 1;
+	int rc = 1, ch, bad = 0;
 
-	if (path == NULL) {
+	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
+		if (ch == 'c')
+			path = optarg;
+		else if (ch == 'H')
+			handle = optarg;
+		else if (ch == 'f')
+			file_id = optarg;
+		else
+			bad = 1;
+	}
+	if (path == NULL || bad || optind != argc ||
+	    (file_id != NULL && handle == NULL)) {
 		fprintf(stderr, "usage: hssgw translate --config FILE "
-		                "< request.json\n");
+		                "< request.json\n"
+		                "       hssgw translate --config FILE --handle "
+		                "HANDLE [--file-id ID]\n");
 		return 2;
 	}
 	gw_buf_init(&out, STDIN_MAX * 4);
 	conf = gw_conf_load(path, err, sizeof(err));
 	if (conf == NULL) {
 		fprintf(stderr, "hssgw: %s\n", err);
+		goto out;
+	}
+	if (handle != NULL) {
+		rc = translate_task(conf, handle, file_id);
 		goto out;
 	}
 	in = gw_cli_read_stdin(&len);
@@ -351,7 +397,8 @@ static const struct cmd {
     {"check-config", cmd_check_config,
      "--config FILE: validate config, keys, policies, credentials"},
     {"translate", cmd_translate,
-     "--config FILE < request.json: print the HSS request"},
+     "--config FILE < request.json | --handle H [--file-id ID]: print "
+     "the HSS request(s)"},
     {"mint-token", cmd_mint_token, "--key FILE --alg ALG ...: dev JWT"},
     {"policy", gw_cli_policy,
      "check|explain --config FILE ...: check or explain policies"},

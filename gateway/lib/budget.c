@@ -202,6 +202,34 @@ out:
 	return rc;
 }
 
+void
+gw_budget_refund(struct gw_budget *g, const char *bucket, const char *caller)
+{
+	struct bucket *b = NULL;
+	struct grant *gr, *latest = NULL;
+	size_t i;
+
+	if (g == NULL || bucket == NULL || caller == NULL)
+		return;
+	pthread_mutex_lock(&g->lock);
+	for (i = 0; i < g->nb; i++)
+		if (strcmp(g->b[i].key, bucket) == 0)
+			b = &g->b[i];
+	for (i = 0; b != NULL && i < (size_t)g->per_minute; i++) {
+		gr = &b->grants[i];
+		if (gr->caller[0] != '\0' && strcmp(gr->caller, caller) == 0 &&
+		    (latest == NULL || gr->t > latest->t))
+			latest = gr;
+	}
+	if (latest != NULL) {
+		latest->caller[0] = '\0';
+		b->units += UNIT;
+		if (b->units > g->per_minute * UNIT)
+			b->units = g->per_minute * UNIT;
+	}
+	pthread_mutex_unlock(&g->lock);
+}
+
 struct centry {
 	char *key;
 	char *value;

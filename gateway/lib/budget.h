@@ -43,6 +43,15 @@ void gw_budget_free(struct gw_budget *);
 int gw_budget_take(struct gw_budget *, const char *bucket, const char *caller,
                    int64_t now_ms, int64_t *retry_ms);
 
+/*
+ * Gives back the latest call caller took from bucket, when nothing was
+ * sent with it (an export whose intent record could not be written):
+ * its grant no longer counts against the caller's share and the bucket
+ * gets its token back.  Does nothing when there is no such grant.
+ */
+void gw_budget_refund(struct gw_budget *, const char *bucket,
+                      const char *caller);
+
 /* A cache of at most GW_CACHE_ENTRIES entries; NULL on ENOMEM. */
 struct gw_cache *gw_cache_new(void);
 /* Frees a cache; accepts NULL. */

@@ -142,6 +142,9 @@ static const struct ckey projkeys[] = {
     /* Reference, table 2: enterprise_project_id is 1 to 256 characters. */
     {"enterprise_project_id", K_STR, F(gw_conf_project, enterprise_project_id),
      0, 1, 256, NULL, NULL, 0, 0},
+    /* Which others a caller may name (#11 item 10); "*": any. */
+    {"enterprise_projects", K_STRLIST, F(gw_conf_project, enterprise_projects),
+     0, 0, 256, NULL, NULL, 0, F(gw_conf_project, nenterprise_projects)},
     {"credentials", K_STR, F(gw_conf_project, credentials), 1, 1, 128, NULL,
      NULL, 0, 0},
     END,
@@ -517,7 +520,7 @@ check_cred(struct loadctx *c, struct gw_config *conf, size_t i)
 static int
 check_refs(struct loadctx *c, struct gw_config *conf)
 {
-	size_t i, j;
+	size_t i, j, n;
 	char path[128];
 
 	if (check_listen(conf->listen) == -1)
@@ -551,6 +554,23 @@ check_refs(struct loadctx *c, struct gw_config *conf)
 			snprintf(path, sizeof(path), "projects[%zu].endpoint",
 			         i);
 			return fail(c, path, "must start with https://");
+		}
+		/*
+		 * Normalised once, here: every HSS URL is built from it by
+		 * appending "/segment"s (gw_tr_url), so a trailing '/' would
+		 * make "//", which a front may merge into a path other than
+		 * the one signed.  A query or fragment has no place in it.
+		 */
+		n = strlen(p->endpoint);
+		while (n > 8 && p->endpoint[n - 1] == '/')
+			p->endpoint[--n] = '\0';
+		if (n == 8 || strpbrk(p->endpoint, "?#") != NULL) {
+			snprintf(path, sizeof(path), "projects[%zu].endpoint",
+			         i);
+			return fail(
+			    c, path,
+			    "must be https://host[:port][/path], without "
+			    "a query or fragment");
 		}
 		for (j = 0; j < conf->ncreds; j++)
 			if (strcmp(conf->creds[j].name, p->credentials) == 0)
@@ -671,6 +691,7 @@ gw_conf_free(struct gw_config *conf)
 		free(p->region);
 		free(p->endpoint);
 		free(p->enterprise_project_id);
+		free_strv(p->enterprise_projects, p->nenterprise_projects);
 		free(p->credentials);
 	}
 	free(conf->projects);

@@ -50,7 +50,9 @@ struct gw_conf_project {
 	char *project_id;
 	char *region;
 	char *endpoint; /* https://hss.<region>.myhuaweicloud.com */
-	char *enterprise_project_id;     /* default, may be NULL */
+	char *enterprise_project_id; /* default, may be NULL */
+	char **enterprise_projects;  /* others a caller may name; "*": any */
+	size_t nenterprise_projects;
 	char *credentials;               /* name of a gw_conf_cred */
 	const struct gw_conf_cred *cred; /* resolved at load */
 };

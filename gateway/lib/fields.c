@@ -80,8 +80,11 @@ const struct gw_tr_field gw_tr_fields[] = {
     STR("image_version", 0, 65535, "Image tag."),
     STR("image_id", 0, 128, "Image ID."),
     BOOL("latest_version", "Latest image versions only."),
-    {"image_size", GW_TR_INT, GW_TR_BODY, 0, NULL, 0, 2147483547LL, 0,
-     "Image size (int64; the documented maximum is 2147483547)."},
+    /* int64 in the SDK (Long), like the times: images over 2 GiB are
+     * common, so the page's 2147483547 is the same documentation error. */
+    {"image_size", GW_TR_INT, GW_TR_BODY, 0, NULL, 0, I64_MAX, 0,
+     "Image size in bytes, int64 (SDK Long). The documented maximum of "
+     "2147483547 is a documentation error and is not enforced."},
     TIME("start_latest_update_time",
          "Creation start, ms since the epoch. The documented maximum of "
          "2147483547 is a documentation error (hss-api-notes 1.3) and is "

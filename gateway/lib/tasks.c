@@ -3,15 +3,20 @@
  * Handle layout, all base64url without padding:
  *
  *   handle  = b64(payload) "." b64(mac)
- *   payload = 0x02 | created_ms (8 bytes, big endian)
- *             | len16 task_id | len16 project | len16 iss | len16 sub
- *   mac     = HMAC-SHA256(key, "hssgw-task-v2" 0x00 | payload)
+ *   payload = 0x03 | created_ms (8 bytes, big endian)
+ *             | len16 task_id | len16 project | len16 eps | len16 iss
+ *             | len16 sub
+ *   mac     = HMAC-SHA256(key, "hssgw-task-v3" 0x00 | payload)
  *
- * Version 2 carries the creator (v1 only bound it in the MAC), so a
- * caller the policy lets act for the creator can open it; v1 handles no
- * longer open.  Length prefixes keep ("ab","c") and ("a","bc") apart.
- * Owns the key bytes (process lifetime, wiped on free); never logs or
- * returns them.
+ * Version 3 adds the enterprise project the export was made under (eps,
+ * length 0 when none was sent), so status and download ask HSS under the
+ * same one (#16).  Version 2 (no eps, context "hssgw-task-v2") still
+ * opens, with has_eps 0: those tasks were made before the allow-list,
+ * under the project's default, and are polled under it as before; a v2
+ * handle cannot be re-labelled v3 because the MAC context differs.
+ * Version 1 handles (creator only inside the MAC) no longer open.
+ * Length prefixes keep ("ab","c") and ("a","bc") apart.  Owns the key
+ * bytes (process lifetime, wiped on free); never logs or returns them.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -25,13 +30,15 @@
 
 #include "tasks.h"
 
-#define TASK_VERSION 0x02
-#define TASK_MAC_LEN 32
-#define TASK_CTX     "hssgw-task-v2"
-/* 1 + 8 + 2 + id + 2 + project + 2 + iss + 2 + sub */
+#define TASK_VERSION    0x03
+#define TASK_VERSION_V2 0x02
+#define TASK_MAC_LEN    32
+#define TASK_CTX        "hssgw-task-v3"
+#define TASK_CTX_V2     "hssgw-task-v2"
+/* 1 + 8 + 2 + id + 2 + project + 2 + eps + 2 + iss + 2 + sub */
 #define TASK_PAYLOAD_MAX                                                       \
-	(17 + GW_TASK_ID_MAX + GW_TASK_PROJECT_MAX + GW_TASK_ISS_MAX +         \
-	 GW_TASK_SUB_MAX)
+	(19 + GW_TASK_ID_MAX + GW_TASK_PROJECT_MAX + GW_TASK_EPS_MAX +         \
+	 GW_TASK_ISS_MAX + GW_TASK_SUB_MAX)
 _Static_assert((TASK_PAYLOAD_MAX + 2) / 3 * 4 + 1 + 43 <= GW_TASK_HANDLE_MAX,
                "the longest payload must fit a handle");
 
@@ -182,17 +189,20 @@ put16(unsigned char *b, size_t *off, size_t cap, const char *s, size_t max)
 	return 0;
 }
 
+/* ctx is TASK_CTX or TASK_CTX_V2, both of the same length. */
 static int
-mac(const struct gw_task_key *k, const unsigned char *payload, size_t plen,
-    unsigned char out[TASK_MAC_LEN])
+mac(const struct gw_task_key *k, const char *ctx, const unsigned char *payload,
+    size_t plen, unsigned char out[TASK_MAC_LEN])
 {
 	unsigned char msg[sizeof(TASK_CTX) + TASK_PAYLOAD_MAX];
 	unsigned int outl = 0;
 	size_t off = sizeof(TASK_CTX);
 
+	_Static_assert(sizeof(TASK_CTX) == sizeof(TASK_CTX_V2),
+	               "contexts of one length");
 	if (plen > TASK_PAYLOAD_MAX)
 		return -1;
-	memcpy(msg, TASK_CTX, sizeof(TASK_CTX)); /* NUL included */
+	memcpy(msg, ctx, sizeof(TASK_CTX)); /* NUL included */
 	memcpy(msg + off, payload, plen);
 	off += plen;
 	if (HMAC(EVP_sha256(), k->k, (int)k->len, msg, off, out, &outl) ==
@@ -216,8 +226,8 @@ field_ok(const char *s, size_t max)
 
 int
 gw_task_seal(const struct gw_task_key *k, const char *task_id,
-             const char *project, const char *iss, const char *sub,
-             int64_t now_ms, char *out, size_t cap)
+             const char *project, const char *eps, const char *iss,
+             const char *sub, int64_t now_ms, char *out, size_t cap)
 {
 	unsigned char p[TASK_PAYLOAD_MAX], m[TASK_MAC_LEN];
 	size_t off = 0, o;
@@ -226,7 +236,8 @@ gw_task_seal(const struct gw_task_key *k, const char *task_id,
 	if (k == NULL || !field_ok(task_id, GW_TASK_ID_MAX) ||
 	    !field_ok(project, GW_TASK_PROJECT_MAX) ||
 	    !field_ok(iss, GW_TASK_ISS_MAX) ||
-	    !field_ok(sub, GW_TASK_SUB_MAX) || now_ms < 0 ||
+	    !field_ok(sub, GW_TASK_SUB_MAX) ||
+	    (eps != NULL && !field_ok(eps, GW_TASK_EPS_MAX)) || now_ms < 0 ||
 	    cap < GW_TASK_HANDLE_MAX + 1)
 		return -1;
 	p[off++] = TASK_VERSION;
@@ -234,9 +245,11 @@ gw_task_seal(const struct gw_task_key *k, const char *task_id,
 		p[off++] = (unsigned char)((uint64_t)now_ms >> (8 * i));
 	if (put16(p, &off, sizeof(p), task_id, GW_TASK_ID_MAX) == -1 ||
 	    put16(p, &off, sizeof(p), project, GW_TASK_PROJECT_MAX) == -1 ||
+	    put16(p, &off, sizeof(p), eps != NULL ? eps : "",
+	          GW_TASK_EPS_MAX) == -1 ||
 	    put16(p, &off, sizeof(p), iss, GW_TASK_ISS_MAX) == -1 ||
 	    put16(p, &off, sizeof(p), sub, GW_TASK_SUB_MAX) == -1 ||
-	    mac(k, p, off, m) == -1)
+	    mac(k, TASK_CTX, p, off, m) == -1)
 		return -1;
 	o = b64_enc(p, off, out);
 	out[o++] = '.';
@@ -245,9 +258,13 @@ gw_task_seal(const struct gw_task_key *k, const char *task_id,
 	return 0;
 }
 
-/* Reads a length-prefixed field into dst (cap max + 1); 0 or -1. */
+/*
+ * Reads a length-prefixed field into dst (cap max + 1), at least min
+ * bytes; 0 or -1.
+ */
 static int
-get16(const unsigned char *b, size_t len, size_t *off, char *dst, size_t max)
+get16(const unsigned char *b, size_t len, size_t *off, char *dst, size_t min,
+      size_t max)
 {
 	size_t n;
 
@@ -255,7 +272,7 @@ get16(const unsigned char *b, size_t len, size_t *off, char *dst, size_t max)
 		return -1;
 	n = (size_t)b[*off] << 8 | b[*off + 1];
 	*off += 2;
-	if (n < 1 || n > max || *off + n > len || memchr(b + *off, 0, n))
+	if (n < min || n > max || *off + n > len || memchr(b + *off, 0, n))
 		return -1;
 	memcpy(dst, b + *off, n);
 	dst[n] = '\0';
@@ -274,6 +291,7 @@ gw_task_open(const struct gw_task_key *k, const char *handle,
 	size_t hlen, off = 0;
 	long plen, mlen;
 	uint64_t t = 0;
+	unsigned char v;
 	int i;
 
 	if (k == NULL || handle == NULL || ref == NULL)
@@ -289,23 +307,34 @@ gw_task_open(const struct gw_task_key *k, const char *handle,
 	               sizeof(got));
 	if (plen < 1 || mlen != TASK_MAC_LEN)
 		return -1;
-	/* The MAC first: nothing of an unauthenticated payload is used. */
-	if (mac(k, p, (size_t)plen, want) == -1 ||
+	/*
+	 * The MAC first: nothing of an unauthenticated payload is used but
+	 * its version byte, which picks the MAC context; a forged version
+	 * byte changes the context and fails the MAC.
+	 */
+	v = p[0];
+	if ((v != TASK_VERSION && v != TASK_VERSION_V2) ||
+	    mac(k, v == TASK_VERSION ? TASK_CTX : TASK_CTX_V2, p, (size_t)plen,
+	        want) == -1 ||
 	    !gw_ct_equal(want, sizeof(want), got, TASK_MAC_LEN))
 		return -1;
 	memset(&r, 0, sizeof(r));
-	if (p[off++] != TASK_VERSION || (size_t)plen < off + 8)
+	off = 1;
+	if ((size_t)plen < off + 8)
 		return -1;
 	for (i = 0; i < 8; i++)
 		t = t << 8 | p[off++];
 	if (t > (uint64_t)INT64_MAX ||
-	    get16(p, (size_t)plen, &off, r.task_id, GW_TASK_ID_MAX) == -1 ||
-	    get16(p, (size_t)plen, &off, r.project, GW_TASK_PROJECT_MAX) ==
+	    get16(p, (size_t)plen, &off, r.task_id, 1, GW_TASK_ID_MAX) == -1 ||
+	    get16(p, (size_t)plen, &off, r.project, 1, GW_TASK_PROJECT_MAX) ==
 	        -1 ||
-	    get16(p, (size_t)plen, &off, r.iss, GW_TASK_ISS_MAX) == -1 ||
-	    get16(p, (size_t)plen, &off, r.sub, GW_TASK_SUB_MAX) == -1 ||
+	    (v == TASK_VERSION &&
+	     get16(p, (size_t)plen, &off, r.eps, 0, GW_TASK_EPS_MAX) == -1) ||
+	    get16(p, (size_t)plen, &off, r.iss, 1, GW_TASK_ISS_MAX) == -1 ||
+	    get16(p, (size_t)plen, &off, r.sub, 1, GW_TASK_SUB_MAX) == -1 ||
 	    off != (size_t)plen)
 		return -1;
+	r.has_eps = v == TASK_VERSION;
 	r.created_ms = (int64_t)t;
 	*ref = r;
 	return 0;

@@ -22,12 +22,13 @@
 #include "gw.h"
 
 /* The longest handle we mint or accept, NUL excluded. */
-#define GW_TASK_HANDLE_MAX 2048
+#define GW_TASK_HANDLE_MAX 2304
 /* Bounds on the bound fields (task_id: reference 1.4 / 2.1, 1..256). */
 #define GW_TASK_ID_MAX      256
 #define GW_TASK_PROJECT_MAX 64
 #define GW_TASK_ISS_MAX     512 /* a longer iss or sub gets no handle */
 #define GW_TASK_SUB_MAX     512
+#define GW_TASK_EPS_MAX     256 /* reference, table 2: 1..256 */
 /* Handle keys: at least 32 bytes, at most 1024. */
 #define GW_TASK_KEY_MIN 32
 #define GW_TASK_KEY_MAX 1024
@@ -40,6 +41,14 @@ struct gw_task_ref {
 	char project[GW_TASK_PROJECT_MAX + 1];
 	char iss[GW_TASK_ISS_MAX + 1]; /* the creator's issuer */
 	char sub[GW_TASK_SUB_MAX + 1]; /* and subject */
+	/*
+	 * The enterprise project the export was made under ("" when none
+	 * was sent); status and download go under the same one (has_eps
+	 * 1).  A version 2 handle does not carry it: has_eps 0, and the
+	 * project's configured default applies, as it did when it was made.
+	 */
+	char eps[GW_TASK_EPS_MAX + 1];
+	int has_eps;
 	int64_t created_ms;
 };
 
@@ -55,13 +64,14 @@ struct gw_task_key *gw_task_key_new(const void *key, size_t len);
 void gw_task_key_free(struct gw_task_key *);
 
 /*
- * Mints the handle of task_id in project created by (iss, sub) at now_ms
- * into out (cap >= GW_TASK_HANDLE_MAX + 1): only [A-Za-z0-9_-.]
- * characters.  Returns 0, or -1 when a field is out of bounds.
+ * Mints the handle of task_id in project under enterprise project eps
+ * (NULL: none was sent) created by (iss, sub) at now_ms into out (cap >=
+ * GW_TASK_HANDLE_MAX + 1): only [A-Za-z0-9_-.] characters.  Returns 0,
+ * or -1 when a field is out of bounds.
  */
 int gw_task_seal(const struct gw_task_key *, const char *task_id,
-                 const char *project, const char *iss, const char *sub,
-                 int64_t now_ms, char *out, size_t cap);
+                 const char *project, const char *eps, const char *iss,
+                 const char *sub, int64_t now_ms, char *out, size_t cap);
 /*
  * Verifies a handle: 0 and *ref filled (task, project, creator) when the
  * MAC is right; -1 for anything else (malformed, forged, another key),

@@ -19,7 +19,7 @@
 
 /* Object -> array of strings is all the nesting a request needs. */
 #define JSON_DEPTH 4
-/* Upper bound of a built URL: endpoint, project_id and two query values. */
+/* Upper bound of a built URL: endpoint, segments and query, encoded. */
 #define URL_MAX 8192
 /* A query component of an HSS wire request. */
 #define QUERY_PART_MAX 4096
@@ -473,6 +473,28 @@ collect(struct json_object *o, enum mode m, struct json_object **vals,
 	return GW_OK;
 }
 
+/*
+ * Whether a caller may name enterprise project eps on project p: its
+ * configured enterprise_project_id, one its entry lists in
+ * enterprise_projects, or any when that list holds "*".  The default is
+ * only the configured one: the alias a policy allows must not be a door
+ * to every enterprise project the credentials reach ("all_granted_eps").
+ */
+static int
+eps_allowed(const struct gw_conf_project *p, const char *eps)
+{
+	size_t i;
+
+	if (p->enterprise_project_id != NULL &&
+	    strcmp(p->enterprise_project_id, eps) == 0)
+		return 1;
+	for (i = 0; i < p->nenterprise_projects; i++)
+		if (strcmp(p->enterprise_projects[i], "*") == 0 ||
+		    strcmp(p->enterprise_projects[i], eps) == 0)
+			return 1;
+	return 0;
+}
+
 /* Effective query values: the caller's, else the project's defaults. */
 static enum gw_err
 effective(struct gw_export_req *r, const struct gw_config *conf,
@@ -484,6 +506,10 @@ effective(struct gw_export_req *r, const struct gw_config *conf,
 	struct json_object *v = NULL;
 
 	v = vals[eps - gw_tr_fields];
+	if (v != NULL && !eps_allowed(r->project, json_object_get_string(v)))
+		return fault_at(fault, GW_ERR_FIELD, "enterprise_project_id",
+		                "must be the project's enterprise project or "
+		                "one its entry allows (enterprise_projects)");
 	r->enterprise_project_id =
 	    gw_strdup(v != NULL ? json_object_get_string(v)
 	                        : r->project->enterprise_project_id);
@@ -593,18 +619,75 @@ gw_tr_req_free(struct gw_export_req *r)
 }
 
 /*
- * The project's own values must make a sane request: "." and ".." are
- * unreserved, so encoding alone would let them climb the path (RFC 3986
- * section 5.2.4).
+ * A path segment must keep the path it is in: "." and ".." are unreserved,
+ * so encoding alone would let them climb (RFC 3986 section 5.2.4), and an
+ * empty one makes "//", which a front may merge.
  */
+static int
+segment_ok(const char *s)
+{
+	return s != NULL && s[0] != '\0' && strcmp(s, ".") != 0 &&
+	       strcmp(s, "..") != 0;
+}
+
+enum gw_err
+gw_tr_url(const char *endpoint, const char *const *segs, size_t nsegs,
+          const struct gw_tr_qparam *q, size_t nq, char **out,
+          struct gw_fault *fault)
+{
+	struct gw_buf url;
+	const char *sep = "?";
+	size_t i, elen;
+	enum gw_err rc = GW_ERR_CONFIG;
+
+	*out = NULL;
+	gw_buf_init(&url, URL_MAX);
+	elen = endpoint != NULL ? strlen(endpoint) : 0;
+	/* Normalised at config load (config.c): one spelling, one path. */
+	if (elen == 0 || endpoint[elen - 1] == '/') {
+		gw_fault_set(fault, rc, "",
+		             "project endpoint is not normalised");
+		goto out;
+	}
+	gw_buf_add(&url, endpoint, elen);
+	for (i = 0; i < nsegs; i++) {
+		if (!segment_ok(segs[i])) {
+			gw_fault_set(fault, rc, "",
+			             "upstream path segment %zu is empty, "
+			             "\".\" or \"..\"",
+			             i);
+			goto out;
+		}
+		gw_buf_puts(&url, "/");
+		gw_pct_encode(&url, segs[i], strlen(segs[i]));
+	}
+	for (i = 0; i < nq; i++) {
+		if (q[i].value == NULL)
+			continue;
+		gw_buf_puts(&url, sep);
+		gw_pct_encode(&url, q[i].name, strlen(q[i].name));
+		gw_buf_puts(&url, "=");
+		gw_pct_encode(&url, q[i].value, strlen(q[i].value));
+		sep = "&";
+	}
+	if (url.overflow) {
+		rc = gw_fault_set(fault, GW_ERR_INTERNAL, "",
+		                  "upstream URL too long");
+		goto out;
+	}
+	*out = gw_buf_take(&url, NULL);
+	rc = *out != NULL ? GW_OK : nomem(fault);
+out:
+	gw_buf_reset(&url);
+	return rc;
+}
+
+/* The project's own values must make a sane request (region: a header). */
 static int
 project_ok(const struct gw_conf_project *p)
 {
 	return p != NULL && p->endpoint != NULL && p->project_id != NULL &&
-	       p->region != NULL && p->endpoint[0] != '\0' &&
-	       p->project_id[0] != '\0' && p->region[0] != '\0' &&
-	       strcmp(p->project_id, ".") != 0 &&
-	       strcmp(p->project_id, "..") != 0;
+	       p->region != NULL && p->region[0] != '\0';
 }
 
 enum gw_err
@@ -612,41 +695,34 @@ gw_tr_build(const struct gw_export_req *r, struct gw_upreq **out,
             struct gw_fault *fault)
 {
 	struct gw_upreq *up = NULL;
-	struct gw_buf url;
-	size_t elen;
+	const char *segs[6];
+	struct gw_tr_qparam q[2];
+	char size[32], *url = NULL;
 	struct gw_fault scratch;
 	enum gw_err rc = GW_ERR_NOMEM;
 
 	if (fault == NULL)
 		fault = &scratch;
 	*out = NULL;
-	gw_buf_init(&url, URL_MAX);
 	if (r == NULL || !project_ok(r->project)) {
 		rc = gw_fault_set(fault, GW_ERR_CONFIG, "",
 		                  "project configuration is incomplete");
 		goto out;
 	}
-	elen = strlen(r->project->endpoint);
-	if (r->project->endpoint[elen - 1] == '/')
-		elen--;
-	gw_buf_add(&url, r->project->endpoint, elen);
-	gw_buf_puts(&url, "/v5/");
-	gw_pct_encode(&url, r->project->project_id,
-	              strlen(r->project->project_id));
-	gw_buf_puts(&url, "/image/baseline/export?");
-	if (r->enterprise_project_id != NULL) {
-		gw_buf_puts(&url, "enterprise_project_id=");
-		gw_pct_encode(&url, r->enterprise_project_id,
-		              strlen(r->enterprise_project_id));
-		gw_buf_puts(&url, "&");
-	}
-	gw_buf_printf(&url, "export_size=%lld", r->export_size);
-	if (url.overflow) {
-		rc = gw_fault_set(fault, GW_ERR_INTERNAL, "",
-		                  "upstream URL too long");
+	/* POST /v5/{project_id}/image/baseline/export (reference 1.2). */
+	segs[0] = "v5";
+	segs[1] = r->project->project_id;
+	segs[2] = "image";
+	segs[3] = "baseline";
+	segs[4] = "export";
+	snprintf(size, sizeof(size), "%lld", r->export_size);
+	q[0] = (struct gw_tr_qparam){"enterprise_project_id",
+	                             r->enterprise_project_id};
+	q[1] = (struct gw_tr_qparam){"export_size", size};
+	rc = gw_tr_url(r->project->endpoint, segs, 5, q, 2, &url, fault);
+	if (rc != GW_OK)
 		goto out;
-	}
-	up = gw_upreq_new("POST", url.p);
+	up = gw_upreq_new("POST", url);
 	/* HSS requires a body (SDK NON_NULL_NON_EMPTY): at least {}. */
 	if (up != NULL)
 		up->body = gw_strdup(r->body != NULL ? r->body : "{}");
@@ -663,7 +739,54 @@ gw_tr_build(const struct gw_export_req *r, struct gw_upreq **out,
 	rc = GW_OK;
 out:
 	gw_upreq_free(up);
-	gw_buf_reset(&url);
+	free(url);
+	return rc;
+}
+
+enum gw_err
+gw_tr_task_build(const struct gw_conf_project *p, const char *eps,
+                 enum gw_tr_task_api api, const char *id, struct gw_upreq **out,
+                 struct gw_fault *fault)
+{
+	static const char *const what[GW_TR_TASK__MAX] = {
+	    [GW_TR_TASK_STATUS] = "export-task",
+	    [GW_TR_TASK_DOWNLOAD] = "download",
+	};
+	struct gw_upreq *up = NULL;
+	const char *segs[4];
+	struct gw_tr_qparam q;
+	char *url = NULL;
+	struct gw_fault scratch;
+	enum gw_err rc;
+
+	if (fault == NULL)
+		fault = &scratch;
+	*out = NULL;
+	if (!project_ok(p) || (unsigned)api >= GW_TR_TASK__MAX) {
+		rc = gw_fault_set(fault, GW_ERR_CONFIG, "",
+		                  "project configuration is incomplete");
+		goto out;
+	}
+	/* GET /v5/{project_id}/{export-task|download}/{id} (2.1, 2.2). */
+	segs[0] = "v5";
+	segs[1] = p->project_id;
+	segs[2] = what[api];
+	segs[3] = id;
+	q = (struct gw_tr_qparam){"enterprise_project_id", eps};
+	rc = gw_tr_url(p->endpoint, segs, 4, &q, 1, &url, fault);
+	if (rc != GW_OK)
+		goto out;
+	up = gw_upreq_new("GET", url);
+	if (up == NULL ||
+	    gw_upreq_set_header(up, "region", p->region, 0) == -1) {
+		rc = nomem(fault);
+		goto out;
+	}
+	*out = up;
+	up = NULL;
+out:
+	gw_upreq_free(up);
+	free(url);
 	return rc;
 }
 

@@ -51,6 +51,41 @@ enum gw_err gw_tr_build(const struct gw_export_req *, struct gw_upreq **out,
 enum gw_err gw_tr_check_hss(const char *query, const char *body, size_t len,
                             struct gw_fault *);
 
+/* A query parameter of an HSS URL, raw (unencoded); NULL value: left out. */
+struct gw_tr_qparam {
+	const char *name;
+	const char *value;
+};
+
+/*
+ * THE URL rule for every HSS API (docs/TASKS.md): the endpoint as config
+ * load normalised it (no trailing '/'), then "/" and each path segment,
+ * then "?" and name=value pairs joined by '&', every segment, name and
+ * value percent-encoded by gw_pct_encode, the encoder the AK/SK signer
+ * canonicalises with, so the URL sent and the URL signed cannot differ.
+ * A segment that is empty, "." or ".." would change the path: refused
+ * (GW_ERR_CONFIG naming what).  *out is the caller's to free.
+ */
+enum gw_err gw_tr_url(const char *endpoint, const char *const *segs,
+                      size_t nsegs, const struct gw_tr_qparam *q, size_t nq,
+                      char **out, struct gw_fault *);
+
+/* The HSS task APIs (reference 2.1, 2.2). */
+enum gw_tr_task_api {
+	GW_TR_TASK_STATUS,   /* GET /v5/{project_id}/export-task/{task_id} */
+	GW_TR_TASK_DOWNLOAD, /* GET /v5/{project_id}/download/{file_id} */
+	GW_TR_TASK__MAX
+};
+
+/*
+ * Builds the GET of a task API for id in project p under enterprise
+ * project eps (NULL: none sent), with the region header and no
+ * credentials, by gw_tr_url.  Caller frees *out.
+ */
+enum gw_err gw_tr_task_build(const struct gw_conf_project *p, const char *eps,
+                             enum gw_tr_task_api, const char *id,
+                             struct gw_upreq **out, struct gw_fault *);
+
 /* Appends the field table as a Markdown table (for docs); 0 or -1. */
 int gw_tr_fields_markdown(struct gw_buf *);
 

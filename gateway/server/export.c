@@ -263,13 +263,23 @@ run_export(struct reqstate *st, struct gw_worker *w)
 	                   req->now_ms, st->cred_fp, &st->fault);
 	if (rc != GW_OK)
 		return rc;
-	/* Fail closed: no export leaves without its durable record. */
-	rc = gw_pipe_audit_intent(st);
+	/*
+	 * HSS allows 5 calls a minute (reference 6): hssgw never asks more.
+	 * The budget comes before the intent record, so a refusal (429
+	 * HSSGW.0205) sends nothing and leaves ONE final record, as
+	 * docs/AUDIT.md says; an intent record would claim an HSS call that
+	 * never happens.  The other way round, fail closed: no export leaves
+	 * without its durable intent record, and when that record cannot be
+	 * written the call taken is given back, since nothing was sent.
+	 */
+	rc = gw_pipe_budget_take(st, st->cred_name, "export");
 	if (rc != GW_OK)
 		return rc;
-
-	/* HSS allows 5 calls a minute (reference 6): hssgw never asks more. */
-	rc = gw_pipe_budget_take(st, st->cred_name, "export");
+	rc = gw_pipe_audit_intent(st);
+	if (rc != GW_OK) {
+		gw_pipe_budget_refund(st, st->cred_name, "export");
+		return rc;
+	}
 	for (attempt = 0; rc == GW_OK; attempt++) {
 		t = gw_mono_us();
 		rc = send_upstream(st, w, cred);
@@ -298,8 +308,8 @@ add_handle(struct reqstate *st, struct gw_http_resp *resp)
 
 	if (resp->status != 200 || st->task_id == NULL ||
 	    gw_task_seal(st->snap->tkey, st->task_id, st->xreq->project->alias,
-	                 st->claims->iss, st->claims->sub, st->req->now_ms, h,
-	                 sizeof(h)) == -1)
+	                 st->xreq->enterprise_project_id, st->claims->iss,
+	                 st->claims->sub, st->req->now_ms, h, sizeof(h)) == -1)
 		return;
 	o = json_tokener_parse(resp->body);
 	if (o == NULL || !json_object_is_type(o, json_type_object))
@@ -406,6 +416,66 @@ show_cred_headers(struct gw_upreq *up, const struct gw_conf_project *p)
 	}
 	/* A type with no row would print a request that cannot be sent. */
 	return found ? 0 : -1;
+}
+
+/* One task request as "hssgw translate" prints it; 0 or -1. */
+static int
+show_task(const struct gw_conf_project *p, const struct gw_task_ref *ref,
+          enum gw_tr_task_api api, const char *id, struct gw_buf *out)
+{
+	struct gw_upreq *up = NULL;
+	const char *eps = !ref->has_eps         ? p->enterprise_project_id
+	                  : ref->eps[0] != '\0' ? ref->eps
+	                                        : NULL;
+	int rc = -1;
+
+	if (gw_tr_task_build(p, eps, api, id, &up, NULL) != GW_OK ||
+	    show_cred_headers(up, p) == -1 || gw_upreq_json(up, out) == -1)
+		goto out;
+	rc = 0;
+out:
+	gw_upreq_free(up);
+	return rc;
+}
+
+int
+gw_pipe_translate_task(const struct gw_config *conf, const char *handle,
+                       const char *file_id, struct gw_buf *out)
+{
+	struct gw_task_key *key = NULL;
+	const struct gw_conf_project *p = NULL;
+	struct gw_task_ref ref;
+	char err[512];
+	int rc = -1;
+
+	if (conf->tasks_handle_key_file == NULL) {
+		gw_buf_puts(out, "no tasks.handle_key_file: handles of a "
+		                 "random per-process key cannot be opened");
+		return 1;
+	}
+	key = gw_task_key_load(conf->tasks_handle_key_file, err, sizeof(err));
+	if (key == NULL) {
+		gw_buf_puts(out, err);
+		return 1;
+	}
+	if (gw_task_open(key, handle, &ref) == -1 ||
+	    (p = gw_conf_project_get(conf, ref.project)) == NULL) {
+		gw_buf_puts(out, "the handle does not open with this config");
+		rc = 1;
+		goto out;
+	}
+	gw_buf_puts(out, "{\"status\": ");
+	if (show_task(p, &ref, GW_TR_TASK_STATUS, ref.task_id, out) == -1)
+		goto out;
+	if (file_id != NULL) {
+		gw_buf_puts(out, ",\n\"download\": ");
+		if (show_task(p, &ref, GW_TR_TASK_DOWNLOAD, file_id, out) == -1)
+			goto out;
+	}
+	rc = gw_buf_puts(out, "}") == 0 && !out->overflow ? 0 : -1;
+out:
+	gw_task_key_free(key);
+	return rc;
 }
 
 int

@@ -400,6 +400,17 @@ gw_pipe_throttled(struct reqstate *st, int attempt, const char *api)
 	return gw_pipe_budget_take(st, st->cred_name, api);
 }
 
+/* Gives back the call gw_pipe_budget_take took, when nothing was sent. */
+void
+gw_pipe_budget_refund(struct reqstate *st, const char *cred, const char *api)
+{
+	char bucket[200], caller[256];
+
+	snprintf(bucket, sizeof(bucket), "%s|%s", cred, api);
+	caller_of(st, caller, sizeof(caller));
+	gw_budget_refund(st->snap->budget, bucket, caller);
+}
+
 /* Takes one call of api from the budget of cred; GW_ERR_BUDGET if spent. */
 enum gw_err
 gw_pipe_budget_take(struct reqstate *st, const char *cred, const char *api)

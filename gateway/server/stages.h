@@ -125,5 +125,8 @@ int64_t gw_pipe_retry_after_of(const struct gw_upresp *);
 enum gw_err gw_pipe_throttled(struct reqstate *, int attempt, const char *api);
 enum gw_err gw_pipe_budget_take(struct reqstate *, const char *cred,
                                 const char *api);
+/* Gives back the call gw_pipe_budget_take took when nothing was sent. */
+void gw_pipe_budget_refund(struct reqstate *, const char *cred,
+                           const char *api);
 
 #endif

@@ -24,15 +24,23 @@
 #define ACTION_ACT_FOR  "hss:ActForSubject"
 #define TASK_PREFIX     "/v1/exports/image-baseline/"
 
-/* HSS ids go into URL paths: only the characters HSS uses (UUIDs). */
+/*
+ * An HSS id (task or file) that may go into a URL path: the URL builder
+ * (gw_tr_task_build) encodes every byte, so '/', '%' or "../x" cannot
+ * change the path and "." or ".." are refused there; here only length,
+ * UTF-8 and no control characters, so a log line stays one line.
+ */
 static int
 id_ok(const char *s, size_t max)
 {
-	size_t n = strlen(s);
+	size_t i, n = strlen(s);
 
-	return n >= 1 && n <= max &&
-	       strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	                 "0123456789-_") == n;
+	if (n < 1 || n > max || !gw_utf8_valid(s, n))
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return 0;
+	return 1;
 }
 
 /* What a task request found out before it answers. */
@@ -42,7 +50,7 @@ struct taskq {
 	struct gw_cred *cred;
 	char *status_body; /* HSS's status answer (200), owned */
 	int cached;
-	char file_id[65];
+	char file_id[GW_TASK_ID_MAX + 1];
 	char file_name[256];
 	char task_status[16];
 };
@@ -52,6 +60,18 @@ no_such_task(struct reqstate *st)
 {
 	return gw_fault_set(&st->fault, GW_ERR_TASK_NOT_FOUND, "",
 	                    "no such export task");
+}
+
+/*
+ * The enterprise project of the task: the one sealed in its handle at
+ * export time (#16), else (a version 2 handle) the project's default.
+ */
+static const char *
+task_eps(const struct taskq *q)
+{
+	if (!q->ref.has_eps)
+		return q->project->enterprise_project_id;
+	return q->ref.eps[0] != '\0' ? q->ref.eps : NULL;
 }
 
 /*
@@ -69,8 +89,9 @@ task_open(struct reqstate *st, const char *handle, const char *action,
 	const struct gw_snapshot *s = st->snap;
 	struct gw_pol_request preq;
 	struct gw_pol_ctx pctx;
-	const char *issv[1], *subv[1], *projv[1], *regv[1];
-	struct gw_kv kv[4];
+	const char *issv[1], *subv[1], *projv[1], *regv[1], *epsv[1];
+	struct gw_kv kv[5];
+	size_t nkv = 4;
 	enum gw_err rc;
 	int64_t t;
 
@@ -80,7 +101,7 @@ task_open(struct reqstate *st, const char *handle, const char *action,
 	if (gw_task_open(s->tkey, handle, &q->ref) == -1 ||
 	    (q->project = gw_conf_project_get(s->conf, q->ref.project)) ==
 	        NULL ||
-	    !id_ok(q->ref.task_id, 64))
+	    !id_ok(q->ref.task_id, GW_TASK_ID_MAX))
 		return no_such_task(st);
 	/* Audited even when denied below: what was tried, by whom. */
 	st->task_project = q->project->alias;
@@ -98,10 +119,15 @@ task_open(struct reqstate *st, const char *handle, const char *action,
 	kv[1] = (struct gw_kv){"hss:task_subject", subv, 1};
 	kv[2] = (struct gw_kv){"hss:project", projv, 1};
 	kv[3] = (struct gw_kv){"hss:region", regv, 1};
+	/* The task's enterprise project, as its export's policy saw it. */
+	epsv[0] = task_eps(q);
+	if (epsv[0] != NULL)
+		kv[nkv++] =
+		    (struct gw_kv){"hss:enterprise_project_id", epsv, 1};
 	memset(&preq, 0, sizeof(preq));
 	preq.claims = st->claims;
 	preq.resource = st->resource;
-	if (gw_pol_ctx_build(&pctx, kv, 4, st->req->now_ms,
+	if (gw_pol_ctx_build(&pctx, kv, nkv, st->req->now_ms,
 	                     st->req->client_addr) == -1)
 		return gw_fault_set(&st->fault, GW_ERR_INTERNAL, "",
 		                    "request context too large");
@@ -143,26 +169,17 @@ task_open(struct reqstate *st, const char *handle, const char *action,
 
 /* GET {endpoint}/v5/{project_id}/{what}/{id} (reference 2.1, 2.2). */
 static enum gw_err
-task_upreq(struct reqstate *st, struct taskq *q, const char *what,
+task_upreq(struct reqstate *st, struct taskq *q, enum gw_tr_task_api api,
            const char *id)
 {
 	const struct gw_conf_project *p = q->project;
-	struct gw_buf url;
 	enum gw_err rc;
 
-	gw_buf_init(&url, 4096);
-	gw_buf_printf(&url, "%s/v5/%s/%s/%s", p->endpoint, p->project_id, what,
-	              id);
-	if (p->enterprise_project_id != NULL)
-		gw_buf_printf(&url, "?enterprise_project_id=%s",
-		              p->enterprise_project_id);
 	gw_upreq_free(st->upreq);
-	st->upreq = url.overflow ? NULL : gw_upreq_new("GET", url.p);
-	gw_buf_reset(&url);
-	if (st->upreq == NULL ||
-	    gw_upreq_set_header(st->upreq, "region", p->region, 0) == -1)
-		return gw_fault_set(&st->fault, GW_ERR_NOMEM, "",
-		                    "out of memory");
+	st->upreq = NULL;
+	rc = gw_tr_task_build(p, task_eps(q), api, id, &st->upreq, &st->fault);
+	if (rc != GW_OK)
+		return rc;
 	rc = gw_cred_apply(q->cred, st->upreq, p->project_id, st->req->now_ms,
 	                   st->cred_fp, &st->fault);
 	if (rc != GW_OK)
@@ -228,7 +245,7 @@ task_parse_status(struct reqstate *st, struct taskq *q)
 	snprintf(q->task_status, sizeof(q->task_status), "%s", ts);
 	if (json_object_object_get_ex(o, "file_id", &v) &&
 	    json_object_is_type(v, json_type_string) &&
-	    id_ok(json_object_get_string(v), 64))
+	    id_ok(json_object_get_string(v), GW_TASK_ID_MAX))
 		snprintf(q->file_id, sizeof(q->file_id), "%s",
 		         json_object_get_string(v));
 	if (json_object_object_get_ex(o, "file_name", &v) &&
@@ -246,13 +263,16 @@ static enum gw_err
 task_status(struct reqstate *st, struct gw_worker *w, struct taskq *q)
 {
 	const struct gw_config *conf = st->snap->conf;
-	char key[400];
+	const char *eps = task_eps(q);
+	/* project_id, enterprise project, task: newline-separated (ids may
+	 * hold '|'), each bounded (256 bytes) so the key always fits. */
+	char key[3 * (GW_TASK_ID_MAX + 1) + 8];
 	enum gw_err rc;
 	int64_t t;
 	int attempt;
 
-	snprintf(key, sizeof(key), "%s|%s", q->project->project_id,
-	         q->ref.task_id);
+	snprintf(key, sizeof(key), "%s\n%s\n%s", q->project->project_id,
+	         eps != NULL ? eps : "", q->ref.task_id);
 	if (conf->tasks_status_cache_ttl_s > 0) {
 		q->status_body =
 		    gw_cache_get(st->snap->status_cache, key, st->req->now_ms);
@@ -262,7 +282,7 @@ task_status(struct reqstate *st, struct gw_worker *w, struct taskq *q)
 			return task_parse_status(st, q);
 		}
 	}
-	rc = task_upreq(st, q, "export-task", q->ref.task_id);
+	rc = task_upreq(st, q, GW_TR_TASK_STATUS, q->ref.task_id);
 	if (rc != GW_OK)
 		return rc;
 	rc = gw_pipe_budget_take(st, st->cred_name, "export-task");
@@ -451,7 +471,7 @@ gw_pipe_handle_task_file(const struct gw_snapshot *s, struct gw_worker *w,
 		rc = gw_fault_set(&st.fault, GW_ERR_INTERNAL, "",
 		                  "the front cannot stream");
 	if (rc == GW_OK)
-		rc = task_upreq(&st, &q, "download", q.file_id);
+		rc = task_upreq(&st, &q, GW_TR_TASK_DOWNLOAD, q.file_id);
 	if (rc == GW_OK)
 		rc = gw_pipe_budget_take(&st, st.cred_name, "download");
 	if (rc == GW_OK) {

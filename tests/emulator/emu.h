@@ -150,10 +150,15 @@ struct emu_token {
 enum emu_api { API_EXPORT, API_STATUS, API_FILE, API__MAX };
 
 /* An export task; created by an accepted export. */
+/* Reference, table 2: enterprise_project_id is 1..256 characters. */
+#define EMU_EPS_MAX 1024
+
 struct emu_task {
 	char id[33];
 	char file_id[33];
 	char project[EMU_PID_MAX + 1];
+	/* enterprise_project_id of the export, decoded; "" when none. */
+	char eps[EMU_EPS_MAX + 1];
 	long long created_ms;
 	long long delay_ms;
 	long long file_bytes;
@@ -278,7 +283,13 @@ void emu_handle_export(struct emu *e, struct emu_req *r, const char *pid,
                        size_t pidlen, struct emu_answer *a);
 
 /* emu_tasks.c: export tasks, downloads and the per-minute limit */
-int emu_task_new(struct emu *e, const char *pid, size_t pidlen, char task[33]);
+int emu_task_new(struct emu *e, const char *pid, size_t pidlen,
+                 const char *query, char task[33]);
+/*
+ * The decoded enterprise_project_id of a raw query string into out (cap
+ * EMU_EPS_MAX + 1), "" when absent; 0, or -1 when malformed or too long.
+ */
+int emu_query_eps(const char *query, char *out, size_t cap);
 int emu_limit_take(struct emu *e, enum emu_api api);
 int emu_task_path(const char *path, const char **pid, size_t *pidlen,
                   const char **id);

@@ -126,7 +126,7 @@ emu_handle_export(struct emu *e, struct emu_req *r, const char *pid,
 	if (a->kind == ANS_SUCCESS && !emu_limit_take(e, API_EXPORT))
 		emu_answer_injected(a, 429);
 	if (a->kind == ANS_SUCCESS && inj.mode == MODE_OK &&
-	    emu_task_new(e, pid, pidlen, a->task) == -1)
+	    emu_task_new(e, pid, pidlen, r->query, a->task) == -1)
 		emu_answer_err(a, EE_INTERNAL, "task table full");
 	/* An invalid request is never masked by an injected failure. */
 	if (a->kind == ANS_SUCCESS) {

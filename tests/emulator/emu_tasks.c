@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "emu.h"
@@ -18,12 +19,46 @@
  * the file id's bytes, so a test can check every byte it received.
  */
 int
-emu_task_new(struct emu *e, const char *pid, size_t pidlen, char task[33])
+emu_query_eps(const char *query, char *out, size_t cap)
+{
+	static const char name[] = "enterprise_project_id=";
+	const char *p = query != NULL ? query : "", *amp;
+	size_t n, len = 0;
+	char *d;
+
+	out[0] = '\0';
+	while (*p != '\0') {
+		amp = strchr(p, '&');
+		n = amp != NULL ? (size_t)(amp - p) : strlen(p);
+		if (n >= sizeof(name) - 1 &&
+		    strncmp(p, name, sizeof(name) - 1) == 0) {
+			/* '+' is a space in a query, as servlet containers do.
+			 */
+			d = gw_pct_decode(p + sizeof(name) - 1,
+			                  n - (sizeof(name) - 1), 1, &len);
+			if (d == NULL || len + 1 > cap || strlen(d) != len) {
+				free(d);
+				return -1;
+			}
+			memcpy(out, d, len + 1);
+			free(d);
+			return 0;
+		}
+		p += n + (amp != NULL);
+	}
+	return 0;
+}
+
+int
+emu_task_new(struct emu *e, const char *pid, size_t pidlen, const char *query,
+             char task[33])
 {
 	struct emu_task *t;
+	char eps[EMU_EPS_MAX + 1];
 	int rc = -1;
 
-	if (gw_random_hex(task, 16) == -1 || pidlen > EMU_PID_MAX)
+	if (gw_random_hex(task, 16) == -1 || pidlen > EMU_PID_MAX ||
+	    emu_query_eps(query, eps, sizeof(eps)) == -1)
 		return -1;
 	pthread_mutex_lock(&e->tlock);
 	if (e->ntasks < EMU_TASKS_MAX) {
@@ -31,6 +66,7 @@ emu_task_new(struct emu *e, const char *pid, size_t pidlen, char task[33])
 		memset(t, 0, sizeof(*t));
 		memcpy(t->id, task, 33);
 		memcpy(t->project, pid, pidlen);
+		memcpy(t->eps, eps, sizeof(eps));
 		if (gw_random_hex(t->file_id, 16) == -1)
 			snprintf(t->file_id, sizeof(t->file_id), "f%s", task);
 		t->created_ms = gw_now_ms();
@@ -192,6 +228,7 @@ emu_handle_task(struct emu *e, struct emu_req *r, int api, const char *pid,
 {
 	struct json_object *o = NULL;
 	struct emu_task t;
+	char eps[EMU_EPS_MAX + 1];
 	long long now = gw_now_ms();
 	const char *st;
 
@@ -206,7 +243,14 @@ emu_handle_task(struct emu *e, struct emu_req *r, int api, const char *pid,
 		emu_answer_injected(a, 429);
 		return;
 	}
-	if (!task_find(e, pid, pidlen, id, api == API_FILE, &t)) {
+	/*
+	 * HSS scopes tasks by enterprise project: asked under another one
+	 * (or none), the task is not found (#16: hssgw must poll under the
+	 * enterprise project the export was made with).
+	 */
+	if (!task_find(e, pid, pidlen, id, api == API_FILE, &t) ||
+	    emu_query_eps(r->query, eps, sizeof(eps)) == -1 ||
+	    strcmp(eps, t.eps) != 0) {
 		emu_answer_err(a, EE_NOT_FOUND, "no such task or file");
 		return;
 	}

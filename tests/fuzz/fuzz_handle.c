@@ -58,7 +58,7 @@ sealed(const uint8_t *p, size_t len)
 {
 	const uint8_t *end = p + len;
 	char tid[GW_TASK_ID_MAX + 2], proj[GW_TASK_PROJECT_MAX + 2];
-	char iss[128], sub[128], other[130];
+	char iss[128], sub[128], other[130], eps[GW_TASK_EPS_MAX + 2];
 	char h[GW_TASK_HANDLE_MAX + 1];
 	struct gw_task_ref ref;
 
@@ -66,10 +66,13 @@ sealed(const uint8_t *p, size_t len)
 	field(&p, end, proj, sizeof(proj));
 	field(&p, end, iss, sizeof(iss));
 	field(&p, end, sub, sizeof(sub));
-	if (gw_task_seal(key, tid, proj, iss, sub, NOW, h, sizeof(h)) == -1)
+	field(&p, end, eps, sizeof(eps)); /* "": no enterprise project */
+	if (gw_task_seal(key, tid, proj, eps[0] != '\0' ? eps : NULL, iss, sub,
+	                 NOW, h, sizeof(h)) == -1)
 		return; /* a field out of bounds */
 	if (gw_task_open(key, h, &ref) != 0 || strcmp(ref.task_id, tid) != 0 ||
 	    strcmp(ref.project, proj) != 0 || ref.created_ms != NOW ||
+	    !ref.has_eps || strcmp(ref.eps, eps) != 0 ||
 	    !gw_task_is_creator(&ref, iss, sub))
 		abort(); /* a handle we minted must open as minted */
 	snprintf(other, sizeof(other), "%sx", sub);

@@ -191,12 +191,14 @@ class ExportTests(StackCase):
                 "image_type": "private_image", "severity_level": "High",
                 "image_id_list": ["a", "b"], "start_latest_scan_time":
                 1700000000000, "export_size": 5,
-                "enterprise_project_id": "all_granted_eps"}
+                "enterprise_project_id": "0"}
+        # Only the project's own enterprise project by default (#11 item
+        # 10; others need projects[].enterprise_projects, test_tasks.py).
         r, _ = self.export(body)
         self.assertEqual(r.status, 200, r)
         e = self.stack.emulator_lines()[-1]
         self.assertEqual(e["query"],
-                         "enterprise_project_id=all_granted_eps&export_size=5")
+                         "enterprise_project_id=0&export_size=5")
         want = {k: v for k, v in body.items() if k not in (
             "project", "export_size", "enterprise_project_id")}
         self.assertEqual(json.loads(e["body"]), want)

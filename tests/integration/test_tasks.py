@@ -11,13 +11,16 @@ Run: test_tasks.py --bin BUILD/bin --src SRC.  Python 3 stdlib only.
 
 import argparse
 import concurrent.futures
+import copy
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 import unittest
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import runner  # noqa: E402
@@ -228,6 +231,171 @@ class Flow(unittest.TestCase):
             size >> 20, growth / 1048576.0), file=sys.stderr)
         self.assertLess(growth, 64 * 1024 * 1024)
 
+# An enterprise project holding every character the URL builder must
+# encode (#16): space, '+', '/', '%', '&', '=', non-ASCII and an emoji.
+EPS_ODD = "eps 1+/%&=\u00e9\U0001F642"
+EPS_OTHER = "other eps/2"
+PID_EPS = "e9e9e9e9e9e9e9e9e9e9e9e9e9e9e9e9"
+EPS_AK = "AKEPS0123456789ABCDEF"
+EPS_SK = "SK" + secrets.token_hex(20)
+
+
+class EpsStack(TaskStack):
+    """TaskStack plus project "eps": AK/SK signed (the emulator verifies
+    every signature), its enterprise project EPS_ODD, EPS_OTHER allowed."""
+
+    def _configs(self):
+        super()._configs()
+        stk.write_file(self.path("secrets", "eps.sk"), EPS_SK + "\n", 0o600)
+        stk.write_file(self.path("emulator.json"), json.dumps({
+            "projects": [{"project_id": stk.PROJECT_ID,
+                          "tokens": [self.upstream_token]},
+                         {"project_id": PID_EPS, "tokens": []}],
+            "aksk": [{"access_key": EPS_AK, "secret_key": EPS_SK,
+                      "projects": [PID_EPS]}]}), 0o600)
+        pol = copy.deepcopy(stk.DEMO_POLICY)
+        pol["Statement"][1]["Resource"] = "hss:*:*"
+        stk.write_file(self.path("policies", "demo.json"), json.dumps(pol))
+        tpol = copy.deepcopy(TASK_POLICY)
+        tpol["Statement"][0]["Resource"] = "hss:*:*"
+        stk.write_file(self.path("policies", "tasks.json"), json.dumps(tpol))
+        self.config["credentials"].append(
+            {"name": "eps", "type": "aksk", "access_key": EPS_AK,
+             "secret_key_file": "secrets/eps.sk"})
+        self.config["projects"].append({
+            "alias": "eps", "project_id": PID_EPS, "region": stk.REGION,
+            "endpoint": "https://127.0.0.1:%d/" % self.emu_port,
+            "enterprise_project_id": EPS_ODD,
+            "enterprise_projects": [EPS_OTHER], "credentials": "eps"})
+        stk.write_file(self.config_path, json.dumps(self.config, indent=1))
+
+
+def query_eps(line):
+    """The decoded enterprise_project_id of an emulator log line, or None."""
+    q = urllib.parse.parse_qs(line.get("query", ""), keep_blank_values=True)
+    v = q.get("enterprise_project_id")
+    return v[0] if v else None
+
+
+class EnterpriseProjects(unittest.TestCase):
+    """#16 and #11 item 10: status and download are built by the same URL
+    rule as the export and go under the enterprise project the export was
+    made with; a project entry fixes which enterprise projects a caller
+    may name."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = EpsStack(ARGS.bin, ARGS.src, tasks={
+            "budget_per_minute": 600, "status_cache_ttl_s": 0,
+            "coalesce_window_ms": 0}).start()
+        cls.alice = cls.s.mint(sub="dev-alice")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def flow(self, body, want_eps):
+        """Export, poll, download through nginx; every HSS call of the
+        task carries want_eps, decoded, and passed the AK/SK check."""
+        self.s.tasks_ctl({"delay_ms": 300, "file_bytes": 5000})
+        seen = len(self.s.emulator_lines())
+        r = self.s.export(body, token=self.alice)
+        self.assertEqual(r.status, 200, r)
+        h = r.json()["handle"]
+        deadline = time.monotonic() + 15
+        while True:
+            st = self.s.get(stk.EXPORT_PATH + "/" + h, self.alice)
+            self.assertEqual(st.status, 200, st)
+            if st.json()["task_status"] != "running":
+                break
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.2)
+        self.assertEqual(st.json()["task_status"], "success")
+        f = self.s.get(stk.EXPORT_PATH + "/" + h + "/file", self.alice)
+        self.assertEqual(f.status, 200, f)
+        self.assertEqual(len(f.body), 5000)
+        self.assertTrue(check_bytes(f.body, st.json()["file_id"]))
+        lines = [e for e in self.s.emulator_lines()[seen:]
+                 if ("/v5/%s/" % PID_EPS) in e.get("path", "")]
+        kinds = {"export": 0, "export-task": 0, "download": 0}
+        for e in lines:
+            for k in kinds:
+                if "/%s" % k in e["path"] and e.get("status") == 200:
+                    kinds[k] += 1
+                    self.assertEqual(query_eps(e), want_eps, e)
+        self.assertTrue(all(kinds.values()), kinds)
+
+    def test_odd_enterprise_project_exports_polls_downloads(self):
+        """Gap pinned: with EPS_ODD configured, exports worked and every
+        status or download answered 502 HSSGW.0201 (raw value in the
+        URL); the endpoint's trailing '/' made "//v5". Now all three
+        calls carry the value, percent-encoded, signed and verified."""
+        self.flow({"project": "eps", "image_type": "private_image"},
+                  EPS_ODD)
+
+    def test_export_with_other_eps_is_polled_under_it(self):
+        """Gap pinned: an export made with another (allowed) enterprise
+        project was polled under the project's default, where HSS (the
+        emulator) does not find the task."""
+        self.flow({"project": "eps", "image_type": "private_image",
+                   "enterprise_project_id": EPS_OTHER}, EPS_OTHER)
+
+    def test_translate_handle(self):
+        """hssgw translate --handle prints the status and download
+        requests the server sends for that handle: the same query HSS
+        got, ids encoded into one segment, secrets redacted."""
+        seen = len(self.s.emulator_lines())
+        r = self.s.export({"project": "eps", "image_type": "cicd",
+                           "enterprise_project_id": EPS_OTHER},
+                          token=self.alice)
+        self.assertEqual(r.status, 200, r)
+        h = r.json()["handle"]
+        st = self.s.get(stk.EXPORT_PATH + "/" + h, self.alice)
+        self.assertEqual(st.status, 200, st)
+        p = subprocess.run([self.s.hssgw, "translate", "--config",
+                            self.s.config_path, "--handle", h,
+                            "--file-id", "f/../1 +"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        doc = json.loads(p.stdout)
+        base = "https://127.0.0.1:%d/v5/%s/" % (self.s.emu_port, PID_EPS)
+        q = "?enterprise_project_id=other%20eps%2F2"
+        self.assertEqual(doc["status"]["method"], "GET")
+        self.assertEqual(doc["status"]["url"], base + "export-task/" +
+                         r.json()["task_id"] + q)
+        self.assertEqual(doc["download"]["url"],
+                         base + "download/f%2F..%2F1%20%2B" + q)
+        self.assertEqual(doc["status"]["headers"]["Authorization"],
+                         "<redacted>")
+        self.assertNotIn(EPS_SK, p.stdout)
+        got = [e for e in self.s.emulator_lines()[seen:]
+               if "/export-task/" in e.get("path", "")]
+        self.assertEqual("?" + got[-1]["query"], q)
+        # Attack: a handle under another key does not open.
+        p = subprocess.run([self.s.hssgw, "translate", "--config",
+                            self.s.config_path, "--handle", h[:-2] + "AA"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("does not open", p.stderr)
+
+    def test_attack_all_granted_eps_on_demo(self):
+        """Attack (#11 item 10): a caller allowed on alias demo names
+        "all_granted_eps": 400 naming the field and the rule, and HSS
+        gets nothing.  Positive control: the configured one passes."""
+        before = self.s.tasks_ctl()["export_calls"]
+        r = self.s.export({"project": stk.PROJECT_ALIAS,
+                           "enterprise_project_id": "all_granted_eps"},
+                          token=self.alice)
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json()["error_code"], "HSSGW.0002")
+        self.assertEqual(r.json()["field"], "enterprise_project_id")
+        self.assertIn("enterprise_projects", r.json()["error_msg"])
+        self.assertEqual(self.s.tasks_ctl()["export_calls"], before)
+        r = self.s.export({"project": stk.PROJECT_ALIAS,
+                           "enterprise_project_id": "0"}, token=self.alice)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.s.tasks_ctl()["export_calls"], before + 1)
+
 
 class Budget(unittest.TestCase):
     @classmethod
@@ -259,6 +427,20 @@ class Budget(unittest.TestCase):
         recs = [a for a in self.s.audit_lines()
                 if a.get("error_code") == "HSSGW.0205"]
         self.assertEqual(len(recs), 15)
+        # A budget refusal sends nothing: ONE final record per request
+        # (#16, docs/AUDIT.md), no intent claiming an HSS call.  Positive
+        # control: the 5 sent exports have an intent and an outcome.
+        by_id = {}
+        for a in self.s.audit_lines():
+            if a.get("action") == "hss:ExportImageBaseline":
+                by_id.setdefault(a["request_id"], []).append(a["phase"])
+        refused = {a["request_id"] for a in recs}
+        for rid in refused:
+            self.assertEqual(by_id[rid], ["final"], rid)
+        sent = [p for rid, p in by_id.items() if rid not in refused]
+        self.assertEqual(len(sent), 5)
+        for p in sent:
+            self.assertEqual(sorted(p), ["intent", "outcome"])
 
 
 class Reload(unittest.TestCase):

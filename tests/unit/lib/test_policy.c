@@ -2226,6 +2226,18 @@ struct example_case {
 };
 
 static const struct example_case example_cases[] = {
+    /*
+     * hss:enterprise_project_id as a condition key (#11 item 10): even
+     * where the project entry allows "*", nobody exports from every
+     * enterprise project at once.  Positive control: a named one passes.
+     */
+    {"sub=eve;groups=[secops]", OK_CTX ";hss:enterprise_project_id=0",
+     "hss:eu-west-0:anything", GW_POL_ALLOW, "10-security-team.json",
+     "SecurityTeamEverywhere"},
+    {"sub=eve;groups=[secops]",
+     OK_CTX ";hss:enterprise_project_id=all_granted_eps",
+     "hss:eu-west-0:anything", GW_POL_EXPLICIT_DENY,
+     "35-enterprise-projects.json", "NoAllGrantedEnterpriseProjects"},
     /* Security team: everything up to export_size 5000. */
     {"sub=eve;groups=[secops]", OK_CTX, "hss:eu-west-0:anything", GW_POL_ALLOW,
      "10-security-team.json", "SecurityTeamEverywhere"},
@@ -2383,7 +2395,7 @@ test_example_policies(void **state)
 
 	(void)state;
 	set = load_dir(GW_SOURCE_DIR "/policies/examples");
-	assert_int_equal(gw_pol_count(set), 10);
+	assert_int_equal(gw_pol_count(set), 11);
 	for (i = 0; i < sizeof(example_cases) / sizeof(example_cases[0]); i++) {
 		const struct example_case *tc = &example_cases[i];
 

@@ -17,6 +17,9 @@
 
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "tasks.h"
 
 #define ISS  "https://idp.example"
@@ -41,7 +44,7 @@ roundtrip(void **state)
 	const char *p;
 
 	(void)state;
-	assert_int_equal(gw_task_seal(k, "task-123", "demo", ISS, "alice",
+	assert_int_equal(gw_task_seal(k, "task-123", "demo", NULL, ISS, "alice",
 	                              1700000000123LL, h, sizeof(h)),
 	                 0);
 	for (p = h; *p; p++)
@@ -71,7 +74,8 @@ foreign_caller(void **state)
 
 	(void)state;
 	assert_int_equal(
-	    gw_task_seal(k, "t1", "demo", ISS, "alice", 1, h, sizeof(h)), 0);
+	    gw_task_seal(k, "t1", "demo", NULL, ISS, "alice", 1, h, sizeof(h)),
+	    0);
 	assert_int_equal(gw_task_open(k, h, &r), 0);
 	assert_true(gw_task_is_creator(&r, ISS, "alice"));
 	assert_false(gw_task_is_creator(&r, ISS, "bob"));
@@ -81,7 +85,7 @@ foreign_caller(void **state)
 	assert_false(gw_task_is_creator(NULL, ISS, "alice"));
 	/* Length-prefixing: ("ab","c") and ("a","bc") are different. */
 	assert_int_equal(
-	    gw_task_seal(k, "t1", "demo", "ab", "c", 1, h, sizeof(h)), 0);
+	    gw_task_seal(k, "t1", "demo", NULL, "ab", "c", 1, h, sizeof(h)), 0);
 	assert_int_equal(gw_task_open(k, h, &r), 0);
 	assert_true(gw_task_is_creator(&r, "ab", "c"));
 	assert_false(gw_task_is_creator(&r, "a", "bc"));
@@ -98,7 +102,8 @@ other_key(void **state)
 
 	(void)state;
 	assert_int_equal(
-	    gw_task_seal(b, "t1", "demo", ISS, "alice", 1, h, sizeof(h)), 0);
+	    gw_task_seal(b, "t1", "demo", NULL, ISS, "alice", 1, h, sizeof(h)),
+	    0);
 	assert_int_equal(gw_task_open(b, h, &r), 0);
 	assert_int_equal(gw_task_open(a, h, &r), -1);
 	gw_task_key_free(a);
@@ -115,9 +120,9 @@ tamper_every_char(void **state)
 	size_t i, n;
 
 	(void)state;
-	assert_int_equal(
-	    gw_task_seal(k, "task-xyz", "demo", ISS, "alice", 42, h, sizeof(h)),
-	    0);
+	assert_int_equal(gw_task_seal(k, "task-xyz", "demo", NULL, ISS, "alice",
+	                              42, h, sizeof(h)),
+	                 0);
 	assert_int_equal(gw_task_open(k, h, &r), 0);
 	n = strlen(h);
 	for (i = 0; i < n; i++) {
@@ -150,21 +155,22 @@ bounds(void **state)
 	assert_null(gw_task_key_new("short", 5));
 	memset(id, 'x', sizeof(id) - 1);
 	id[sizeof(id) - 1] = '\0';
-	assert_int_equal(gw_task_seal(k, id, "demo", ISS, "a", 1, h, sizeof(h)),
-	                 -1);
-	id[GW_TASK_ID_MAX] = '\0';
-	assert_int_equal(gw_task_seal(k, id, "demo", ISS, "a", 1, h, sizeof(h)),
-	                 0);
-	assert_int_equal(gw_task_seal(k, "", "demo", ISS, "a", 1, h, sizeof(h)),
-	                 -1);
-	assert_int_equal(gw_task_seal(k, "t", "demo", ISS, "a", 1, h, 16), -1);
-	/* The creator: 1..GW_TASK_SUB_MAX bytes; the longest still fits. */
-	assert_int_equal(gw_task_seal(k, "t", "demo", ISS, "", 1, h, sizeof(h)),
-	                 -1);
-	assert_int_equal(gw_task_seal(k, "t", "demo", "", "a", 1, h, sizeof(h)),
-	                 -1);
 	assert_int_equal(
-	    gw_task_seal(k, "t", "demo", ISS, NULL, 1, h, sizeof(h)), -1);
+	    gw_task_seal(k, id, "demo", NULL, ISS, "a", 1, h, sizeof(h)), -1);
+	id[GW_TASK_ID_MAX] = '\0';
+	assert_int_equal(
+	    gw_task_seal(k, id, "demo", NULL, ISS, "a", 1, h, sizeof(h)), 0);
+	assert_int_equal(
+	    gw_task_seal(k, "", "demo", NULL, ISS, "a", 1, h, sizeof(h)), -1);
+	assert_int_equal(gw_task_seal(k, "t", "demo", NULL, ISS, "a", 1, h, 16),
+	                 -1);
+	/* The creator: 1..GW_TASK_SUB_MAX bytes; the longest still fits. */
+	assert_int_equal(
+	    gw_task_seal(k, "t", "demo", NULL, ISS, "", 1, h, sizeof(h)), -1);
+	assert_int_equal(
+	    gw_task_seal(k, "t", "demo", NULL, "", "a", 1, h, sizeof(h)), -1);
+	assert_int_equal(
+	    gw_task_seal(k, "t", "demo", NULL, ISS, NULL, 1, h, sizeof(h)), -1);
 	{
 		char big[GW_TASK_SUB_MAX + 2], bigi[GW_TASK_ISS_MAX + 1];
 		char pid[GW_TASK_PROJECT_MAX + 1];
@@ -172,20 +178,157 @@ bounds(void **state)
 
 		memset(big, 's', sizeof(big) - 1);
 		big[sizeof(big) - 1] = '\0';
-		assert_int_equal(
-		    gw_task_seal(k, "t", "demo", ISS, big, 1, h, sizeof(h)),
-		    -1);
+		assert_int_equal(gw_task_seal(k, "t", "demo", NULL, ISS, big, 1,
+		                              h, sizeof(h)),
+		                 -1);
 		big[GW_TASK_SUB_MAX] = '\0';
 		memset(bigi, 'i', sizeof(bigi) - 1);
 		bigi[sizeof(bigi) - 1] = '\0';
+		char beps[GW_TASK_EPS_MAX + 1];
+
 		memset(pid, 'p', sizeof(pid) - 1);
 		pid[sizeof(pid) - 1] = '\0';
+		memset(beps, 'e', sizeof(beps) - 1);
+		beps[sizeof(beps) - 1] = '\0';
 		assert_int_equal(
-		    gw_task_seal(k, id, pid, bigi, big, 1, h, sizeof(h)), 0);
+		    gw_task_seal(k, id, pid, beps, bigi, big, 1, h, sizeof(h)),
+		    0);
 		assert_true(strlen(h) <= GW_TASK_HANDLE_MAX);
 		assert_int_equal(gw_task_open(k, h, &r), 0);
 		assert_true(gw_task_is_creator(&r, bigi, big));
 	}
+	gw_task_key_free(k);
+}
+
+static const char b64u[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* base64url without padding of n bytes into out; its length. */
+static size_t
+b64(const unsigned char *in, size_t n, char *out)
+{
+	size_t i, o = 0;
+	unsigned v;
+
+	for (i = 0; i < n; i += 3) {
+		v = (unsigned)in[i] << 16 |
+		    (i + 1 < n ? (unsigned)in[i + 1] << 8 : 0) |
+		    (i + 2 < n ? in[i + 2] : 0);
+		out[o++] = b64u[v >> 18 & 63];
+		out[o++] = b64u[v >> 12 & 63];
+		if (i + 1 < n)
+			out[o++] = b64u[v >> 6 & 63];
+		if (i + 2 < n)
+			out[o++] = b64u[v & 63];
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* Appends a 16-bit length-prefixed string to p at *off. */
+static void
+put(unsigned char *p, size_t *off, const char *s)
+{
+	size_t n = strlen(s);
+
+	p[(*off)++] = (unsigned char)(n >> 8);
+	p[(*off)++] = (unsigned char)n;
+	memcpy(p + *off, s, n);
+	*off += n;
+}
+
+/*
+ * A handle minted by hand, the way tasks.c lays one out: version byte,
+ * 8-byte time, the given fields, MAC over ctx "\0" payload.
+ */
+static void
+mint(const char *k, int version, const char *ctx, const char *const *f,
+     size_t nf, char *out)
+{
+	unsigned char p[2048], msg[2100], m[32];
+	unsigned int ml = 0;
+	size_t off = 0, i, o, clen = strlen(ctx) + 1;
+
+	p[off++] = (unsigned char)version;
+	for (i = 0; i < 7; i++)
+		p[off++] = 0;
+	p[off++] = 1; /* created_ms 1 */
+	for (i = 0; i < nf; i++)
+		put(p, &off, f[i]);
+	memcpy(msg, ctx, clen);
+	memcpy(msg + clen, p, off);
+	assert_non_null(
+	    HMAC(EVP_sha256(), k, (int)strlen(k), msg, clen + off, m, &ml));
+	o = b64(p, off, out);
+	out[o++] = '.';
+	b64(m, sizeof(m), out + o);
+}
+
+/*
+ * The enterprise project the export was made under is sealed into the
+ * handle (#16: status and download go under that one, not the project's
+ * default): it opens as sealed, "" when none was sent.
+ */
+static void
+eps_bound(void **state)
+{
+	struct gw_task_key *k = key(KEYA);
+	struct gw_task_ref r;
+	char h[GW_TASK_HANDLE_MAX + 1];
+
+	(void)state;
+	assert_int_equal(gw_task_seal(k, "t1", "demo", "eps 1+/%&=\xc3\xa9",
+	                              ISS, "alice", 1, h, sizeof(h)),
+	                 0);
+	assert_int_equal(gw_task_open(k, h, &r), 0);
+	assert_int_equal(r.has_eps, 1);
+	assert_string_equal(r.eps, "eps 1+/%&=\xc3\xa9");
+	assert_int_equal(
+	    gw_task_seal(k, "t1", "demo", NULL, ISS, "alice", 1, h, sizeof(h)),
+	    0);
+	assert_int_equal(gw_task_open(k, h, &r), 0);
+	assert_int_equal(r.has_eps, 1);
+	assert_string_equal(r.eps, "");
+	/* An empty enterprise project is not a value: refused. */
+	assert_int_equal(
+	    gw_task_seal(k, "t1", "demo", "", ISS, "alice", 1, h, sizeof(h)),
+	    -1);
+	gw_task_key_free(k);
+}
+
+/*
+ * Version 2 handles (before the enterprise project was bound) still open,
+ * with has_eps 0, so the project's default applies as when they were
+ * made.  Attack: a v3 payload relabelled as v2 (or a v2 one as v3, with
+ * an enterprise project slipped in) fails, because the version picks the
+ * MAC context.  Positive controls: each honest handle opens.
+ */
+static void
+v2_compat(void **state)
+{
+	static const char *const v2[] = {"t2", "demo", ISS, "alice"};
+	static const char *const v3[] = {"t2", "demo", "eps-x", ISS, "alice"};
+	struct gw_task_key *k = key(KEYA);
+	struct gw_task_ref r;
+	char h[GW_TASK_HANDLE_MAX + 1];
+
+	(void)state;
+	mint(KEYA, 2, "hssgw-task-v2", v2, 4, h);
+	assert_int_equal(gw_task_open(k, h, &r), 0);
+	assert_int_equal(r.has_eps, 0);
+	assert_string_equal(r.task_id, "t2");
+	assert_true(gw_task_is_creator(&r, ISS, "alice"));
+	mint(KEYA, 3, "hssgw-task-v3", v3, 5, h);
+	assert_int_equal(gw_task_open(k, h, &r), 0);
+	assert_int_equal(r.has_eps, 1);
+	assert_string_equal(r.eps, "eps-x");
+	/* Attacks: the wrong context for the version byte. */
+	mint(KEYA, 2, "hssgw-task-v3", v2, 4, h);
+	assert_int_equal(gw_task_open(k, h, &r), -1);
+	mint(KEYA, 3, "hssgw-task-v2", v3, 5, h);
+	assert_int_equal(gw_task_open(k, h, &r), -1);
+	mint(KEYA, 1, "hssgw-task-v2", v2, 4, h);
+	assert_int_equal(gw_task_open(k, h, &r), -1);
 	gw_task_key_free(k);
 }
 
@@ -278,7 +421,8 @@ main(void)
 	    cmocka_unit_test(roundtrip), cmocka_unit_test(foreign_caller),
 	    cmocka_unit_test(other_key), cmocka_unit_test(tamper_every_char),
 	    cmocka_unit_test(bounds),    cmocka_unit_test(retry_delay),
-	    cmocka_unit_test(flight),
+	    cmocka_unit_test(flight),    cmocka_unit_test(eps_bound),
+	    cmocka_unit_test(v2_compat),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

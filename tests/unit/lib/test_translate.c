@@ -41,11 +41,12 @@ static struct gw_conf_project projects[] = {
      .enterprise_project_id = "ep 1"},
 };
 
-static struct gw_config conf = {
-    .projects = projects,
-    .nprojects = sizeof(projects) / sizeof(projects[0]),
-    .default_export_size = 1000,
-};
+/*
+ * The golden cases' config, loaded as the gateway loads it, so endpoint
+ * normalisation (a trailing '/' on "noeps" and "wide") is part of every
+ * case.  Mirrors projects[] plus "wide" and "listed" (enterprise_projects).
+ */
+static struct gw_config *conf;
 
 /* What "hssgw translate" prints for one request body. */
 static void
@@ -58,7 +59,7 @@ translate_cmd(const char *in, size_t len, struct gw_buf *out)
 	enum gw_err rc;
 
 	memset(&fault, 0, sizeof(fault));
-	rc = gw_tr_parse(&conf, in, len, &req, &fault);
+	rc = gw_tr_parse(conf, in, len, &req, &fault);
 	if (rc == GW_OK)
 		rc = gw_tr_build(req, &up, &fault);
 	if (rc == GW_OK) {
@@ -208,7 +209,7 @@ parse_ok(const char *body)
 	struct gw_fault fault;
 
 	memset(&fault, 0, sizeof(fault));
-	if (gw_tr_parse(&conf, body, strlen(body), &req, &fault) != GW_OK)
+	if (gw_tr_parse(conf, body, strlen(body), &req, &fault) != GW_OK)
 		fprintf(stderr, "%s: %s\n", fault.field, fault.msg);
 	assert_non_null(req);
 	return req;
@@ -222,7 +223,7 @@ parse_fails(const char *body, size_t len, enum gw_err err, const char *field)
 	struct gw_fault fault;
 
 	memset(&fault, 0, sizeof(fault));
-	assert_int_equal(gw_tr_parse(&conf, body, len, &req, &fault), err);
+	assert_int_equal(gw_tr_parse(conf, body, len, &req, &fault), err);
 	assert_null(req);
 	assert_int_equal(fault.err, err);
 	assert_string_equal(fault.field, field);
@@ -297,7 +298,7 @@ test_ctx_keys(void **state)
 	gw_tr_req_free(req);
 
 	/* The effective, overridden value is what policies see. */
-	req = parse_ok("{\"project\":\"demo\","
+	req = parse_ok("{\"project\":\"wide\","
 	               "\"enterprise_project_id\":\"all_granted_eps\"}");
 	assert_ctx1(req, "hss:enterprise_project_id", "all_granted_eps");
 	gw_tr_req_free(req);
@@ -514,7 +515,7 @@ test_attack_query_injection(void **state)
 	const char *q;
 
 	(void)state;
-	req = parse_ok("{\"project\":\"demo\",\"enterprise_project_id\":"
+	req = parse_ok("{\"project\":\"wide\",\"enterprise_project_id\":"
 	               "\"0&export_size=1#x\"}");
 	assert_int_equal(gw_tr_build(req, &up, &fault), GW_OK);
 	q = strchr(up->url, '?');
@@ -575,7 +576,7 @@ test_long_unknown_name(void **state)
 		memcpy(body + off, eacute, sizeof(eacute) - 1);
 	memcpy(body + off, "\":1}", 5);
 	off += 4;
-	assert_int_equal(gw_tr_parse(&conf, body, off, &req, &fault),
+	assert_int_equal(gw_tr_parse(conf, body, off, &req, &fault),
 	                 GW_ERR_FIELD);
 	assert_true(strlen(fault.field) < sizeof(fault.field));
 	assert_true(strlen(fault.field) >= sizeof(fault.field) - 2);
@@ -712,6 +713,109 @@ test_build_passes_wire_check(void **state)
 	}
 }
 
+/*
+ * Golden URLs of every HSS API from the one URL builder: project ids,
+ * enterprise projects and task/file ids holding space, '+', '/', '%',
+ * '&', '=', non-ASCII and emoji each become one encoded segment or
+ * value (upper-case hex, as the AK/SK canonical form), never a new path
+ * segment or parameter.  Attack: ids "." and ".." and "" (which would
+ * change the path) are refused; "../x" stays one segment.
+ */
+static void
+test_url_golden(void **state)
+{
+	static const char weird[] = "a 1+/%&=\xc3\xa9\xf0\x9f\x99\x82";
+#define WEIRD_ENC "a%201%2B%2F%25%26%3D%C3%A9%F0%9F%99%82"
+	struct gw_conf_project p = {
+	    .alias = "w",
+	    .project_id = (char *)weird,
+	    .region = "cn-north-4",
+	    .endpoint = "https://hss.example.test:8443/base",
+	};
+	static const struct {
+		enum gw_tr_task_api api;
+		const char *eps, *id, *url;
+	} cases[] = {
+	    {GW_TR_TASK_STATUS, NULL, "t1",
+	     "https://hss.example.test:8443/base/v5/" WEIRD_ENC
+	     "/export-task/t1"},
+	    {GW_TR_TASK_STATUS, weird, weird,
+	     "https://hss.example.test:8443/base/v5/" WEIRD_ENC
+	     "/export-task/" WEIRD_ENC "?enterprise_project_id=" WEIRD_ENC},
+	    {GW_TR_TASK_DOWNLOAD, "eps 1", "../x",
+	     "https://hss.example.test:8443/base/v5/" WEIRD_ENC
+	     "/download/..%2Fx?enterprise_project_id=eps%201"},
+	    {GW_TR_TASK_DOWNLOAD, "all_granted_eps", "f-1_.~",
+	     "https://hss.example.test:8443/base/v5/" WEIRD_ENC
+	     "/download/f-1_.~?enterprise_project_id=all_granted_eps"},
+	};
+	static const char *const bad_ids[] = {".", "..", ""};
+	const struct gw_conf_project *wide, *listed;
+	struct gw_export_req req;
+	struct gw_upreq *up = NULL, *up2 = NULL;
+	struct gw_fault fault;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(gw_tr_task_build(&p, cases[i].eps,
+		                                  cases[i].api, cases[i].id,
+		                                  &up, &fault),
+		                 GW_OK);
+		assert_string_equal(up->method, "GET");
+		assert_string_equal(up->url, cases[i].url);
+		gw_upreq_free(up);
+		up = NULL;
+	}
+	for (i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
+		assert_int_equal(gw_tr_task_build(&p, NULL, GW_TR_TASK_STATUS,
+		                                  bad_ids[i], &up, &fault),
+		                 GW_ERR_CONFIG);
+		assert_null(up);
+	}
+	/* The export from the same builder. */
+	memset(&req, 0, sizeof(req));
+	req.project = &p;
+	req.enterprise_project_id = (char *)weird;
+	req.export_size = 7;
+	assert_int_equal(gw_tr_build(&req, &up, &fault), GW_OK);
+	assert_string_equal(
+	    up->url, "https://hss.example.test:8443/base/v5/" WEIRD_ENC
+	             "/image/baseline/export?enterprise_project_id=" WEIRD_ENC
+	             "&export_size=7");
+	assert_int_equal(gw_tr_check_hss(strchr(up->url, '?') + 1, up->body,
+	                                 up->bodylen, &fault),
+	                 GW_OK);
+	gw_upreq_free(up);
+	up = NULL;
+	/* An endpoint the loader did not normalise is refused, not doubled. */
+	p.endpoint = "https://hss.example.test/";
+	assert_int_equal(
+	    gw_tr_task_build(&p, NULL, GW_TR_TASK_STATUS, "t", &up, &fault),
+	    GW_ERR_CONFIG);
+	/* With and without a trailing slash in the file: the same URL. */
+	wide = gw_conf_project_get(conf, "wide");
+	listed = gw_conf_project_get(conf, "listed");
+	assert_non_null(wide);
+	assert_non_null(listed);
+	assert_string_equal(wide->endpoint,
+	                    "https://hss.cn-north-4.myhuaweicloud.com");
+	assert_int_equal(gw_tr_task_build(wide, "e/1", GW_TR_TASK_STATUS, "t 1",
+	                                  &up, &fault),
+	                 GW_OK);
+	assert_int_equal(gw_tr_task_build(listed, "e/1", GW_TR_TASK_STATUS,
+	                                  "t 1", &up2, &fault),
+	                 GW_OK);
+	assert_string_equal(up->url,
+	                    "https://hss.cn-north-4.myhuaweicloud.com/v5/"
+	                    "0123456789abcdef0123456789abcdef/"
+	                    "export-task/t%201?enterprise_project_id=e%2F1");
+	assert_string_equal(up->url, up2->url);
+	gw_upreq_free(up);
+	gw_upreq_free(up2);
+#undef WEIRD_ENC
+}
+
 int
 main(void)
 {
@@ -730,7 +834,18 @@ main(void)
 	    cmocka_unit_test(test_long_unknown_name),
 	    cmocka_unit_test(test_check_hss),
 	    cmocka_unit_test(test_build_passes_wire_check),
+	    cmocka_unit_test(test_url_golden),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	char err[512];
+	int rc;
+
+	conf = gw_conf_load(GOLDEN_DIR "/config.json", err, sizeof(err));
+	if (conf == NULL) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	gw_conf_free(conf);
+	return rc;
 }
