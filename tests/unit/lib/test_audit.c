@@ -4,7 +4,10 @@
  * under 8 threads writes each record exactly once with contiguous seq; an
  * unwritable trail fails closed and a reopen brings it back; rotation (by
  * size, or rename + reopen under load) keeps the chain verifiable across
- * files; a restart continues the chain, also over a cut-off tail.
+ * files; a restart continues the chain, also over a cut-off tail.  Caller
+ * strings come out capped and valid UTF-8; an anonymous flood is counted
+ * into summary records within its byte bound; a broken trail heals with
+ * no reopen once writes work.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
