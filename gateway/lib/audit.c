@@ -6,8 +6,13 @@
  * the first emitter to find no writer becomes the leader, writes the whole
  * batch with write(2), fdatasyncs it, rewrites the checkpoint atomically
  * and wakes the followers whose records the batch held.  Any failure
- * marks the trail broken (fail closed) until gw_audit_reopen.  Never
- * receives a secret: the upstream request is printed redacted.
+ * marks the trail broken (fail closed); the next emit or readiness check
+ * after GW_AUDIT_HEAL_MS reopens it and writes a "summary" record saying
+ * so, and the trail is ready again once that record is on disk.  Every
+ * string is copied capped and as valid UTF-8 (cap_string).  Anonymous
+ * records beyond a byte rate are counted, per client address and answer,
+ * into a summary record per interval instead of written.  Never receives
+ * a secret: the upstream request is printed redacted.
  */
 #include <sys/stat.h>
 
@@ -30,8 +35,31 @@
 
 #define AUDIT_MAX_RECORD  (256 * 1024)
 #define AUDIT_PENDING_MAX (16 * 1024 * 1024)
+/* Caps on strings copied into a record (bytes, before JSON escaping). */
+#define CAP_TEXT   256
+#define CAP_PATH   512
+#define CAP_ADDR   64
+#define CAP_FILE   1024
+#define CAP_GROUPS 32 /* values of the groups claim */
+/* Anonymous summaries: table size, defaults (docs/AUDIT.md). */
+#define ANON_SLOTS            64
+#define ANON_DEFAULT_PER_HOUR (10LL * 1024 * 1024)
+#define ANON_DEFAULT_INTERVAL 60000
+#define ANON_MIN_BURST        (16 * 1024) /* one big anonymous record */
+/* Under steady load the checkpoint may skip commits, never this long. */
+#define CKPT_MAX_LAG_MS   1000
+#define AUDIT_SUMMARY_MAX (32 * 1024) /* ANON_SLOTS entries, capped */
+#define CHAIN_OVERHEAD    200         /* v, seq, prev and hash members */
 #define AUDIT_GENESIS                                                          \
 	"0000000000000000000000000000000000000000000000000000000000000000"
+
+/* Anonymous answers counted instead of written, by address and answer. */
+struct anon_slot {
+	char addr[CAP_ADDR + 1];
+	char code[24];
+	int status;
+	long long count;
+};
 
 struct gw_audit {
 	pthread_mutex_t lock;
@@ -52,24 +80,171 @@ struct gw_audit {
 	long long commits;     /* group commits done */
 	char durable_hash[GW_AUDIT_HASH_HEX + 1];
 	char reason[256]; /* why the trail broke */
+	/* Self-healing (lock): when it broke, what it refused since. */
+	int64_t broken_ms, heal_try_us;
+	long long refused;
+	int64_t ckpt_us;    /* writer only: last checkpoint rewrite */
+	long long ckpt_seq; /* writer only: the seq it names */
+	/* Anonymous records (lock): a byte bucket and this interval's counts.
+	 */
+	double anon_tokens;
+	int64_t anon_ms, sum_start_ms;
+	struct anon_slot slots[ANON_SLOTS];
+	size_t nslots;
+	long long sum_others, summarised;
 };
 
 static const char *const phasename[GW_AUDIT_PHASE__MAX] = {
     [GW_AUDIT_FINAL] = "final",
     [GW_AUDIT_INTENT] = "intent",
     [GW_AUDIT_OUTCOME] = "outcome",
+    [GW_AUDIT_SUMMARY] = "summary",
 };
+
+static void
+hex32(const unsigned char *md, char out[GW_AUDIT_HASH_HEX + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	int i;
+
+	for (i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[GW_AUDIT_HASH_HEX] = '\0';
+}
+
+/*
+ * Length of the well-formed UTF-8 sequence at p (RFC 3629 §4: no
+ * overlong forms, no surrogates, nothing past U+10FFFF), 0 if there is
+ * none.
+ */
+static size_t
+utf8_seq(const unsigned char *p, size_t n)
+{
+	unsigned cp;
+	size_t len, i;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2;
+		cp = p[0] & 0x1fu;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+		cp = p[0] & 0x0fu;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		cp = p[0] & 0x07u;
+	} else
+		return 0;
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3fu);
+	}
+	if (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
+		return 0;
+	if (len == 4 && (cp < 0x10000 || cp > 0x10ffff))
+		return 0;
+	return len;
+}
+
+/*
+ * A caller's string as a JSON string a strict reader accepts and an
+ * attacker cannot inflate: every byte that is not well-formed UTF-8
+ * becomes U+FFFD, and past cap bytes the value is cut (on a character
+ * boundary) and ends in "...[truncated N bytes sha256:<hex>]", the
+ * length and SHA-256 of the whole original, so the cut value still
+ * identifies it.  NULL on allocation failure.
+ */
+static struct json_object *
+cap_string(const char *v, size_t cap)
+{
+	static const char fffd[] = "\xef\xbf\xbd";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	const unsigned char *p = (const unsigned char *)v;
+	size_t n = strlen(v), i = 0, k, olen = 0;
+	unsigned int mdlen = 0;
+	char hex[GW_AUDIT_HASH_HEX + 1], *o;
+	struct json_object *j;
+
+	o = malloc(cap + 128);
+	if (o == NULL)
+		return NULL;
+	while (i < n) {
+		k = utf8_seq(p + i, n - i);
+		if (olen + (k != 0 ? k : sizeof(fffd) - 1) > cap)
+			break;
+		if (k != 0) {
+			memcpy(o + olen, p + i, k);
+			olen += k;
+			i += k;
+		} else {
+			memcpy(o + olen, fffd, sizeof(fffd) - 1);
+			olen += sizeof(fffd) - 1;
+			i++;
+		}
+	}
+	if (i < n) {
+		if (EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) != 1 ||
+		    mdlen != 32) {
+			free(o);
+			return NULL;
+		}
+		hex32(md, hex);
+		olen += (size_t)snprintf(o + olen, 128,
+		                         "...[truncated %zu bytes sha256:%s]",
+		                         n, hex);
+	}
+	j = json_object_new_string_len(o, (int)olen);
+	free(o);
+	return j;
+}
+
+static void
+add_cap(struct json_object *o, const char *k, const char *v, size_t cap)
+{
+	json_object_object_add(o, k, v ? cap_string(v, cap) : NULL);
+}
 
 static void
 add_str(struct json_object *o, const char *k, const char *v)
 {
-	json_object_object_add(o, k, v ? json_object_new_string(v) : NULL);
+	add_cap(o, k, v, CAP_TEXT);
 }
 
 static double
 ms(int64_t us)
 {
 	return (double)us / 1000.0;
+}
+
+/* Every upstream attempt, oldest first: status, HSS's code, latency. */
+static struct json_object *
+attempts_json(const struct gw_audit_rec *r)
+{
+	const struct gw_audit_attempt *at;
+	struct json_object *a, *o;
+	size_t i;
+
+	a = json_object_new_array();
+	for (i = 0; a != NULL && i < r->nattempts && i < GW_AUDIT_ATTEMPTS_MAX;
+	     i++) {
+		at = &r->attempts[i];
+		o = json_object_new_object();
+		json_object_object_add(
+		    o, "status",
+		    at->status ? json_object_new_int64(at->status) : NULL);
+		add_str(o, "error_code", at->error_code);
+		json_object_object_add(
+		    o, "latency_ms",
+		    json_object_new_double(ms(at->latency_us)));
+		json_object_array_add(a, o);
+	}
+	return a;
 }
 
 static struct json_object *
@@ -93,6 +268,8 @@ upstream_obj(const struct gw_audit_rec *r, struct gw_buf *rb)
 	                       r->record_total_num >= 0
 	                           ? json_object_new_int64(r->record_total_num)
 	                           : NULL);
+	if (r->nattempts > 0)
+		json_object_object_add(up, "attempts", attempts_json(r));
 	return up;
 }
 
@@ -106,7 +283,7 @@ statements_json(const struct gw_audit_rec *r)
 	a = json_object_new_array();
 	for (i = 0; a != NULL && i < r->nstmts; i++) {
 		st = json_object_new_object();
-		add_str(st, "file", r->stmt_files[i]);
+		add_cap(st, "file", r->stmt_files[i], CAP_FILE);
 		add_str(st, "sid", r->stmt_sids[i]);
 		json_object_array_add(a, st);
 	}
@@ -125,7 +302,7 @@ shadow_json(const struct gw_audit_rec *r)
 	add_str(o, "decision", r->shadow_decision);
 	if (r->shadow_stmt_file != NULL) {
 		st = json_object_new_object();
-		add_str(st, "file", r->shadow_stmt_file);
+		add_cap(st, "file", r->shadow_stmt_file, CAP_FILE);
 		add_str(st, "sid", r->shadow_stmt_sid);
 	}
 	json_object_object_add(o, "statement", st);
@@ -133,8 +310,13 @@ shadow_json(const struct gw_audit_rec *r)
 	return o;
 }
 
-int
-gw_audit_format(const struct gw_audit_rec *r, struct gw_buf *buf)
+/*
+ * The record's content; summary (owned, may be NULL) is added as the
+ * "summary" member of a summary record.
+ */
+static int
+format_rec(const struct gw_audit_rec *r, struct json_object *summary,
+           struct gw_buf *buf)
 {
 	struct json_object *o = NULL, *lat = NULL, *st = NULL, *g = NULL;
 	struct gw_buf rb;
@@ -155,18 +337,26 @@ gw_audit_format(const struct gw_audit_rec *r, struct gw_buf *buf)
 	gw_fmt_time_ms(r->time_ms, when, sizeof(when));
 	add_str(o, "time", when);
 	add_str(o, "request_id", r->request_id);
-	add_str(o, "client_addr", r->client_addr);
+	add_cap(o, "client_addr", r->client_addr, CAP_ADDR);
 	add_str(o, "method", r->method);
-	add_str(o, "path", r->path);
+	add_cap(o, "path", r->path, CAP_PATH);
 	add_str(o, "subject", r->subject);
 	add_str(o, "issuer", r->issuer);
 	add_str(o, "jti", r->jti);
 	add_str(o, "token_fp", r->token_fp);
 	if (r->groups != NULL) {
 		g = json_object_new_array();
-		for (i = 0; g != NULL && i < r->ngroups; i++)
+		for (i = 0; g != NULL && i < r->ngroups && i < CAP_GROUPS; i++)
 			json_object_array_add(
-			    g, json_object_new_string(r->groups[i]));
+			    g, cap_string(r->groups[i], CAP_TEXT));
+		/* A cut list says how long it was, as a cut string does. */
+		if (g != NULL && r->ngroups > CAP_GROUPS) {
+			char more[64];
+
+			snprintf(more, sizeof(more),
+			         "...[truncated %zu values]", r->ngroups);
+			json_object_array_add(g, json_object_new_string(more));
+		}
 	}
 	json_object_object_add(o, "groups", g);
 	add_str(o, "action", r->action);
@@ -175,7 +365,7 @@ gw_audit_format(const struct gw_audit_rec *r, struct gw_buf *buf)
 	add_str(o, "decision", r->decision);
 	if (r->stmt_file != NULL) {
 		st = json_object_new_object();
-		add_str(st, "file", r->stmt_file);
+		add_cap(st, "file", r->stmt_file, CAP_FILE);
 		add_str(st, "sid", r->stmt_sid);
 	}
 	json_object_object_add(o, "statement", st);
@@ -186,6 +376,8 @@ gw_audit_format(const struct gw_audit_rec *r, struct gw_buf *buf)
 	    o, "status", r->status ? json_object_new_int(r->status) : NULL);
 	add_str(o, "error_code", r->error_code);
 	add_str(o, "error_field", r->error_field);
+	if (r->auth_error != NULL)
+		add_str(o, "auth_error", r->auth_error);
 	add_str(o, "credentials", r->cred_name);
 	add_str(o, "credential_fp", r->cred_fp);
 	if (r->coalesced)
@@ -199,6 +391,10 @@ gw_audit_format(const struct gw_audit_rec *r, struct gw_buf *buf)
 	}
 	json_object_object_add(o, "upstream",
 	                       r->upreq != NULL ? upstream_obj(r, &rb) : NULL);
+	if (summary != NULL) {
+		json_object_object_add(o, "summary", summary);
+		summary = NULL;
+	}
 	json_object_object_add(lat, "auth",
 	                       json_object_new_double(ms(r->lat_auth_us)));
 	json_object_object_add(lat, "policy",
@@ -214,22 +410,16 @@ gw_audit_format(const struct gw_audit_rec *r, struct gw_buf *buf)
 	rc = s == NULL ? -1 : gw_buf_puts(buf, s);
 out:
 	gw_buf_reset(&rb);
+	json_object_put(summary);
 	json_object_put(lat);
 	json_object_put(o);
 	return rc;
 }
 
-static void
-hex32(const unsigned char *md, char out[GW_AUDIT_HASH_HEX + 1])
+int
+gw_audit_format(const struct gw_audit_rec *r, struct gw_buf *buf)
 {
-	static const char hex[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 0xf];
-	}
-	out[GW_AUDIT_HASH_HEX] = '\0';
+	return format_rec(r, NULL, buf);
 }
 
 /*
@@ -471,14 +661,285 @@ set_head(struct gw_audit *a, long long seq, const char *hash)
 static void
 breakdown(struct gw_audit *a, const char *why)
 {
+	if (a->healthy) {
+		a->broken_ms = gw_now_ms();
+		a->refused = 0;
+	}
 	a->healthy = 0;
 	a->epoch++;
+	/* The first try to heal comes a while after the failure. */
+	a->heal_try_us = gw_mono_us();
 	snprintf(a->reason, sizeof(a->reason), "%s", why);
 	/* Records not on disk are forgotten: their emitters fail. */
 	a->last_seq = a->durable_seq;
 	memcpy(a->last_hash, a->durable_hash, sizeof(a->last_hash));
 	gw_buf_reset(&a->pending);
 	gw_buf_init(&a->pending, AUDIT_PENDING_MAX);
+}
+
+/* Called with the lock held: the interval's counts start again. */
+static void
+anon_reset(struct gw_audit *a)
+{
+	a->nslots = 0;
+	a->sum_others = 0;
+}
+
+static long long
+anon_per_hour(const struct gw_audit *a)
+{
+	return a->opts.anon_bytes_per_hour > 0 ? a->opts.anon_bytes_per_hour
+	                                       : ANON_DEFAULT_PER_HOUR;
+}
+
+static long long
+anon_interval(const struct gw_audit *a)
+{
+	return a->opts.summary_interval_ms > 0 ? a->opts.summary_interval_ms
+	                                       : ANON_DEFAULT_INTERVAL;
+}
+
+/*
+ * Called with the lock held: 1 when an anonymous record of len bytes
+ * fits the byte bucket (refilled at anon_bytes_per_hour, holding at most
+ * one interval's worth), which it then spends; else 0.
+ */
+static int
+anon_admit(struct gw_audit *a, int64_t now, size_t len)
+{
+	double rate = (double)anon_per_hour(a) / 3600000.0; /* per ms */
+	double burst = rate * (double)anon_interval(a);
+
+	if (burst < ANON_MIN_BURST)
+		burst = ANON_MIN_BURST;
+	if (now > a->anon_ms) {
+		a->anon_tokens += (double)(now - a->anon_ms) * rate;
+		a->anon_ms = now;
+	}
+	if (a->anon_tokens > burst)
+		a->anon_tokens = burst;
+	if (a->anon_tokens < (double)len)
+		return 0;
+	a->anon_tokens -= (double)len;
+	return 1;
+}
+
+/* Called with the lock held: counts r in this interval's summary. */
+static void
+anon_count(struct gw_audit *a, const struct gw_audit_rec *r, int64_t now)
+{
+	const char *addr = r->client_addr != NULL ? r->client_addr : "";
+	const char *code = r->error_code != NULL ? r->error_code : "";
+	struct anon_slot *sl;
+	size_t i;
+
+	if (a->nslots == 0 && a->sum_others == 0)
+		a->sum_start_ms = now;
+	a->summarised++;
+	for (i = 0; i < a->nslots; i++) {
+		sl = &a->slots[i];
+		if (sl->status == r->status && strcmp(sl->addr, addr) == 0 &&
+		    strcmp(sl->code, code) == 0) {
+			sl->count++;
+			return;
+		}
+	}
+	/* A full table, or a key too long for it: counted, not named. */
+	if (a->nslots == ANON_SLOTS || strlen(addr) >= sizeof(sl->addr) ||
+	    strlen(code) >= sizeof(sl->code)) {
+		a->sum_others++;
+		return;
+	}
+	sl = &a->slots[a->nslots++];
+	snprintf(sl->addr, sizeof(sl->addr), "%s", addr);
+	snprintf(sl->code, sizeof(sl->code), "%s", code);
+	sl->status = r->status;
+	sl->count = 1;
+}
+
+/* Called with the lock held: an interval with counts has ended. */
+static int
+summary_due(const struct gw_audit *a, int64_t now)
+{
+	if (a->nslots == 0 && a->sum_others == 0)
+		return 0;
+	return now < a->sum_start_ms ||
+	       now - a->sum_start_ms >= anon_interval(a);
+}
+
+/*
+ * Called with the lock held: the "summary" member (docs/AUDIT.md): the
+ * anonymous answers counted since the interval began, and with failed,
+ * when the trail broke, why, and how many records it refused since.
+ * NULL on allocation failure.  The counts are not reset here.
+ */
+static struct json_object *
+summary_json(const struct gw_audit *a, int64_t now, int failed)
+{
+	struct json_object *o, *arr, *e, *f;
+	const struct anon_slot *sl;
+	char when[40];
+	size_t i;
+
+	o = json_object_new_object();
+	arr = json_object_new_array();
+	if (o == NULL || arr == NULL) {
+		json_object_put(o);
+		json_object_put(arr);
+		return NULL;
+	}
+	gw_fmt_time_ms(a->nslots > 0 || a->sum_others > 0 ? a->sum_start_ms
+	                                                  : now,
+	               when, sizeof(when));
+	add_str(o, "since", when);
+	gw_fmt_time_ms(now, when, sizeof(when));
+	add_str(o, "until", when);
+	for (i = 0; i < a->nslots; i++) {
+		sl = &a->slots[i];
+		e = json_object_new_object();
+		add_cap(e, "client_addr", sl->addr, CAP_ADDR);
+		json_object_object_add(
+		    e, "status",
+		    sl->status ? json_object_new_int(sl->status) : NULL);
+		add_str(e, "error_code", sl->code[0] ? sl->code : NULL);
+		json_object_object_add(e, "count",
+		                       json_object_new_int64(sl->count));
+		json_object_array_add(arr, e);
+	}
+	json_object_object_add(o, "anonymous", arr);
+	json_object_object_add(o, "others",
+	                       json_object_new_int64(a->sum_others));
+	if (failed) {
+		f = json_object_new_object();
+		gw_fmt_time_ms(a->broken_ms, when, sizeof(when));
+		add_str(f, "since", when);
+		add_str(f, "reason", a->reason);
+		json_object_object_add(f, "refused",
+		                       json_object_new_int64(a->refused));
+		json_object_object_add(o, "trail_failure", f);
+	}
+	return o;
+}
+
+/* A summary record's content (only "summary" and "time" set). */
+static int
+summary_content(int64_t now, struct json_object *sum, struct gw_buf *content)
+{
+	struct gw_audit_rec r;
+
+	if (sum == NULL)
+		return -1;
+	memset(&r, 0, sizeof(r));
+	r.phase = GW_AUDIT_SUMMARY;
+	r.time_ms = now;
+	r.record_total_num = -1;
+	return format_rec(&r, sum, content);
+}
+
+/*
+ * Called with the lock held on a healthy trail: chains this interval's
+ * summary into the pending batch and starts a new interval.  Its bytes
+ * count against the anonymous bound.  Returns 0 or -1.
+ */
+static int
+chain_summary(struct gw_audit *a, int64_t now)
+{
+	struct gw_buf content, line;
+	char hash[GW_AUDIT_HASH_HEX + 1];
+	int rc = -1;
+
+	gw_buf_init(&content, AUDIT_MAX_RECORD);
+	gw_buf_init(&line, AUDIT_MAX_RECORD + 512);
+	if (summary_content(now, summary_json(a, now, 0), &content) == -1 ||
+	    chain_line(a->last_seq + 1, a->last_hash, &content, &line, hash) ==
+	        -1 ||
+	    gw_buf_add(&a->pending, line.p, line.len) == -1)
+		goto out;
+	a->last_seq++;
+	memcpy(a->last_hash, hash, sizeof(hash));
+	a->anon_tokens -= (double)line.len;
+	anon_reset(a);
+	rc = 0;
+out:
+	gw_buf_reset(&content);
+	gw_buf_reset(&line);
+	return rc;
+}
+
+/*
+ * Called with the lock held on a broken trail, and at most every
+ * GW_AUDIT_HEAL_MS: reopens the file, takes the chain from it (a torn
+ * line is cut) and writes a summary record saying when the trail broke,
+ * why and how many records it refused.  Ready again only once that record
+ * is on disk, so readiness never reports a disk that still refuses
+ * writes.  No signal needed: emit and gw_audit_ready call it.
+ */
+static void
+heal(struct gw_audit *a)
+{
+	struct json_object *sum;
+	struct gw_buf content, line;
+	char head[GW_AUDIT_HASH_HEX + 1], hash[GW_AUDIT_HASH_HEX + 1];
+	char err[256];
+	long long size = 0, seq = 0;
+	int64_t now = gw_mono_us(), wall;
+	int fd = -1, regular = 0, ok = 0;
+
+	if (a->healthy || a->writer ||
+	    now - a->heal_try_us < GW_AUDIT_HEAL_MS * 1000LL)
+		return;
+	a->heal_try_us = now;
+	a->writer = 1;
+	wall = gw_now_ms();
+	sum = summary_json(a, wall, 1);
+	pthread_mutex_unlock(&a->lock);
+	gw_buf_init(&content, AUDIT_MAX_RECORD);
+	gw_buf_init(&line, AUDIT_MAX_RECORD + 512);
+	snprintf(err, sizeof(err), "audit summary could not be formatted");
+	/* As the only writer on a broken trail: the chain state is ours. */
+	seq = a->durable_seq;
+	memcpy(head, a->durable_hash, sizeof(head));
+	fd = open_file(a, &size, &regular, err, sizeof(err));
+	if (fd == -1 || (regular && recover(a, fd, &size, &seq, head, err,
+	                                    sizeof(err)) == -1))
+		goto out;
+	if (summary_content(wall, sum, &content) == -1 ||
+	    chain_line(seq + 1, head, &content, &line, hash) == -1) {
+		sum = NULL;
+		goto out;
+	}
+	sum = NULL;
+	if (write_all(fd, line.p, line.len) == -1 ||
+	    (!a->opts.nosync && fdatasync(fd) == -1)) {
+		snprintf(err, sizeof(err), "audit write: %s", strerror(errno));
+		goto out;
+	}
+	seq++;
+	if (regular && write_checkpoint(a, seq, hash, err, sizeof(err)) == -1)
+		goto out;
+	a->ckpt_seq = seq;
+	ok = 1;
+out:
+	json_object_put(sum);
+	pthread_mutex_lock(&a->lock);
+	if (ok) {
+		close(a->fd);
+		a->fd = fd;
+		a->size = size + (long long)line.len;
+		a->regular = regular;
+		set_head(a, seq, hash);
+		a->healthy = 1;
+		a->commits++;
+		anon_reset(a);
+	} else {
+		if (fd != -1)
+			close(fd);
+		snprintf(a->reason, sizeof(a->reason), "%s", err);
+	}
+	a->writer = 0;
+	pthread_cond_broadcast(&a->cond);
+	gw_buf_reset(&content);
+	gw_buf_reset(&line);
 }
 
 /* Renames the full file to <path>.<UTC time> and starts a new one. */
@@ -530,7 +991,8 @@ lead(struct gw_audit *a)
 	struct gw_buf batch = a->pending;
 	long long seq = a->last_seq;
 	char hash[GW_AUDIT_HASH_HEX + 1], err[256];
-	int ok;
+	int64_t now = 0;
+	int ok, rot, ck = 0;
 
 	memcpy(hash, a->last_hash, sizeof(hash));
 	gw_buf_init(&a->pending, AUDIT_PENDING_MAX);
@@ -547,18 +1009,36 @@ lead(struct gw_audit *a)
 		         strerror(errno));
 		ok = 0;
 	}
-	if (ok && a->regular)
-		ok = write_checkpoint(a, seq, hash, err, sizeof(err)) == 0;
-	if (ok && a->regular && a->opts.rotate_bytes > 0 &&
-	    a->size >= a->opts.rotate_bytes)
-		ok = rotate(a, err, sizeof(err)) == 0;
+	rot = ok && a->regular && a->opts.rotate_bytes > 0 &&
+	      a->size >= a->opts.rotate_bytes;
 	pthread_mutex_lock(&a->lock);
-	a->writer = 0;
 	if (ok) {
+		/*
+		 * The batch is on disk: its emitters go now, not after the
+		 * checkpoint.  The checkpoint is rewritten once per commit,
+		 * but skipped while the next batch is already waiting (its
+		 * commit will rewrite it), for at most CKPT_MAX_LAG_MS.
+		 */
 		a->commits++;
 		a->durable_seq = seq;
 		memcpy(a->durable_hash, hash, sizeof(hash));
-	} else
+		pthread_cond_broadcast(&a->cond);
+		now = gw_mono_us();
+		ck = a->regular &&
+		     (a->pending.len == 0 || rot ||
+		      now - a->ckpt_us >= CKPT_MAX_LAG_MS * 1000LL);
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (ck) {
+		ok = write_checkpoint(a, seq, hash, err, sizeof(err)) == 0;
+		a->ckpt_us = now;
+		a->ckpt_seq = seq;
+	}
+	if (ok && rot)
+		ok = rotate(a, err, sizeof(err)) == 0;
+	pthread_mutex_lock(&a->lock);
+	a->writer = 0;
+	if (!ok)
 		breakdown(a, err);
 	pthread_cond_broadcast(&a->cond);
 	gw_buf_reset(&batch);
@@ -619,8 +1099,22 @@ gw_audit_open(const char *path, char *err, size_t errlen)
 void
 gw_audit_close(struct gw_audit *a)
 {
+	char err[256];
+
 	if (a == NULL)
 		return;
+	/* No emitter is left: this interval's counts and the checkpoint
+	 * go to disk now, or a summary would be lost at shutdown. */
+	pthread_mutex_lock(&a->lock);
+	if (a->healthy && a->fd != -1 && (a->nslots > 0 || a->sum_others > 0))
+		(void)chain_summary(a, gw_now_ms());
+	while (a->healthy && a->fd != -1 && a->durable_seq < a->last_seq)
+		lead(a);
+	if (a->healthy && a->fd != -1 && a->regular &&
+	    a->ckpt_seq < a->durable_seq)
+		(void)write_checkpoint(a, a->durable_seq, a->durable_hash, err,
+		                       sizeof(err));
+	pthread_mutex_unlock(&a->lock);
 	if (a->fd != -1)
 		close(a->fd);
 	gw_buf_reset(&a->pending);
@@ -639,6 +1133,7 @@ gw_audit_ready(struct gw_audit *a)
 	if (a == NULL)
 		return 0;
 	pthread_mutex_lock(&a->lock);
+	heal(a);
 	ok = a->healthy;
 	pthread_mutex_unlock(&a->lock);
 	return ok;
@@ -653,6 +1148,17 @@ gw_audit_durable_seq(struct gw_audit *a)
 	seq = a->durable_seq;
 	pthread_mutex_unlock(&a->lock);
 	return seq;
+}
+
+long long
+gw_audit_summarised(struct gw_audit *a)
+{
+	long long n;
+
+	pthread_mutex_lock(&a->lock);
+	n = a->summarised;
+	pthread_mutex_unlock(&a->lock);
+	return n;
 }
 
 long long
@@ -673,8 +1179,10 @@ gw_audit_emit(struct gw_audit *a, const struct gw_audit_rec *r, char *err,
 	struct gw_buf content, line;
 	char hash[GW_AUDIT_HASH_HEX + 1];
 	enum gw_err rc = GW_ERR_AUDIT;
-	long long my;
+	long long my = 0;
 	unsigned epoch;
+	int64_t now;
+	int written = 0;
 
 	gw_buf_init(&content, AUDIT_MAX_RECORD);
 	gw_buf_init(&line, AUDIT_MAX_RECORD + 512);
@@ -686,24 +1194,43 @@ gw_audit_emit(struct gw_audit *a, const struct gw_audit_rec *r, char *err,
 		snprintf(err, errlen, "audit record could not be formatted");
 		goto out;
 	}
+	now = r->time_ms > 0 ? r->time_ms : gw_now_ms();
 	pthread_mutex_lock(&a->lock);
+	heal(a);
 	while (a->healthy &&
-	       a->pending.len + content.len + 512 > AUDIT_PENDING_MAX)
+	       a->pending.len + content.len + 2 * AUDIT_SUMMARY_MAX >
+	           AUDIT_PENDING_MAX)
 		pthread_cond_wait(&a->cond, &a->lock);
 	if (!a->healthy) {
+		a->refused++;
 		snprintf(err, errlen, "audit trail broken: %s", a->reason);
 		pthread_mutex_unlock(&a->lock);
 		goto out;
 	}
-	if (chain_line(a->last_seq + 1, a->last_hash, &content, &line, hash) ==
-	        -1 ||
-	    gw_buf_add(&a->pending, line.p, line.len) == -1) {
+	if (summary_due(a, now)) {
+		if (chain_summary(a, now) == -1) {
+			pthread_mutex_unlock(&a->lock);
+			snprintf(err, errlen,
+			         "audit summary could not be chained");
+			goto out;
+		}
+		my = a->last_seq;
+	}
+	if (r->anonymous && r->phase == GW_AUDIT_FINAL &&
+	    !anon_admit(a, now, content.len + CHAIN_OVERHEAD))
+		/* Counted, never dropped: the interval's summary says it. */
+		anon_count(a, r, now);
+	else if (chain_line(a->last_seq + 1, a->last_hash, &content, &line,
+	                    hash) == -1 ||
+	         gw_buf_add(&a->pending, line.p, line.len) == -1) {
 		pthread_mutex_unlock(&a->lock);
 		snprintf(err, errlen, "audit record could not be chained");
 		goto out;
+	} else {
+		my = ++a->last_seq;
+		memcpy(a->last_hash, hash, sizeof(hash));
+		written = 1;
 	}
-	my = ++a->last_seq;
-	memcpy(a->last_hash, hash, sizeof(hash));
 	epoch = a->epoch;
 	while (a->epoch == epoch && a->durable_seq < my) {
 		if (!a->writer)
@@ -717,7 +1244,7 @@ gw_audit_emit(struct gw_audit *a, const struct gw_audit_rec *r, char *err,
 		goto out;
 	}
 	pthread_mutex_unlock(&a->lock);
-	if (a->opts.syslog) {
+	if (a->opts.syslog && written) {
 		line.p[line.len - 1] = '\0';
 		syslog(LOG_AUTHPRIV | LOG_INFO, "%s", line.p);
 	}

@@ -8,7 +8,10 @@
  * gives the exact bytes hashed).  gw_audit_emit returns only once the
  * record is on disk (fdatasync); concurrent emitters share one write and
  * one sync (group commit).  Any write or sync failure marks the trail not
- * ready until gw_audit_reopen succeeds, so exports fail closed.  Records
+ * ready, so exports fail closed, until it heals by itself (a reopen and a
+ * summary record on disk, tried every GW_AUDIT_HEAL_MS) or gw_audit_reopen
+ * succeeds.  Anonymous records past a byte rate are counted into summary
+ * records instead of written.  Records
  * hold no secret: the upstream request is printed redacted and only
  * fingerprints of tokens and credentials are kept.
  */
@@ -35,10 +38,24 @@ enum gw_audit_phase {
 	GW_AUDIT_FINAL = 0,
 	GW_AUDIT_INTENT,
 	GW_AUDIT_OUTCOME,
+	GW_AUDIT_SUMMARY, /* written by the trail itself: anonymous counts */
 	GW_AUDIT_PHASE__MAX
 };
 
-/* Every field may be NULL/zero when the request never got that far. */
+/* One upstream attempt of a request (HSS 429s and 401s are retried). */
+struct gw_audit_attempt {
+	long status;            /* HSS's status; 0: no answer */
+	const char *error_code; /* HSS's error_code, or NULL */
+	int64_t latency_us;
+};
+
+#define GW_AUDIT_ATTEMPTS_MAX 16 /* attempts recorded per request */
+
+/*
+ * Every field may be NULL/zero when the request never got that far.
+ * Strings are copied into the record capped (docs/AUDIT.md: a cut value
+ * ends in a marker with its length and SHA-256) and as valid UTF-8.
+ */
 struct gw_audit_rec {
 	int64_t time_ms;
 	const char *request_id;
@@ -87,6 +104,13 @@ struct gw_audit_rec {
 	 * (the caller may act for it: hss:ActForSubject); NULL elsewhere. */
 	const char *task_issuer;
 	const char *task_subject;
+	/* No verified token: may be summarised (gw_audit_opts.anon_*). */
+	int anonymous;
+	/* Why the token was refused; kept here, never told the caller. */
+	const char *auth_error;
+	/* Every upstream attempt, oldest first; NULL/0 when none. */
+	const struct gw_audit_attempt *attempts;
+	size_t nattempts;
 };
 
 /* How the trail is kept; the zero value is the safe default. */
@@ -94,6 +118,12 @@ struct gw_audit_opts {
 	int nosync;             /* 1: skip fdatasync (benchmarks only) */
 	long long rotate_bytes; /* >0: rotate once the file reaches this */
 	int syslog;             /* 1: copy each record to LOG_AUTHPRIV */
+	/*
+	 * Anonymous records (no verified token) past this many bytes an hour
+	 * are counted in "summary" records instead; 0: the default, 10 MiB.
+	 */
+	long long anon_bytes_per_hour;
+	long long summary_interval_ms; /* 0: the default, 60 s */
 };
 
 /*
@@ -108,7 +138,12 @@ struct gw_audit *gw_audit_open_opts(const char *path,
                                     size_t errlen);
 /* Closes; accepts NULL. */
 void gw_audit_close(struct gw_audit *);
-/* 1 when the trail can take records (last write succeeded), else 0. */
+/*
+ * 1 when the trail can take records (last write succeeded), else 0.  A
+ * broken trail tries to reopen itself here and in gw_audit_emit, at most
+ * every GW_AUDIT_HEAL_MS, so it heals with no signal once writes work.
+ */
+#define GW_AUDIT_HEAL_MS 200
 int gw_audit_ready(struct gw_audit *);
 /*
  * Serializes a record's content to one JSON object (no trailing newline,
@@ -133,5 +168,7 @@ enum gw_err gw_audit_reopen(struct gw_audit *, char *err, size_t errlen);
 long long gw_audit_durable_seq(struct gw_audit *);
 /* Group commits (write + sync) so far; records / commits = batch size. */
 long long gw_audit_commits(struct gw_audit *);
+/* Anonymous records counted in summaries instead of written, so far. */
+long long gw_audit_summarised(struct gw_audit *);
 
 #endif

@@ -495,6 +495,22 @@ gw_auditq_verify(const char *const *files, size_t nfiles,
 			    w.ckseq, rep->last_seq);
 			goto out;
 		}
+		/*
+		 * A required checkpoint vouches for its record: when that
+		 * record is missing from the files given while later ones
+		 * are there, the head it covered was cut (or a file left
+		 * out), and nothing here can prove the rest is the chain
+		 * the checkpoint saw.
+		 */
+		if (checkpoint_required && w.ckseq > 0 && !w.ckfound) {
+			problem(rep, GW_AQ_REMOVED, checkpoint, 0, w.ckseq,
+			        "the checkpoint names seq %lld but the first "
+			        "record given is seq %lld: records it covers "
+			        "were cut from the head (or the file holding "
+			        "them was not given)",
+			        w.ckseq, rep->first_seq);
+			goto out;
+		}
 		if (w.ckfound && !w.ckmatch) {
 			problem(rep, GW_AQ_CHECKPOINT, checkpoint, 0, w.ckseq,
 			        "record seq %lld differs from the checkpoint: "

@@ -170,6 +170,11 @@ static const struct ckey auditkeys[] = {
     {"rotate_bytes", K_INT, F(gw_config, audit_rotate_bytes), 0, 0, 1LL << 40,
      NULL, NULL, 0, 0},
     {"syslog", K_BOOL, F(gw_config, audit_syslog), 0, 0, 1, NULL, NULL, 0, 0},
+    /* Anonymous records past this rate are summarised (docs/AUDIT.md). */
+    {"anon_bytes_per_hour", K_INT, F(gw_config, audit_anon_bytes_per_hour), 0,
+     4096, 1LL << 40, NULL, NULL, 0, 0},
+    {"summary_interval_ms", K_INT, F(gw_config, audit_summary_interval_ms), 0,
+     1000, 3600000, NULL, NULL, 0, 0},
     END,
 };
 
@@ -633,6 +638,8 @@ gw_conf_load(const char *path, char *err, size_t errlen)
 	/* Below nginx's fastcgi_read_timeout (30 s in deploy/). */
 	conf->tasks_retry_deadline_ms = 20000;
 	conf->audit_fsync = 1;
+	conf->audit_anon_bytes_per_hour = 10LL * 1024 * 1024;
+	conf->audit_summary_interval_ms = 60000;
 	c.dir = dirname(dcopy);
 	c.err = rerr;
 	c.errlen = sizeof(rerr);

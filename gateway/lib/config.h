@@ -85,6 +85,8 @@ struct gw_config {
 	long long audit_fsync;        /* 1 (default): fdatasync each commit */
 	long long audit_rotate_bytes; /* 0: no size-based rotation */
 	long long audit_syslog;       /* 1: copy records to syslog */
+	long long audit_anon_bytes_per_hour; /* then summarised; 10 MiB */
+	long long audit_summary_interval_ms; /* one summary per; 60 s */
 	/* exports */
 	long long default_export_size;
 	/* tasks: status, download, upstream budget (docs/TASKS.md) */

@@ -99,6 +99,7 @@ send_upstream(struct reqstate *st, struct gw_worker *w, struct gw_cred *cred)
 {
 	const char *pid = st->xreq->project->project_id;
 	enum gw_err rc;
+	int64_t t;
 	int attempt;
 
 	for (attempt = 0; attempt < 2; attempt++) {
@@ -111,8 +112,10 @@ send_upstream(struct reqstate *st, struct gw_worker *w, struct gw_cred *cred)
 			if (rc != GW_OK)
 				return rc;
 		}
+		t = gw_mono_us();
 		rc = gw_up_send(w->up, st->snap->conf, st->upreq, &st->upresp,
 		                &st->fault);
+		gw_pipe_attempt(st, gw_mono_us() - t);
 		if (rc != GW_OK || st->upresp.status != 401)
 			return rc;
 	}
@@ -370,6 +373,7 @@ gw_pipe_handle_export(const struct gw_snapshot *s, struct gw_worker *w,
 		gw_pipe_answer_unaudited(&st, resp);
 	free(st.task_id);
 	free(st.up_error_code);
+	gw_pipe_reqstate_reset(&st);
 	free(st.coalesce_key);
 	gw_upresp_reset(&st.upresp);
 	gw_upreq_free(st.upreq);

@@ -23,6 +23,8 @@ audit_open_conf(const struct gw_config *conf, char *err, size_t errlen)
 	o.nosync = !conf->audit_fsync;
 	o.rotate_bytes = conf->audit_rotate_bytes;
 	o.syslog = (int)conf->audit_syslog;
+	o.anon_bytes_per_hour = conf->audit_anon_bytes_per_hour;
+	o.summary_interval_ms = conf->audit_summary_interval_ms;
 	return gw_audit_open_opts(conf->audit_file, &o, err, errlen);
 }
 

@@ -174,7 +174,62 @@ gw_pipe_authenticate(struct reqstate *st)
 	rc = gw_jwt_verify(st->snap->keys, token, st->req->now_ms / 1000,
 	                   &st->claims, &st->fault);
 	st->lat_auth = gw_mono_us() - t;
+	if (rc == GW_ERR_TOKEN_INVALID) {
+		/*
+		 * One answer for every refused token: the reason (unknown
+		 * issuer, kid or algorithm, expiry...) would tell an
+		 * anonymous caller which exist.  The record keeps it.
+		 */
+		snprintf(st->auth_error, sizeof(st->auth_error), "%s",
+		         st->fault.msg);
+		gw_fault_set(&st->fault, rc, "Authorization", "invalid token");
+	}
 	return rc;
+}
+
+/*
+ * Records the upstream attempt now in st->upresp (HSS's status and error
+ * code) with its latency; past GW_AUDIT_ATTEMPTS_MAX the last slot holds
+ * the latest.  The final attempt's code becomes st->up_error_code, so
+ * the outcome record never shows an earlier attempt's.
+ */
+void
+gw_pipe_attempt(struct reqstate *st, int64_t latency_us)
+{
+	struct json_object *o = NULL;
+	size_t i = st->nattempts;
+
+	if (i == GW_AUDIT_ATTEMPTS_MAX)
+		i--;
+	else
+		st->nattempts++;
+	free(st->attempt_codes[i]);
+	st->attempt_codes[i] = NULL;
+	/* Only errors carry a code; a 200 body can be large. */
+	if (st->upresp.status >= 400 && st->upresp.body != NULL)
+		o = json_tokener_parse(st->upresp.body);
+	if (o != NULL)
+		st->attempt_codes[i] = gw_pipe_find_error_code(o);
+	json_object_put(o);
+	st->attempts[i].status = st->upresp.status;
+	st->attempts[i].error_code = st->attempt_codes[i];
+	st->attempts[i].latency_us = latency_us;
+	free(st->up_error_code);
+	st->up_error_code =
+	    st->attempt_codes[i] != NULL ? strdup(st->attempt_codes[i]) : NULL;
+}
+
+/* Frees what gw_pipe_attempt kept. */
+void
+gw_pipe_reqstate_reset(struct reqstate *st)
+{
+	size_t i;
+
+	for (i = 0; i < GW_AUDIT_ATTEMPTS_MAX; i++) {
+		free(st->attempt_codes[i]);
+		st->attempt_codes[i] = NULL;
+	}
+	st->nattempts = 0;
 }
 
 /* The fields every record of a request shares, from its state so far. */
@@ -190,6 +245,9 @@ fill_rec(struct reqstate *st, struct gw_audit_rec *r)
 	r->client_addr = st->req->client_addr;
 	r->method = st->req->method;
 	r->path = st->req->path;
+	/* No verified token: the trail may count it instead (AUDIT.md). */
+	r->anonymous = st->claims == NULL;
+	r->auth_error = st->auth_error[0] ? st->auth_error : NULL;
 	if (st->claims != NULL) {
 		r->subject = st->claims->sub;
 		r->issuer = st->claims->iss;
@@ -292,6 +350,8 @@ gw_pipe_audit(struct reqstate *st, const struct gw_http_resp *resp)
 	r.coalesced = st->coalesced;
 	r.cached = st->cached;
 	r.task_id = st->task_id;
+	r.attempts = st->attempts;
+	r.nattempts = st->nattempts;
 	r.record_total_num = st->record_total_num;
 	r.lat_upstream_us = st->lat_upstream;
 	return emit(st, &r);

@@ -102,6 +102,12 @@ struct reqstate {
 	/* hss:ActForSubject, evaluated when the caller is not the creator */
 	struct gw_pol_decision actfor;
 	int acted_for;
+	/* why the token was refused: audited, never told the caller */
+	char auth_error[256];
+	/* every upstream attempt (gw_pipe_attempt), for the outcome record */
+	struct gw_audit_attempt attempts[GW_AUDIT_ATTEMPTS_MAX];
+	char *attempt_codes[GW_AUDIT_ATTEMPTS_MAX];
+	size_t nattempts;
 };
 
 /* The stages (stages.c), shared by every handler; see each definition. */
@@ -123,6 +129,8 @@ enum gw_err gw_pipe_audit(struct reqstate *, const struct gw_http_resp *);
 void gw_pipe_answer_unaudited(struct reqstate *, struct gw_http_resp *);
 int64_t gw_pipe_retry_after_of(const struct gw_upresp *);
 enum gw_err gw_pipe_throttled(struct reqstate *, int attempt, const char *api);
+void gw_pipe_attempt(struct reqstate *, int64_t latency_us);
+void gw_pipe_reqstate_reset(struct reqstate *);
 enum gw_err gw_pipe_budget_take(struct reqstate *, const char *cred,
                                 const char *api);
 /* Gives back the call gw_pipe_budget_take took when nothing was sent. */

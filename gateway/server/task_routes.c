@@ -291,6 +291,7 @@ task_status(struct reqstate *st, struct gw_worker *w, struct taskq *q)
 		rc =
 		    gw_up_send(w->up, conf, st->upreq, &st->upresp, &st->fault);
 		st->lat_upstream += gw_mono_us() - t;
+		gw_pipe_attempt(st, gw_mono_us() - t);
 		if (rc != GW_OK || st->upresp.status != 429)
 			break;
 		rc = gw_pipe_throttled(st, attempt, "export-task");
@@ -343,6 +344,7 @@ task_finish(struct reqstate *st, struct taskq *q, struct gw_http_resp *resp)
 	free(q->status_body);
 	free(st->task_id);
 	free(st->up_error_code);
+	gw_pipe_reqstate_reset(st);
 	gw_upresp_reset(&st->upresp);
 	gw_upreq_free(st->upreq);
 	gw_claims_free(st->claims);
@@ -489,6 +491,7 @@ gw_pipe_handle_task_file(const struct gw_snapshot *s, struct gw_worker *w,
 			                  s->conf->tasks_download_timeout_ms,
 			                  &st.upresp, &st.fault);
 			st.lat_upstream += gw_mono_us() - t;
+			gw_pipe_attempt(&st, gw_mono_us() - t);
 			/* A 429 comes before any byte went out: retry. */
 			if (rc != GW_OK || st.upresp.status != 429 ||
 			    resp->streamed)

@@ -702,6 +702,190 @@ class FailClosedTests(AuditCase):
             self.heal()
 
 
+class AnonymousFloodTests(AuditCase):
+    """Issue 11 item 2 and the UTF-8 item: anonymous answers cannot fill
+    the disk; every caller string is capped and valid UTF-8."""
+
+    stack_kw = {"audit": {"anon_bytes_per_hour": 4096,
+                          "summary_interval_ms": 1000}}
+
+    def test_flood_capped_summarised_authenticated_kept(self):
+        s = self.stack
+        tok = s.mint()
+        size0 = os.path.getsize(s.trail)
+        n0 = len(raw_lines(s.trail))
+        # Invalid UTF-8 from the path (the first anonymous record, inside
+        # the burst, so it is written).
+        r = s.request("GET", "/v1/exports/%ff%fe%c0%af")
+        self.assertEqual(r.status, 404, r)
+        # Gap: a 16 KB request line of %01 became a 32 KB record, and
+        # each 404 had its own record: 2.6 GB an hour per address.
+        long_path = "/v1/exports/" + "%01" * 5400
+        flood, rids = 120, []
+        for i in range(flood):
+            r = s.request("GET", long_path)
+            self.assertEqual(r.status, 404, r)
+            if i % 30 == 0:
+                # Positive control: authenticated requests keep theirs.
+                e = s.export(BODY, tok)
+                self.assertEqual(e.status, 200, e)
+                rids.append(e.header("X-Request-Id"))
+        time.sleep(1.2)  # the interval ends: the next record brings it
+        self.assertEqual(s.request("GET", "/v1/exports/x/y/z").status, 404)
+        data = open(s.trail, "rb").read()
+        # Strict readers accept every line: UTF-8 decoded strictly.
+        text = data.decode("utf-8", errors="strict")
+        lines = text.split("\n")[n0:-1]
+        recs = [json.loads(x) for x in lines]
+        self.assert_records_valid([s.trail])
+        for x in lines:
+            self.assertLess(len(x.encode()), 8192, x[:200])
+        bad = [x for x in recs if x["path"] and "%" not in x["path"]
+               and x["path"].startswith("/v1/exports/\ufffd")]
+        self.assertEqual(len(bad), 1, [x["path"] for x in recs][:5])
+        written = [x for x in recs if x["phase"] == "final"
+                   and (x["path"] or "").startswith("/v1/exports/\x01")]
+        for x in written:
+            self.assertRegex(x["path"], r"\.\.\.\[truncated 5412 bytes "
+                             r"sha256:[0-9a-f]{64}\]$")
+        counted = sum(e["count"] for x in recs if x["phase"] == "summary"
+                      for e in x["summary"]["anonymous"]
+                      if e["status"] == 404)
+        self.assertGreater(counted, 0)
+        # Never dropped: written + counted = sent (+ the two 404s above,
+        # one of which may sit in the next interval's counts).
+        self.assertIn(len(written) + counted, (flood, flood + 1, flood + 2))
+        # Bounded: the burst is one interval's worth (16 KiB at least),
+        # whereas the uncapped flood wrote about 120 x 32 KB.
+        anon_bytes = sum(len(x.encode()) for x, rec in zip(lines, recs)
+                         if rec["subject"] is None)
+        self.assertLess(anon_bytes, 16384 + 8192)
+        self.assertLess(os.path.getsize(s.trail) - size0, 64 * 1024)
+        for rid in rids:
+            phases = sorted(x["phase"] for x in recs
+                            if x["request_id"] == rid)
+            self.assertEqual(phases, ["intent", "outcome"], rid)
+
+
+class AuthErrorTests(AuditCase):
+    """Issue 11 "Smaller": 401s say nothing about issuers, kids or
+    algorithms; the record keeps the reason."""
+
+    def test_one_generic_401_reason_in_record(self):
+        s = self.stack
+        toks = {"kid": s.mint(kid="no-such-kid"),
+                "issuer": s.mint(iss="https://other.example"),
+                "expired": s.mint(ttl=-600)}
+        bodies, reasons = set(), set()
+        for name, tok in toks.items():
+            r = s.export(BODY, tok)
+            self.assertEqual(r.status, 401, (name, r))
+            d = r.json()
+            self.assertEqual(d["error_code"], "HSSGW.0102")
+            bodies.add(d["error_msg"])
+            rec = [x for x in s.audit_lines()
+                   if x["request_id"] == r.header("X-Request-Id")][-1]
+            reasons.add(rec["auth_error"])
+        # Gap: each refusal named its reason ("unknown token issuer"...).
+        self.assertEqual(bodies, {"Authorization: invalid token"})
+        # Positive control: the trail still tells them apart.
+        self.assertEqual(len(reasons), 3, reasons)
+        self.assertEqual(s.export(BODY, s.mint()).status, 200)
+        self.assert_records_valid([s.trail])
+
+
+class AttemptTests(AuditCase):
+    """Issue 11 item 7: outcome records after a retry."""
+
+    def mode(self, **doc):
+        r = self.stack.emulator_control("control", doc)
+        self.assertEqual(r.status // 100, 2, r)
+
+    def outcome(self, r):
+        return [x for x in self.stack.audit_lines()
+                if x["request_id"] == r.header("X-Request-Id")][-1]
+
+    def test_final_attempt_recorded(self):
+        s = self.stack
+        tok = s.mint()
+        # Positive control: one attempt, no code.
+        r = s.export(BODY, tok)
+        self.assertEqual(r.status, 200, r)
+        up = self.outcome(r)["upstream"]
+        self.assertEqual([a["status"] for a in up["attempts"]], [200])
+        # Gap: after a 429 then a 200 the record kept APIGW.0308.
+        self.mode(mode="status", status=429, count=1, retry_after=1)
+        r = s.export(BODY, tok)
+        self.assertEqual(r.status, 200, r)
+        rec = self.outcome(r)
+        self.assertEqual(rec["upstream"]["status"], 200)
+        self.assertIsNone(rec["upstream"]["error_code"])
+        self.assertIsNone(rec["error_code"])
+        self.assertEqual([(a["status"], a["error_code"])
+                          for a in rec["upstream"]["attempts"]],
+                         [(429, "APIGW.0308"), (200, None)])
+        # Gap: a persistent HSS 401 recorded no error code.
+        self.mode(mode="status", status=401, count=2)
+        r = s.export(BODY, tok)
+        self.assertEqual(r.status, 502, r)
+        rec = self.outcome(r)
+        self.assertEqual(rec["error_code"], "HSSGW.0204")
+        self.assertEqual(rec["upstream"]["status"], 401)
+        self.assertEqual(rec["upstream"]["error_code"], "APIGW.0301")
+        self.assertEqual([a["status"] for a in rec["upstream"]["attempts"]],
+                         [401, 401])
+        self.assert_records_valid([s.trail])
+
+
+class SelfHealTests(AuditCase):
+    """Issue 11 item 2: after a failed write the trail heals by itself
+    once the disk takes writes again, with no signal."""
+
+    def test_heals_without_signal(self):
+        s = self.stack
+        tok = s.mint()
+        self.assertEqual(s.export(BODY, tok).status, 200)
+        s.stop_backend()
+        size = os.path.getsize(s.trail)
+        # Only the soft limit: lifting it later needs no privilege.
+        s.restart_hssgw(prefix=("prlimit",
+                                "--fsize=%d:unlimited" % (size + 64),
+                                "--") + FailClosedTests.IGNORE_XFSZ,
+                        fresh_log=True)
+        try:
+            r = s.export(BODY, tok)
+            self.assertEqual(r.status, 503, r)
+            # Still failing: retries must not claim readiness.
+            time.sleep(0.5)
+            h = s.request("GET", "/healthz")
+            self.assertEqual(h.status, 503, h)
+            self.assertEqual(h.json().get("reason"), "audit", h)
+            self.assertEqual(s.export(BODY, tok).status, 503)
+            # The disk takes writes again: lift the limit, no signal.
+            pid = s.procs["hssgw"].pid
+            subprocess.run(["prlimit", "--pid", str(pid),
+                            "--fsize=unlimited"], check=True)
+            deadline = time.monotonic() + 5
+            while s.request("GET", "/healthz").status != 200:
+                self.assertLess(time.monotonic(), deadline,
+                                s.log_tail("hssgw"))
+                time.sleep(0.1)
+            r = s.export(BODY, tok)
+            self.assertEqual(r.status, 200, r)
+            self.assertIs(s.procs["hssgw"].poll(), None)
+            recs = s.audit_lines()
+            fails = [x for x in recs if x["phase"] == "summary"
+                     and "trail_failure" in x["summary"]]
+            self.assertEqual(len(fails), 1)
+            self.assertGreaterEqual(
+                fails[0]["summary"]["trail_failure"]["refused"], 2)
+            self.assert_records_valid([s.trail])
+            rc, out, err = self.verify(s.trail)
+            self.assertEqual(rc, 0, out + err)
+        finally:
+            s.restart_hssgw(fresh_log=True)
+
+
 class RotationTests(AuditCase):
     """logrotate's way: rename, then SIGUSR1, while clients stream."""
 

@@ -4,7 +4,10 @@
  * under 8 threads writes each record exactly once with contiguous seq; an
  * unwritable trail fails closed and a reopen brings it back; rotation (by
  * size, or rename + reopen under load) keeps the chain verifiable across
- * files; a restart continues the chain, also over a cut-off tail.
+ * files; a restart continues the chain, also over a cut-off tail.  Caller
+ * strings come out capped and valid UTF-8; an anonymous flood is counted
+ * into summary records within its byte bound; a broken trail heals with
+ * no reopen once writes work.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -25,6 +28,7 @@
 
 #include <cmocka.h>
 #include <json-c/json.h>
+#include <openssl/evp.h>
 
 #include "audit.h"
 #include "auditq.h"
@@ -347,6 +351,280 @@ verify_ok(const char *const *files, size_t n, const char *ckpt,
 		         rep.line, rep.msg);
 	assert_int_equal(rep.records, records);
 	assert_int_equal(rep.checkpoint_checked, 1);
+}
+
+/* 1 when s is well-formed UTF-8 throughout (what strict readers want). */
+static int
+utf8_ok(const unsigned char *s, size_t n)
+{
+	size_t i = 0, k, j;
+	unsigned cp;
+
+	while (i < n) {
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if (s[i] >= 0xc2 && s[i] <= 0xdf)
+			k = 2;
+		else if (s[i] >= 0xe0 && s[i] <= 0xef)
+			k = 3;
+		else if (s[i] >= 0xf0 && s[i] <= 0xf4)
+			k = 4;
+		else
+			return 0;
+		if (i + k > n)
+			return 0;
+		cp = s[i] & (k == 2 ? 0x1fu : k == 3 ? 0x0fu : 0x07u);
+		for (j = 1; j < k; j++) {
+			if ((s[i + j] & 0xc0) != 0x80)
+				return 0;
+			cp = cp << 6 | (s[i + j] & 0x3fu);
+		}
+		if ((k == 3 &&
+		     (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (k == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+			return 0;
+		i += k;
+	}
+	return 1;
+}
+
+static const char *
+member(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, k, &v))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/*
+ * The gap: a 16 KB path of control bytes became a 32 KB record, and
+ * invalid UTF-8 reached the trail raw (strict readers reject the file).
+ * Every caller string is capped with its length and SHA-256 kept, and
+ * invalid bytes become U+FFFD.  Positive control: short, valid values
+ * (UTF-8 included) are recorded byte for byte.
+ */
+static void
+strings_capped_and_utf8(void **state)
+{
+	static const char *const many[40] = {"g"};
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	char *path, want[200], hex[65];
+	const char *groups[40];
+	struct gw_audit_rec r;
+	struct json_object *o, *g;
+	struct gw_buf b;
+	size_t i;
+
+	(void)state;
+	path = malloc(16385);
+	assert_non_null(path);
+	memset(path, 0x01, 16384);
+	path[0] = '/';
+	path[16384] = '\0';
+	fill(&r, NULL);
+	r.path = path;
+	r.subject = "\xff\xfe-evil-\xc0\xaf-\xed\xa0\x80";
+	for (i = 0; i < 40; i++)
+		groups[i] = many[0];
+	r.groups = groups;
+	r.ngroups = 40;
+	gw_buf_init(&b, 1 << 20);
+	assert_int_equal(gw_audit_format(&r, &b), 0);
+	assert_true(b.len < 8192);
+	assert_true(utf8_ok((const unsigned char *)b.p, b.len));
+	o = json_tokener_parse(b.p);
+	EVP_Digest(path, 16384, md, &mdlen, EVP_sha256(), NULL);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	snprintf(want, sizeof(want), "...[truncated 16384 bytes sha256:%s]",
+	         hex);
+	assert_non_null(strstr(member(o, "path"), want));
+	assert_int_equal(strncmp(member(o, "path"), path, 100), 0);
+	/* Each invalid byte is U+FFFD, nothing raw. */
+	assert_string_equal(member(o, "subject"),
+	                    "\xef\xbf\xbd\xef\xbf\xbd-evil-\xef\xbf\xbd\xef\xbf"
+	                    "\xbd-\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+	assert_true(json_object_object_get_ex(o, "groups", &g));
+	assert_int_equal(json_object_array_length(g), 33);
+	assert_string_equal(
+	    json_object_get_string(json_object_array_get_idx(g, 32)),
+	    "...[truncated 40 values]");
+	json_object_put(o);
+	free(path);
+
+	/* Positive control. */
+	fill(&r, NULL);
+	r.path = "/v1/exports/image-baseline/\xc3\xbc\xe2\x82\xac";
+	r.subject = "dev-alice";
+	gw_buf_reset(&b);
+	gw_buf_init(&b, 1 << 20);
+	assert_int_equal(gw_audit_format(&r, &b), 0);
+	o = json_tokener_parse(b.p);
+	assert_string_equal(member(o, "path"), r.path);
+	assert_string_equal(member(o, "subject"), "dev-alice");
+	assert_null(strstr(b.p, "truncated"));
+	json_object_put(o);
+	gw_buf_reset(&b);
+}
+
+/* Counts "anonymous" entries of every summary record in lines. */
+static long long
+summary_counts(char **lines, size_t n, const char *addr, size_t *nsum)
+{
+	struct json_object *o, *s, *arr, *e;
+	long long total = 0;
+	size_t i, j;
+
+	*nsum = 0;
+	for (i = 0; i < n; i++) {
+		o = json_tokener_parse(lines[i]);
+		if (json_object_object_get_ex(o, "summary", &s)) {
+			assert_string_equal(member(o, "phase"), "summary");
+			(*nsum)++;
+			json_object_object_get_ex(s, "anonymous", &arr);
+			for (j = 0; j < json_object_array_length(arr); j++) {
+				e = json_object_array_get_idx(arr, j);
+				if (strcmp(member(e, "client_addr"), addr) == 0)
+					total += json_object_get_int64(
+					    json_object_object_get(e, "count"));
+			}
+		}
+		json_object_put(o);
+	}
+	return total;
+}
+
+/*
+ * The gap: anonymous answers (no verified token) each wrote a full
+ * record, so one address grew the trail by gigabytes an hour.  Past
+ * anon_bytes_per_hour they are counted into one summary record per
+ * interval, never dropped: written + counted = sent.  Positive control:
+ * every authenticated record is written, flood or not.
+ */
+static void
+anonymous_flood_summarised(void **state)
+{
+	struct gw_audit_opts opts = {.anon_bytes_per_hour = 4096,
+	                             .summary_interval_ms = 1000};
+	char *dir = tmpdir(), path[256], ckpt[300], err[256];
+	const char *files[1];
+	struct gw_audit_rec r;
+	struct gw_audit *a;
+	struct stat sb;
+	char **lines;
+	size_t n, i, nsum;
+	long long anon_written = 0, counted;
+	int64_t t0 = 1767225600000LL;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
+	snprintf(ckpt, sizeof(ckpt), "%s.checkpoint", path);
+	a = gw_audit_open_opts(path, &opts, err, sizeof(err));
+	assert_non_null(a);
+	for (i = 0; i < 500; i++) {
+		fill(&r, NULL);
+		r.time_ms = t0 + (int64_t)i; /* within one interval */
+		r.anonymous = 1;
+		r.subject = NULL;
+		r.groups = NULL;
+		r.client_addr = "203.0.113.9";
+		r.status = 404;
+		r.error_code = "HSSGW.0404";
+		assert_int_equal(gw_audit_emit(a, &r, err, sizeof(err)), GW_OK);
+		if (i % 50 == 0) {
+			/* Authenticated: always its own record. */
+			fill(&r, NULL);
+			r.time_ms = t0 + (int64_t)i;
+			r.request_id = "authenticated";
+			assert_int_equal(gw_audit_emit(a, &r, err, sizeof(err)),
+			                 GW_OK);
+		}
+	}
+	assert_true(gw_audit_summarised(a) > 400);
+	assert_int_equal(stat(path, &sb), 0);
+	/* The burst is one interval's worth, at least 16 KiB. */
+	assert_true(sb.st_size < 16384 + 10 * 2048 + 4096);
+	/* The interval ends: the next record brings the summary. */
+	fill(&r, NULL);
+	r.time_ms = t0 + 5000;
+	assert_int_equal(gw_audit_emit(a, &r, err, sizeof(err)), GW_OK);
+	gw_audit_close(a);
+	n = read_lines(path, &lines);
+	for (i = 0; i < n; i++) {
+		assert_valid(lines[i]);
+		if (strstr(lines[i], "\"client_addr\":\"203.0.113.9\"") &&
+		    strstr(lines[i], "\"phase\":\"final\""))
+			anon_written++;
+	}
+	counted = summary_counts(lines, n, "203.0.113.9", &nsum);
+	assert_int_equal(nsum, 1);
+	assert_int_equal(anon_written + counted, 500);
+	assert_true(anon_written > 0 && anon_written < 40);
+	for (i = 0, counted = 0; i < n; i++)
+		if (strstr(lines[i], "\"request_id\":\"authenticated\""))
+			counted++;
+	assert_int_equal(counted, 10);
+	files[0] = path;
+	verify_ok(files, 1, ckpt, (long long)n);
+	free_lines(lines, n);
+	rmtree(dir);
+}
+
+/*
+ * The gap: after a failed write the trail refused every request until
+ * someone sent SIGUSR1, even with the disk writable again.  Now it heals
+ * by itself within GW_AUDIT_HEAL_MS and says so in a summary record;
+ * control: while writes still fail it stays not ready.
+ */
+static void
+heals_without_signal(void **state)
+{
+	struct rlimit old, small;
+	struct gw_audit_rec r;
+	struct gw_audit *a;
+	struct timespec ts = {0, (GW_AUDIT_HEAL_MS + 50) * 1000000L};
+	char *dir = tmpdir(), path[256], ckpt[300], err[256];
+	const char *files[1];
+	char **lines;
+	size_t n;
+
+	(void)state;
+	fill(&r, NULL);
+	snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
+	snprintf(ckpt, sizeof(ckpt), "%s.checkpoint", path);
+	a = gw_audit_open(path, err, sizeof(err));
+	assert_non_null(a);
+	assert_int_equal(gw_audit_emit(a, &r, err, sizeof(err)), GW_OK);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small = old;
+	small.rlim_cur = 3000;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	while (gw_audit_emit(a, &r, err, sizeof(err)) == GW_OK)
+		;
+	assert_int_equal(gw_audit_ready(a), 0);
+	/* Still failing: a heal attempt must not claim readiness. */
+	nanosleep(&ts, NULL);
+	assert_int_equal(gw_audit_ready(a), 0);
+	assert_int_equal(gw_audit_emit(a, &r, err, sizeof(err)), GW_ERR_AUDIT);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	nanosleep(&ts, NULL);
+	assert_int_equal(gw_audit_ready(a), 1);
+	assert_int_equal(gw_audit_emit(a, &r, err, sizeof(err)), GW_OK);
+	gw_audit_close(a);
+	n = read_lines(path, &lines);
+	assert_non_null(strstr(lines[n - 2], "\"trail_failure\""));
+	assert_non_null(strstr(lines[n - 2], "File too large"));
+	assert_valid(lines[n - 2]);
+	free_lines(lines, n);
+	files[0] = path;
+	verify_ok(files, 1, ckpt, (long long)n);
+	rmtree(dir);
 }
 
 static void
@@ -812,6 +1090,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(format_redacts),
+	    cmocka_unit_test(strings_capped_and_utf8),
+	    cmocka_unit_test(anonymous_flood_summarised),
+	    cmocka_unit_test(heals_without_signal),
 	    cmocka_unit_test(records_match_schema),
 	    cmocka_unit_test(group_commit_once_each),
 	    cmocka_unit_test(unwritable_fails_closed),

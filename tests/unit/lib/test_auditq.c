@@ -278,6 +278,41 @@ truncation_detected(void **state)
 	assert_int_equal(rep.problem, GW_AQ_IO);
 }
 
+/*
+ * The gap: a copy of an earlier checkpoint (seq 3), kept off the host, is
+ * required, but the head up to seq 5 was cut: verify passed, since the
+ * records after the cut still chain.  The copy must make it fail.
+ */
+static void
+head_cut_under_required_checkpoint(void **state)
+{
+	static const int idx[] = {5, 6, 7, 8, 9, -1};
+	struct trail *t = *state;
+	struct gw_auditq_report rep;
+	const char *files[] = {t->path};
+	char old[300], hash[65];
+	FILE *f;
+
+	snprintf(old, sizeof(old), "%s/old.checkpoint", t->dir);
+	hash_of(t->lines[2], hash);
+	f = fopen(old, "w");
+	assert_non_null(f);
+	fprintf(f, "{\"v\":1,\"seq\":3,\"hash\":\"%s\"}\n", hash);
+	fclose(f);
+	/* Positive control: the whole trail verifies against the copy. */
+	write_lines(t, t->path, all, NULL);
+	assert_int_equal(verify(t, old, &rep), 0);
+	assert_int_equal(rep.checkpoint_checked, 1);
+	write_lines(t, t->path, idx, NULL);
+	assert_int_equal(verify(t, old, &rep), -1);
+	assert_int_equal(rep.problem, GW_AQ_REMOVED);
+	assert_int_equal(rep.seq, 3);
+	/* Not required (the default checkpoint; retention cut old files):
+	 * the rest still verifies, as before. */
+	assert_int_equal(gw_auditq_verify(files, 1, old, 0, &rep), 0);
+	write_lines(t, t->path, all, NULL);
+}
+
 /* The gap: the whole chain recomputed from seq 9 on. */
 static void
 rewrite_detected(void **state)
@@ -424,6 +459,7 @@ main(void)
 	    cmocka_unit_test(reorder_detected),
 	    cmocka_unit_test(insert_detected),
 	    cmocka_unit_test(truncation_detected),
+	    cmocka_unit_test(head_cut_under_required_checkpoint),
 	    cmocka_unit_test(rewrite_detected),
 	    cmocka_unit_test(torn_tail_and_junk),
 	    cmocka_unit_test(across_files),
