@@ -261,6 +261,65 @@ class Budget(unittest.TestCase):
         self.assertEqual(len(recs), 15)
 
 
+def max_in_window(times_ms, window_ms=60000):
+    """The most of times_ms (any order) within any window_ms."""
+    t = sorted(times_ms)
+    best, j = 0, 0
+    for i in range(len(t)):
+        while t[i] - t[j] >= window_ms:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+class SlidingBudget(unittest.TestCase):
+    """Issue #14: at most budget_per_minute HSS calls in ANY 60 s."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = TaskStack(ARGS.bin, ARGS.src, tasks={
+            "budget_per_minute": 5}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def test_round_robin_stream_never_over_five_a_minute(self):
+        """Gap pinned: the token bucket let 9 calls through in one
+        60-second window of a steady stream (5 full + a refill every
+        12 s).  10 subjects round robin, one request every 1.5 s for
+        75 s: HSS (limit on, sliding window) sees at most 5 export calls
+        in any 60 s and never throttles; positive control: the budget
+        still grants, 5 in the first minute and more after it."""
+        self.s.tasks_ctl({"limit_per_minute": 5, "delay_ms": 0,
+                          "file_bytes": 10})
+        toks = [self.s.mint(sub="rr-team-%d" % i) for i in range(10)]
+        t0 = time.monotonic()
+        statuses = []
+        for i in range(51):  # 0 .. 75 s
+            delay = t0 + 1.5 * i - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            r = self.s.export(dict(BODY, image_name="img-%d" % i),
+                              token=toks[i % 10])
+            self.assertIn(r.status, (200, 429), r)
+            if r.status == 429:
+                self.assertEqual(r.json()["error_code"], "HSSGW.0205", r)
+                self.assertGreaterEqual(int(r.header("Retry-After")), 1)
+            statuses.append(r.status)
+        calls = [e["time_ms"] for e in self.s.emulator_lines()
+                 if e["method"] == "POST" and
+                 e["path"].endswith("/image/baseline/export")]
+        c = self.s.tasks_ctl()
+        print("round robin: %d HSS calls, at most %d in any 60 s, "
+              "%d throttled by HSS" % (len(calls), max_in_window(calls),
+                                       c["throttled"]), file=sys.stderr)
+        self.assertEqual(c["throttled"], 0)
+        self.assertLessEqual(max_in_window(calls), 5)
+        self.assertEqual(len(calls), statuses.count(200))
+        self.assertGreater(len(calls), 5)
+
+
 class Reload(unittest.TestCase):
     """SIGHUP builds a new snapshot; the budget, the status cache and (with
     no key file) the random handle key belong to the gateway and stay."""
@@ -269,6 +328,8 @@ class Reload(unittest.TestCase):
     def setUpClass(cls):
         cls.s = TaskStack(ARGS.bin, ARGS.src, key_file=False,
                           tasks={"budget_per_minute": 2}).start()
+        # HSS's limit on, so a budget that overspends meets its 429.
+        cls.s.tasks_ctl({"limit_per_minute": 5})
 
     @classmethod
     def tearDownClass(cls):
@@ -606,6 +667,7 @@ class CoalesceBudget(unittest.TestCase):
     def setUpClass(cls):
         cls.s = TaskStack(ARGS.bin, ARGS.src, tasks={
             "budget_per_minute": 2, "coalesce_window_ms": 60000}).start()
+        cls.s.tasks_ctl({"limit_per_minute": 5})
 
     @classmethod
     def tearDownClass(cls):
