@@ -320,6 +320,61 @@ class SlidingBudget(unittest.TestCase):
         self.assertGreater(len(calls), 5)
 
 
+class DroppedExport(unittest.TestCase):
+    """Issue #11 item 5: an export is never sent to HSS twice."""
+
+    @classmethod
+    def setUpClass(cls):
+        # One worker: its kept-alive connection is the one the export
+        # would reuse.
+        cls.s = TaskStack(ARGS.bin, ARGS.src, threads=1, tasks={
+            "budget_per_minute": 600}).start()
+        cls.tok = cls.s.mint(sub="dev-drop")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def exports_seen(self):
+        return [e for e in self.s.emulator_lines()
+                if e["method"] == "POST" and
+                e["path"].endswith("/image/baseline/export")]
+
+    def test_dropped_export_sent_once(self):
+        """Gap pinned: HSS read an export on a kept-alive connection and
+        dropped it; libcurl resent it on a new connection, so HSS saw two
+        exports (and answered the second) while hssgw counted one.  Now
+        HSS sees exactly one, the caller gets 502 HSSGW.0201 and the
+        outcome record says so.  Positive control: without the fault the
+        same export succeeds, once."""
+        self.s.tasks_ctl({"delay_ms": 0, "file_bytes": 10})
+        # A status poll leaves the worker a kept-alive connection.
+        r = self.s.export(dict(BODY, image_name="warm"), token=self.tok)
+        self.assertEqual(r.status, 200, r)
+        st = self.s.get(stk.EXPORT_PATH + "/" + r.json()["handle"],
+                        self.tok)
+        self.assertEqual(st.status, 200, st)
+        n0 = len(self.exports_seen())
+        r = self.s.emulator_control("control", {"mode": "drop", "count": 1})
+        self.assertEqual(r.status, 200, r)
+        r = self.s.export(dict(BODY, image_name="dropped"), token=self.tok)
+        self.assertEqual(r.status, 502, r)
+        self.assertEqual(r.json()["error_code"], "HSSGW.0201")
+        seen = self.exports_seen()[n0:]
+        self.assertEqual(len(seen), 1, seen)
+        self.assertEqual(seen[0]["status"], 444)
+        out = [a for a in self.s.audit_lines()
+               if a.get("request_id") == r.header("X-Request-Id")]
+        self.assertEqual([a["phase"] for a in out], ["intent", "outcome"])
+        self.assertEqual(out[-1]["status"], 502)
+        self.assertEqual(out[-1]["error_code"], "HSSGW.0201")
+        # Positive control: the fault is spent; the next export goes
+        # through, once.
+        r = self.s.export(dict(BODY, image_name="after"), token=self.tok)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(self.exports_seen()[n0:]), 2)
+
+
 class Reload(unittest.TestCase):
     """SIGHUP builds a new snapshot; the budget, the status cache and (with
     no key file) the random handle key belong to the gateway and stay."""
