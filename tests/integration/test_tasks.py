@@ -815,6 +815,38 @@ class Client(unittest.TestCase):
         self.assertIn("failure", p.stderr)
         self.assertFalse(os.path.exists(out))
 
+    def test_client_refuses_symlinked_part(self):
+        """Gap pinned: hssgw export opened FILE.part with O_TRUNC and
+        followed a symlink planted there, truncating its target.  Now the
+        victim is untouched, the link stays, the client fails clearly
+        before exporting anything.  Positive control: a stale FILE.part
+        that is the user's own regular file is replaced and the download
+        succeeds."""
+        self.s.tasks_ctl({"delay_ms": 0, "file_bytes": 1000})
+        victim = self.s.path("tmp", "victim.txt")
+        with open(victim, "w") as f:
+            f.write("precious")
+        out = self.s.path("tmp", "linked.zip")
+        os.symlink(victim, out + ".part")
+        exports = self.s.tasks_ctl()["export_calls"]
+        p = self.run_client(self.s.mint(sub="dev-client"), out)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("linked.zip.part: exists and is not a regular file",
+                      p.stderr)
+        with open(victim) as f:
+            self.assertEqual(f.read(), "precious")
+        self.assertTrue(os.path.islink(out + ".part"))
+        self.assertFalse(os.path.exists(out))
+        self.assertEqual(self.s.tasks_ctl()["export_calls"], exports)
+        # Positive control: a stale regular FILE.part of one's own.
+        out = self.s.path("tmp", "stale.zip")
+        with open(out + ".part", "w") as f:
+            f.write("stale")
+        p = self.run_client(self.s.mint(sub="dev-client"), out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(os.path.getsize(out), 1000)
+        self.assertFalse(os.path.exists(out + ".part"))
+
     def test_client_usage(self):
         p = subprocess.run([self.s.hssgw, "export", "--url", "http://x"],
                            capture_output=True, text=True, timeout=10,
