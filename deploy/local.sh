@@ -216,6 +216,12 @@ start_all() {
 			"$state/logs/error.log" >&2 || true
 		die "stack did not become ready (logs in $state/logs)"
 	fi
+	# HSS's limit on (5 calls a minute per API, sliding window), as in
+	# production: a budget that overspends meets HSS's 429 here too.
+	curl -fsS --cacert "$state/tls/ca.pem" -X POST \
+		-d '{"limit_per_minute":5}' \
+		"https://127.0.0.1:$emu_port/_emulator/tasks" >/dev/null ||
+		die "could not switch on the emulator's per-minute limit"
 }
 
 up() {

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <json-c/json.h>
 
 #include "client.h"
@@ -47,6 +49,9 @@ struct run {
 	char base[URL_MAX];
 	char handle[HANDLE_MAX + 1];
 	char task_id[257];
+	char part_path[URL_MAX]; /* FILE.part */
+	int part_fd;             /* -1 until created, and after close */
+	int part_created;        /* this run created part_path */
 };
 
 /* The download sink: FILE.part and how much of it was written. */
@@ -368,29 +373,70 @@ part_chunk(void *arg, const void *data, size_t len)
 	return 0;
 }
 
+/*
+ * Creates OUT.part for this run, before anything is exported.  It is
+ * created exclusively and never followed (O_EXCL | O_NOFOLLOW): opening
+ * an existing name with O_TRUNC wrote through a symlink planted at
+ * OUT.part and truncated its target (issue #11).  A stale OUT.part that
+ * is a regular file of the user's (an interrupted run) is removed and
+ * created afresh; anything else there (a symlink, someone else's file,
+ * a directory) is refused with a message, never written or removed.
+ * 0, or -1 after saying why.
+ */
+static int
+part_create(struct run *r)
+{
+	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+	struct stat st;
+
+	if ((size_t)snprintf(r->part_path, sizeof(r->part_path), "%s.part",
+	                     r->o->out) >= sizeof(r->part_path)) {
+		fprintf(stderr, "hssgw export: --out: path too long\n");
+		return -1;
+	}
+	r->part_fd = open(r->part_path, flags, 0600);
+	if (r->part_fd == -1 && errno == EEXIST &&
+	    lstat(r->part_path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_uid == geteuid()) {
+		/* unlink removes the name only, whatever it now is. */
+		if (unlink(r->part_path) == 0 || errno == ENOENT)
+			r->part_fd = open(r->part_path, flags, 0600);
+		else
+			errno = EEXIST;
+	}
+	if (r->part_fd == -1 && errno == EEXIST) {
+		fprintf(stderr,
+		        "hssgw export: %s: exists and is not a regular file "
+		        "of yours (a symlink?); not writing through it: "
+		        "remove it\n",
+		        r->part_path);
+		return -1;
+	}
+	if (r->part_fd == -1) {
+		fprintf(stderr, "hssgw export: %s: %s\n", r->part_path,
+		        strerror(errno));
+		return -1;
+	}
+	r->part_created = 1;
+	return 0;
+}
+
 /* Streams the file to OUT.part, then renames it to OUT; 0 or -1. */
 static int
 download(struct run *r)
 {
-	char path[HANDLE_MAX + 64], part_path[URL_MAX];
+	char path[HANDLE_MAX + 64];
 	struct gw_upreq *q = NULL;
 	struct gw_upresp resp = {0};
 	struct gw_fault f = {0};
 	struct gw_upsink sink;
-	struct part p = {.fd = -1, .want = -1};
+	struct part p = {.fd = r->part_fd, .want = -1};
 	int rc = -1;
 
 	snprintf(path, sizeof(path), "%s/%s/file", PATH, r->handle);
-	if ((size_t)snprintf(part_path, sizeof(part_path), "%s.part",
-	                     r->o->out) >= sizeof(part_path) ||
-	    (q = request(r, "GET", path)) == NULL)
+	q = request(r, "GET", path);
+	if (q == NULL)
 		goto out;
-	p.fd = open(part_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (p.fd == -1) {
-		fprintf(stderr, "hssgw export: %s: %s\n", part_path,
-		        strerror(errno));
-		goto out;
-	}
 	sink.head = part_head;
 	sink.chunk = part_chunk;
 	sink.arg = &p;
@@ -403,25 +449,24 @@ download(struct run *r)
 		server_error("download", &resp);
 		goto out;
 	}
-	if ((p.want >= 0 && p.got != p.want) || fsync(p.fd) == -1 ||
-	    close(p.fd) == -1) {
-		p.fd = -1;
+	if ((p.want >= 0 && p.got != p.want) || fsync(p.fd) == -1) {
 		fprintf(stderr, "hssgw export: download incomplete\n");
 		goto out;
 	}
-	p.fd = -1;
-	if (rename(part_path, r->o->out) == -1) {
+	r->part_fd = -1;
+	if (close(p.fd) == -1) {
+		fprintf(stderr, "hssgw export: download incomplete\n");
+		goto out;
+	}
+	if (rename(r->part_path, r->o->out) == -1) {
 		fprintf(stderr, "hssgw export: %s: %s\n", r->o->out,
 		        strerror(errno));
 		goto out;
 	}
 	fprintf(stderr, "hssgw export: %lld bytes in %s\n", p.got, r->o->out);
+	r->part_path[0] = '\0'; /* renamed: nothing left to remove */
 	rc = 0;
 out:
-	if (p.fd != -1)
-		close(p.fd);
-	if (rc == -1 && part_path[0] != '\0')
-		unlink(part_path);
 	gw_upresp_reset(&resp);
 	gw_upreq_free(q);
 	return rc;
@@ -441,6 +486,7 @@ gw_client_export(int argc, char *argv[])
 	}
 	memset(&r, 0, sizeof(r));
 	r.o = &o;
+	r.part_fd = -1;
 	snprintf(r.base, sizeof(r.base), "%s", o.url);
 	n = strlen(r.base);
 	while (n > 8 && r.base[n - 1] == '/')
@@ -454,9 +500,16 @@ gw_client_export(int argc, char *argv[])
 		fprintf(stderr, "hssgw export: cannot set up HTTPS\n");
 		goto out;
 	}
-	if (start_export(&r) == 0 && poll_status(&r) == 0 && download(&r) == 0)
+	/* FILE.part first: a refused path must not cost an HSS export. */
+	if (part_create(&r) == 0 && start_export(&r) == 0 &&
+	    poll_status(&r) == 0 && download(&r) == 0)
 		rc = 0;
 out:
+	if (r.part_fd != -1)
+		close(r.part_fd);
+	/* Only a FILE.part this run created (part_fd was opened). */
+	if (rc != 0 && r.part_path[0] != '\0' && r.part_created)
+		unlink(r.part_path);
 	gw_up_free(r.up);
 	return rc;
 }

@@ -1,10 +1,14 @@
 /*
- * Upstream budget and caches (budget.h).  Buckets count tokens in units
- * of 1/60000, so refill is exact integer arithmetic: per_minute tokens
- * per 60000 ms is per_minute units per ms.  Each bucket keeps the
- * times of its last per_minute grants with the caller that got each, so
- * a caller's use in the last minute is a count, and the callers seen in
- * the last minute (granted or refused) set the fair share.  Owns its
+ * Upstream budget and caches (budget.h).  Each bucket is a sliding-window
+ * log: a ring of its last per_minute grant times, each with the caller
+ * that got it.  A call is granted only while fewer than per_minute of
+ * those grants lie in the last 60 s, so no 60-second window, however it
+ * is placed, ever holds more than per_minute calls: safe whether HSS
+ * counts per calendar minute or per sliding minute (a token bucket
+ * holding per_minute tokens let a full bucket plus its refill through:
+ * up to 2 * per_minute - 1 calls in one window, issue #14).  The same
+ * log gives each caller's use for the fair shares, and the callers seen
+ * in the last minute (granted or refused) set the share.  Owns its
  * tables (process lifetime: they belong to the gateway, not a snapshot,
  * so a reload does not hand out a fresh budget).
  */
@@ -17,10 +21,10 @@
 
 #define BUCKET_KEY_MAX 160
 #define CALLER_MAX     256
-#define UNIT           GW_BUDGET_WINDOW_MS /* units per token */
 
 struct grant {
 	int64_t t;
+	int used; /* a grant was logged here (an empty caller is allowed) */
 	char caller[CALLER_MAX + 1];
 };
 
@@ -31,9 +35,7 @@ struct seen {
 
 struct bucket {
 	char key[BUCKET_KEY_MAX + 1];
-	int64_t units;        /* 1/60000 tokens, 0..per_minute * 60000 */
-	int64_t at;           /* when units was last refilled */
-	struct grant *grants; /* ring of per_minute */
+	struct grant *grants; /* ring of per_minute, oldest at next */
 	size_t next;
 	struct seen seen[GW_BUDGET_CALLERS];
 };
@@ -80,7 +82,7 @@ gw_budget_free(struct gw_budget *g)
 }
 
 static struct bucket *
-bucket_get(struct gw_budget *g, const char *key, int64_t now)
+bucket_get(struct gw_budget *g, const char *key)
 {
 	struct bucket *b;
 	size_t i;
@@ -95,26 +97,19 @@ bucket_get(struct gw_budget *g, const char *key, int64_t now)
 	if (b->grants == NULL)
 		return NULL;
 	snprintf(b->key, sizeof(b->key), "%s", key);
-	b->units = g->per_minute * UNIT; /* starts full */
-	b->at = now;
 	g->nb++;
 	return b;
 }
 
-static void
-refill(struct gw_budget *g, struct bucket *b, int64_t now)
+/*
+ * Whether grant gr counts in the window ending at now.  A grant "in the
+ * future" (the clock went back) still counts: that only delays, never
+ * overspends.
+ */
+static int
+in_window(const struct grant *gr, int64_t now)
 {
-	int64_t full = g->per_minute * UNIT, dt = now - b->at;
-
-	if (dt <= 0)
-		return; /* a clock going back refills nothing */
-	if (dt >= GW_BUDGET_WINDOW_MS)
-		b->units = full;
-	else
-		b->units += dt * g->per_minute;
-	if (b->units > full)
-		b->units = full;
-	b->at = now;
+	return gr->used && now - gr->t < GW_BUDGET_HOLD_MS;
 }
 
 /* Notes caller as active at now; returns how many are active. */
@@ -150,8 +145,9 @@ gw_budget_take(struct gw_budget *g, const char *bucket, const char *caller,
                int64_t now, int64_t *retry_ms)
 {
 	struct bucket *b;
+	struct grant *oldest_all;
 	long long share, used = 0;
-	int64_t oldest = -1, wait;
+	int64_t oldest = -1;
 	size_t i, active;
 	int rc = -1;
 
@@ -160,10 +156,9 @@ gw_budget_take(struct gw_budget *g, const char *bucket, const char *caller,
 	    strlen(bucket) > BUCKET_KEY_MAX || strlen(caller) > CALLER_MAX)
 		return -1;
 	pthread_mutex_lock(&g->lock);
-	b = bucket_get(g, bucket, now);
+	b = bucket_get(g, bucket);
 	if (b == NULL)
 		goto out;
-	refill(g, b, now);
 	active = see(b, caller, now);
 	if (active == 0 || g->per_minute < 1) /* never: see() counts caller */
 		goto out;
@@ -171,28 +166,30 @@ gw_budget_take(struct gw_budget *g, const char *bucket, const char *caller,
 	for (i = 0; i < (size_t)g->per_minute; i++) {
 		struct grant *gr = &b->grants[i];
 
-		if (gr->caller[0] == '\0' ||
-		    now - gr->t >= GW_BUDGET_WINDOW_MS ||
-		    strcmp(gr->caller, caller) != 0)
+		if (!in_window(gr, now) || strcmp(gr->caller, caller) != 0)
 			continue;
 		used++;
 		if (oldest == -1 || gr->t < oldest)
 			oldest = gr->t;
 	}
 	if (used >= share) {
-		*retry_ms = oldest + GW_BUDGET_WINDOW_MS - now;
+		*retry_ms = oldest + GW_BUDGET_HOLD_MS - now;
 		goto out;
 	}
-	if (b->units < UNIT) {
-		/* Time to the next whole token, rounded up. */
-		wait = (UNIT - b->units + g->per_minute - 1) / g->per_minute;
-		*retry_ms = wait;
+	/*
+	 * The ring holds the last per_minute grants and next is the oldest
+	 * of them: while it is inside the window, so are all per_minute,
+	 * and one more would make per_minute + 1 in 60 s.  Retry when it
+	 * leaves the window.
+	 */
+	oldest_all = &b->grants[b->next];
+	if (in_window(oldest_all, now)) {
+		*retry_ms = oldest_all->t + GW_BUDGET_HOLD_MS - now;
 		goto out;
 	}
-	b->units -= UNIT;
-	b->grants[b->next].t = now;
-	snprintf(b->grants[b->next].caller, sizeof(b->grants[0].caller), "%s",
-	         caller);
+	oldest_all->t = now;
+	oldest_all->used = 1;
+	snprintf(oldest_all->caller, sizeof(oldest_all->caller), "%s", caller);
 	b->next = (b->next + 1) % (size_t)g->per_minute;
 	rc = 0;
 out:

@@ -1,10 +1,11 @@
 /*
  * Upstream budget: what keeps hssgw inside HSS's documented limit of 5
  * calls per minute per user and per API (hss-api-notes.md section 6).
- * A token bucket per (credentials entry, API) refills per_minute tokens
- * a minute; within a bucket each caller (a subject, or a claim such as
- * team) gets a fair share: ceil(per_minute / callers seen in the last
- * minute) calls a minute, so one busy pipeline cannot starve the rest.
+ * A sliding-window log per (credentials entry, API) grants at most
+ * per_minute calls in any 60-second window; within a bucket each caller
+ * (a subject, or a claim such as team) gets a fair share:
+ * ceil(per_minute / callers seen in the last minute) calls a minute, so
+ * one busy pipeline cannot starve the rest.
  * Also two small TTL caches that save budget: identical exports within a
  * window share one task (coalescing) and status answers are reused for
  * a while.  Thread-safe (one mutex each); time is passed in (now_ms), so
@@ -19,10 +20,20 @@
 
 #include "gw.h"
 
-#define GW_BUDGET_WINDOW_MS  60000 /* "per minute" */
-#define GW_BUDGET_BUCKETS    256   /* (credentials, API) pairs */
-#define GW_BUDGET_CALLERS    64    /* callers tracked per bucket */
-#define GW_BUDGET_PER_MINUTE 600   /* HSS's total per API (section 6) */
+#define GW_BUDGET_WINDOW_MS 60000 /* "per minute" */
+/*
+ * HSS counts a call when it arrives, some time after hssgw granted it
+ * (the intent record's fdatasync, the TLS handshake of a fresh
+ * connection), and that time varies from call to call: grants spaced by
+ * exactly 60 s could arrive 59.9 s apart.  The log keeps each grant this
+ * much longer than a minute to absorb that (measured on loopback: a
+ * first call arriving ~100 ms later than the sixth made HSS count 6).
+ */
+#define GW_BUDGET_MARGIN_MS  2000
+#define GW_BUDGET_HOLD_MS    (GW_BUDGET_WINDOW_MS + GW_BUDGET_MARGIN_MS)
+#define GW_BUDGET_BUCKETS    256 /* (credentials, API) pairs */
+#define GW_BUDGET_CALLERS    64  /* callers tracked per bucket */
+#define GW_BUDGET_PER_MINUTE 600 /* HSS's total per API (section 6) */
 #define GW_CACHE_ENTRIES     256
 #define GW_CACHE_KEY_MAX     65536
 #define GW_CACHE_VALUE_MAX   65536
@@ -36,9 +47,10 @@ struct gw_budget *gw_budget_new(long long per_minute);
 void gw_budget_free(struct gw_budget *);
 /*
  * Takes one call from bucket (e.g. "main|export") for caller at now_ms.
- * 0 when granted; -1 when the bucket is empty or the caller used its
- * share, with *retry_ms (>= 1) until a call could be granted.  A full
- * bucket table also refuses (retry after a window).
+ * 0 when granted; -1 when per_minute grants already lie in the last
+ * GW_BUDGET_HOLD_MS or the caller used its share, with *retry_ms (>= 1)
+ * until the oldest of those grants leaves that window.  A full bucket table
+ * also refuses (retry after a window).
  */
 int gw_budget_take(struct gw_budget *, const char *bucket, const char *caller,
                    int64_t now_ms, int64_t *retry_ms);

@@ -47,7 +47,8 @@ struct gw_pol_request {
 /*
  * The whole request context policies see: translation's keys plus the two
  * the gateway adds, gw:current_time (RFC 3339 UTC) and gw:client_ip
- * (nginx's $remote_addr; omitted when NULL).  Storage for the copy.
+ * (nginx's $remote_addr; NULL or "" is an unusable address, on which
+ * address conditions fail closed).  Storage for the copy.
  */
 #define GW_POL_CTX_MAX 96
 struct gw_pol_ctx {

@@ -511,8 +511,10 @@ value_match(struct ev *e, const struct cond *c, struct view *vw, size_t vi)
 			goto badtype;
 		break;
 	case VT_IP:
-		if (parse_req(e, c, vw, vi, &x, &addr) == -1)
-			goto badtype;
+		if (parse_req(e, c, vw, vi, &x, &addr) == -1) {
+			e->why = "the address is not a usable IP address";
+			return -2;
+		}
 		for (i = 0; i < c->n; i++)
 			if (in_net(&addr, &c->v[i].net))
 				return 1;
@@ -528,6 +530,18 @@ badtype:
 	e->why = "a request value is not of the operator's type";
 	return -1;
 }
+
+/*
+ * An address condition over a value that is no IP address (nginx's
+ * "unix:" for a unix-socket listener, "203.0.113.5%eth0", "", garbage):
+ * whether the caller is inside a network cannot be known, so the
+ * condition fails closed whatever the operator: it holds in a Deny (the
+ * Deny applies, also a NotIpAddress one, which "does not match" would
+ * switch off) and fails in an Allow.  cond_eval returns it as a third
+ * value, memoised like the others, and applies() resolves it by the
+ * statement's effect (memo ids are shared across effects).
+ */
+#define COND_UNUSABLE 2
 
 /*
  * One condition, as the IAM reference says: a missing key (or an empty
@@ -558,6 +572,8 @@ cond_eval(struct ev *e, const struct cond *c)
 	}
 	for (i = 0; i < vw->n; i++) {
 		r = value_match(e, c, vw, i);
+		if (r == -2)
+			return COND_UNUSABLE;
 		if (r == -1)
 			return 0;
 		m = c->op->negated ? !r : r;
@@ -658,6 +674,11 @@ applies(struct ev *e, const struct stmt *st)
 		if (m == -1) {
 			m = cond_eval(e, &st->conds[i]);
 			memo_put(e, st->conds[i].memo, m);
+		}
+		if (m == COND_UNUSABLE) {
+			e->why = "the address is not a usable IP address "
+			         "(fails closed)";
+			m = st->effect == GW_POL_EXPLICIT_DENY;
 		}
 		if (!m)
 			return fail(e, "Condition", &st->conds[i], e->why);
@@ -791,9 +812,13 @@ gw_pol_ctx_build(struct gw_pol_ctx *c, const struct gw_kv *ctx, size_t n,
 	gw_fmt_time_ms(now_ms, c->now, sizeof(c->now));
 	c->nowv[0] = c->now;
 	c->kv[c->n++] = (struct gw_kv){"gw:current_time", c->nowv, 1};
-	if (client_ip != NULL) {
-		c->ipv[0] = client_ip;
-		c->kv[c->n++] = (struct gw_kv){"gw:client_ip", c->ipv, 1};
-	}
+	/*
+	 * Always present: no address (no HSSGW_CLIENT_ADDR from the front)
+	 * is an unusable one, so address conditions fail closed instead of
+	 * taking IAM's "missing key" path, which satisfies NotIpAddress and
+	 * ...IfExists in an Allow.
+	 */
+	c->ipv[0] = client_ip != NULL ? client_ip : "";
+	c->kv[c->n++] = (struct gw_kv){"gw:client_ip", c->ipv, 1};
 	return 0;
 }

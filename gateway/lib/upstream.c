@@ -3,7 +3,9 @@
  * gw_upresp.  The only file that includes <curl/curl.h>.  A gw_upstream is
  * worker-lifetime state: one easy handle kept for the worker's life so
  * connections and TLS sessions are reused (curl_easy_reset keeps "live
- * connections, the Session ID cache, the DNS cache", curl_easy_reset(3)).
+ * connections, the Session ID cache, the DNS cache", curl_easy_reset(3)),
+ * except by a POST, which always gets a connection of its own so that
+ * libcurl never resends it (see up_methods).
  * Everything else is request-lifetime and freed before gw_up_send returns.
  * Rules: https only, TLS always verified, redirects never followed, no
  * proxy from the environment, responses capped, only three response
@@ -106,15 +108,28 @@ static const struct {
     {CURLE_OUT_OF_MEMORY, GW_ERR_NOMEM, "out of memory"},
 };
 
-/* Methods we send and whether they carry a body. */
+/*
+ * Methods we send, whether they carry a body and whether they may ride a
+ * kept-alive connection.  libcurl silently resends a request when a
+ * reused connection dies before any answer byte (Curl_retry_request:
+ * "conn->bits.reuse" and nothing received), so a POST that HSS did
+ * receive on a connection it then dropped reached HSS twice (issue #11
+ * item 5).  CURLOPT_FORBID_RETRY_ON_REUSE only arrived in libcurl
+ * 8.16.0 (Debian 12 has 7.88), so a non-idempotent request gets a
+ * connection of its own instead (CURLOPT_FRESH_CONNECT, which is never
+ * a reuse, so never retried; CURLOPT_FORBID_REUSE, so it is not parked
+ * for the next request either).  Exports are 5 a minute: the extra
+ * handshake costs nothing.  GETs keep reusing connections.
+ */
 static const struct {
 	const char *name;
 	int body;
+	int fresh;
 } up_methods[] = {
-    {"GET", 0},
-    {"POST", 1},
-    {"PUT", 1},
-    {"DELETE", 0},
+    {"GET", 0, 0},
+    {"POST", 1, 1},
+    {"PUT", 1, 0},
+    {"DELETE", 0, 0},
 };
 
 int
@@ -529,14 +544,15 @@ take_response(struct up_xfer *x, struct gw_upresp *r)
 	return 0;
 }
 
+/* The row of up_methods for method, or -1 when we do not send it. */
 static int
-method_body(const char *method)
+method_row(const char *method)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof(up_methods) / sizeof(up_methods[0]); i++)
 		if (strcmp(up_methods[i].name, method) == 0)
-			return up_methods[i].body;
+			return (int)i;
 	return -1;
 }
 
@@ -552,7 +568,7 @@ transfer(struct gw_upstream *u, const struct gw_config *conf,
 	struct gw_upresp r = {0};
 	enum gw_err err = GW_ERR_INTERNAL;
 	CURLcode rc;
-	int body;
+	int body, row;
 
 	memset(resp, 0, sizeof(*resp));
 	if (u == NULL || conf == NULL || req == NULL || req->url == NULL) {
@@ -560,12 +576,13 @@ transfer(struct gw_upstream *u, const struct gw_config *conf,
 		                   "upstream called without a request");
 		goto out;
 	}
-	body = method_body(req->method);
-	if (body == -1) {
+	row = method_row(req->method);
+	if (row == -1) {
 		err = gw_fault_set(f, GW_ERR_INTERNAL, "",
 		                   "upstream method not supported");
 		goto out;
 	}
+	body = up_methods[row].body;
 	if (!timeout_ok(conf->up_connect_timeout_ms) ||
 	    !timeout_ok(conf->up_timeout_ms) ||
 	    conf->up_max_response_bytes < 1 ||
@@ -593,6 +610,13 @@ transfer(struct gw_upstream *u, const struct gw_config *conf,
 	    sink != NULL ? max_stream : conf->up_max_response_bytes, f);
 	if (err != GW_OK)
 		goto out;
+	if (up_methods[row].fresh &&
+	    (curl_easy_setopt(u->curl, CURLOPT_FRESH_CONNECT, 1L) != CURLE_OK ||
+	     curl_easy_setopt(u->curl, CURLOPT_FORBID_REUSE, 1L) != CURLE_OK)) {
+		err = gw_fault_set(f, GW_ERR_INTERNAL, "",
+		                   "upstream client setup failed");
+		goto out;
+	}
 	rc = curl_easy_perform(u->curl);
 	if (rc != CURLE_OK) {
 		err = map_curl_error(rc, x, f);

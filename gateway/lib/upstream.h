@@ -1,8 +1,10 @@
 /*
  * Upstream: sends a gw_upreq with libcurl (the only module that includes
  * <curl/curl.h>).  One handle per worker thread so connections and TLS
- * sessions are reused.  TLS is always verified, redirects never followed,
- * responses capped.  Never logs header values.
+ * sessions are reused, except by a POST (an export): it always gets a
+ * connection of its own, so libcurl can never resend it on a new one.  TLS is
+ * always verified, redirects never followed, responses capped.  Never logs
+ * header values.
  */
 #ifndef GW_UPSTREAM_H
 #define GW_UPSTREAM_H

@@ -36,11 +36,18 @@ static const char *const ns[] = {"red-web"};
 static const char *const esize[] = {"100"};
 static const char *const ids[] = {"a", "b"};
 static const char *const ip[] = {"10.1.2.3"};
+/* An unusable address: address conditions resolve by the effect. */
+static const char *const badip[] = {"unix:"};
 static const char *const now[] = {"2026-03-02T10:00:00.000Z"};
 static const struct gw_kv ctx[] = {
     {"hss:namespace", ns, 1},      {"hss:export_size", esize, 1},
     {"hss:image_id_list", ids, 2}, {"hss:vul_id_list", ids, 0},
     {"gw:client_ip", ip, 1},       {"gw:current_time", now, 1},
+};
+static const struct gw_kv ctx_badip[] = {
+    {"hss:namespace", ns, 1},      {"hss:export_size", esize, 1},
+    {"hss:image_id_list", ids, 2}, {"hss:vul_id_list", ids, 0},
+    {"gw:client_ip", badip, 1},    {"gw:current_time", now, 1},
 };
 
 static const char *const actions[] = {"hss:ExportImageBaseline", "HSS:X", ""};
@@ -54,7 +61,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct gw_pol_set *set = NULL;
 	struct gw_buf b;
 	char err[512], *js = NULL;
-	size_t i, j;
+	size_t i, j, k;
 
 	set = gw_pol_load_buf("fuzz.json", (const char *)data, size, err,
 	                      sizeof(err));
@@ -67,28 +74,33 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    gw_pol_count(set) > GW_POL_STATEMENTS_MAX)
 		abort();
 	req.claims = &claims;
-	req.ctx = ctx;
 	req.nctx = sizeof(ctx) / sizeof(ctx[0]);
-	for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
-		for (j = 0; j < sizeof(resources) / sizeof(resources[0]); j++) {
-			req.action = actions[i];
-			req.resource = resources[j];
-			gw_pol_eval(set, &req, &d);
-			if ((unsigned)d.effect >= GW_POL_EFFECT__MAX)
-				abort();
-			if (d.effect == GW_POL_IMPLICIT_DENY &&
-			    (d.file[0] != '\0' || d.sid[0] != '\0'))
-				abort();
-			if (d.effect != GW_POL_IMPLICIT_DENY &&
-			    (strcmp(d.file, "fuzz.json") != 0 ||
-			     d.ndeciding == 0 ||
-			     d.ndeciding > GW_POL_DECIDING_MAX))
-				abort();
-			js = gw_pol_explain(set, &req, &dx);
-			if (js == NULL || dx.effect != d.effect ||
-			    strcmp(dx.sid, d.sid) != 0)
-				abort();
-			free(js);
+	/* Eval (memoised) and explain (not) must agree on both contexts. */
+	for (k = 0; k < 2; k++) {
+		for (i = 0; i < sizeof(actions) / sizeof(actions[0]); i++) {
+			for (j = 0;
+			     j < sizeof(resources) / sizeof(resources[0]);
+			     j++) {
+				req.ctx = k == 0 ? ctx : ctx_badip;
+				req.action = actions[i];
+				req.resource = resources[j];
+				gw_pol_eval(set, &req, &d);
+				if ((unsigned)d.effect >= GW_POL_EFFECT__MAX)
+					abort();
+				if (d.effect == GW_POL_IMPLICIT_DENY &&
+				    (d.file[0] != '\0' || d.sid[0] != '\0'))
+					abort();
+				if (d.effect != GW_POL_IMPLICIT_DENY &&
+				    (strcmp(d.file, "fuzz.json") != 0 ||
+				     d.ndeciding == 0 ||
+				     d.ndeciding > GW_POL_DECIDING_MAX))
+					abort();
+				js = gw_pol_explain(set, &req, &dx);
+				if (js == NULL || dx.effect != d.effect ||
+				    strcmp(dx.sid, d.sid) != 0)
+					abort();
+				free(js);
+			}
 		}
 	}
 	gw_buf_init(&b, 1 << 20);

@@ -443,6 +443,120 @@ class Budget(unittest.TestCase):
             self.assertEqual(sorted(p), ["intent", "outcome"])
 
 
+def max_in_window(times_ms, window_ms=60000):
+    """The most of times_ms (any order) within any window_ms."""
+    t = sorted(times_ms)
+    best, j = 0, 0
+    for i in range(len(t)):
+        while t[i] - t[j] >= window_ms:
+            j += 1
+        best = max(best, i - j + 1)
+    return best
+
+
+class SlidingBudget(unittest.TestCase):
+    """Issue #14: at most budget_per_minute HSS calls in ANY 60 s."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = TaskStack(ARGS.bin, ARGS.src, tasks={
+            "budget_per_minute": 5}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def test_round_robin_stream_never_over_five_a_minute(self):
+        """Gap pinned: the token bucket let 9 calls through in one
+        60-second window of a steady stream (5 full + a refill every
+        12 s).  10 subjects round robin, one request every 1.5 s for
+        75 s: HSS (limit on, sliding window) sees at most 5 export calls
+        in any 60 s and never throttles; positive control: the budget
+        still grants, 5 in the first minute and more after it."""
+        self.s.tasks_ctl({"limit_per_minute": 5, "delay_ms": 0,
+                          "file_bytes": 10})
+        toks = [self.s.mint(sub="rr-team-%d" % i) for i in range(10)]
+        t0 = time.monotonic()
+        statuses = []
+        for i in range(51):  # 0 .. 75 s
+            delay = t0 + 1.5 * i - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            r = self.s.export(dict(BODY, image_name="img-%d" % i),
+                              token=toks[i % 10])
+            self.assertIn(r.status, (200, 429), r)
+            if r.status == 429:
+                self.assertEqual(r.json()["error_code"], "HSSGW.0205", r)
+                self.assertGreaterEqual(int(r.header("Retry-After")), 1)
+            statuses.append(r.status)
+        calls = [e["time_ms"] for e in self.s.emulator_lines()
+                 if e["method"] == "POST" and
+                 e["path"].endswith("/image/baseline/export")]
+        c = self.s.tasks_ctl()
+        print("round robin: %d HSS calls, at most %d in any 60 s, "
+              "%d throttled by HSS" % (len(calls), max_in_window(calls),
+                                       c["throttled"]), file=sys.stderr)
+        self.assertEqual(c["throttled"], 0)
+        self.assertLessEqual(max_in_window(calls), 5)
+        self.assertEqual(len(calls), statuses.count(200))
+        self.assertGreater(len(calls), 5)
+
+
+class DroppedExport(unittest.TestCase):
+    """Issue #11 item 5: an export is never sent to HSS twice."""
+
+    @classmethod
+    def setUpClass(cls):
+        # One worker: its kept-alive connection is the one the export
+        # would reuse.
+        cls.s = TaskStack(ARGS.bin, ARGS.src, threads=1, tasks={
+            "budget_per_minute": 600}).start()
+        cls.tok = cls.s.mint(sub="dev-drop")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def exports_seen(self):
+        return [e for e in self.s.emulator_lines()
+                if e["method"] == "POST" and
+                e["path"].endswith("/image/baseline/export")]
+
+    def test_dropped_export_sent_once(self):
+        """Gap pinned: HSS read an export on a kept-alive connection and
+        dropped it; libcurl resent it on a new connection, so HSS saw two
+        exports (and answered the second) while hssgw counted one.  Now
+        HSS sees exactly one, the caller gets 502 HSSGW.0201 and the
+        outcome record says so.  Positive control: without the fault the
+        same export succeeds, once."""
+        self.s.tasks_ctl({"delay_ms": 0, "file_bytes": 10})
+        # A status poll leaves the worker a kept-alive connection.
+        r = self.s.export(dict(BODY, image_name="warm"), token=self.tok)
+        self.assertEqual(r.status, 200, r)
+        st = self.s.get(stk.EXPORT_PATH + "/" + r.json()["handle"],
+                        self.tok)
+        self.assertEqual(st.status, 200, st)
+        n0 = len(self.exports_seen())
+        r = self.s.emulator_control("control", {"mode": "drop", "count": 1})
+        self.assertEqual(r.status, 200, r)
+        r = self.s.export(dict(BODY, image_name="dropped"), token=self.tok)
+        self.assertEqual(r.status, 502, r)
+        self.assertEqual(r.json()["error_code"], "HSSGW.0201")
+        seen = self.exports_seen()[n0:]
+        self.assertEqual(len(seen), 1, seen)
+        self.assertEqual(seen[0]["status"], 444)
+        out = [a for a in self.s.audit_lines()
+               if a.get("request_id") == r.header("X-Request-Id")]
+        self.assertEqual([a["phase"] for a in out], ["intent", "outcome"])
+        self.assertEqual(out[-1]["status"], 502)
+        self.assertEqual(out[-1]["error_code"], "HSSGW.0201")
+        # Positive control: the fault is spent; the next export goes
+        # through, once.
+        r = self.s.export(dict(BODY, image_name="after"), token=self.tok)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(self.exports_seen()[n0:]), 2)
+
+
 class Reload(unittest.TestCase):
     """SIGHUP builds a new snapshot; the budget, the status cache and (with
     no key file) the random handle key belong to the gateway and stay."""
@@ -451,6 +565,8 @@ class Reload(unittest.TestCase):
     def setUpClass(cls):
         cls.s = TaskStack(ARGS.bin, ARGS.src, key_file=False,
                           tasks={"budget_per_minute": 2}).start()
+        # HSS's limit on, so a budget that overspends meets its 429.
+        cls.s.tasks_ctl({"limit_per_minute": 5})
 
     @classmethod
     def tearDownClass(cls):
@@ -788,6 +904,7 @@ class CoalesceBudget(unittest.TestCase):
     def setUpClass(cls):
         cls.s = TaskStack(ARGS.bin, ARGS.src, tasks={
             "budget_per_minute": 2, "coalesce_window_ms": 60000}).start()
+        cls.s.tasks_ctl({"limit_per_minute": 5})
 
     @classmethod
     def tearDownClass(cls):
@@ -879,6 +996,38 @@ class Client(unittest.TestCase):
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("failure", p.stderr)
         self.assertFalse(os.path.exists(out))
+
+    def test_client_refuses_symlinked_part(self):
+        """Gap pinned: hssgw export opened FILE.part with O_TRUNC and
+        followed a symlink planted there, truncating its target.  Now the
+        victim is untouched, the link stays, the client fails clearly
+        before exporting anything.  Positive control: a stale FILE.part
+        that is the user's own regular file is replaced and the download
+        succeeds."""
+        self.s.tasks_ctl({"delay_ms": 0, "file_bytes": 1000})
+        victim = self.s.path("tmp", "victim.txt")
+        with open(victim, "w") as f:
+            f.write("precious")
+        out = self.s.path("tmp", "linked.zip")
+        os.symlink(victim, out + ".part")
+        exports = self.s.tasks_ctl()["export_calls"]
+        p = self.run_client(self.s.mint(sub="dev-client"), out)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("linked.zip.part: exists and is not a regular file",
+                      p.stderr)
+        with open(victim) as f:
+            self.assertEqual(f.read(), "precious")
+        self.assertTrue(os.path.islink(out + ".part"))
+        self.assertFalse(os.path.exists(out))
+        self.assertEqual(self.s.tasks_ctl()["export_calls"], exports)
+        # Positive control: a stale regular FILE.part of one's own.
+        out = self.s.path("tmp", "stale.zip")
+        with open(out + ".part", "w") as f:
+            f.write("stale")
+        p = self.run_client(self.s.mint(sub="dev-client"), out)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(os.path.getsize(out), 1000)
+        self.assertFalse(os.path.exists(out + ".part"))
 
     def test_client_usage(self):
         p = subprocess.run([self.s.hssgw, "export", "--url", "http://x"],

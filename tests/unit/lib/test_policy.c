@@ -2413,6 +2413,163 @@ test_example_policies(void **state)
 	gw_pol_free(set);
 }
 
+/* ---- unusable client addresses (issue #11 item 9) ---- */
+
+/* The decision for a request from client_ip, through gw_pol_ctx_build. */
+static enum gw_pol_effect
+eval_ip(const struct gw_pol_set *set, const char *client_ip, int explain)
+{
+	struct gw_pol_request req = {0};
+	struct gw_pol_decision d;
+	struct gw_pol_ctx ctx;
+	struct gw_claims c;
+	char *js = NULL;
+
+	claims_parse(&c, "sub=dev-alice");
+	assert_int_equal(gw_pol_ctx_build(&ctx, NULL, 0, 0, client_ip), 0);
+	req.claims = &c;
+	req.action = EXPORT;
+	req.resource = DEMO_RES;
+	req.ctx = ctx.kv;
+	req.nctx = ctx.n;
+	if (explain) {
+		/* explain walks without the memo: it must decide the same. */
+		js = gw_pol_explain(set, &req, &d);
+		assert_non_null(js);
+		free(js);
+	} else {
+		gw_pol_eval(set, &req, &d);
+	}
+	claims_free(&c);
+	return d.effect;
+}
+
+static const char *const unusable_addrs[] = {
+    "unix:",     "203.0.113.5%eth0", "fe80::1%eth0", "", "garbage",
+    "10.0.0.1 ", "10.0.0.0/8",       NULL, /* NULL: no address from the front */
+};
+
+/*
+ * Gap pinned: with a NotIpAddress Deny loaded (policies/examples/
+ * 91-network.json), an address that is no IP ("unix:", what nginx sets
+ * for a unix-socket listener, or "203.0.113.5%eth0") made the condition
+ * "not match", so the Deny stopped applying and the Allow let the caller
+ * through.  Now an unusable address makes every address condition fail
+ * closed: a Deny applies (NotIpAddress and IpAddress alike), an Allow
+ * does not (IpAddress, NotIpAddress, ...IfExists).  Positive controls:
+ * real inside and outside addresses decide as before.
+ */
+static void
+test_unusable_client_addr(void **state)
+{
+	struct gw_pol_set *deny_not = NULL, *deny_in = NULL, *allow_in = NULL,
+	                  *allow_not = NULL, *allow_ifx = NULL, *shared = NULL;
+	size_t i, n = sizeof(unusable_addrs) / sizeof(unusable_addrs[0]);
+	int x;
+
+	(void)state;
+	deny_not = load(DOC(ALLOW_ALL
+	                    ",{\"Effect\":\"Deny\",\"Principal\":\"*\","
+	                    "\"Action\":\"*\",\"Resource\":\"*\","
+	                    "\"Condition\":{\"NotIpAddress\":{\"gw:client_ip\":"
+	                    "[\"10.0.0.0/8\",\"::1\"]}}}"));
+	deny_in =
+	    load(DOC(ALLOW_ALL ",{\"Effect\":\"Deny\",\"Principal\":\"*\","
+	                       "\"Action\":\"*\",\"Resource\":\"*\","
+	                       "\"Condition\":{\"IpAddress\":{\"gw:client_ip\":"
+	                       "\"203.0.113.0/24\"}}}"));
+	allow_in = load(COND("{\"IpAddress\":{\"gw:client_ip\":"
+	                     "\"0.0.0.0/0\"}}"));
+	allow_not = load(COND("{\"NotIpAddress\":{\"gw:client_ip\":"
+	                      "\"10.0.0.0/8\"}}"));
+	allow_ifx = load(COND("{\"IpAddressIfExists\":{\"gw:client_ip\":"
+	                      "\"10.0.0.0/8\"}}"));
+	/* The same condition in an Allow and a Deny: one memo id. */
+	shared = load(DOC("{\"Effect\":\"Allow\",\"Principal\":\"*\","
+	                  "\"Action\":\"*\",\"Resource\":\"*\","
+	                  "\"Condition\":{\"NotIpAddress\":{\"gw:client_ip\":"
+	                  "\"10.0.0.0/8\"}}},"
+	                  "{\"Effect\":\"Deny\",\"Principal\":\"*\","
+	                  "\"Action\":\"*\",\"Resource\":\"*\","
+	                  "\"Condition\":{\"NotIpAddress\":{\"gw:client_ip\":"
+	                  "\"10.0.0.0/8\"}}}"));
+
+	for (x = 0; x < 2; x++) {
+		/* Positive controls: usable addresses decide as before. */
+		assert_int_equal(eval_ip(deny_not, "10.1.2.3", x),
+		                 GW_POL_ALLOW);
+		assert_int_equal(eval_ip(deny_not, "::1", x), GW_POL_ALLOW);
+		assert_int_equal(eval_ip(deny_not, "203.0.113.5", x),
+		                 GW_POL_EXPLICIT_DENY);
+		assert_int_equal(eval_ip(deny_in, "10.1.2.3", x), GW_POL_ALLOW);
+		assert_int_equal(eval_ip(deny_in, "203.0.113.5", x),
+		                 GW_POL_EXPLICIT_DENY);
+		assert_int_equal(eval_ip(allow_in, "203.0.113.5", x),
+		                 GW_POL_ALLOW);
+		assert_int_equal(eval_ip(allow_not, "203.0.113.5", x),
+		                 GW_POL_ALLOW);
+		assert_int_equal(eval_ip(allow_ifx, "10.9.9.9", x),
+		                 GW_POL_ALLOW);
+		assert_int_equal(eval_ip(shared, "203.0.113.5", x),
+		                 GW_POL_EXPLICIT_DENY);
+		assert_int_equal(eval_ip(shared, "10.1.1.1", x),
+		                 GW_POL_IMPLICIT_DENY);
+		for (i = 0; i < n; i++) {
+			const char *a = unusable_addrs[i];
+
+			/* Attacks: a Deny applies whatever its operator. */
+			assert_int_equal(eval_ip(deny_not, a, x),
+			                 GW_POL_EXPLICIT_DENY);
+			assert_int_equal(eval_ip(deny_in, a, x),
+			                 GW_POL_EXPLICIT_DENY);
+			assert_int_equal(eval_ip(shared, a, x),
+			                 GW_POL_EXPLICIT_DENY);
+			/* An Allow on an address never applies. */
+			assert_int_equal(eval_ip(allow_in, a, x),
+			                 GW_POL_IMPLICIT_DENY);
+			assert_int_equal(eval_ip(allow_not, a, x),
+			                 GW_POL_IMPLICIT_DENY);
+			assert_int_equal(eval_ip(allow_ifx, a, x),
+			                 GW_POL_IMPLICIT_DENY);
+		}
+	}
+	gw_pol_free(deny_not);
+	gw_pol_free(deny_in);
+	gw_pol_free(allow_in);
+	gw_pol_free(allow_not);
+	gw_pol_free(allow_ifx);
+	gw_pol_free(shared);
+}
+
+/* explain names why an Allow on an unusable address did not apply. */
+static void
+test_unusable_client_addr_explained(void **state)
+{
+	struct gw_pol_set *set =
+	    load(COND("{\"IpAddress\":{\"gw:client_ip\":\"0.0.0.0/0\"}}"));
+	struct gw_pol_request req = {0};
+	struct gw_pol_decision d;
+	struct gw_pol_ctx ctx;
+	struct gw_claims c;
+	char *js = NULL;
+
+	(void)state;
+	claims_parse(&c, "sub=dev-alice");
+	assert_int_equal(gw_pol_ctx_build(&ctx, NULL, 0, 0, "unix:"), 0);
+	req.claims = &c;
+	req.action = EXPORT;
+	req.resource = DEMO_RES;
+	req.ctx = ctx.kv;
+	req.nctx = ctx.n;
+	js = gw_pol_explain(set, &req, &d);
+	assert_non_null(js);
+	assert_non_null(strstr(js, "not a usable IP address"));
+	assert_int_equal(d.effect, GW_POL_IMPLICIT_DENY);
+	free(js);
+	claims_free(&c);
+	gw_pol_free(set);
+}
+
 int
 main(void)
 {
@@ -2451,6 +2608,8 @@ main(void)
 	    cmocka_unit_test(test_explain),
 	    cmocka_unit_test(test_check_warnings),
 	    cmocka_unit_test(test_variable_too_long),
+	    cmocka_unit_test(test_unusable_client_addr),
+	    cmocka_unit_test(test_unusable_client_addr_explained),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,9 +34,10 @@
 
 #include "upstream.h"
 
-#define CAP      4096 /* response cap used by the size tests */
-#define HEAD_MAX 16384
-#define BODY_MAX ((size_t)2 * 1024 * 1024)
+#define CAP       4096 /* response cap used by the size tests */
+#define HEAD_MAX  16384
+#define BODY_MAX  ((size_t)2 * 1024 * 1024)
+#define CONNS_MAX 32 /* connections a test server serves at once */
 
 enum mode {
 	MODE_OK,          /* 200 JSON, keep-alive */
@@ -47,6 +48,9 @@ enum mode {
 	MODE_LONG_RID,    /* 200 with an oversized X-Request-Id */
 	MODE_DROP,        /* read the request, close without answering */
 	MODE_HANG,        /* read the request, never answer */
+	MODE_DROP_POST,   /* MODE_OK for GETs; a POST is read, then dropped */
+	MODE_DROP_SECOND, /* MODE_OK, but the 2nd request on a connection is
+	                     read, then dropped */
 };
 
 struct srv {
@@ -57,7 +61,9 @@ struct srv {
 	pthread_t th;
 	pthread_mutex_t mu;
 	int stop;
-	int accepts, handshakes, requests;
+	int accepts, handshakes, requests, posts;
+	pthread_t conns[CONNS_MAX];
+	int nconns;
 	char head[HEAD_MAX + 1];
 	char body[BODY_MAX + 1];
 	size_t bodylen;
@@ -326,6 +332,8 @@ answer(struct srv *sv, SSL *s, const char *head, int n)
 
 	switch (sv->mode) {
 	case MODE_OK:
+	case MODE_DROP_POST:
+	case MODE_DROP_SECOND:
 		return ssl_printf(
 		           s,
 		           "HTTP/1.1 200 OK\r\n"
@@ -381,22 +389,34 @@ answer(struct srv *sv, SSL *s, const char *head, int n)
 static void
 serve(struct srv *sv, SSL *s)
 {
-	static char head[HEAD_MAX + 1], body[BODY_MAX + 1];
+	char *head = malloc(HEAD_MAX + 1), *body = malloc(BODY_MAX + 1);
 	size_t bodylen = 0;
-	int n;
+	int n, on_conn = 0;
 
+	assert_non_null(head);
+	assert_non_null(body);
 	for (;;) {
 		if (read_request(s, head, body, &bodylen) != 0)
-			return;
+			break;
+		on_conn++;
 		pthread_mutex_lock(&sv->mu);
 		n = ++sv->requests;
+		sv->posts += strncmp(head, "POST ", 5) == 0;
 		memcpy(sv->head, head, sizeof(sv->head));
 		memcpy(sv->body, body, bodylen + 1);
 		sv->bodylen = bodylen;
 		pthread_mutex_unlock(&sv->mu);
+		/* Read, then closed with no answer: HSS dropping the
+		 * connection after receiving the request. */
+		if ((sv->mode == MODE_DROP_POST &&
+		     strncmp(head, "POST ", 5) == 0) ||
+		    (sv->mode == MODE_DROP_SECOND && on_conn == 2))
+			break;
 		if (!answer(sv, s, head, n))
-			return;
+			break;
 	}
+	free(head);
+	free(body);
 }
 
 static int
@@ -410,13 +430,41 @@ stopping(struct srv *sv)
 	return stop;
 }
 
+struct conn {
+	struct srv *sv;
+	int fd;
+};
+
+/* One connection, in its own thread: HSS serves many at once. */
+static void *
+conn_main(void *arg)
+{
+	struct conn *c = arg;
+	struct srv *sv = c->sv;
+	SSL *s = NULL;
+
+	s = SSL_new(sv->ctx);
+	if (s != NULL && SSL_set_fd(s, c->fd) == 1 && SSL_accept(s) == 1) {
+		pthread_mutex_lock(&sv->mu);
+		sv->handshakes++;
+		pthread_mutex_unlock(&sv->mu);
+		serve(sv, s);
+		SSL_shutdown(s);
+	}
+	SSL_free(s);
+	close(c->fd);
+	ERR_clear_error();
+	free(c);
+	return NULL;
+}
+
 static void *
 srv_main(void *arg)
 {
 	struct srv *sv = arg;
 	struct timeval tv = {3, 0};
 	struct pollfd pfd;
-	SSL *s = NULL;
+	struct conn *c = NULL;
 	int fd;
 
 	while (!stopping(sv)) {
@@ -429,21 +477,24 @@ srv_main(void *arg)
 			continue;
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		c = malloc(sizeof(*c));
+		assert_non_null(c);
+		c->sv = sv;
+		c->fd = fd;
 		pthread_mutex_lock(&sv->mu);
 		sv->accepts++;
-		pthread_mutex_unlock(&sv->mu);
-		s = SSL_new(sv->ctx);
-		if (s != NULL && SSL_set_fd(s, fd) == 1 && SSL_accept(s) == 1) {
-			pthread_mutex_lock(&sv->mu);
-			sv->handshakes++;
-			pthread_mutex_unlock(&sv->mu);
-			serve(sv, s);
-			SSL_shutdown(s);
+		if (sv->nconns < CONNS_MAX &&
+		    pthread_create(&sv->conns[sv->nconns], NULL, conn_main,
+		                   c) == 0) {
+			sv->nconns++;
+			c = NULL;
 		}
-		SSL_free(s);
-		s = NULL;
-		close(fd);
-		ERR_clear_error();
+		pthread_mutex_unlock(&sv->mu);
+		if (c != NULL) {
+			close(c->fd);
+			free(c);
+			c = NULL;
+		}
 	}
 	return NULL;
 }
@@ -481,10 +532,14 @@ srv_start(X509 *cert, enum mode mode)
 static void
 srv_stop(struct srv *sv)
 {
+	int i;
+
 	pthread_mutex_lock(&sv->mu);
 	sv->stop = 1;
 	pthread_mutex_unlock(&sv->mu);
 	pthread_join(sv->th, NULL);
+	for (i = 0; i < sv->nconns; i++)
+		pthread_join(sv->conns[i], NULL);
 	close(sv->lfd);
 	SSL_CTX_free(sv->ctx);
 	pthread_mutex_destroy(&sv->mu);
@@ -976,9 +1031,9 @@ test_header_injection_refused(void **state)
 }
 
 /*
- * One worker handle keeps its connection: three requests, one TCP accept,
- * one TLS handshake.  Control: three handles cost three of each, so the
- * counters do count.
+ * One worker handle keeps its connection for GETs: three requests, one
+ * TCP accept, one TLS handshake.  Control: three handles cost three of
+ * each, so the counters do count.
  */
 static void
 test_keepalive_reuse(void **state)
@@ -997,12 +1052,11 @@ test_keepalive_reuse(void **state)
 	u = gw_up_new();
 	assert_non_null(u);
 	for (i = 1; i <= 3; i++) {
-		r = make_req("POST", sv, "https", "127.0.0.1", "/v5/p/x");
+		r = make_req("GET", sv, "https", "127.0.0.1",
+		             "/v5/p/export-task/t");
 		assert_non_null(r);
 		assert_int_equal(gw_upreq_set_header(r, "X-Auth-Token", "t", 1),
 		                 0);
-		r->body = strdup("{\"n\":1}");
-		r->bodylen = 7;
 		assert_int_equal(gw_up_send(u, &conf, r, &resp, &f), GW_OK);
 		assert_int_equal(resp.status, 200);
 		snprintf(want, sizeof(want), "req-%d", i);
@@ -1021,6 +1075,141 @@ test_keepalive_reuse(void **state)
 	srv_counts(sv, &a, &h, &n);
 	assert_int_equal(a, 4);
 	assert_int_equal(h, 4);
+	srv_stop(sv);
+}
+
+/* One GET of / on handle u; returns the error. */
+static enum gw_err
+get_on(struct gw_upstream *u, struct srv *sv, const struct gw_config *conf,
+       struct gw_fault *f)
+{
+	struct gw_upreq *r = NULL;
+	struct gw_upresp resp = {0};
+	enum gw_err err;
+
+	r = make_req("GET", sv, "https", "127.0.0.1", "/");
+	assert_non_null(r);
+	memset(f, 0, sizeof(*f));
+	err = gw_up_send(u, conf, r, &resp, f);
+	gw_upresp_reset(&resp);
+	gw_upreq_free(r);
+	return err;
+}
+
+/* One POST (an export) on handle u; returns the error. */
+static enum gw_err
+post_once(struct gw_upstream *u, struct srv *sv, const struct gw_config *conf,
+          struct gw_fault *f)
+{
+	struct gw_upreq *r = NULL;
+	struct gw_upresp resp = {0};
+	enum gw_err err;
+
+	r = make_req("POST", sv, "https", "127.0.0.1",
+	             "/v5/p/image/baseline/export");
+	assert_non_null(r);
+	r->body = strdup("{\"n\":1}");
+	assert_non_null(r->body);
+	r->bodylen = 7;
+	memset(f, 0, sizeof(*f));
+	err = gw_up_send(u, conf, r, &resp, f);
+	gw_upresp_reset(&resp);
+	gw_upreq_free(r);
+	return err;
+}
+
+/*
+ * A POST never rides a kept-alive connection and leaves none behind:
+ * each of three POSTs costs one accept; the GET before them keeps its
+ * connection for the GET after them (one accept for both).
+ */
+static void
+test_post_fresh_connection(void **state)
+{
+	struct srv *sv = srv_start(pki.srv_good, MODE_OK);
+	struct gw_upstream *u = NULL;
+	struct gw_upreq *r = NULL;
+	struct gw_upresp resp = {0};
+	struct gw_fault f = {0};
+	struct gw_config conf;
+	int i, a, h, n;
+
+	(void)state;
+	conf_init(&conf, pki.ca_file);
+	u = gw_up_new();
+	assert_non_null(u);
+	for (i = 0; i < 5; i++) {
+		if (i == 0 || i == 4) {
+			r = make_req("GET", sv, "https", "127.0.0.1", "/");
+			assert_non_null(r);
+			assert_int_equal(gw_up_send(u, &conf, r, &resp, &f),
+			                 GW_OK);
+			gw_upresp_reset(&resp);
+			gw_upreq_free(r);
+		} else {
+			assert_int_equal(post_once(u, sv, &conf, &f), GW_OK);
+		}
+	}
+	srv_counts(sv, &a, &h, &n);
+	assert_int_equal(n, 5);
+	assert_int_equal(a, 4);
+	gw_up_free(u);
+	srv_stop(sv);
+}
+
+/*
+ * Gap pinned (issue #11 item 5): HSS read an export on a kept-alive
+ * connection and dropped it; libcurl resent the POST on a new
+ * connection, so HSS saw two exports where hssgw counted one.  Now the
+ * server sees exactly one POST and the caller gets "connection dropped".
+ * Control: a GET on a reused connection that dies is resent by libcurl
+ * (the server counts 3 requests for 2 GETs), so the count does see a
+ * resend; and a POST to a server that answers succeeds.
+ */
+static void
+test_post_never_resent(void **state)
+{
+	struct srv *sv = srv_start(pki.srv_good, MODE_DROP_POST);
+	struct gw_upstream *u = NULL;
+	struct gw_fault f = {0};
+	struct gw_config conf;
+	int a, h, n;
+
+	(void)state;
+	conf_init(&conf, pki.ca_file);
+	u = gw_up_new();
+	assert_non_null(u);
+	/* A GET first, so a kept-alive connection is there to reuse. */
+	assert_int_equal(get_on(u, sv, &conf, &f), GW_OK);
+	assert_int_equal(post_once(u, sv, &conf, &f), GW_ERR_UPSTREAM);
+	assert_string_equal(f.msg, "connection dropped");
+	pthread_mutex_lock(&sv->mu);
+	assert_int_equal(sv->posts, 1);
+	pthread_mutex_unlock(&sv->mu);
+	/* The handle still works for the next request. */
+	assert_int_equal(get_on(u, sv, &conf, &f), GW_OK);
+	gw_up_free(u);
+	srv_stop(sv);
+
+	/* Control: libcurl does resend on a reused connection that died. */
+	sv = srv_start(pki.srv_good, MODE_DROP_SECOND);
+	u = gw_up_new();
+	assert_non_null(u);
+	assert_int_equal(get_on(u, sv, &conf, &f), GW_OK);
+	assert_int_equal(get_on(u, sv, &conf, &f), GW_OK);
+	srv_counts(sv, &a, &h, &n);
+	assert_int_equal(n, 3);
+	assert_int_equal(a, 2);
+	gw_up_free(u);
+	srv_stop(sv);
+
+	/* Control: an answering server takes the POST. */
+	sv = srv_start(pki.srv_good, MODE_OK);
+	u = gw_up_new();
+	assert_non_null(u);
+	assert_int_equal(get_on(u, sv, &conf, &f), GW_OK);
+	assert_int_equal(post_once(u, sv, &conf, &f), GW_OK);
+	gw_up_free(u);
 	srv_stop(sv);
 }
 
@@ -1071,6 +1260,8 @@ main(void)
 	    cmocka_unit_test(test_http_refused),
 	    cmocka_unit_test(test_header_injection_refused),
 	    cmocka_unit_test(test_keepalive_reuse),
+	    cmocka_unit_test(test_post_fresh_connection),
+	    cmocka_unit_test(test_post_never_resent),
 	    cmocka_unit_test(test_bad_limits),
 	};
 
