@@ -199,12 +199,20 @@ out:
 	return rc;
 }
 
+/*
+ * Gives back caller's latest grant (the call was never sent).  When it is
+ * the newest of the ring, the ring steps back, so the slot is free at
+ * once; else the grant stops counting for the caller's share and the
+ * slot frees when the ring comes round to it: never sooner than a real
+ * call would, so a refund cannot overspend.
+ */
 void
 gw_budget_refund(struct gw_budget *g, const char *bucket, const char *caller)
 {
 	struct bucket *b = NULL;
-	struct grant *gr, *latest = NULL;
-	size_t i;
+	struct grant *gr;
+	size_t i, latest = 0, newest;
+	int found = 0;
 
 	if (g == NULL || bucket == NULL || caller == NULL)
 		return;
@@ -214,15 +222,20 @@ gw_budget_refund(struct gw_budget *g, const char *bucket, const char *caller)
 			b = &g->b[i];
 	for (i = 0; b != NULL && i < (size_t)g->per_minute; i++) {
 		gr = &b->grants[i];
-		if (gr->caller[0] != '\0' && strcmp(gr->caller, caller) == 0 &&
-		    (latest == NULL || gr->t > latest->t))
-			latest = gr;
+		if (gr->used && strcmp(gr->caller, caller) == 0 &&
+		    (!found || gr->t > b->grants[latest].t)) {
+			latest = i;
+			found = 1;
+		}
 	}
-	if (latest != NULL) {
-		latest->caller[0] = '\0';
-		b->units += UNIT;
-		if (b->units > g->per_minute * UNIT)
-			b->units = g->per_minute * UNIT;
+	if (found) {
+		newest = (b->next + (size_t)g->per_minute - 1) %
+		         (size_t)g->per_minute;
+		b->grants[latest].caller[0] = '\0';
+		if (latest == newest) {
+			b->grants[latest].used = 0;
+			b->next = newest;
+		}
 	}
 	pthread_mutex_unlock(&g->lock);
 }

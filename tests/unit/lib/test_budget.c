@@ -189,6 +189,35 @@ retry_after_exact(void **state)
 	gw_budget_free(b);
 }
 
+/*
+ * A grant whose call never left (its intent record could not be written)
+ * is given back: the newest grant frees its slot at once; an older one
+ * never frees a slot sooner than a real call would (no overspending).
+ */
+static void
+refund(void **state)
+{
+	int64_t retry = 0;
+	struct gw_budget *b = gw_budget_new(2);
+
+	(void)state;
+	assert_int_equal(gw_budget_take(b, "k", "a", T0, &retry), 0);
+	assert_int_equal(gw_budget_take(b, "k", "b", T0 + 1, &retry), 0);
+	/* Positive control: the window is full. */
+	assert_int_equal(gw_budget_take(b, "k", "c", T0 + 2, &retry), -1);
+	gw_budget_refund(b, "k", "b");
+	assert_int_equal(gw_budget_take(b, "k", "c", T0 + 3, &retry), 0);
+	assert_int_equal(gw_budget_take(b, "k", "d", T0 + 4, &retry), -1);
+	/* "a" is not the newest: its slot stays held until it ages out. */
+	gw_budget_refund(b, "k", "a");
+	assert_int_equal(gw_budget_take(b, "k", "d", T0 + 5, &retry), -1);
+	/* Refunding what was never granted changes nothing. */
+	gw_budget_refund(b, "k", "nobody");
+	gw_budget_refund(b, "other", "a");
+	assert_int_equal(gw_budget_take(b, "k", "d", T0 + 6, &retry), -1);
+	gw_budget_free(b);
+}
+
 static void
 bad_input(void **state)
 {
@@ -247,6 +276,7 @@ main(void)
 	    cmocka_unit_test(fair_share),
 	    cmocka_unit_test(sliding_window_round_robin),
 	    cmocka_unit_test(retry_after_exact),
+	    cmocka_unit_test(refund),
 	    cmocka_unit_test(bad_input),
 	    cmocka_unit_test(cache_ttl),
 	};
