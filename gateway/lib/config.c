@@ -599,7 +599,9 @@ gw_conf_load(const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	conf->path = strdup(path);
-	conf->threads = 4;
+	/* One request per thread, held through fdatasync and HSS calls:
+	 * sized for 32 concurrent clients (README, "Sizing"). */
+	conf->threads = 32;
 	conf->max_body_bytes = 65536;
 	conf->jwt_leeway_s = 60;
 	conf->jwt_max_token_bytes = 8192;

@@ -26,11 +26,24 @@
  * fails closed (tested with an integer only json-c accepts).  libjwt never
  * sees a public key for HS256, nor an HMAC secret for RS256/ES256.
  *
- * Thread safety: verification only reads the keyset.  OpenSSL 3 allows
- * concurrent use of one EVP_PKEY for verification (openssl-threads(7));
- * libjwt's jwt_decode works on its own jwt_t and copies the key; jansson
- * (>= 2.7) seeds its hash once with atomics; no libjwt allocator hooks are
- * set.  Never logs, and never puts key bytes or the token in a fault.
+ * Cost, and the verified-token cache.  Keys are parsed once, at load (the
+ * EVP_PKEY for our check, the canonical PEM bytes for libjwt).  What
+ * remains per full check is libjwt's: jwt_decode takes key bytes, not a
+ * key, so 1.10.2 runs PEM_read_bio_PUBKEY on every RS256/ES256 call, and
+ * with OpenSSL 3's decoders that parse costs more than the signature check
+ * itself (bench_pipeline row "PEM parse libjwt repeats").  Its API leaves
+ * no way round that, so the full check runs once per token: a token whose
+ * exact bytes verified before under this keyset is answered from the
+ * keyset's cache (jwtcache.c), keyed by SHA-256 of the whole token, with
+ * exp and nbf checked again at now.  Only a token that passed every check,
+ * libjwt's included, is cached; failures never are.
+ *
+ * Thread safety: verification only reads the keyset (the cache has its own
+ * locks).  OpenSSL 3 allows concurrent use of one EVP_PKEY for verification
+ * (openssl-threads(7)); libjwt's jwt_decode works on its own jwt_t and
+ * copies the key; jansson (>= 2.7) seeds its hash once with atomics; no
+ * libjwt allocator hooks are set.  Never logs, and never puts key bytes or the
+ * token in a fault.
  */
 #include <errno.h>
 #include <limits.h>
