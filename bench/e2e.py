@@ -261,16 +261,22 @@ def main():
     return 0
 
 
+WARMUP = 2
+
+
 def soak(s, row, a):
-    """Sends a.soak status polls in 10 s wrk runs; RSS after the first
-    (warm-up) run and at the end."""
+    """Sends a.soak status polls in 10 s wrk runs; RSS after the warm-up
+    (the first WARMUP runs: 32 threads take about 20 s to bring their
+    malloc arenas to size) and at the end, and after every run."""
     name, _, (port, path), (method, body, hdr) = row
     url_ = url(port, path)
     script = lua(method, body, hdr)
     chunk = min(10, a.seconds)
-    r = wrk(url_, script, chunk, a.connections)
-    sent, start_rss = r["requests"], s.rss_kb()
-    samples = [start_rss]
+    sent, samples = 0, []
+    for _ in range(WARMUP):
+        sent += wrk(url_, script, chunk, a.connections)["requests"]
+        samples.append(s.rss_kb())
+    start_rss = samples[-1]
     while sent < a.soak:
         r = wrk(url_, script, chunk, a.connections)
         sent += r["requests"]
@@ -278,13 +284,15 @@ def soak(s, row, a):
     end_rss = samples[-1]
     out = {"name": "soak: " + name, "requests": sent,
            "rss_start_kb": start_rss, "rss_end_kb": end_rss,
-           "rss_max_kb": max(samples),
-           "rss_growth": round((end_rss - start_rss) / start_rss, 4)}
+           "rss_max_kb": max(samples[WARMUP - 1:]),
+           "rss_growth": round((end_rss - start_rss) / start_rss, 4),
+           "rss_samples_kb": samples}
     print(json.dumps(out) if a.json else
           "%s: %d requests, hssgw RSS %d kB after warm-up, %d kB at the "
           "end (max %d kB, growth %.1f%%)" % (
               out["name"], sent, start_rss, end_rss, out["rss_max_kb"],
-              100 * out["rss_growth"]))
+              100 * out["rss_growth"]) +
+          "\nRSS after each 10 s run, kB: %s" % samples)
     return 0
 
 
