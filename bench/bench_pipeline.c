@@ -1,10 +1,12 @@
 /*
  * In-process benchmark of the per-request work hssgw adds: JWT
- * verification (RS256, ES256, HS256), validation and translation, policy
- * evaluation over 200 statements, and the whole pipeline up to the
- * upstream call (a denied request, audited).  Each result is reported in
- * nanoseconds per operation and as a ratio to a baseline measured in the
- * same run: json-c parsing the same request body, the least any JSON
+ * verification (RS256, ES256, HS256) in full (cache off) and answered by
+ * the verified-token cache, the PEM parse libjwt repeats on every full
+ * RS256 check, validation and translation, policy evaluation over 200
+ * statements, and the whole pipeline up to the upstream call (a denied
+ * request, audited) with a new token and with a cached one.  Each result is
+ * reported in nanoseconds per operation and as a ratio to a baseline measured
+ * in the same run: json-c parsing the same request body, the least any JSON
  * gateway does.  The audit trail runs with fsync off here: what durability
  * costs is bench_audit's to measure.  Numbers, not assertions: see
  * bench/README.md.
@@ -111,15 +113,17 @@ policies(void)
 	gw_buf_reset(&b);
 }
 
+/* hssgw.json (the default token cache) or, cold, hssgw-cold.json (off). */
 static void
-config(void)
+config(int cold)
 {
 	char c[2048];
 
 	snprintf(
 	    c, sizeof(c),
 	    "{\"listen\":\"unix:%s/s.sock\",\"max_body_bytes\":8192,"
-	    "\"jwt\":{\"issuers\":[{\"issuer\":\"" ISS "\","
+	    "\"jwt\":{\"cache_entries\":%d,\"issuers\":[{\"issuer\":\"" ISS
+	    "\","
 	    "\"audiences\":[\"hssgw\"],\"keys\":["
 	    "{\"kid\":\"rs\",\"alg\":\"RS256\",\"file\":\"rs.pub.pem\"},"
 	    "{\"kid\":\"es\",\"alg\":\"ES256\",\"file\":\"es.pub.pem\"},"
@@ -129,9 +133,9 @@ config(void)
 	    "\"projects\":[{\"alias\":\"demo\",\"project_id\":\"p0\","
 	    "\"region\":\"cn-north-4\",\"endpoint\":\"https://127.0.0.1:1\","
 	    "\"enterprise_project_id\":\"0\",\"credentials\":\"m\"}],"
-	    "\"audit\":{\"file\":\"audit.jsonl\",\"fsync\":false}}",
-	    dir);
-	put("hssgw.json", c);
+	    "\"audit\":{\"file\":\"%s\",\"fsync\":false}}",
+	    dir, cold ? 0 : 4096, cold ? "audit-cold.jsonl" : "audit.jsonl");
+	put(cold ? "hssgw-cold.json" : "hssgw.json", c);
 }
 
 static char *
@@ -152,13 +156,14 @@ mint(const char *alg, const char *kid, const char *key, const char *group)
 }
 
 struct ctx {
-	struct gw_snapshot *snap;
+	struct gw_snapshot *snap, *snap_cold;
 	struct gw_worker *w;
-	struct gw_jwt_keyset *keys;
+	struct gw_jwt_keyset *keys, *keys_cold;
 	struct gw_pol_set *pol;
 	struct gw_config *conf;
 	struct gw_claims *claims;
 	char *tok_rs, *tok_es, *tok_hs, *tok_deny;
+	char *rs_pub; /* PEM text of the RS256 public key */
 };
 
 typedef void opfn(struct ctx *);
@@ -171,12 +176,12 @@ op_baseline(struct ctx *c)
 }
 
 static void
-verify(struct ctx *c, const char *tok)
+verify(const struct gw_jwt_keyset *ks, const char *tok)
 {
 	struct gw_claims *cl = NULL;
 	struct gw_fault f;
 
-	if (gw_jwt_verify(c->keys, tok, gw_now_ms() / 1000, &cl, &f) != GW_OK)
+	if (gw_jwt_verify(ks, tok, gw_now_ms() / 1000, &cl, &f) != GW_OK)
 		die("verify", f.msg);
 	gw_claims_free(cl);
 }
@@ -184,19 +189,39 @@ verify(struct ctx *c, const char *tok)
 static void
 op_rs256(struct ctx *c)
 {
-	verify(c, c->tok_rs);
+	verify(c->keys_cold, c->tok_rs);
 }
 
 static void
 op_es256(struct ctx *c)
 {
-	verify(c, c->tok_es);
+	verify(c->keys_cold, c->tok_es);
 }
 
 static void
 op_hs256(struct ctx *c)
 {
-	verify(c, c->tok_hs);
+	verify(c->keys_cold, c->tok_hs);
+}
+
+static void
+op_rs256_cached(struct ctx *c)
+{
+	verify(c->keys, c->tok_rs);
+}
+
+/* What libjwt 1.10.2's jwt_decode does first on every RS256 call. */
+static void
+op_pem_parse(struct ctx *c)
+{
+	BIO *b = BIO_new_mem_buf(c->rs_pub, -1);
+	EVP_PKEY *k =
+	    b != NULL ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+
+	if (k == NULL)
+		die("pem", "parse failed");
+	EVP_PKEY_free(k);
+	BIO_free(b);
 }
 
 static void
@@ -229,13 +254,13 @@ op_policy(struct ctx *c)
 }
 
 static void
-op_pipeline(struct ctx *c)
+pipeline(struct gw_snapshot *snap, struct ctx *c, const char *tok)
 {
 	struct gw_http_req req;
 	struct gw_http_resp resp;
 	char auth[4096];
 
-	snprintf(auth, sizeof(auth), "Bearer %s", c->tok_deny);
+	snprintf(auth, sizeof(auth), "Bearer %s", tok);
 	memset(&req, 0, sizeof(req));
 	req.method = "POST";
 	req.path = "/v1/exports/image-baseline";
@@ -246,10 +271,24 @@ op_pipeline(struct ctx *c)
 	req.body = body;
 	req.bodylen = strlen(body);
 	req.now_ms = gw_now_ms();
-	gw_pipe_handle(c->snap, c->w, &req, &resp);
+	gw_pipe_handle(snap, c->w, &req, &resp);
 	if (resp.status != 403)
 		die("pipeline", resp.body);
 	gw_http_resp_reset(&resp);
+}
+
+/* The cache is off in this snapshot: every request verifies in full. */
+static void
+op_pipeline(struct ctx *c)
+{
+	pipeline(c->snap_cold, c, c->tok_deny);
+}
+
+/* A token the snapshot's cache has seen (the warm-up put it there). */
+static void
+op_pipeline_cached(struct ctx *c)
+{
+	pipeline(c->snap, c, c->tok_deny);
 }
 
 static double
@@ -282,9 +321,12 @@ main(int argc, char *argv[])
 	    {"jwt verify RS256", op_rs256},
 	    {"jwt verify ES256", op_es256},
 	    {"jwt verify HS256", op_hs256},
+	    {"  of which: PEM parse libjwt repeats (RS256)", op_pem_parse},
+	    {"jwt verify RS256, cached token", op_rs256_cached},
 	    {"validate + translate", op_translate},
 	    {"policy eval, 200 statements (last applies)", op_policy},
 	    {"pipeline to a 403, RS256, audited", op_pipeline},
+	    {"pipeline to a 403, RS256 cached, audited", op_pipeline_cached},
 	};
 	struct ctx c;
 	struct gw_fault f;
@@ -300,13 +342,24 @@ main(int argc, char *argv[])
 	mkdir(path, 0700);
 	rs = keypair("rs", 0);
 	es = keypair("es", 1);
+	snprintf(path, sizeof(path), "%s/rs.pub.pem", dir);
+	if (gw_read_file(path, 65536, 0, &c.rs_pub, &i, err, sizeof(err)) == -1)
+		die("read", err);
 	put("hs.secret", HMAC);
 	put("iam.token", "bench-iam-token");
 	policies();
-	config();
+	config(0);
+	config(1);
+	snprintf(path, sizeof(path), "%s/hssgw-cold.json", dir);
+	c.snap_cold = gw_pipe_load(path, 1, err, sizeof(err));
+	c.conf = gw_conf_load(path, err, sizeof(err));
+	if (c.snap_cold == NULL || c.conf == NULL)
+		die("load", err);
+	c.keys_cold = gw_jwt_keyset_load(c.conf, err, sizeof(err));
+	gw_conf_free(c.conf);
 	snprintf(path, sizeof(path), "%s/hssgw.json", dir);
 	c.snap = gw_pipe_load(path, 1, err, sizeof(err));
-	if (c.snap == NULL)
+	if (c.snap == NULL || c.keys_cold == NULL)
 		die("load", err);
 	c.w = gw_pipe_worker_new();
 	c.conf = gw_conf_load(path, err, sizeof(err));
@@ -325,6 +378,10 @@ main(int argc, char *argv[])
 
 	printf("%-46s %12s %10s\n", "operation", "ns/op", "x baseline");
 	for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		/* bench_pipeline SECONDS WORDS: only rows naming WORDS (and
+		 * the baseline), e.g. to profile one row with perf. */
+		if (i > 0 && argc > 2 && strstr(ops[i].name, argv[2]) == NULL)
+			continue;
 		ns = measure(ops[i].fn, &c, seconds);
 		if (i == 0)
 			base = ns;
@@ -333,6 +390,9 @@ main(int argc, char *argv[])
 	printf("policy set: %zu statements\n", gw_pol_count(c.pol));
 
 	gw_claims_free(c.claims);
+	free(c.rs_pub);
+	gw_jwt_keyset_free(c.keys_cold);
+	gw_pipe_free(c.snap_cold);
 	free(c.tok_rs);
 	free(c.tok_es);
 	free(c.tok_hs);

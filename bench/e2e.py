@@ -1,29 +1,141 @@
 """End-to-end benchmark: requests per second and latency through the whole
-stack (nginx -> hssgw -> nginx -> hss-emulator) against a baseline measured
-in the same run: the same export sent straight to the emulator through
-nginx, with the token already injected.  The ratio is what the gateway
-costs.  Needs wrk (Debian package).  Numbers, never assertions.
+stack, every row behind the same nginx in the same run, each reported as a
+ratio to the first row, the ceiling:
+
+  ceiling       nginx's TLS front -> proxy_pass to a static upstream (an
+                nginx `return 200` server on loopback, in the same nginx)
+                answering with the body hssgw gave to the first export: what
+                nginx alone costs for the same request and answer, no auth
+  status poll   GET /v1/exports/image-baseline/{handle}: JWT, policy, the
+                status cache (tasks.status_cache_ttl_s), durable audit; 200
+  coalesced     POST of an export identical to one in flight within
+                tasks.coalesce_window_ms: JWT, validation, policy, the
+                coalescing table, durable audit, no HSS call; 200
+  denied        the same export from a group no policy allows: 403, audited
+  bad signature a well-formed RS256 token with a wrong signature: 401
+
+nginx's per-client limit_req is lifted through the template's GW_RATE and
+GW_BURST.  Needs wrk (Debian package).  Numbers, never assertions.
 
 usage: python3 bench/e2e.py --bin BUILD/bin --src . [--seconds 10]
-       [--connections 8]
+       [--connections 32] [--threads N] [--jwt-cache N] [--json]
+       [--soak [REQUESTS]]   (default 1000000: RSS of hssgw, start and end)
 """
 
 import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "tests", "integration"))
 import stack as st  # noqa: E402
 
+BODY = {"project": st.PROJECT_ALIAS, "image_type": "private_image",
+        "operate_all": True}
+TASK_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [{
+        "Sid": "AllowTasksDemo", "Effect": "Allow",
+        "Principal": {"jwt:groups": st.ALLOWED_GROUP},
+        "Action": ["hss:GetExportTask"],
+        "Resource": "hss:*:%s" % st.PROJECT_ALIAS}],
+}
+CEILING_CONF = """
+# bench/e2e.py: the ceiling.  A static upstream answering the export's 200
+# and a TLS front proxying to it, in the same nginx as hssgw's front.
+server {
+	listen 127.0.0.1:%(up)d;
+	access_log off;
+	location / {
+		default_type application/json;
+		return 200 '%(body)s';
+	}
+}
+server {
+	listen 127.0.0.1:%(front)d ssl;
+	ssl_certificate %(cert)s;
+	ssl_certificate_key %(key)s;
+	ssl_protocols TLSv1.2 TLSv1.3;
+	ssl_session_cache shared:bench_tls:1m;
+	location / {
+		proxy_pass http://127.0.0.1:%(up)d;
+		proxy_http_version 1.1;
+		proxy_set_header Connection "";
+	}
+}
+"""
+
+
+class BenchStack(st.Stack):
+    """The integration stack plus task handles, coalescing and an include
+    for the ceiling's server blocks."""
+
+    def __init__(self, *a, jwt_cache=None, **kw):
+        super().__init__(*a, **kw)
+        self.jwt_cache = jwt_cache
+
+    def _configs(self):
+        super()._configs()
+        if self.jwt_cache is not None:
+            self.config["jwt"]["cache_entries"] = self.jwt_cache
+        st.write_file(self.path("secrets", "task.key"),
+                      os.urandom(32).hex(), 0o600)
+        st.write_file(self.path("policies", "tasks.json"),
+                      json.dumps(TASK_POLICY))
+        if self.threads is None:
+            del self.config["threads"]  # hssgw's default
+        self.config["tasks"] = {
+            "handle_key_file": "secrets/task.key",
+            "budget_per_minute": 600,
+            "coalesce_window_ms": 3600000,
+            "status_cache_ttl_s": 12,
+        }
+        st.write_file(self.config_path, json.dumps(self.config, indent=1))
+        with open(self.path("nginx", "emulator.conf"), "a") as f:
+            f.write("\ninclude %s;\n" % self.path("nginx", "ceiling*.conf"))
+
+    def add_ceiling(self, body):
+        """Writes the ceiling's servers, reloads nginx, returns the port."""
+        up, front = st.free_port(), st.free_port()
+        while front == up:
+            front = st.free_port()
+        body = body.replace("\\", "\\\\").replace("'", "\\'")
+        st.write_file(self.path("nginx", "ceiling.conf"), CEILING_CONF % {
+            "up": up, "front": front, "body": body,
+            "cert": self.path("tls", "server.pem"),
+            "key": self.path("tls", "server.key")})
+        self.procs["nginx"].send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if self.request("POST", st.EXPORT_PATH, "{}", {},
+                                port=front).status == 200:
+                    return front
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise st.StackError("ceiling not up:\n" +
+                                    self.log_tail("nginx"))
+            time.sleep(0.05)
+
+    def rss_kb(self):
+        with open("/proc/%d/status" % self.procs["hssgw"].pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
 
 def lua(method, body, headers):
-    lines = ['wrk.method = "%s"' % method,
-             "wrk.body = %s" % json.dumps(body)]
+    lines = ['wrk.method = "%s"' % method]
+    if body is not None:
+        lines.append("wrk.body = %s" % json.dumps(body))
     for k, v in headers.items():
         lines.append("wrk.headers[%s] = %s" % (json.dumps(k), json.dumps(v)))
     f = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
@@ -32,11 +144,12 @@ def lua(method, body, headers):
     return f.name
 
 
-def wrk(url, script, seconds, conns):
+def wrk(target, script, seconds, conns):
     out = subprocess.run(["wrk", "-t2", "-c%d" % conns, "-d%ds" % seconds,
-                          "--latency", "-s", script, url],
+                          "--latency", "-s", script, target],
                          capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    total = int(re.search(r"(\d+) requests in", out).group(1))
     p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
@@ -45,9 +158,21 @@ def wrk(url, script, seconds, conns):
     def ms(m):
         v, u = float(m.group(1)), m.group(2)
         return v / 1000 if u == "us" else v * 1000 if u == "s" else v
-    return {"rps": rps, "p50": ms(p50), "p99": ms(p99),
+    return {"rps": rps, "p50_ms": ms(p50), "p99_ms": ms(p99),
+            "requests": total,
             "non2xx": int(bad.group(1)) if bad else 0,
             "socket_errors": errs.group(0) if errs else ""}
+
+
+def url(port, path):
+    return "https://127.0.0.1:%d%s" % (port, path)
+
+
+def bad_signature(token):
+    """The same token with its signature's first characters changed: a
+    well-formed RS256 token that fails the signature check."""
+    h, p, s = token.split(".")
+    return ".".join((h, p, ("B" if s[0] == "A" else "A") + s[1:]))
 
 
 def main():
@@ -55,57 +180,119 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--src", required=True)
     ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--connections", type=int, default=8)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="hssgw worker threads (default: the config's)")
+    ap.add_argument("--jwt-cache", type=int, default=None, metavar="N",
+                    help="jwt.cache_entries (default: the config's; 0 "
+                    "measures every request verifying in full)")
+    ap.add_argument("--json", action="store_true",
+                    help="one JSON object per row")
+    ap.add_argument("--soak", type=int, nargs="?", const=1000000,
+                    default=0, metavar="REQUESTS",
+                    help="status polls to send, reporting hssgw's RSS")
     a = ap.parse_args()
-    s = st.Stack(a.bin, a.src, threads=4, rate=1000000, burst=1000000,
-                 timeout_ms=5000).start()
+    s = BenchStack(a.bin, a.src, rate=1000000, burst=1000000,
+                   timeout_ms=5000, threads=a.threads,
+                   jwt_cache=a.jwt_cache)
+    s.start()
     try:
-        # hssgw's budget (at most 600 exports per minute, HSS's own total
-        # per API) keeps exports far below any throughput worth measuring,
-        # and the emulator keeps a bounded task store, so every row measures
-        # a path that ends in an error by design, the same for every
-        # request: the baseline is the emulator answering 401 (no token) to
-        # an export behind the same nginx; the gateway rows are a request
-        # denied by policy (JWT, validation, policy, a durable audit record)
-        # and one rejected at validation.
-        export_q = "?enterprise_project_id=0&export_size=1000"
-        direct = lua("POST", json.dumps({"image_type": "cicd"}), {
-            "Content-Type": "application/json;charset=utf-8",
-            "region": st.REGION})
-        denied = lua("POST", json.dumps({"project": "demo",
-                                         "image_type": "cicd"}), {
-            "Content-Type": "application/json",
-            "Authorization": "Bearer " + s.mint(ttl=3600,
-                                                groups=("nobody",))})
-        invalid = lua("POST", json.dumps({"project": "demo",
-                                          "image_type": "nope"}), {
-            "Content-Type": "application/json",
-            "Authorization": "Bearer " + s.mint(ttl=3600)})
+        s.emulator_control("tasks", {"delay_ms": 0, "file_bytes": 10})
+        tok = s.mint(ttl=7200)
+        auth = {"Authorization": "Bearer " + tok}
+        first = s.export(BODY, token=tok)
+        if first.status != 200:
+            raise st.StackError("first export: %r" % first)
+        handle = first.json()["handle"]
+        ceiling = s.add_ceiling(first.body.decode())
+        # Every row is checked once before it is measured: the status it
+        # is meant to measure, never an error by accident.
+        gw = s.gw_port
+        jhdr = {"Content-Type": "application/json"}
         rows = [
-            ("baseline: nginx -> emulator: 401", wrk(
-                "https://127.0.0.1:%d/v5/%s/image/baseline/export%s" %
-                (s.emu_port, st.PROJECT_ID, export_q), direct, a.seconds,
-                a.connections)),
-            ("nginx -> hssgw: 403, audited", wrk(
-                "https://127.0.0.1:%d%s" % (s.gw_port, st.EXPORT_PATH),
-                denied, a.seconds, a.connections)),
-            ("nginx -> hssgw: 400, audited", wrk(
-                "https://127.0.0.1:%d%s" % (s.gw_port, st.EXPORT_PATH),
-                invalid, a.seconds, a.connections)),
+            ("ceiling: nginx -> proxy_pass static 200", 200,
+             (ceiling, st.EXPORT_PATH), ("POST", json.dumps(BODY), jhdr)),
+            ("hssgw: cached status poll (200)", 200,
+             (gw, st.EXPORT_PATH + "/" + handle), ("GET", None, auth)),
+            ("hssgw: coalesced export (200)", 200, (gw, st.EXPORT_PATH),
+             ("POST", json.dumps(BODY), dict(jhdr, **auth))),
+            ("hssgw: policy-denied export (403)", 403, (gw, st.EXPORT_PATH),
+             ("POST", json.dumps(BODY), dict(jhdr, Authorization="Bearer " +
+                                             s.mint(ttl=7200,
+                                                    groups=("nobody",))))),
+            ("hssgw: bad signature (401)", 401, (gw, st.EXPORT_PATH),
+             ("POST", json.dumps(BODY), dict(jhdr, Authorization="Bearer " +
+                                             bad_signature(tok)))),
         ]
+        for name, want, (port, path), (method, body, hdr) in rows:
+            r = s.request(method, path, body, hdr, port=port)
+            if r.status != want:
+                raise st.StackError("%s: got %r" % (name, r))
+        if a.soak:
+            return soak(s, rows[1], a)
+        results = []
+        for name, want, (port, path), (method, body, hdr) in rows:
+            r = wrk(url(port, path), lua(method, body, hdr), a.seconds,
+                    a.connections)
+            r["name"], r["want"] = name, want
+            results.append(r)
     finally:
         s.stop()
-    base = rows[0][1]
-    print("%-38s %10s %9s %9s %8s %s" % ("path", "req/s", "p50 ms",
-                                          "p99 ms", "x rps", "non-2xx"))
-    for name, r in rows:
-        print("%-38s %10.0f %9.2f %9.2f %8.2f %d %s" % (
-            name, r["rps"], r["p50"], r["p99"], r["rps"] / base["rps"],
+    ceil = results[0]["rps"] or 1
+    for r in results:
+        r["ratio"] = r["rps"] / ceil
+    if a.json:
+        for r in results:
+            print(json.dumps({k: (round(r[k], 3) if isinstance(r[k], float)
+                                  else r[k])
+                              for k in ("name", "rps", "p50_ms", "p99_ms",
+                                        "ratio")}))
+        return 0
+    print("%-42s %9s %8s %8s %6s %s" % ("row", "req/s", "p50 ms",
+                                        "p99 ms", "ratio", "non-2xx"))
+    for r in results:
+        print("%-42s %9.0f %8.2f %8.2f %6.2f %d %s" % (
+            r["name"], r["rps"], r["p50_ms"], r["p99_ms"], r["ratio"],
             r["non2xx"], r["socket_errors"]))
-    print("(every row answers an error by design: non-2xx counts every "
-          "request)")
-    print("(%d connections, %d s each, RS256 tokens, hssgw 4 threads)" %
-          (a.connections, a.seconds))
+    print("(%d connections, %d s per row, RS256 tokens, hssgw threads: %s, "
+          "jwt.cache_entries: %s, durable audit on)" % (
+              a.connections, a.seconds, a.threads or "default",
+              "default" if a.jwt_cache is None else a.jwt_cache))
+    return 0
+
+
+WARMUP = 2
+
+
+def soak(s, row, a):
+    """Sends a.soak status polls in 10 s wrk runs; RSS after the warm-up
+    (the first WARMUP runs: 32 threads take about 20 s to bring their
+    malloc arenas to size) and at the end, and after every run."""
+    name, _, (port, path), (method, body, hdr) = row
+    url_ = url(port, path)
+    script = lua(method, body, hdr)
+    chunk = min(10, a.seconds)
+    sent, samples = 0, []
+    for _ in range(WARMUP):
+        sent += wrk(url_, script, chunk, a.connections)["requests"]
+        samples.append(s.rss_kb())
+    start_rss = samples[-1]
+    while sent < a.soak:
+        r = wrk(url_, script, chunk, a.connections)
+        sent += r["requests"]
+        samples.append(s.rss_kb())
+    end_rss = samples[-1]
+    out = {"name": "soak: " + name, "requests": sent,
+           "rss_start_kb": start_rss, "rss_end_kb": end_rss,
+           "rss_max_kb": max(samples[WARMUP - 1:]),
+           "rss_growth": round((end_rss - start_rss) / start_rss, 4),
+           "rss_samples_kb": samples}
+    print(json.dumps(out) if a.json else
+          "%s: %d requests, hssgw RSS %d kB after warm-up, %d kB at the "
+          "end (max %d kB, growth %.1f%%)" % (
+              out["name"], sent, start_rss, end_rss, out["rss_max_kb"],
+              100 * out["rss_growth"]) +
+          "\nRSS after each 10 s run, kB: %s" % samples)
     return 0
 
 

@@ -2,11 +2,16 @@
  * Verified JWT claims as plain data, so policy and audit never see JSON.
  * Every claim value is kept as text: strings as they are, numbers in
  * decimal, booleans as "true"/"false".  Array claims keep each element.
- * Objects (and arrays holding objects) are not kept.
+ * Object claims are not kept; a token with an array claim holding an
+ * object, an array or null, or with two claim names equal but for case, is
+ * refused (jwtv.c says why).  Verified claims are immutable and may be
+ * shared: `refs` counts the holders beyond the first, so a zeroed struct
+ * has one holder and gw_claims_free frees it.
  */
 #ifndef GW_CLAIMS_H
 #define GW_CLAIMS_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,11 +34,14 @@ struct gw_claims {
 	int64_t iat; /* 0 when absent */
 	struct gw_claim *v;
 	size_t n;
+	atomic_long refs; /* extra holders (the token cache, requests) */
 };
 
 /* Borrowed claim by exact name, or NULL. */
 const struct gw_claim *gw_claims_get(const struct gw_claims *, const char *);
-/* Frees claims; accepts NULL. */
+/* Another reference to shared claims (returns its argument); NULL-safe. */
+struct gw_claims *gw_claims_ref(struct gw_claims *);
+/* Drops a reference, freeing claims with the last one; accepts NULL. */
 void gw_claims_free(struct gw_claims *);
 
 #endif

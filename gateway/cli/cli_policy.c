@@ -10,8 +10,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
-
 #include "cli.h"
 #include "config.h"
 #include "gw.h"
@@ -19,86 +17,29 @@
 #include "policy.h"
 #include "translate.h"
 
-/* One claim value as text, as jwtv keeps it; NULL for objects. */
-static char *
-claim_text(struct json_object *v)
-{
-	switch (json_object_get_type(v)) {
-	case json_type_string:
-		return gw_strdup(json_object_get_string(v));
-	case json_type_int:
-	case json_type_boolean:
-	case json_type_double:
-		return gw_strdup(
-		    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
-	default:
-		return NULL;
-	}
-}
-
 /*
- * Claims from a JSON object file, kept as jwtv keeps a verified token's:
- * values as text, arrays per element, objects dropped.  Not verified: for
+ * Claims from a JSON object file, built by gw_claims_parse: the code that
+ * builds a verified token's claims on the request path, so explain sees
+ * exactly what enforcement sees and refuses what it refuses (an array
+ * holding an object, names equal but for case).  Not verified: for
  * `policy explain` only.  NULL with a message on stderr.
  */
 static struct gw_claims *
 claims_from_file(const char *path)
 {
-	struct json_object_iterator it, end;
-	struct json_object *root = NULL, *v = NULL;
 	struct gw_claims *c = NULL;
-	struct gw_claim *cl = NULL;
+	const char *why = NULL;
 	char err[512], *buf = NULL;
-	size_t len = 0, i, n;
+	size_t len = 0;
 
 	if (gw_read_file(path, STDIN_MAX, 0, &buf, &len, err, sizeof(err)) ==
 	    -1) {
 		fprintf(stderr, "hssgw: %s\n", err);
 		goto out;
 	}
-	root = json_tokener_parse(buf);
-	if (root == NULL || !json_object_is_type(root, json_type_object)) {
-		fprintf(stderr, "hssgw: %s: not a JSON object\n", path);
-		goto out;
-	}
-	c = calloc(1, sizeof(*c));
-	if (c == NULL)
-		goto nomem;
-	c->v = calloc(GW_CLAIMS_MAX, sizeof(*c->v));
-	if (c->v == NULL)
-		goto nomem;
-	it = json_object_iter_begin(root);
-	end = json_object_iter_end(root);
-	for (; !json_object_iter_equal(&it, &end) && c->n < GW_CLAIMS_MAX;
-	     json_object_iter_next(&it)) {
-		v = json_object_iter_peek_value(&it);
-		cl = &c->v[c->n++];
-		cl->name = gw_strdup(json_object_iter_peek_name(&it));
-		cl->values = calloc(GW_CLAIM_VALUES_MAX, sizeof(char *));
-		if (cl->name == NULL || cl->values == NULL)
-			goto nomem;
-		cl->is_array = json_object_is_type(v, json_type_array);
-		n = cl->is_array ? json_object_array_length(v) : 1;
-		for (i = 0; i < n && cl->nvalues < GW_CLAIM_VALUES_MAX; i++) {
-			cl->values[cl->nvalues] = claim_text(
-			    cl->is_array ? json_object_array_get_idx(v, i) : v);
-			if (cl->values[cl->nvalues] != NULL)
-				cl->nvalues++;
-		}
-	}
-	if (json_object_object_get_ex(root, "iss", &v))
-		c->iss = claim_text(v);
-	if (json_object_object_get_ex(root, "sub", &v))
-		c->sub = claim_text(v);
-	if (json_object_object_get_ex(root, "jti", &v))
-		c->jti = claim_text(v);
-	goto out;
-nomem:
-	fprintf(stderr, "hssgw: out of memory\n");
-	gw_claims_free(c);
-	c = NULL;
+	if (gw_claims_parse(buf, len, &c, &why) != GW_OK)
+		fprintf(stderr, "hssgw: %s: %s\n", path, why);
 out:
-	json_object_put(root);
 	free(buf);
 	return c;
 }

@@ -83,6 +83,9 @@ static const struct ckey jwtkeys[] = {
      0, 0},
     {"max_token_bytes", K_INT, F(gw_config, jwt_max_token_bytes), 0, 256, 65536,
      NULL, NULL, 0, 0},
+    /* Upper bound: GW_JWTC_MAX in jwtcache.h. */
+    {"cache_entries", K_INT, F(gw_config, jwt_cache_entries), 0, 0, 1048576,
+     NULL, NULL, 0, 0},
     {"issuers", K_ARRAY, F(gw_config, issuers), 1, 1, 64, NULL, issuerkeys,
      sizeof(struct gw_conf_issuer), F(gw_config, nissuers)},
     END,
@@ -621,10 +624,13 @@ gw_conf_load(const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	conf->path = strdup(path);
-	conf->threads = 4;
+	/* One request per thread, held through fdatasync and HSS calls:
+	 * sized for 32 concurrent clients (README, "Sizing"). */
+	conf->threads = 32;
 	conf->max_body_bytes = 65536;
 	conf->jwt_leeway_s = 60;
 	conf->jwt_max_token_bytes = 8192;
+	conf->jwt_cache_entries = 4096;
 	conf->up_connect_timeout_ms = 3000;
 	conf->up_timeout_ms = 15000;
 	conf->up_max_response_bytes = 1024 * 1024;

@@ -65,6 +65,7 @@ struct gw_config {
 	/* jwt */
 	long long jwt_leeway_s;
 	long long jwt_max_token_bytes;
+	long long jwt_cache_entries; /* verified-token cache, 0: off */
 	struct gw_conf_issuer *issuers;
 	size_t nissuers;
 	/* policy */

@@ -26,11 +26,24 @@
  * fails closed (tested with an integer only json-c accepts).  libjwt never
  * sees a public key for HS256, nor an HMAC secret for RS256/ES256.
  *
- * Thread safety: verification only reads the keyset.  OpenSSL 3 allows
- * concurrent use of one EVP_PKEY for verification (openssl-threads(7));
- * libjwt's jwt_decode works on its own jwt_t and copies the key; jansson
- * (>= 2.7) seeds its hash once with atomics; no libjwt allocator hooks are
- * set.  Never logs, and never puts key bytes or the token in a fault.
+ * Cost, and the verified-token cache.  Keys are parsed once, at load (the
+ * EVP_PKEY for our check, the canonical PEM bytes for libjwt).  What
+ * remains per full check is libjwt's: jwt_decode takes key bytes, not a
+ * key, so 1.10.2 runs PEM_read_bio_PUBKEY on every RS256/ES256 call, and
+ * with OpenSSL 3's decoders that parse costs more than the signature check
+ * itself (bench_pipeline row "PEM parse libjwt repeats").  Its API leaves
+ * no way round that, so the full check runs once per token: a token whose
+ * exact bytes verified before under this keyset is answered from the
+ * keyset's cache (jwtcache.c), keyed by SHA-256 of the whole token, with
+ * exp and nbf checked again at now.  Only a token that passed every check,
+ * libjwt's included, is cached; failures never are.
+ *
+ * Thread safety: verification only reads the keyset (the cache has its own
+ * locks).  OpenSSL 3 allows concurrent use of one EVP_PKEY for verification
+ * (openssl-threads(7)); libjwt's jwt_decode works on its own jwt_t and
+ * copies the key; jansson (>= 2.7) seeds its hash once with atomics; no
+ * libjwt allocator hooks are set.  Never logs, and never puts key bytes or the
+ * token in a fault.
  */
 #include <errno.h>
 #include <limits.h>
@@ -48,7 +61,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
+#include <openssl/sha.h>
 
+#include "jwtcache.h"
 #include "jwtv.h"
 
 #define KEY_FILE_MAX    ((size_t)64 * 1024) /* PEM public key file */
@@ -102,6 +117,12 @@ struct gw_jwt_keyset {
 	size_t niss;
 	int64_t leeway;
 	size_t max_token;
+	/*
+	 * Verified tokens (jwtcache.c): mutable, with its own locks, and
+	 * owned by this keyset, so a reload (a new keyset) never sees an
+	 * entry verified with keys it does not hold.  NULL: off.
+	 */
+	struct gw_jwt_cache *cache;
 };
 
 /* Shapes of the registered claims (RFC 7519 4.1) hssgw checks. */
@@ -262,17 +283,17 @@ has_nul_escape(const unsigned char *p, size_t n)
 	return 0;
 }
 
-/* Decodes one segment into a JSON object; NULL if it is anything else. */
+/*
+ * Parses JSON text into an object, strictly (no NUL, valid UTF-8, no
+ * \u0000, nothing after it); NULL if it is anything else.
+ */
 static json_object *
-decode_json(const char *seg, size_t n)
+parse_json(const unsigned char *raw, size_t len)
 {
 	json_tokener *tk = NULL;
 	json_object *obj = NULL;
-	unsigned char *raw = NULL;
-	size_t len = 0;
 
-	if (b64url_decode(seg, n, &raw, &len) == -1 || len == 0 ||
-	    len > INT_MAX)
+	if (raw == NULL || len == 0 || len > INT_MAX)
 		goto out;
 	if (memchr(raw, '\0', len) != NULL ||
 	    !gw_utf8_valid((const char *)raw, len) || has_nul_escape(raw, len))
@@ -292,6 +313,19 @@ decode_json(const char *seg, size_t n)
 out:
 	if (tk != NULL)
 		json_tokener_free(tk);
+	return obj;
+}
+
+/* Decodes one segment into a JSON object; NULL if it is anything else. */
+static json_object *
+decode_json(const char *seg, size_t n)
+{
+	json_object *obj = NULL;
+	unsigned char *raw = NULL;
+	size_t len = 0;
+
+	if (b64url_decode(seg, n, &raw, &len) == 0)
+		obj = parse_json(raw, len);
 	free(raw);
 	return obj;
 }
@@ -568,12 +602,23 @@ gw_jwt_keyset_load(const struct gw_config *conf, char *err, size_t errlen)
 		         TOKEN_MAX_LIMIT);
 		goto out;
 	}
+	if (conf->jwt_cache_entries < 0 ||
+	    conf->jwt_cache_entries > GW_JWTC_MAX) {
+		snprintf(err, errlen, "jwt.cache_entries must be in [0, %d]",
+		         GW_JWTC_MAX);
+		goto out;
+	}
 	snprintf(err, errlen, "jwt: out of memory");
 	ks = calloc(1, sizeof(*ks));
 	if (ks == NULL)
 		goto out;
 	ks->leeway = conf->jwt_leeway_s;
 	ks->max_token = (size_t)conf->jwt_max_token_bytes;
+	if (conf->jwt_cache_entries > 0) {
+		ks->cache = gw_jwtc_new((size_t)conf->jwt_cache_entries);
+		if (ks->cache == NULL)
+			goto out;
+	}
 	ks->iss = calloc(conf->nissuers, sizeof(*ks->iss));
 	if (ks->iss == NULL)
 		goto out;
@@ -610,6 +655,7 @@ gw_jwt_keyset_free(struct gw_jwt_keyset *ks)
 		return;
 	for (i = 0; i < ks->niss; i++)
 		issuer_reset(&ks->iss[i]);
+	gw_jwtc_free(ks->cache);
 	free(ks->iss);
 	free(ks);
 }
@@ -945,9 +991,18 @@ is_scalar(json_object *v)
 }
 
 /*
- * Keeps one claim as text.  Objects, nulls and arrays holding anything but
- * scalars are skipped whole (claims.h).  Over the caps the token is
- * refused rather than truncated: a dropped group could silence a Deny.
+ * Keeps one claim as text.  Object and null claims are skipped (claims.h):
+ * identity providers send objects (Keycloak's realm_access) that no policy
+ * key can name.  Everything that could silence a Deny refuses the token
+ * instead of being dropped or truncated:
+ * - an array holding an object, an array or null: skipping the claim hid
+ *   "suspended" in ["suspended", {"x":1}] from a Deny (issue #11 item 8),
+ *   and keeping only its scalars would let ForAllValues conditions pass on
+ *   a set the token does not hold, so no reading of it is safe;
+ * - two names equal but for case (Team, team): policy keys are matched
+ *   case-insensitively (policy_eval.c), so which one a condition saw would
+ *   depend on the order in the token;
+ * - more claims or values than the caps.
  */
 static enum gw_err
 add_claim(struct gw_claims *c, size_t cap, const char *name, json_object *v,
@@ -960,14 +1015,22 @@ add_claim(struct gw_claims *c, size_t cap, const char *name, json_object *v,
 	if (arr) {
 		n = json_object_array_length(v);
 		for (i = 0; i < n; i++)
-			if (!is_scalar(json_object_array_get_idx(v, i)))
-				return GW_OK;
+			if (!is_scalar(json_object_array_get_idx(v, i))) {
+				*reason = "a claim array holds an object, an "
+				          "array or null";
+				return GW_ERR_TOKEN_INVALID;
+			}
 		if (n > GW_CLAIM_VALUES_MAX) {
 			*reason = "a claim has too many values";
 			return GW_ERR_TOKEN_INVALID;
 		}
 	} else if (!is_scalar(v))
 		return GW_OK;
+	for (i = 0; i < c->n; i++)
+		if (strcasecmp(c->v[i].name, name) == 0) {
+			*reason = "two claim names differ only in case";
+			return GW_ERR_TOKEN_INVALID;
+		}
 	if (c->n >= cap) {
 		*reason = "token has too many claims";
 		return GW_ERR_TOKEN_INVALID;
@@ -989,6 +1052,18 @@ add_claim(struct gw_claims *c, size_t cap, const char *name, json_object *v,
 	return GW_OK;
 }
 
+/* A copy of a string member into *out, left NULL if absent; -1: ENOMEM. */
+static int
+dup_member(json_object *o, const char *name, char **out)
+{
+	const char *v = get_str(o, name);
+
+	if (v == NULL)
+		return 0;
+	*out = gw_strdup(v);
+	return *out == NULL ? -1 : 0;
+}
+
 static enum gw_err
 build_claims(json_object *pl, struct gw_claims **out, const char **reason)
 {
@@ -1005,15 +1080,14 @@ build_claims(json_object *pl, struct gw_claims **out, const char **reason)
 	if (c == NULL)
 		goto out;
 	c->v = calloc(cap ? cap : 1, sizeof(*c->v));
-	c->iss = gw_strdup(get_str(pl, "iss"));
-	c->sub = gw_strdup(get_str(pl, "sub"));
-	if (c->v == NULL || c->iss == NULL || c->sub == NULL)
+	if (c->v == NULL)
 		goto out;
-	if (get_str(pl, "jti") != NULL) {
-		c->jti = gw_strdup(get_str(pl, "jti"));
-		if (c->jti == NULL)
-			goto out;
-	}
+	/* A verified token has iss and sub (check_claims); a claims file for
+	 * explain may not. */
+	if (dup_member(pl, "iss", &c->iss) == -1 ||
+	    dup_member(pl, "sub", &c->sub) == -1 ||
+	    dup_member(pl, "jti", &c->jti) == -1)
+		goto out;
 	json_object_object_get_ex(pl, "exp", &v);
 	numeric_date(v, &c->exp);
 	if (json_object_object_get_ex(pl, "nbf", &v))
@@ -1037,6 +1111,36 @@ out:
 	return err;
 }
 
+/*
+ * The cache's answer for a token's digest: 1 with *out a reference to
+ * the cached claims, -1 if the cached token is expired or not yet valid at
+ * now (the same rules as check_claims: the cache remembers a signature,
+ * never a verdict on time), 0 on a miss.  Same keyset, same bytes: every other
+ * check gave the same answer when the entry was made.
+ */
+static int
+cache_hit(const struct gw_jwt_keyset *ks, const unsigned char *digest,
+          int64_t now, struct gw_claims **out, const char **reason)
+{
+	struct gw_claims *c;
+
+	c = gw_jwtc_get(ks->cache, digest);
+	if (c == NULL)
+		return 0;
+	if (c->exp + ks->leeway < now) {
+		*reason = "token expired";
+		gw_claims_free(c);
+		return -1;
+	}
+	if (now < c->nbf - ks->leeway) {
+		*reason = "token not yet valid";
+		gw_claims_free(c);
+		return -1;
+	}
+	*out = c;
+	return 1;
+}
+
 /* Verifies a compact JWS at now_s; GW_ERR_TOKEN_INVALID with a reason. */
 enum gw_err
 gw_jwt_verify(const struct gw_jwt_keyset *ks, const char *token, int64_t now_s,
@@ -1047,7 +1151,9 @@ gw_jwt_verify(const struct gw_jwt_keyset *ks, const char *token, int64_t now_s,
 	const struct key *key = NULL;
 	const char *reason = "malformed token";
 	enum gw_err err = GW_ERR_TOKEN_INVALID;
+	unsigned char digest[GW_JWTC_KEY_LEN];
 	size_t len;
+	int hit;
 
 	memset(&t, 0, sizeof(t));
 	if (out != NULL)
@@ -1066,6 +1172,14 @@ gw_jwt_verify(const struct gw_jwt_keyset *ks, const char *token, int64_t now_s,
 	if (len > ks->max_token) {
 		reason = "token too large";
 		goto out;
+	}
+	if (ks->cache != NULL) {
+		SHA256((const unsigned char *)token, len, digest);
+		hit = cache_hit(ks, digest, now_s, out, &reason);
+		if (hit != 0) {
+			err = hit > 0 ? GW_OK : GW_ERR_TOKEN_INVALID;
+			goto out;
+		}
 	}
 	if (split(token, len, &t) == -1)
 		goto out;
@@ -1104,6 +1218,10 @@ gw_jwt_verify(const struct gw_jwt_keyset *ks, const char *token, int64_t now_s,
 	err = build_claims(t.pl, out, &reason);
 	if (err == GW_ERR_NOMEM)
 		reason = "out of memory";
+	/* Only what passed every check above is cached (no failures). */
+	if (err == GW_OK && ks->cache != NULL)
+		gw_jwtc_put(ks->cache, digest, *out,
+		            now_s - ks->leeway - LEEWAY_MAX);
 out:
 	json_object_put(t.hdr);
 	json_object_put(t.pl);
@@ -1111,6 +1229,34 @@ out:
 	if (err != GW_OK)
 		gw_fault_set(f, err, FIELD, "%s", reason);
 	return err;
+}
+
+/* Claims from JSON text, built as for a verified token; NULL + reason. */
+enum gw_err
+gw_claims_parse(const char *json, size_t len, struct gw_claims **out,
+                const char **reason)
+{
+	json_object *pl = NULL;
+	enum gw_err err;
+
+	*out = NULL;
+	*reason = "claims must be a JSON object";
+	pl = parse_json((const unsigned char *)json, len);
+	if (pl == NULL)
+		return GW_ERR_TOKEN_INVALID;
+	err = build_claims(pl, out, reason);
+	if (err == GW_ERR_NOMEM)
+		*reason = "out of memory";
+	json_object_put(pl);
+	return err;
+}
+
+/* The verified-token cache's hits and misses; zeros when it is off. */
+void
+gw_jwt_cache_stats(const struct gw_jwt_keyset *ks, uint64_t *hits,
+                   uint64_t *misses)
+{
+	gw_jwtc_stats(ks != NULL ? ks->cache : NULL, hits, misses);
 }
 
 /* Borrowed claim by exact name, or NULL. */
@@ -1127,13 +1273,25 @@ gw_claims_get(const struct gw_claims *c, const char *name)
 	return NULL;
 }
 
-/* Frees claims; accepts NULL. */
+/* Another reference to shared claims; NULL-safe. */
+struct gw_claims *
+gw_claims_ref(struct gw_claims *c)
+{
+	if (c != NULL)
+		atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+	return c;
+}
+
+/* Drops a reference; the last one frees.  Accepts NULL. */
 void
 gw_claims_free(struct gw_claims *c)
 {
 	size_t i, j;
 
 	if (c == NULL)
+		return;
+	/* Acquire-release: the freeing thread sees every holder's reads. */
+	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) > 0)
 		return;
 	for (i = 0; i < c->n; i++) {
 		for (j = 0; j < c->v[i].nvalues; j++)

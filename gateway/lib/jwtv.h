@@ -28,12 +28,29 @@ void gw_jwt_keyset_free(struct gw_jwt_keyset *);
 
 /*
  * Verifies a compact JWS at time now_s (seconds).  On success *out holds
- * the claims (caller frees).  On failure returns GW_ERR_TOKEN_INVALID with
- * a client-safe reason ("token expired", "unknown kid", ...).
+ * the claims (caller frees with gw_claims_free; they may be shared with
+ * the keyset's verified-token cache, so never modify them).  A token
+ * whose exact bytes verified before under this keyset is answered from
+ * the cache, exp and nbf rechecked at now_s.  On failure returns
+ * GW_ERR_TOKEN_INVALID with a client-safe reason ("token expired", "unknown
+ * kid", ...).
  */
 enum gw_err gw_jwt_verify(const struct gw_jwt_keyset *, const char *token,
                           int64_t now_s, struct gw_claims **out,
                           struct gw_fault *);
+
+/*
+ * Builds claims from JSON text exactly as gw_jwt_verify builds a verified
+ * token's (the same parser and rules), without verifying anything: for
+ * `policy explain --claims`.  GW_ERR_TOKEN_INVALID with a reason, or
+ * GW_ERR_NOMEM; on GW_OK *out is the caller's.
+ */
+enum gw_err gw_claims_parse(const char *json, size_t len,
+                            struct gw_claims **out, const char **reason);
+
+/* Verified-token cache hits and misses so far; zeros when it is off. */
+void gw_jwt_cache_stats(const struct gw_jwt_keyset *, uint64_t *hits,
+                        uint64_t *misses);
 
 /*
  * Mints a token for development: alg is "RS256", "ES256" or "HS256"; key is

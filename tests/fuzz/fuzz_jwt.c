@@ -5,7 +5,10 @@
  * fuzzer also reaches the claim checks, claim extraction and the libjwt
  * gate.  The secret is random, written once to a private temp dir.  Looks
  * for crashes, leaks and UB; an accepted raw token would mean a forged
- * HMAC and aborts.
+ * HMAC and aborts.  The verified-token cache is on (small, so it evicts):
+ * an accepted token must be accepted again, from the cache, with the same
+ * claims; and gw_claims_parse (policy explain --claims) over the signed
+ * payload must accept what verification accepted.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -80,6 +83,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	memset(&c, 0, sizeof(c));
 	c.jwt_leeway_s = 60;
 	c.jwt_max_token_bytes = 8192;
+	c.jwt_cache_entries = 16;
 	c.issuers = &iss;
 	c.nissuers = 1;
 	ks = gw_jwt_keyset_load(&c, err, sizeof(err));
@@ -96,7 +100,8 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char hdr[] = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-	struct gw_claims *claims = NULL;
+	struct gw_claims *claims = NULL, *again = NULL, *parsed = NULL;
+	const char *why = NULL;
 	struct gw_fault f;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -131,6 +136,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (e == GW_OK && (data[0] & 1))
 		abort(); /* a raw token we never signed was accepted */
+	if (e == GW_OK) {
+		memset(&f, 0, sizeof(f));
+		if (gw_jwt_verify(ks, tok, NOW, &again, &f) != GW_OK ||
+		    again == NULL || strcmp(again->sub, claims->sub) != 0 ||
+		    again->n != claims->n)
+			abort(); /* the cache changed the answer */
+		if (gw_claims_parse((const char *)data + 1, size - 1, &parsed,
+		                    &why) != GW_OK)
+			abort(); /* explain refuses what enforcement accepts */
+	}
+	gw_claims_free(parsed);
+	gw_claims_free(again);
 	gw_claims_free(claims);
 	free(tok);
 	return 0;

@@ -163,6 +163,32 @@ class CheckConfig(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("zz-bad.json", err)
 
+    def test_explain_claims_as_enforced(self):
+        """Gap (issue #11 item 8): explain --claims built claims with its
+        own code, dropping only the object from ["hss-exporters", {..}]
+        while enforcement dropped the whole claim.  Both now use
+        gw_claims_parse and refuse such claims, and names equal but for
+        case.  Positive control: the same groups without the object."""
+        self.assertEqual(self.check()[0], 0)  # writes hssgw.json
+
+        def explain(claims):
+            self.write("claims.json", json.dumps(claims))
+            return hssgw("policy", "explain", "--config",
+                         self.p("hssgw.json"), "--claims",
+                         self.p("claims.json"),
+                         stdin=b'{"project": "demo"}')
+        base = {"iss": "https://idp.test", "sub": "alice"}
+        rc, out, err = explain(dict(base, groups=["hss-exporters", {"x": 1}]))
+        self.assertEqual(rc, 1, out)
+        self.assertIn("a claim array holds an object", err)
+        rc, out, err = explain(dict(base, groups=["hss-exporters"],
+                                    Groups=["others"]))
+        self.assertEqual(rc, 1, out)
+        self.assertIn("differ only in case", err)
+        rc, out, err = explain(dict(base, groups=["hss-exporters", 7]))
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(json.loads(out)["decision"], "allow")
+
     def test_mint_token_verifies_shape(self):
         rc, out, err = hssgw("mint-token", "--key", self.p("idp.pem"),
                              "--alg", "RS256", "--kid", "k1", "--iss",
