@@ -101,7 +101,8 @@ struct server {
 	/* requests that may wait on HSS, and the cap (threads - reserve) */
 	atomic_int waiting;
 	int waiting_max;
-	int64_t last_log_s; /* front thread only: one complaint a second */
+	int64_t last_log_s;     /* front thread only: one complaint a second */
+	int64_t pause_until_ms; /* front thread only: out of descriptors */
 };
 
 /* One worker's request: libfcgi's state plus the watchdog slot. */
@@ -445,8 +446,7 @@ complain(struct server *sv, const char *what, const char *detail)
 	if (s == sv->last_log_s)
 		return;
 	sv->last_log_s = s;
-	fprintf(stderr, "hssgw: FastCGI connection closed: %s%s\n", what,
-	        detail);
+	fprintf(stderr, "hssgw: FastCGI: %s%s\n", what, detail);
 }
 
 static void
@@ -539,6 +539,13 @@ accept_some(struct server *sv, int efd)
 		len = sizeof(sa);
 		fd = accept4(sv->listen_fd, (struct sockaddr *)&sa, &len,
 		             SOCK_CLOEXEC);
+		if (fd == -1 && (errno == EMFILE || errno == ENFILE)) {
+			/* The listener stays readable: pause rather than spin
+			 * until requests in flight free descriptors. */
+			complain(sv, "accept paused: out of file descriptors",
+			         "");
+			sv->pause_until_ms = mono_ms() + 100;
+		}
 		if (fd == -1)
 			return; /* EAGAIN, or a connection gone before accept */
 		if (sv->check_peer && !peer_allowed(sv, &sa)) {
@@ -553,7 +560,10 @@ accept_some(struct server *sv, int efd)
 				    AF_INET6,
 				    &((struct sockaddr_in6 *)&sa)->sin6_addr,
 				    addr, sizeof(addr));
-			complain(sv, "peer not in listen_allow: ", addr);
+			complain(
+			    sv,
+			    "connection refused: peer not in listen_allow: ",
+			    addr);
 			close(fd);
 			continue;
 		}
@@ -584,22 +594,32 @@ watch(struct server *sv, int efd)
 	int64_t now = mono_ms();
 	struct slot *sl;
 	size_t i;
+	int cut;
 
 	for (i = 0; i < CONN_MAX; i++)
 		if (sv->pend[i].fd != -1 && now >= sv->pend[i].deadline_ms) {
-			complain(sv, "request not read in time", "");
+			complain(sv,
+			         "connection closed: request not read within "
+			         "request_read_timeout_ms",
+			         "");
 			drop_pending(sv, efd, i);
 		}
 	for (i = 0; i < sv->nslots; i++) {
 		sl = &sv->slots[i];
+		cut = 0;
 		pthread_mutex_lock(&sl->lock);
 		if (sl->fd != -1 && sl->deadline_ms != 0 &&
 		    now >= sl->deadline_ms && !sl->fired) {
 			/* Every blocked read and write on it returns now. */
 			shutdown(sl->fd, SHUT_RDWR);
-			sl->fired = 1;
+			sl->fired = cut = 1;
 		}
 		pthread_mutex_unlock(&sl->lock);
+		if (cut)
+			complain(sv,
+			         "connection shut down: a worker's read or "
+			         "send deadline passed",
+			         "");
 	}
 }
 
@@ -629,7 +649,7 @@ front(void *arg)
 	lev.events = EPOLLIN;
 	lev.data.u64 = UINT64_MAX;
 	while (!atomic_load(&sv->stopping)) {
-		k = room(sv);
+		k = room(sv) && mono_ms() >= sv->pause_until_ms;
 		/* Full: leave new peers in the kernel's backlog. */
 		if (k != listening &&
 		    epoll_ctl(efd, k ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,

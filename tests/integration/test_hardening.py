@@ -154,6 +154,8 @@ class Stallers(unittest.TestCase):
                 self.assertLess(took, 0.5)
             took = closed_within(st, READ_MS / 1000.0 + 3)
             self.assertIsNotNone(took, "staller never cut")
+            self.assertIn("request not read within request_read_timeout_ms",
+                          self.s.log_tail("hssgw", 1 << 20))
         finally:
             st.close()
 
@@ -411,6 +413,8 @@ class SlowDownload(unittest.TestCase):
             st.close()
         self.assertFalse(ended)
         self.assertLess(len(out), self.SIZE)
+        self.assertIn("send deadline passed",
+                      self.s.log_tail("hssgw", 1 << 20))
 
 
 class NginxErrors(unittest.TestCase):
