@@ -99,7 +99,9 @@ class HardStack(TaskStack):
 
     def _configs(self):
         super()._configs()
-        self.config.update({"request_read_timeout_ms": READ_MS})
+        # The production default, which the shared stack turns off.
+        self.config.update({"request_read_timeout_ms": READ_MS,
+                            "reserve_threads": 1})
         self.config.update(self.extra)
         stk.write_file(self.config_path, json.dumps(self.config, indent=1))
 
