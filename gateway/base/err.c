@@ -43,6 +43,10 @@ static const struct {
     [GW_ERR_UPSTREAM_BUSY] = {429, "HSSGW.0206",
                               "HSS is throttling: retry later"},
     [GW_ERR_TASK_NOT_READY] = {409, "HSSGW.0009", "export task not finished"},
+    /* reserve_threads: cheap routes keep workers while HSS is slow. */
+    [GW_ERR_BUSY] = {503, "HSSGW.0305", "gateway busy: retry later"},
+    /* Answered by nginx itself: a bad request line or oversized headers. */
+    [GW_ERR_FRONT_REQUEST] = {400, "HSSGW.0010", "bad request"},
 };
 
 _Static_assert(sizeof(errtab) / sizeof(errtab[0]) == GW_ERR__MAX,

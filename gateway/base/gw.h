@@ -42,6 +42,8 @@ enum gw_err {
 	GW_ERR_BUDGET,           /* hssgw's upstream budget is spent */
 	GW_ERR_UPSTREAM_BUSY,    /* HSS throttled (APIGW.0308) past retries */
 	GW_ERR_TASK_NOT_READY,   /* the export task has no file (yet) */
+	GW_ERR_BUSY,             /* every worker that may wait on HSS is busy */
+	GW_ERR_FRONT_REQUEST,    /* nginx refused the request line/headers */
 	GW_ERR__MAX
 };
 

@@ -6,6 +6,9 @@
  * Relative paths are resolved against the config file's directory.  Reads
  * no secret: key, token and secret files are opened by their modules.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -207,6 +210,19 @@ static const struct ckey topkeys[] = {
     {"threads", K_INT, F(gw_config, threads), 0, 1, 256, NULL, NULL, 0, 0},
     {"max_body_bytes", K_INT, F(gw_config, max_body_bytes), 0, 256, 1024 * 1024,
      NULL, NULL, 0, 0},
+    /* A total deadline on reading a request's header and body. */
+    {"request_read_timeout_ms", K_INT, F(gw_config, request_read_timeout_ms), 0,
+     100, 600000, NULL, NULL, 0, 0},
+    /* Total time one response may spend blocked on writing to nginx. */
+    {"response_send_timeout_ms", K_INT, F(gw_config, response_send_timeout_ms),
+     0, 100, 600000, NULL, NULL, 0, 0},
+    /* host:port listeners: peer addresses allowed (default loopback). */
+    {"listen_allow", K_STRLIST, F(gw_config, listen_allow), 0, 1, 64, NULL,
+     NULL, 0, F(gw_config, nlisten_allow)},
+    /* Workers kept for cheap routes: at most threads - this may wait on
+     * HSS or on another request's HSS call. */
+    {"reserve_threads", K_INT, F(gw_config, reserve_threads), 0, 0, 255, NULL,
+     NULL, 0, 0},
     {"jwt", K_OBJ, 0, 1, 0, 0, NULL, jwtkeys, 0, 0},
     {"shadow_policies_dir", K_PATH, F(gw_config, shadow_policies_dir), 0, 1,
      PATH_MAX, NULL, NULL, 0, 0},
@@ -456,6 +472,17 @@ check_listen(const char *s)
 	return gw_strtonum(colon + 1, 1, 65535, &port);
 }
 
+/* An IPv4 or IPv6 literal, as inet_pton(3) reads it. */
+static int
+check_ip(const char *s)
+{
+	unsigned char a[sizeof(struct in6_addr)];
+
+	if (inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1)
+		return 0;
+	return -1;
+}
+
 static int
 credrule_has(size_t r, const char *key)
 {
@@ -535,6 +562,16 @@ check_refs(struct loadctx *c, struct gw_config *conf)
 		return fail(
 		    c, "listen",
 		    "must be \"unix:/path\", \"host:port\" or \"fd:0\"");
+	for (i = 0; i < conf->nlisten_allow; i++)
+		if (check_ip(conf->listen_allow[i]) == -1) {
+			snprintf(path, sizeof(path), "listen_allow[%zu]", i);
+			return fail(c, path, "must be an IPv4 or IPv6 address");
+		}
+	/* Default: one worker kept, unless there is only one. */
+	if (conf->reserve_threads == -1)
+		conf->reserve_threads = conf->threads > 1 ? 1 : 0;
+	else if (conf->reserve_threads >= conf->threads)
+		return fail(c, "reserve_threads", "must be below threads");
 	for (i = 0; i < conf->ncreds; i++)
 		for (j = 0; j < i; j++)
 			if (strcmp(conf->creds[i].name, conf->creds[j].name) ==
@@ -628,6 +665,9 @@ gw_conf_load(const char *path, char *err, size_t errlen)
 	 * sized for 32 concurrent clients (README, "Sizing"). */
 	conf->threads = 32;
 	conf->max_body_bytes = 65536;
+	conf->request_read_timeout_ms = 5000;
+	conf->response_send_timeout_ms = 30000;
+	conf->reserve_threads = -1; /* set in check_refs */
 	conf->jwt_leeway_s = 60;
 	conf->jwt_max_token_bytes = 8192;
 	conf->jwt_cache_entries = 4096;
@@ -724,6 +764,7 @@ gw_conf_free(struct gw_config *conf)
 	free(conf->creds);
 	free(conf->path);
 	free(conf->listen);
+	free_strv(conf->listen_allow, conf->nlisten_allow);
 	free(conf->policies_dir);
 	free(conf->shadow_policies_dir);
 	free(conf->up_ca_file);

@@ -62,6 +62,11 @@ struct gw_config {
 	char *listen; /* "unix:/path", "host:port" or "fd:0" */
 	long long threads;
 	long long max_body_bytes;
+	long long request_read_timeout_ms;  /* header + body, total */
+	long long response_send_timeout_ms; /* blocked writing, total */
+	char **listen_allow;                /* NULL: 127.0.0.1 and ::1 */
+	size_t nlisten_allow;
+	long long reserve_threads; /* kept for requests that do not wait */
 	/* jwt */
 	long long jwt_leeway_s;
 	long long jwt_max_token_bytes;

@@ -1,20 +1,35 @@
 /*
- * The FastCGI front: the only file that includes <fcgiapp.h>.  N worker
- * threads each run FCGX_Accept_r on one listening socket (a unix socket or
- * TCP address from config, or the inherited fd 0 as spawn-fcgi and systemd
- * pass it), turn FastCGI params into a gw_http_req, run the pipeline and
- * write the response.  The main thread waits for signals: SIGTERM/SIGINT
- * shut the listener so workers finish their request in flight and exit,
- * SIGHUP reloads config, keys and policies, SIGUSR1 reopens the audit file.
- * Reads only the params nginx sets from trusted variables; never any other
- * caller-controlled header.
+ * The FastCGI front: the only file that includes <fcgiapp.h>.  One front
+ * thread accepts on the listening socket (a unix socket or TCP address
+ * from config, or the inherited fd 0 as spawn-fcgi and systemd pass it),
+ * refuses TCP peers outside listen_allow, waits until a request's FastCGI
+ * stream has arrived and queues it; N worker threads hand each one to
+ * FCGX_Accept_r as an open ipcFd (libfcgi never accepts or locks), turn
+ * FastCGI params into a gw_http_req, run the pipeline and write the
+ * response.  The front thread is also the watchdog: reading a request and
+ * writing its answer have total deadlines, past which the socket is shut
+ * down, so no peer of the socket can hold a worker or block another.  The
+ * main thread waits for signals: SIGTERM/SIGINT stop the front so workers
+ * finish what is queued and exit, SIGHUP reloads config, keys and
+ * policies, SIGUSR1 reopens the audit file.  Reads only the params nginx
+ * sets from trusted variables; never any other caller-controlled header.
  */
+/* accept4(2), F_DUPFD_CLOEXEC: Linux. */
+#define _GNU_SOURCE
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,13 +43,122 @@
 #include "pipeline.h"
 #include "upstream.h"
 
+/* Connections read or queued by the front thread at once; more wait in the
+ * kernel's backlog, never on a worker. */
+#define CONN_MAX 64
+/* A request is handed to a worker once its FastCGI stream has ended
+ * (the empty FCGI_STDIN record) or this much of it is buffered: larger
+ * bodies than a socket buffer holds are read by the worker, still under
+ * the total read deadline. */
+#define PEEK_MAX (32 * 1024)
+/* The front thread's tick: deadlines are enforced this promptly. */
+#define TICK_MS 50
+
+#define FCGI_HEADER_LEN 8
+#define FCGI_STDIN      5
+
+/* A connection the front thread accepted and a worker has yet to take. */
+struct conn {
+	int fd;              /* -1: free */
+	int64_t deadline_ms; /* monotonic: the whole request read by then */
+	int complete;        /* the FastCGI stream has ended */
+};
+
+/*
+ * What the watchdog (the front thread) knows of one worker: the socket it
+ * serves and when to shut it down.  The worker owns fd and closes it only
+ * after clearing it here under the lock, so the watchdog never shuts down
+ * a descriptor number the kernel has handed to someone else.
+ */
+struct slot {
+	pthread_mutex_t lock;
+	int fd;              /* -1: idle */
+	int64_t deadline_ms; /* 0: none */
+	int fired;
+};
+
 struct server {
 	struct gw_gateway *gw;
 	int listen_fd;
-	pthread_mutex_t accept_lock;
-	volatile sig_atomic_t stopping;
+	int check_peer; /* TCP listener: peers must be in the allow-list */
+	atomic_int stopping;
 	int cred_failing; /* main thread only: log transitions once */
+	int64_t read_ms, send_ms;
+	/* listen_allow, as addresses (IPv4 in IPv6-mapped form) */
+	struct in6_addr *allow;
+	size_t nallow;
+	/* requests read in full (or far enough), for the workers */
+	pthread_mutex_t qlock;
+	pthread_cond_t qcond;
+	struct conn q[CONN_MAX];
+	size_t qhead, qlen;
+	int qclosed; /* the front thread has stopped: drain, then exit */
+	/* the front thread's connections being read (front thread only) */
+	struct conn pend[CONN_MAX];
+	size_t npend;
+	struct slot *slots;
+	size_t nslots;
+	/* requests that may wait on HSS, and the cap (threads - reserve) */
+	atomic_int waiting;
+	int waiting_max;
+	int64_t last_log_s;     /* front thread only: one complaint a second */
+	int64_t pause_until_ms; /* front thread only: out of descriptors */
 };
+
+/* One worker's request: libfcgi's state plus the watchdog slot. */
+struct work {
+	struct server *sv;
+	struct slot *slot;
+	struct gw_worker *w;
+	FCGX_Request r;
+	int64_t send_left_ms; /* what is left of response_send_timeout_ms */
+};
+
+static int64_t
+mono_ms(void)
+{
+	return gw_mono_us() / 1000;
+}
+
+static void
+slot_set(struct slot *sl, int fd, int64_t deadline_ms)
+{
+	pthread_mutex_lock(&sl->lock);
+	sl->fd = fd;
+	sl->deadline_ms = deadline_ms;
+	sl->fired = 0;
+	pthread_mutex_unlock(&sl->lock);
+}
+
+static void
+slot_deadline(struct slot *sl, int64_t deadline_ms)
+{
+	pthread_mutex_lock(&sl->lock);
+	sl->deadline_ms = deadline_ms;
+	pthread_mutex_unlock(&sl->lock);
+}
+
+/*
+ * Writes to nginx are bounded in total (response_send_timeout_ms): a
+ * reader that stops or trickles cannot keep the worker.  The deadline is
+ * armed only while a write may block, so waiting for HSS between the
+ * chunks of a download does not count.
+ */
+static void
+send_begin(struct work *wk)
+{
+	slot_deadline(wk->slot,
+	              mono_ms() +
+	                  (wk->send_left_ms > 0 ? wk->send_left_ms : 1));
+}
+
+static int
+send_end(struct work *wk, int64_t t0)
+{
+	slot_deadline(wk->slot, 0);
+	wk->send_left_ms -= mono_ms() - t0;
+	return wk->send_left_ms > 0 ? 0 : -1;
+}
 
 static const char *
 param(FCGX_Request *r, const char *name)
@@ -111,10 +235,14 @@ reason(int status)
 static int
 stream_head(void *ctx, const struct gw_http_resp *resp, long long length)
 {
-	FCGX_Request *r = ctx;
+	struct work *wk = ctx;
+	FCGX_Request *r = &wk->r;
+	int64_t t0 = mono_ms();
 	char cl[64];
 	size_t i;
+	int rc;
 
+	send_begin(wk);
 	FCGX_FPrintF(r->out, "Status: %d %s\r\n", resp->status,
 	             reason(resp->status));
 	for (i = 0; i < resp->nheaders; i++)
@@ -125,25 +253,30 @@ stream_head(void *ctx, const struct gw_http_resp *resp, long long length)
 		snprintf(cl, sizeof(cl), "Content-Length: %lld\r\n", length);
 		FCGX_PutS(cl, r->out);
 	}
-	return FCGX_PutS("\r\n", r->out) < 0 ? -1 : 0;
+	rc = FCGX_PutS("\r\n", r->out) < 0 ? -1 : 0;
+	return send_end(wk, t0) == -1 ? -1 : rc;
 }
 
 static int
 stream_body(void *ctx, const void *p, size_t len)
 {
-	FCGX_Request *r = ctx;
+	struct work *wk = ctx;
 	const char *c = p;
-	int n;
+	int64_t t0 = mono_ms();
+	int n, rc = 0;
 
+	send_begin(wk);
 	/* FCGX_PutStr takes an int: feed it in bounded pieces. */
 	while (len > 0) {
 		n = len > 65536 ? 65536 : (int)len;
-		if (FCGX_PutStr(c, n, r->out) != n)
-			return -1;
+		if (FCGX_PutStr(c, n, wk->r.out) != n) {
+			rc = -1;
+			break;
+		}
 		c += n;
 		len -= (size_t)n;
 	}
-	return 0;
+	return send_end(wk, t0) == -1 ? -1 : rc;
 }
 
 /*
@@ -154,21 +287,24 @@ stream_body(void *ctx, const void *p, size_t len)
 static void
 stream_abort(void *ctx)
 {
-	FCGX_Request *r = ctx;
+	struct work *wk = ctx;
 
-	shutdown(r->ipcFd, SHUT_RDWR);
+	shutdown(wk->r.ipcFd, SHUT_RDWR);
 }
 
 static void
-serve_one(struct server *sv, struct gw_worker *w, FCGX_Request *r)
+serve_one(struct work *wk)
 {
 	const struct gw_http_stream stream = {stream_head, stream_body,
-	                                      stream_abort, r};
+	                                      stream_abort, wk};
+	struct server *sv = wk->sv;
+	FCGX_Request *r = &wk->r;
 	const struct gw_snapshot *snap = gw_gw_acquire(sv->gw);
 	const struct gw_config *conf = gw_pipe_config(snap);
 	struct gw_http_req req;
 	struct gw_http_resp resp;
 	char *body = NULL;
+	int64_t t0;
 	size_t i;
 
 	memset(&req, 0, sizeof(req));
@@ -180,16 +316,22 @@ serve_one(struct server *sv, struct gw_worker *w, FCGX_Request *r)
 	/* Set by nginx from $remote_addr and $request_id, never headers. */
 	req.client_addr = param(r, "HSSGW_CLIENT_ADDR");
 	req.request_id = param(r, "HSSGW_REQUEST_ID");
+	/* Still under the read deadline the worker armed at the start. */
 	body = read_body(r, (size_t)conf->max_body_bytes, &req.bodylen,
 	                 &req.body_too_large);
+	slot_deadline(wk->slot, 0);
 	req.body = body != NULL ? body : "";
 	req.now_ms = gw_now_ms();
+	req.waiting = &sv->waiting;
+	req.waiting_max = sv->waiting_max;
 	resp.stream = &stream;
-	gw_pipe_handle(snap, w, &req, &resp);
+	gw_pipe_handle(snap, wk->w, &req, &resp);
 	gw_gw_release(sv->gw, snap);
 	if (resp.streamed)
 		goto out;
 
+	t0 = mono_ms();
+	send_begin(wk);
 	FCGX_FPrintF(r->out, "Status: %d %s\r\n", resp.status,
 	             reason(resp.status));
 	for (i = 0; i < resp.nheaders; i++)
@@ -200,40 +342,340 @@ serve_one(struct server *sv, struct gw_worker *w, FCGX_Request *r)
 	             (unsigned long)resp.bodylen);
 	if (resp.bodylen > 0)
 		FCGX_PutStr(resp.body, (int)resp.bodylen, r->out);
+	(void)send_end(wk, t0);
 out:
 	gw_http_resp_reset(&resp);
 	free(body);
 }
 
+/* The next connection to serve, or -1 once the front stopped and the
+ * queue is empty. */
+static int
+take(struct server *sv, struct conn *c)
+{
+	int rc = -1;
+
+	pthread_mutex_lock(&sv->qlock);
+	while (sv->qlen == 0 && !sv->qclosed)
+		pthread_cond_wait(&sv->qcond, &sv->qlock);
+	if (sv->qlen > 0) {
+		*c = sv->q[sv->qhead];
+		sv->qhead = (sv->qhead + 1) % CONN_MAX;
+		sv->qlen--;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&sv->qlock);
+	return rc;
+}
+
+/*
+ * One connection, one request.  libfcgi gets a duplicate of the socket
+ * (FCGX_Accept_r reads from an open ipcFd without accept(2)); it may close
+ * its copy on a protocol error, while the worker's copy keeps the number
+ * valid for the watchdog until the slot is cleared.  A peer asking to keep
+ * the connection is closed anyway: nginx runs with fastcgi_keep_conn off.
+ */
+static void
+serve_conn(struct work *wk, const struct conn *c)
+{
+	int64_t now = mono_ms();
+	int lfd;
+
+	/* A stream that already ended reads without blocking; the deadline
+	 * only guards libfcgi against a peer that lied about it. */
+	slot_set(wk->slot, c->fd,
+	         c->complete ? now + wk->sv->read_ms : c->deadline_ms);
+	lfd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
+	if (lfd == -1)
+		goto out;
+	wk->r.ipcFd = lfd;
+	/* FCGX_Accept_r first "finishes" the previous request, which would
+	 * close an ipcFd not marked kept. */
+	wk->r.keepConnection = 1;
+	wk->send_left_ms = wk->sv->send_ms;
+	if (FCGX_Accept_r(&wk->r) != 0)
+		goto out; /* libfcgi closed lfd */
+	serve_one(wk);
+	/* libfcgi flushes, then drains the peer for up to 2 s: bounded. */
+	slot_deadline(wk->slot, mono_ms() + wk->sv->read_ms);
+	FCGX_Finish_r(&wk->r);
+	if (wk->r.ipcFd >= 0)
+		FCGX_Free(&wk->r, 1);
+out:
+	slot_set(wk->slot, -1, 0);
+	close(c->fd);
+}
+
 static void *
 worker(void *arg)
 {
-	struct server *sv = arg;
-	struct gw_worker *w = NULL;
-	FCGX_Request r;
-	int rc;
+	struct work *wk = arg;
+	struct conn c;
 
-	w = gw_pipe_worker_new();
-	if (w == NULL) {
-		fprintf(stderr, "hssgw: worker: out of memory\n");
-		return NULL;
-	}
-	if (FCGX_InitRequest(&r, sv->listen_fd, 0) != 0) {
-		gw_pipe_worker_free(w);
-		return NULL;
-	}
-	while (!sv->stopping) {
-		/* Serialize accept(2), as libfcgi's threaded example does. */
-		pthread_mutex_lock(&sv->accept_lock);
-		rc = sv->stopping ? -1 : FCGX_Accept_r(&r);
-		pthread_mutex_unlock(&sv->accept_lock);
-		if (rc < 0)
+	while (take(wk->sv, &c) == 0)
+		serve_conn(wk, &c);
+	return NULL;
+}
+
+/*
+ * Whether the buffered bytes hold a whole FastCGI request: records up to
+ * the empty FCGI_STDIN record that ends the body (FastCGI 1.0, 3.3, 5.1).
+ */
+static int
+stream_ended(const unsigned char *p, size_t n)
+{
+	size_t off = 0, clen;
+
+	while (n - off >= FCGI_HEADER_LEN) {
+		clen = ((size_t)p[off + 4] << 8) | p[off + 5];
+		if (p[off + 1] == FCGI_STDIN && clen == 0)
+			return 1;
+		off += FCGI_HEADER_LEN + clen + p[off + 6];
+		if (off > n)
 			break;
-		serve_one(sv, w, &r);
-		FCGX_Finish_r(&r);
 	}
-	FCGX_Free(&r, 1);
-	gw_pipe_worker_free(w);
+	return 0;
+}
+
+/* Logs at most one line a second, so a flood cannot fill the log. */
+static void
+complain(struct server *sv, const char *what, const char *detail)
+{
+	int64_t s = mono_ms() / 1000;
+
+	if (s == sv->last_log_s)
+		return;
+	sv->last_log_s = s;
+	fprintf(stderr, "hssgw: FastCGI: %s%s\n", what, detail);
+}
+
+static void
+drop_pending(struct server *sv, int efd, size_t i)
+{
+	epoll_ctl(efd, EPOLL_CTL_DEL, sv->pend[i].fd, NULL);
+	close(sv->pend[i].fd);
+	sv->pend[i].fd = -1;
+	sv->npend--;
+}
+
+static void
+hand_over(struct server *sv, int efd, size_t i)
+{
+	epoll_ctl(efd, EPOLL_CTL_DEL, sv->pend[i].fd, NULL);
+	pthread_mutex_lock(&sv->qlock);
+	/* Room is certain: the front accepts only while npend + qlen is
+	 * below CONN_MAX. */
+	sv->q[(sv->qhead + sv->qlen) % CONN_MAX] = sv->pend[i];
+	sv->qlen++;
+	pthread_cond_signal(&sv->qcond);
+	pthread_mutex_unlock(&sv->qlock);
+	sv->pend[i].fd = -1;
+	sv->npend--;
+}
+
+/* New data on a connection being read: hand it over once it ended. */
+static void
+peek(struct server *sv, int efd, size_t i, unsigned char *buf)
+{
+	ssize_t n;
+
+	n = recv(sv->pend[i].fd, buf, PEEK_MAX, MSG_PEEK | MSG_DONTWAIT);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		drop_pending(sv, efd, i); /* the peer left or failed */
+		return;
+	}
+	sv->pend[i].complete = stream_ended(buf, (size_t)n);
+	if (sv->pend[i].complete || n == PEEK_MAX)
+		hand_over(sv, efd, i);
+}
+
+static int
+peer_allowed(const struct server *sv, const struct sockaddr_storage *sa)
+{
+	struct in6_addr a;
+	size_t i;
+
+	if (sa->ss_family == AF_INET) {
+		memset(&a, 0, sizeof(a));
+		a.s6_addr[10] = a.s6_addr[11] = 0xff;
+		memcpy(&a.s6_addr[12],
+		       &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->ss_family == AF_INET6)
+		a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+	else
+		return 0;
+	for (i = 0; i < sv->nallow; i++)
+		if (memcmp(&a, &sv->allow[i], sizeof(a)) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether the front may take one more connection. */
+static int
+room(struct server *sv)
+{
+	int k;
+
+	pthread_mutex_lock(&sv->qlock);
+	k = sv->npend + sv->qlen < CONN_MAX;
+	pthread_mutex_unlock(&sv->qlock);
+	return k;
+}
+
+static void
+accept_some(struct server *sv, int efd)
+{
+	struct sockaddr_storage sa;
+	struct epoll_event ev;
+	char addr[INET6_ADDRSTRLEN];
+	socklen_t len;
+	size_t i;
+	int fd, one = 1;
+
+	while (room(sv)) {
+		memset(&sa, 0, sizeof(sa));
+		len = sizeof(sa);
+		fd = accept4(sv->listen_fd, (struct sockaddr *)&sa, &len,
+		             SOCK_CLOEXEC);
+		if (fd == -1 && (errno == EMFILE || errno == ENFILE)) {
+			/* The listener stays readable: pause rather than spin
+			 * until requests in flight free descriptors. */
+			complain(sv, "accept paused: out of file descriptors",
+			         "");
+			sv->pause_until_ms = mono_ms() + 100;
+		}
+		if (fd == -1)
+			return; /* EAGAIN, or a connection gone before accept */
+		if (sv->check_peer && !peer_allowed(sv, &sa)) {
+			addr[0] = '\0';
+			if (sa.ss_family == AF_INET)
+				inet_ntop(
+				    AF_INET,
+				    &((struct sockaddr_in *)&sa)->sin_addr,
+				    addr, sizeof(addr));
+			else if (sa.ss_family == AF_INET6)
+				inet_ntop(
+				    AF_INET6,
+				    &((struct sockaddr_in6 *)&sa)->sin6_addr,
+				    addr, sizeof(addr));
+			complain(
+			    sv,
+			    "connection refused: peer not in listen_allow: ",
+			    addr);
+			close(fd);
+			continue;
+		}
+		if (sv->check_peer)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			           sizeof(one));
+		/* room() counted it: a free entry exists. */
+		for (i = 0; i < CONN_MAX - 1 && sv->pend[i].fd != -1; i++)
+			;
+		sv->pend[i].fd = fd;
+		sv->pend[i].deadline_ms = mono_ms() + sv->read_ms;
+		sv->pend[i].complete = 0;
+		sv->npend++;
+		/* Edge-triggered: one event per arrival, though peek leaves
+		 * the bytes in place for libfcgi. */
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+		ev.data.u64 = i;
+		if (epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev) == -1)
+			drop_pending(sv, efd, i);
+	}
+}
+
+/* The watchdog: connections and workers past their deadline are cut. */
+static void
+watch(struct server *sv, int efd)
+{
+	int64_t now = mono_ms();
+	struct slot *sl;
+	size_t i;
+	int cut;
+
+	for (i = 0; i < CONN_MAX; i++)
+		if (sv->pend[i].fd != -1 && now >= sv->pend[i].deadline_ms) {
+			complain(sv,
+			         "connection closed: request not read within "
+			         "request_read_timeout_ms",
+			         "");
+			drop_pending(sv, efd, i);
+		}
+	for (i = 0; i < sv->nslots; i++) {
+		sl = &sv->slots[i];
+		cut = 0;
+		pthread_mutex_lock(&sl->lock);
+		if (sl->fd != -1 && sl->deadline_ms != 0 &&
+		    now >= sl->deadline_ms && !sl->fired) {
+			/* Every blocked read and write on it returns now. */
+			shutdown(sl->fd, SHUT_RDWR);
+			sl->fired = cut = 1;
+		}
+		pthread_mutex_unlock(&sl->lock);
+		if (cut)
+			complain(sv,
+			         "connection shut down: a worker's read or "
+			         "send deadline passed",
+			         "");
+	}
+}
+
+/*
+ * The front thread: accepts (never a worker), reads each request until
+ * its FastCGI stream has ended without taking its bytes (MSG_PEEK), hands
+ * it to the workers and shuts down whatever passes its deadline.  A peer
+ * that sends one byte and waits holds a table entry until its deadline,
+ * never a worker; with the table full, new peers wait in the backlog.
+ */
+static void *
+front(void *arg)
+{
+	struct server *sv = arg;
+	struct epoll_event evs[16], lev;
+	unsigned char *buf = NULL;
+	int efd = -1, listening = 0, n, k;
+	size_t i;
+
+	buf = malloc(PEEK_MAX);
+	efd = epoll_create1(EPOLL_CLOEXEC);
+	if (buf == NULL || efd == -1) {
+		fprintf(stderr, "hssgw: front: %s\n", strerror(errno));
+		goto out;
+	}
+	memset(&lev, 0, sizeof(lev));
+	lev.events = EPOLLIN;
+	lev.data.u64 = UINT64_MAX;
+	while (!atomic_load(&sv->stopping)) {
+		k = room(sv) && mono_ms() >= sv->pause_until_ms;
+		/* Full: leave new peers in the kernel's backlog. */
+		if (k != listening &&
+		    epoll_ctl(efd, k ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
+		              sv->listen_fd, &lev) == 0)
+			listening = k;
+		n = epoll_wait(efd, evs, 16, TICK_MS);
+		for (k = 0; k < n; k++) {
+			if (evs[k].data.u64 == UINT64_MAX)
+				accept_some(sv, efd);
+			else if (sv->pend[evs[k].data.u64].fd != -1)
+				peek(sv, efd, (size_t)evs[k].data.u64, buf);
+		}
+		watch(sv, efd);
+	}
+	for (i = 0; i < CONN_MAX; i++)
+		if (sv->pend[i].fd != -1)
+			drop_pending(sv, efd, i);
+out:
+	/* The workers serve what is queued, then exit. */
+	pthread_mutex_lock(&sv->qlock);
+	sv->qclosed = 1;
+	pthread_cond_broadcast(&sv->qcond);
+	pthread_mutex_unlock(&sv->qlock);
+	if (efd != -1)
+		close(efd);
+	free(buf);
 	return NULL;
 }
 
@@ -265,6 +707,47 @@ open_listener(const char *listen, char *err, size_t errlen)
 		return -1;
 	}
 	return fd;
+}
+
+/* listen_allow as addresses; loopback when the config names none. */
+static int
+load_allow(struct server *sv, const struct gw_config *conf)
+{
+	static const char *const loopback[] = {"127.0.0.1", "::1"};
+	const char *const *v = (const char *const *)conf->listen_allow;
+	size_t i, n = conf->nlisten_allow;
+	struct in_addr a4;
+
+	if (n == 0) {
+		v = loopback;
+		n = sizeof(loopback) / sizeof(loopback[0]);
+	}
+	sv->allow = calloc(n, sizeof(*sv->allow));
+	if (sv->allow == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (inet_pton(AF_INET6, v[i], &sv->allow[i]) == 1)
+			continue;
+		if (inet_pton(AF_INET, v[i], &a4) != 1)
+			return -1; /* config.c checked them */
+		sv->allow[i].s6_addr[10] = sv->allow[i].s6_addr[11] = 0xff;
+		memcpy(&sv->allow[i].s6_addr[12], &a4, 4);
+	}
+	sv->nallow = n;
+	return 0;
+}
+
+/* Whether the listener is TCP (configured or inherited as fd 0). */
+static int
+is_tcp(int fd)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+
+	memset(&sa, 0, sizeof(sa));
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) == -1)
+		return 0;
+	return sa.ss_family == AF_INET || sa.ss_family == AF_INET6;
 }
 
 /*
@@ -313,16 +796,38 @@ gw_fcgi_serve(struct gw_gateway *gw, char *err, size_t errlen)
 	const struct gw_snapshot *snap = gw_gw_acquire(gw);
 	const struct gw_config *conf = gw_pipe_config(snap);
 	struct server sv;
-	pthread_t *tids = NULL;
+	struct work *wks = NULL;
+	pthread_t *tids = NULL, ftid;
 	sigset_t set;
 	const struct timespec tick = {1, 0};
 	size_t i, started = 0;
-	int sig = 0, rc = -1;
+	int sig = 0, rc = -1, front_up = 0;
 
 	memset(&sv, 0, sizeof(sv));
 	sv.gw = gw;
 	sv.listen_fd = -1;
-	pthread_mutex_init(&sv.accept_lock, NULL);
+	atomic_init(&sv.stopping, 0);
+	atomic_init(&sv.waiting, 0);
+	sv.read_ms = conf->request_read_timeout_ms;
+	sv.send_ms = conf->response_send_timeout_ms;
+	sv.waiting_max = (int)(conf->threads - conf->reserve_threads);
+	for (i = 0; i < CONN_MAX; i++)
+		sv.pend[i].fd = -1;
+	pthread_mutex_init(&sv.qlock, NULL);
+	pthread_cond_init(&sv.qcond, NULL);
+	sv.nslots = (size_t)conf->threads;
+	sv.slots = calloc(sv.nslots, sizeof(*sv.slots));
+	wks = calloc(sv.nslots, sizeof(*wks));
+	tids = calloc(sv.nslots, sizeof(*tids));
+	if (sv.slots == NULL || wks == NULL || tids == NULL ||
+	    load_allow(&sv, conf) == -1) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < sv.nslots; i++) {
+		pthread_mutex_init(&sv.slots[i].lock, NULL);
+		sv.slots[i].fd = -1;
+	}
 	if (FCGX_Init() != 0 || gw_up_global_init() != 0) {
 		snprintf(err, errlen, "library initialisation failed");
 		goto out;
@@ -333,6 +838,13 @@ gw_fcgi_serve(struct gw_gateway *gw, char *err, size_t errlen)
 	sv.listen_fd = open_listener(conf->listen, err, errlen);
 	if (sv.listen_fd < 0)
 		goto out;
+	/* Only the front thread accepts, and never blocks in accept(2). */
+	if (fcntl(sv.listen_fd, F_SETFL,
+	          fcntl(sv.listen_fd, F_GETFL) | O_NONBLOCK) == -1) {
+		snprintf(err, errlen, "listener: %s", strerror(errno));
+		goto out;
+	}
+	sv.check_peer = is_tcp(sv.listen_fd);
 
 	/* Workers never see signals; the main thread waits for them. */
 	sigemptyset(&set);
@@ -343,13 +855,14 @@ gw_fcgi_serve(struct gw_gateway *gw, char *err, size_t errlen)
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	tids = calloc((size_t)conf->threads, sizeof(*tids));
-	if (tids == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < (size_t)conf->threads; i++) {
-		if (pthread_create(&tids[i], NULL, worker, &sv) != 0)
+	for (i = 0; i < sv.nslots; i++) {
+		wks[i].sv = &sv;
+		wks[i].slot = &sv.slots[i];
+		wks[i].w = gw_pipe_worker_new();
+		/* No listening socket: libfcgi must never accept(2) itself. */
+		if (wks[i].w == NULL || FCGX_InitRequest(&wks[i].r, -1, 0) != 0)
+			break;
+		if (pthread_create(&tids[i], NULL, worker, &wks[i]) != 0)
 			break;
 		started++;
 	}
@@ -357,6 +870,11 @@ gw_fcgi_serve(struct gw_gateway *gw, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start worker threads");
 		goto out;
 	}
+	if (pthread_create(&ftid, NULL, front, &sv) != 0) {
+		snprintf(err, errlen, "cannot start the front thread");
+		goto stop;
+	}
+	front_up = 1;
 	fprintf(stderr,
 	        "hssgw: serving on %s with %zu threads, policy revision %s\n",
 	        conf->listen, started, gw_pipe_revision(snap));
@@ -378,18 +896,35 @@ gw_fcgi_serve(struct gw_gateway *gw, char *err, size_t errlen)
 	}
 	fprintf(stderr, "hssgw: signal %d: finishing requests in flight\n",
 	        sig);
-	sv.stopping = 1;
-	FCGX_ShutdownPending();
-	/* Wakes every accept(2) blocked on the listener; Linux: EINVAL. */
-	shutdown(sv.listen_fd, SHUT_RDWR);
+	rc = 0;
+stop:
+	atomic_store(&sv.stopping, 1);
+	if (front_up)
+		pthread_join(ftid, NULL);
+	else {
+		pthread_mutex_lock(&sv.qlock);
+		sv.qclosed = 1;
+		pthread_cond_broadcast(&sv.qcond);
+		pthread_mutex_unlock(&sv.qlock);
+	}
 	for (i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);
-	rc = 0;
 out:
 	gw_gw_release(gw, snap);
+	for (i = 0; wks != NULL && i < sv.nslots; i++) {
+		if (wks[i].w != NULL)
+			FCGX_Free(&wks[i].r, 1);
+		gw_pipe_worker_free(wks[i].w);
+	}
+	for (i = 0; sv.slots != NULL && i < sv.nslots; i++)
+		pthread_mutex_destroy(&sv.slots[i].lock);
+	free(sv.slots);
+	free(wks);
 	free(tids);
+	free(sv.allow);
 	if (sv.listen_fd > 0)
 		close(sv.listen_fd);
-	pthread_mutex_destroy(&sv.accept_lock);
+	pthread_cond_destroy(&sv.qcond);
+	pthread_mutex_destroy(&sv.qlock);
 	return rc;
 }

@@ -8,6 +8,7 @@
 #ifndef GW_PIPELINE_H
 #define GW_PIPELINE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,10 @@ struct gw_http_req {
 	size_t bodylen;
 	int body_too_large; /* the body passed max_body_bytes */
 	int64_t now_ms;     /* the clock; tests set it */
+	/* Requests that may wait on HSS now, and how many may (threads
+	 * minus reserve_threads); NULL: no cap (tests, the CLI). */
+	atomic_int *waiting;
+	int waiting_max;
 };
 
 #define GW_RESP_HEADERS_MAX 8

@@ -62,6 +62,11 @@ good_loads(void **state)
 	assert_null(c->projects[1].enterprise_project_id);
 	assert_int_equal(c->up_timeout_ms, 9000);
 	assert_int_equal(c->default_export_size, 500);
+	/* The front's defaults: loopback peers, one worker kept. */
+	assert_int_equal(c->request_read_timeout_ms, 5000);
+	assert_int_equal(c->response_send_timeout_ms, 30000);
+	assert_int_equal(c->nlisten_allow, 0);
+	assert_int_equal(c->reserve_threads, 1);
 	gw_conf_free(c);
 }
 
@@ -104,6 +109,18 @@ static const struct badcase {
     {"\"audit\": {\"file\": \"/var/log/hssgw/audit.jsonl\"}",
      "\"audit\": \"audit.jsonl\"", "audit: must be an object"},
     {"{\n  \"listen\"", "[{\n  \"listen\"", "invalid JSON"},
+    {"\"threads\": 8", "\"threads\": 8, \"request_read_timeout_ms\": 99",
+     "request_read_timeout_ms: must be an integer from 100 to 600000"},
+    {"\"threads\": 8", "\"threads\": 8, \"response_send_timeout_ms\": 0",
+     "response_send_timeout_ms: must be an integer from 100 to 600000"},
+    /* A name would be resolved at accept time: only literals. */
+    {"\"threads\": 8", "\"threads\": 8, \"listen_allow\": [\"localhost\"]",
+     "listen_allow[0]: must be an IPv4 or IPv6 address"},
+    {"\"threads\": 8", "\"threads\": 8, \"listen_allow\": [\"10.0.0.0/8\"]",
+     "listen_allow[0]: must be an IPv4 or IPv6 address"},
+    /* No worker left for exports would refuse every one. */
+    {"\"threads\": 8", "\"threads\": 8, \"reserve_threads\": 8",
+     "reserve_threads: must be below threads"},
 };
 
 static char *
@@ -162,6 +179,53 @@ bad_cases(void **state)
 	free(good);
 }
 
+/* Positive control for the front's keys: explicit values load. */
+static void
+front_keys_load(void **state)
+{
+	char *good = slurp(GOOD), *text, err[512];
+	char path[] = "/tmp/hssgw-conf-XXXXXX";
+	struct gw_config *c;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	text = replace(good, "\"threads\": 8",
+	               "\"threads\": 1, \"reserve_threads\": 0, "
+	               "\"request_read_timeout_ms\": 250, "
+	               "\"response_send_timeout_ms\": 600000, "
+	               "\"listen_allow\": [\"10.1.2.3\", \"fd00::1\"]");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	c = gw_conf_load(path, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_int_equal(c->reserve_threads, 0);
+	assert_int_equal(c->request_read_timeout_ms, 250);
+	assert_int_equal(c->response_send_timeout_ms, 600000);
+	assert_int_equal(c->nlisten_allow, 2);
+	assert_string_equal(c->listen_allow[1], "fd00::1");
+	gw_conf_free(c);
+	/* One thread: the default reserve is 0, not an error. */
+	free(text);
+	text = replace(good, "\"threads\": 8", "\"threads\": 1");
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	c = gw_conf_load(path, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(c->reserve_threads, 0);
+	gw_conf_free(c);
+	unlink(path);
+	free(text);
+	free(good);
+}
+
 static void
 missing_file(void **state)
 {
@@ -178,6 +242,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(good_loads),
 	    cmocka_unit_test(bad_cases),
+	    cmocka_unit_test(front_keys_load),
 	    cmocka_unit_test(missing_file),
 	};
 

@@ -331,6 +331,67 @@ too_large(void **state)
 	gw_http_resp_reset(&r);
 }
 
+/*
+ * reserve_threads: with every worker that may wait on HSS taken, an export
+ * is answered at once with 503 HSSGW.0305 and Retry-After (audited), while
+ * /healthz, which never waits, is still served; the slot count is left as
+ * found.  Positive control: one slot free, the export runs its stages.
+ */
+static void
+waiting_cap(void **state)
+{
+	struct fixture *fx = *state;
+	const struct pcase *c = &cases[sizeof(cases) / sizeof(cases[0]) - 1];
+	struct gw_http_req req;
+	struct gw_http_resp r;
+	atomic_int waiting;
+	char auth[4096], *t;
+	size_t before;
+
+	t = token(c->groups, c->exp_delta);
+	snprintf(auth, sizeof(auth), "Bearer %s", t);
+	memset(&req, 0, sizeof(req));
+	req.method = c->method;
+	req.path = c->path;
+	req.content_type = c->ctype;
+	req.authorization = auth;
+	req.client_addr = "192.0.2.7";
+	req.request_id = "req-0002";
+	req.body = c->body;
+	req.bodylen = strlen(c->body);
+	req.now_ms = gw_now_ms();
+	req.waiting = &waiting;
+	req.waiting_max = 2;
+	atomic_init(&waiting, 2);
+	before = audit_lines(fx, NULL, 0);
+	gw_pipe_handle(fx->snap, fx->w, &req, &r);
+	assert_int_equal(r.status, 503);
+	assert_non_null(strstr(r.body, "\"error_code\":\"HSSGW.0305\""));
+	assert_string_equal(header(&r, "Retry-After"), "1");
+	assert_int_equal(audit_lines(fx, NULL, 0) - before, 1);
+	assert_int_equal(atomic_load(&waiting), 2);
+	gw_http_resp_reset(&r);
+
+	req.method = "GET";
+	req.path = "/healthz";
+	gw_pipe_handle(fx->snap, fx->w, &req, &r);
+	/* Answered by the health check itself, not the cap. */
+	assert_non_null(strstr(r.body, "\"status\":"));
+	assert_null(strstr(r.body, "HSSGW.0305"));
+	gw_http_resp_reset(&r);
+
+	/* One slot free: the export goes through its stages (HSS is a
+	 * closed port here: 502) and gives the slot back. */
+	atomic_init(&waiting, 1);
+	req.method = c->method;
+	req.path = c->path;
+	gw_pipe_handle(fx->snap, fx->w, &req, &r);
+	assert_int_equal(r.status, c->status);
+	assert_int_equal(atomic_load(&waiting), 1);
+	gw_http_resp_reset(&r);
+	free(t);
+}
+
 static void
 audit_down_fails_closed(void **state)
 {
@@ -354,6 +415,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(stages, setup, teardown),
 	    cmocka_unit_test_setup_teardown(too_large, setup, teardown),
+	    cmocka_unit_test_setup_teardown(waiting_cap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(audit_down_fails_closed,
 	                                    setup_full_disk, teardown),
 	};

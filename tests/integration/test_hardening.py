@@ -1,0 +1,501 @@
+#!/usr/bin/env python3
+"""Availability hardening (issue 11) through real nginx + hssgw + emulator:
+a peer of the FastCGI socket that sends one byte, or trickles bytes, holds
+no worker and is cut at request_read_timeout_ms; a TCP listener refuses
+peers outside listen_allow; waiting on a slow HSS leaves reserve_threads
+workers for /healthz; a slow downloader does not hold a worker (nginx
+buffers, hssgw bounds its writes by response_send_timeout_ms); nginx's own
+400/413/429 answers are hssgw's JSON errors.
+
+Run: test_hardening.py --bin BUILD/bin --src SRC.  Python 3 stdlib only.
+"""
+
+import argparse
+import concurrent.futures
+import json
+import os
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import runner  # noqa: E402
+import stack as stk  # noqa: E402
+from test_tasks import TaskStack, check_bytes  # noqa: E402
+
+ARGS = argparse.Namespace(bin=None, src=None)
+READ_MS = 1500
+BODY = {"project": stk.PROJECT_ALIAS, "image_type": "private_image",
+        "operate_all": True}
+
+
+# -- a minimal FastCGI client (FastCGI 1.0), to talk to hssgw directly --
+def _record(rtype, content, rid=1):
+    return struct.pack(">BBHHBB", 1, rtype, rid, len(content), 0, 0) + content
+
+
+def _nv(name, value):
+    n, v = name.encode(), value.encode()
+
+    def ln(x):
+        return bytes([len(x)]) if len(x) < 128 else struct.pack(
+            ">I", len(x) | 0x80000000)
+    return ln(n) + ln(v) + n + v
+
+
+def fcgi_request(params, body=b""):
+    """The bytes nginx would send for one request (no keep-conn)."""
+    out = _record(1, struct.pack(">HB5x", 1, 0))  # BEGIN_REQUEST, responder
+    p = b"".join(_nv(k, v) for k, v in params.items())
+    out += _record(4, p) + _record(4, b"")
+    if body:
+        out += _record(5, body)
+    return out + _record(5, b"")
+
+
+def fcgi_read(sock, limit=None):
+    """STDOUT bytes and whether END_REQUEST came; stops at limit bytes."""
+    buf, out, ended = b"", b"", False
+    while not ended:
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not chunk:
+            break
+        buf += chunk
+        while len(buf) >= 8:
+            _, rtype, _, clen, pad, _ = struct.unpack(">BBHHBB", buf[:8])
+            if len(buf) < 8 + clen + pad:
+                break
+            if rtype == 6:
+                out += buf[8:8 + clen]
+            elif rtype == 3:
+                ended = True
+            buf = buf[8 + clen + pad:]
+        if limit is not None and len(out) >= limit:
+            break
+    return out, ended
+
+
+def health_params():
+    return {"REQUEST_METHOD": "GET", "DOCUMENT_URI": "/healthz",
+            "HSSGW_CLIENT_ADDR": "127.0.0.1", "HSSGW_REQUEST_ID": "direct"}
+
+
+class HardStack(TaskStack):
+    """A task stack with the front's deadlines set short for the tests."""
+
+    def __init__(self, *a, extra=None, tasks=None, **kw):
+        # The suite exports more than HSS's 5 a minute.
+        t = {"budget_per_minute": 600}
+        t.update(tasks or {})
+        super().__init__(*a, tasks=t, **kw)
+        self.extra = extra or {}
+
+    def _configs(self):
+        super()._configs()
+        # The production default, which the shared stack turns off.
+        self.config.update({"request_read_timeout_ms": READ_MS,
+                            "reserve_threads": 1})
+        self.config.update(self.extra)
+        stk.write_file(self.config_path, json.dumps(self.config, indent=1))
+
+    def unix(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        s.connect(self.gw_sock)
+        return s
+
+    def timed_health(self):
+        t0 = time.monotonic()
+        r = self.request("GET", "/healthz")
+        return r.status, time.monotonic() - t0
+
+
+def closed_within(sock, seconds):
+    """Seconds until the peer closed sock (recv returned EOF or reset), or
+    None if it stayed open that long."""
+    t0 = time.monotonic()
+    sock.settimeout(seconds)
+    try:
+        while sock.recv(4096):
+            pass
+    except socket.timeout:
+        return None
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - t0
+
+
+class Stallers(unittest.TestCase):
+    """Item 1: one byte froze every worker behind libfcgi's accept lock."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = HardStack(ARGS.bin, ARGS.src, threads=4).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def test_one_byte_staller_is_cut_and_blocks_nobody(self):
+        st = self.s.unix()
+        try:
+            st.sendall(b"\x01")
+            time.sleep(0.2)
+            # The gap this pins: /healthz answered 503 after 30 s while a
+            # staller held the accept mutex.
+            for _ in range(5):
+                status, took = self.s.timed_health()
+                self.assertEqual(status, 200)
+                self.assertLess(took, 0.5)
+            took = closed_within(st, READ_MS / 1000.0 + 3)
+            self.assertIsNotNone(took, "staller never cut")
+            self.assertIn("request not read within request_read_timeout_ms",
+                          self.s.log_tail("hssgw", 1 << 20))
+        finally:
+            st.close()
+
+    def test_trickler_is_cut_at_the_total_deadline(self):
+        st = self.s.unix()
+        data = fcgi_request(health_params())
+        t0 = time.monotonic()
+        cut = None
+        try:
+            # One byte every 0.2 s: each read makes progress, so only a
+            # total deadline (not one per read) ends it.
+            for b in data:
+                try:
+                    st.sendall(bytes([b]))
+                except OSError:
+                    cut = time.monotonic() - t0
+                    break
+                time.sleep(0.2)
+                if self.s.timed_health()[0] != 200:
+                    self.fail("healthz failed while a trickler was on")
+            if cut is None:
+                cut = closed_within(st, 3)
+                self.assertIsNotNone(cut)
+                cut = time.monotonic() - t0
+        finally:
+            st.close()
+        self.assertLess(cut, READ_MS / 1000.0 + 1.5)
+        self.assertGreater(len(data) * 0.2, READ_MS / 1000.0 + 1.5)
+
+    def test_more_stallers_than_threads(self):
+        socks = []
+        try:
+            for _ in range(self.s.threads * 3):
+                st = self.s.unix()
+                st.sendall(b"\x01\x01\x00")
+                socks.append(st)
+            time.sleep(0.2)
+            status, took = self.s.timed_health()
+            self.assertEqual(status, 200)
+            self.assertLess(took, 0.5)
+        finally:
+            for st in socks:
+                st.close()
+
+    def test_direct_request_positive_control(self):
+        # A whole request sent at once over the socket is answered.
+        st = self.s.unix()
+        try:
+            st.sendall(fcgi_request(health_params()))
+            out, ended = fcgi_read(st)
+        finally:
+            st.close()
+        self.assertTrue(ended)
+        self.assertIn(b"Status: 200", out)
+        self.assertIn(b'{"status":"ok"}', out)
+
+    def test_normal_requests_all_succeed_under_stallers(self):
+        socks = [self.s.unix() for _ in range(4)]
+        try:
+            for st in socks:
+                st.sendall(b"\x01")
+            tok = self.s.mint()
+            # threads - reserve_threads (1) exports at once: more would be
+            # 503 HSSGW.0305 by design (SlowHss).
+            with concurrent.futures.ThreadPoolExecutor(3) as ex:
+                rs = list(ex.map(lambda _: self.s.export(BODY, tok),
+                                 range(16)))
+            self.assertEqual([r.status for r in rs], [200] * 16)
+        finally:
+            for st in socks:
+                st.close()
+
+
+class TcpAllow(unittest.TestCase):
+    """Item 11: a host:port listener took FastCGI from any local process,
+    which could then forge HSSGW_CLIENT_ADDR and the request id."""
+
+    def start(self, allow):
+        port = stk.free_port()
+        s = HardStack(ARGS.bin, ARGS.src, extra={
+            "listen": "127.0.0.1:%d" % port, "listen_allow": allow})
+        s._wait_ready = lambda timeout=20.0: None
+        s.start()
+        self.addCleanup(s.stop)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                c = socket.create_connection(("127.0.0.1", port), 5)
+                return s, c
+            except OSError:
+                self.assertLess(time.monotonic(), deadline,
+                                s.log_tail("hssgw"))
+                time.sleep(0.1)
+
+    def test_peer_not_allowed_is_refused(self):
+        s, c = self.start(["192.0.2.7"])
+        try:
+            c.sendall(fcgi_request(health_params()))
+            out, ended = fcgi_read(c)
+        except OSError:
+            out, ended = b"", False
+        finally:
+            c.close()
+        self.assertFalse(ended)
+        self.assertEqual(out, b"")
+        time.sleep(0.2)
+        self.assertIn("peer not in listen_allow: 127.0.0.1",
+                      s.log_tail("hssgw"))
+
+    def test_allowed_peer_is_served(self):
+        s, c = self.start(["::1", "127.0.0.1"])
+        try:
+            c.sendall(fcgi_request(health_params()))
+            out, ended = fcgi_read(c)
+        finally:
+            c.close()
+        self.assertTrue(ended)
+        self.assertIn(b"Status: 200", out)
+
+
+class SlowHss(unittest.TestCase):
+    """Item 3: four identical exports waiting on a 9 s HSS held all four
+    workers and /healthz took 8.5 s."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = HardStack(ARGS.bin, ARGS.src, threads=4, timeout_ms=8000,
+                          tasks={"coalesce_window_ms": 60000}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def test_waiters_leave_a_worker_for_healthz(self):
+        s = self.s
+        r = s.emulator_control("control", {"mode": "delay",
+                                           "delay_ms": 3000})
+        self.assertEqual(r.status // 100, 2, r)
+        self.addCleanup(s.emulator_control, "reset", {})
+        tok = s.mint()
+        before = len([e for e in s.emulator_lines()
+                      if e.get("path", "").endswith("/export")])
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            futs = [ex.submit(s.export, BODY, tok) for _ in range(4)]
+            time.sleep(0.8)
+            took = []
+            for _ in range(3):
+                status, t = s.timed_health()
+                self.assertEqual(status, 200)
+                took.append(t)
+            rs = [f.result() for f in futs]
+        self.assertLess(max(took), 0.5, took)
+        calls = len([e for e in s.emulator_lines()
+                     if e.get("path", "").endswith("/export")]) - before
+        self.assertEqual(calls, 1)
+        ok = [r for r in rs if r.status == 200]
+        busy = [r for r in rs if r.status == 503]
+        self.assertEqual(len(ok) + len(busy), 4, rs)
+        self.assertGreaterEqual(len(ok), 3)
+        self.assertEqual(len({r.json()["task_id"] for r in ok}), 1)
+        for r in busy:
+            self.assertEqual(r.json()["error_code"], "HSSGW.0305")
+            self.assertEqual(r.header("Retry-After"), "1")
+
+
+class SlowDownload(unittest.TestCase):
+    """Item 4: a slow downloader pinned a worker for up to
+    tasks.download_timeout_ms."""
+
+    SIZE = 8 << 20
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = HardStack(ARGS.bin, ARGS.src, threads=2,
+                          extra={"response_send_timeout_ms": 1500}).start()
+        cls.s.tasks_ctl({"delay_ms": 0, "file_bytes": cls.SIZE})
+        cls.tok = cls.s.mint()
+        r = cls.s.export(BODY, cls.tok)
+        assert r.status == 200, r
+        cls.handle = r.json()["handle"]
+        cls.file_id = None
+        deadline = time.monotonic() + 10
+        while cls.file_id is None:
+            st = cls.s.get(stk.EXPORT_PATH + "/" + cls.handle, cls.tok)
+            if st.status == 200 and st.json().get("file_id"):
+                cls.file_id = st.json()["file_id"]
+            assert time.monotonic() < deadline, st
+            time.sleep(0.2)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def outcome_for(self, rid):
+        return [a for a in self.s.audit_lines()
+                if a.get("request_id") == rid and a.get("phase") in
+                ("outcome", "final")]
+
+    def test_download_positive_control(self):
+        f = self.s.get(stk.EXPORT_PATH + "/" + self.handle + "/file",
+                       self.tok)
+        self.assertEqual(f.status, 200)
+        self.assertEqual(len(f.body), self.SIZE)
+        self.assertTrue(check_bytes(f.body, self.file_id))
+
+    def test_slow_reader_through_nginx_holds_no_worker(self):
+        ctx = ssl.create_default_context(cafile=self.s.ca)
+        raw = socket.create_connection(("127.0.0.1", self.s.gw_port), 10)
+        c = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.sendall(("GET %s/%s/file HTTP/1.1\r\nHost: x\r\n"
+                   "Authorization: Bearer %s\r\nConnection: close\r\n\r\n"
+                   % (stk.EXPORT_PATH, self.handle, self.tok)).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += c.recv(1)
+        rid = [ln.split(b":", 1)[1].strip().decode() for ln in
+               head.split(b"\r\n") if ln.lower().startswith(b"x-request-id")]
+        self.assertTrue(rid, head)
+        got = 0
+        t0 = time.monotonic()
+        # Reads about 64 KiB a second: the file would take 2 minutes.
+        while time.monotonic() - t0 < 3:
+            got += len(c.recv(16384))
+            time.sleep(0.25)
+        try:
+            # hssgw finished its side long before the client did: nginx
+            # holds the rest.
+            self.assertLess(got, self.SIZE // 4)
+            self.assertTrue(self.outcome_for(rid[0]),
+                            "the download still holds its worker")
+            status, took = self.s.timed_health()
+            self.assertEqual(status, 200)
+        finally:
+            c.close()
+
+    def test_reader_that_stops_is_cut_by_the_send_deadline(self):
+        # Straight to hssgw, without nginx's buffering: a reader that
+        # reads nothing.  The 8 MiB do not fit the socket's buffers.
+        st = self.s.unix()
+        st.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        params = health_params()
+        params.update({"DOCUMENT_URI": stk.EXPORT_PATH + "/" + self.handle +
+                       "/file", "HTTP_AUTHORIZATION": "Bearer " + self.tok,
+                       "HSSGW_REQUEST_ID": "slowreader1"})
+        st.sendall(fcgi_request(params))
+        try:
+            deadline = time.monotonic() + 1.5 + 8
+            while not self.outcome_for("slowreader1"):
+                self.assertLess(time.monotonic(), deadline,
+                                "worker still held by a reader that stopped")
+                time.sleep(0.2)
+            out, ended = fcgi_read(st)
+        finally:
+            st.close()
+        self.assertFalse(ended)
+        self.assertLess(len(out), self.SIZE)
+        self.assertIn("send deadline passed",
+                      self.s.log_tail("hssgw", 1 << 20))
+
+
+class NginxErrors(unittest.TestCase):
+    """Item 11: nginx's own answers were HTML and announced its version."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = HardStack(ARGS.bin, ARGS.src, rate=5, burst=1).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def raw(self, data):
+        ctx = ssl.create_default_context(cafile=self.s.ca)
+        raw = socket.create_connection(("127.0.0.1", self.s.gw_port), 10)
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as c:
+            c.sendall(data)
+            out = b""
+            while True:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+        head, _, body = out.partition(b"\r\n\r\n")
+        return head.decode("latin-1"), body
+
+    def assert_json_error(self, head, body, status, code):
+        self.assertTrue(head.startswith("HTTP/1.1 %d" % status), head)
+        self.assertIn("application/json", head)
+        self.assertNotRegex(head, r"(?i)server: nginx/")
+        doc = json.loads(body)
+        self.assertEqual(doc["error_code"], code)
+        self.assertTrue(doc["request_id"])
+
+    def test_bad_request_line_is_json(self):
+        head, body = self.raw(b"GARBAGE\x01 / HTTP/1.1\r\n\r\n")
+        self.assert_json_error(head, body, 400, "HSSGW.0010")
+
+    def test_headers_too_large_is_json(self):
+        head, body = self.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: " +
+                              b"a" * 20000 + b"\r\n\r\n")
+        self.assert_json_error(head, body, 400, "HSSGW.0010")
+
+    def test_oversized_body_is_json(self):
+        time.sleep(1)
+        big = b"{" + b" " * (70 * 1024) + b"}"
+        head, body = self.raw(
+            b"POST /v1/exports/image-baseline HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(big) + big)
+        self.assert_json_error(head, body, 413, "HSSGW.0003")
+
+    def test_rate_limit_is_json(self):
+        time.sleep(1)
+        seen = []
+        for _ in range(10):
+            head, body = self.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                                  b"Connection: close\r\n\r\n")
+            seen.append(head.split(" ", 2)[1])
+            if head.startswith("HTTP/1.1 429"):
+                self.assert_json_error(head, body, 429, "HSSGW.0007")
+                self.assertIn("Retry-After", head)
+                return
+        self.fail("no 429 in %r" % seen)
+
+    def test_positive_control_healthz(self):
+        time.sleep(1)
+        head, body = self.raw(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                              b"Connection: close\r\n\r\n")
+        self.assertTrue(head.startswith("HTTP/1.1 200"), head)
+        self.assertEqual(json.loads(body), {"status": "ok"})
+
+    def test_template_turns_server_tokens_off(self):
+        # The test stack's nginx.conf sets it too; a distro nginx.conf
+        # that includes only hssgw.conf does not.
+        with open(self.s.path("nginx", "hssgw.conf")) as f:
+            self.assertRegex(f.read(), r"(?m)^\s*server_tokens off;")
+
+
+if __name__ == "__main__":
+    sys.exit(runner.main(sys.modules[__name__], ARGS))
