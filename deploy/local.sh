@@ -151,7 +151,7 @@ render_configs() {
 	cat >"$state/hssgw.json" <<-EOF
 	{
 	 "listen": "unix:$state/hssgw.sock",
-	 "threads": 4,
+	 "threads": 32,
 	 "max_body_bytes": 65536,
 	 "jwt": {"leeway_seconds": 60, "max_token_bytes": 8192,
 	  "issuers": [{"issuer": "$issuer", "audiences": ["$audience"],
