@@ -10,7 +10,7 @@ positive control); a tampered trail shows the break at the top.  Run as
     test_report.py --bin BUILD/bin --src REPO
 
 Screenshots go to $HSSGW_REPORT_SHOTS (default: a temporary directory,
-printed).  Without chromium the suite fails: install Debian's `chromium`.
+removed at the end).  Without chromium the suite fails: install Debian's `chromium`.
 """
 
 import argparse
@@ -180,6 +180,7 @@ class ReportTest(unittest.TestCase):
         cls.dir = tempfile.mkdtemp(prefix="hssgw-report-")
         cls.shots = os.environ.get("HSSGW_REPORT_SHOTS") or cls.dir
         os.makedirs(cls.shots, exist_ok=True)
+        # (the trail, pages and chromium profiles live in cls.dir)
         cls.trail = os.path.join(cls.dir, "audit.jsonl")
         subprocess.run([os.path.join(ARGS.bin, "report-trail"), cls.trail,
                         str(16 * CYCLES)], check=True, timeout=120)
@@ -193,12 +194,11 @@ class ReportTest(unittest.TestCase):
                   "--out", cls.html)
         assert r.returncode == 0, r.stderr
         cls.dom, cls.log = cls.render(cls.html, "report")
-        print("screenshots in", cls.shots, file=sys.stderr)
 
     @classmethod
     def tearDownClass(cls):
-        if not os.environ.get("HSSGW_REPORT_SHOTS"):
-            print("(kept for a look: %s)" % cls.dir, file=sys.stderr)
+        # Screenshots asked for in $HSSGW_REPORT_SHOTS stay; the rest goes.
+        shutil.rmtree(cls.dir, ignore_errors=True)
 
     @classmethod
     def render(cls, page, name):
