@@ -146,6 +146,9 @@ gw_cli_audit(int argc, char *argv[])
 		return cmd_audit_verify(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "query") == 0)
 		return cmd_audit_query(argc - 1, argv + 1);
-	fprintf(stderr, "usage: hssgw audit verify|query FILE... [OPTIONS]\n");
+	if (argc >= 2 && strcmp(argv[1], "report") == 0)
+		return gw_cli_audit_report(argc - 1, argv + 1);
+	fprintf(stderr,
+	        "usage: hssgw audit verify|query|report FILE... [OPTIONS]\n");
 	return 2;
 }
