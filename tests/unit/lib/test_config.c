@@ -103,6 +103,41 @@ static const struct badcase {
      "\"project_id\": \"\"", "projects[0].project_id: must be 1 to 256"},
     {"\"audit\": {\"file\": \"/var/log/hssgw/audit.jsonl\"}",
      "\"audit\": \"audit.jsonl\"", "audit: must be an object"},
+    /* shared_state (issue #14): the address's shape, bounds, names. */
+    {"\"default_export_size\": 500",
+     "\"default_export_size\": 500, \"shared_state\": {}",
+     "shared_state.redis: required key missing"},
+    {"\"default_export_size\": 500",
+     "\"default_export_size\": 500, \"shared_state\": {\"redis\": "
+     "\"tcp://h:1\"}",
+     "shared_state.redis: must be"},
+    {"\"default_export_size\": 500",
+     "\"default_export_size\": 500, \"shared_state\": {\"redis\": "
+     "\"redis://u:pw@h:6379\"}",
+     "shared_state.redis: must be"},
+    {"\"default_export_size\": 500",
+     "\"default_export_size\": 500, \"shared_state\": {\"redis\": "
+     "\"redis://h:6379/16\"}",
+     "shared_state.redis: must be"},
+    {"\"default_export_size\": 500",
+     "\"default_export_size\": 500, \"shared_state\": {\"redis\": "
+     "\"redis://h:0\"}",
+     "shared_state.redis: must be"},
+    {"\"default_export_size\": 500",
+     "\"default_export_size\": 500, \"shared_state\": {\"redis\": "
+     "\"unix:/r.sock\", \"expected_instances\": 0}",
+     "shared_state.expected_instances: must be an integer from 1 to 64"},
+    {"\"default_export_size\": 500",
+     "\"default_export_size\": 500, \"shared_state\": {\"redis\": "
+     "\"unix:/r.sock\", \"key_prefix\": \"a b\"}",
+     "shared_state.key_prefix: must hold no spaces"},
+    {"\"default_export_size\": 500",
+     "\"default_export_size\": 500, \"shared_state\": {\"redis\": "
+     "\"unix:/r.sock\", \"password\": \"x\"}",
+     "shared_state.password: unknown key"},
+    {"\"default_export_size\": 500",
+     "\"default_export_size\": 500, \"instance\": \"a\\nb\"",
+     "instance: must hold no spaces"},
     {"{\n  \"listen\"", "[{\n  \"listen\"", "invalid JSON"},
 };
 
@@ -162,6 +197,50 @@ bad_cases(void **state)
 	free(good);
 }
 
+/* shared_state parsed: a unix socket, or host, port and db; defaults. */
+static void
+shared_state(void **state)
+{
+	char *good = slurp(GOOD), *text, err[512];
+	char path[] = "/tmp/hssgw-conf-XXXXXX";
+	struct gw_config *c;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	text = replace(
+	    good, "\"default_export_size\": 500",
+	    "\"default_export_size\": 500, \"instance\": \"gw-a\", "
+	    "\"shared_state\": {\"redis\": \"redis://10.0.0.5:6380/2\", "
+	    "\"username\": \"hssgw\", \"expected_instances\": 3}");
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	c = gw_conf_load(path, err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->instance, "gw-a");
+	assert_string_equal(c->shared_host, "10.0.0.5");
+	assert_int_equal(c->shared_port, 6380);
+	assert_int_equal(c->shared_db, 2);
+	assert_null(c->shared_unix);
+	assert_int_equal(c->shared_expected_instances, 3);
+	assert_int_equal(c->shared_timeout_ms, 250);
+	gw_conf_free(c);
+	free(text);
+	/* Without shared_state: nothing shared; the instance is the host. */
+	c = gw_conf_load(GOOD, err, sizeof(err));
+	assert_non_null(c);
+	assert_null(c->shared_redis);
+	assert_non_null(c->instance);
+	assert_true(strlen(c->instance) > 0);
+	gw_conf_free(c);
+	unlink(path);
+	free(good);
+}
+
 static void
 missing_file(void **state)
 {
@@ -178,6 +257,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(good_loads),
 	    cmocka_unit_test(bad_cases),
+	    cmocka_unit_test(shared_state),
 	    cmocka_unit_test(missing_file),
 	};
 
