@@ -25,6 +25,7 @@ audit_open_conf(const struct gw_config *conf, char *err, size_t errlen)
 	o.syslog = (int)conf->audit_syslog;
 	o.anon_bytes_per_hour = conf->audit_anon_bytes_per_hour;
 	o.summary_interval_ms = conf->audit_summary_interval_ms;
+	o.instance = conf->instance;
 	return gw_audit_open_opts(conf->audit_file, &o, err, errlen);
 }
 
