@@ -10,7 +10,9 @@ cd "$root"
 # shellcheck source=deploy/lib.sh
 . deploy/lib.sh
 
-hssgw_install_missing "${HSSGW_PKGS[@]}" clang clang-format clang-tidy libclang-rt-14-dev
+# redis-tools: redis-cli in test_shared; stunnel4: its TLS tunnel to Redis.
+hssgw_install_missing "${HSSGW_PKGS[@]}" clang clang-format clang-tidy libclang-rt-14-dev \
+	redis-tools stunnel4
 
 build=$root/build-test
 cmake -S "$root" -B "$build" -DHSSGW_WERROR=ON -DHSSGW_SANITIZE=ON \

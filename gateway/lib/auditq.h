@@ -91,8 +91,10 @@ enum gw_auditq_format { GW_AUDITQ_JSON = 0, GW_AUDITQ_TABLE, GW_AUDITQ__MAX };
 
 /*
  * Prints the records of files that match the filter to out, the files
- * merged by record time (several instances' trails: one timeline; in
- * JSON each line as written).  Returns the number printed, or
+ * merged by record time (several instances' trails: one timeline; each
+ * file keeps its own order, since a record's time is its request's
+ * arrival and concurrent requests finish out of it; in JSON each line as
+ * written).  Returns the number printed, or
  * -1 with a reason.
  */
 long long gw_auditq_query(const char *const *files, size_t nfiles,
