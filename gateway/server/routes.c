@@ -31,7 +31,13 @@ handle_health(const struct gw_snapshot *s, struct gw_worker *w,
 			why = "credentials";
 	gw_buf_init(&b, 256);
 	resp->status = why == NULL ? 200 : 503;
-	if (why == NULL)
+	if (why == NULL && s->shared != NULL)
+		/* Still ready: the local budget keeps HSS's limit. */
+		gw_buf_printf(&b, "{\"status\":\"ok\",\"shared_state\":\"%s\"}",
+		              gw_shared_check(s->shared, req->now_ms)
+		                  ? "degraded"
+		                  : "ok");
+	else if (why == NULL)
 		gw_buf_puts(&b, "{\"status\":\"ok\"}");
 	else
 		gw_buf_printf(
