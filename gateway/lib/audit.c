@@ -343,6 +343,8 @@ format_rec(const struct gw_audit_rec *r, struct json_object *summary,
 	add_str(o, "method", r->method);
 	add_cap(o, "path", r->path, CAP_PATH);
 	add_str(o, "subject", r->subject);
+	if (r->team != NULL)
+		add_str(o, "team", r->team);
 	add_str(o, "issuer", r->issuer);
 	add_str(o, "jti", r->jti);
 	add_str(o, "token_fp", r->token_fp);

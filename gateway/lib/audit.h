@@ -65,6 +65,8 @@ struct gw_audit_rec {
 	const char *method;
 	const char *path;
 	const char *subject;
+	/* the first value of tasks.fair_share_claim, NULL without one */
+	const char *team;
 	const char *issuer;
 	const char *jti;
 	const char *action;

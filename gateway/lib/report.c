@@ -257,15 +257,21 @@ obj_of(struct json_object *o, const char *k)
 }
 
 /*
- * The team: the first value of the configured claim when the record
- * carries it as a member (today only "groups" is recorded), else the
- * subject, as in the budget's fair share (docs/TASKS.md).
+ * The team: the record's "team" member (the fair-share claim's first
+ * value, written by the gateway since it knows tasks.fair_share_claim),
+ * else the first value of the configured claim when the record carries
+ * it as a member (older records: only "groups"), else the subject, as in
+ * the budget's fair share (docs/TASKS.md).
  */
 static const char *
 team_of(struct gw_report *rep, struct json_object *o, const char *subject)
 {
 	struct json_object *v;
 
+	if (json_object_object_get_ex(o, "team", &v) &&
+	    json_object_is_type(v, json_type_string) &&
+	    json_object_get_string_len(v) > 0)
+		return json_object_get_string(v);
 	if (rep->opts.team_claim == NULL)
 		return subject;
 	if (json_object_object_get_ex(o, rep->opts.team_claim, &v)) {
@@ -696,7 +702,8 @@ team_expr(struct gw_report *rep, char *err, size_t errlen)
 	size_t n;
 
 	if (c == NULL) {
-		snprintf(rep->claimexpr, sizeof(rep->claimexpr), ".subject");
+		snprintf(rep->claimexpr, sizeof(rep->claimexpr),
+		         "(.team // .subject)");
 		return 0;
 	}
 	n = strspn(c, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -707,8 +714,8 @@ team_expr(struct gw_report *rep, char *err, size_t errlen)
 		return -1;
 	}
 	snprintf(rep->claimexpr, sizeof(rep->claimexpr),
-	         "((.[\"%s\"] | if type==\"array\" then .[0] else . end) "
-	         "// .subject)",
+	         "(.team // (.[\"%s\"] | if type==\"array\" then .[0] "
+	         "else . end) // .subject)",
 	         c);
 	return 0;
 }

@@ -236,7 +236,7 @@ gw_pipe_reqstate_reset(struct reqstate *st)
 static void
 fill_rec(struct reqstate *st, struct gw_audit_rec *r)
 {
-	const struct gw_claim *groups;
+	const struct gw_claim *groups, *team = NULL;
 	size_t i;
 
 	memset(r, 0, sizeof(*r));
@@ -257,6 +257,12 @@ fill_rec(struct reqstate *st, struct gw_audit_rec *r)
 			r->groups = (const char *const *)groups->values;
 			r->ngroups = groups->nvalues;
 		}
+		/* The fair share's team, so the report groups by it. */
+		if (st->snap->conf->tasks_fair_share_claim != NULL)
+			team = gw_claims_get(
+			    st->claims, st->snap->conf->tasks_fair_share_claim);
+		if (team != NULL && team->nvalues > 0)
+			r->team = team->values[0];
 	}
 	r->token_fp = st->token_fp[0] ? st->token_fp : NULL;
 	r->action = st->action;

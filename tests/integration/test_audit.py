@@ -794,6 +794,38 @@ class AuthErrorTests(AuditCase):
         self.assert_records_valid([s.trail])
 
 
+class TeamStack(AuditStack):
+    def _configs(self):
+        super()._configs()
+        self.config["tasks"]["fair_share_claim"] = "team"
+        st.write_file(self.config_path, json.dumps(self.config, indent=1))
+
+
+class TeamTests(AuditCase):
+    """Records name the fair share's team (tasks.fair_share_claim), so the
+    audit report groups by it without the claim being recorded whole."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.schema = load_validator()
+        cls.stack = TeamStack(ARGS.bin, ARGS.src).start()
+
+    def record_of(self, r):
+        return [x for x in self.stack.audit_lines()
+                if x["request_id"] == r.header("X-Request-Id")][-1]
+
+    def test_team_recorded(self):
+        s = self.stack
+        r = s.export(BODY, s.mint(claims={"team": "payments"}))
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.record_of(r).get("team"), "payments")
+        # Positive control: without the claim there is no team member.
+        r = s.export(BODY, s.mint())
+        self.assertEqual(r.status, 200, r)
+        self.assertNotIn("team", self.record_of(r))
+        self.assert_records_valid([s.trail])
+
+
 class AttemptTests(AuditCase):
     """Issue 11 item 7: outcome records after a retry."""
 

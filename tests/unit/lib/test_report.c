@@ -302,6 +302,46 @@ team_is_subject(void **state)
 	gw_report_free(rep);
 }
 
+/*
+ * Records written since the gateway names the fair share's team carry a
+ * "team" member: the report groups by it without being told the claim,
+ * and it wins over the configured claim (here "groups" says otherwise).
+ */
+static void
+team_member(void **state)
+{
+	struct fx *fx = *state;
+	struct gw_report *rep;
+	struct req q = trail[0];
+	struct gw_audit_rec r;
+	char err[256];
+
+	memset(&r, 0, sizeof(r));
+	r.time_ms = T0;
+	r.request_id = "req";
+	r.client_addr = "10.0.0.9";
+	r.path = "/v1/exports/x";
+	r.subject = "erin";
+	r.team = "payments";
+	r.action = EXP;
+	r.project = "demo";
+	r.decision = "allow";
+	r.record_total_num = -1;
+	r.phase = GW_AUDIT_FINAL;
+	r.status = 200;
+	assert_int_equal(gw_audit_emit(fx->a, &r, err, sizeof(err)), GW_OK);
+	q.subject = "frank"; /* positive control: no team member */
+	q.team = NULL;
+	emit(fx, &q);
+	gw_audit_close(fx->a);
+	fx->a = NULL;
+	rep = build(fx, NULL, NULL);
+	assert_int_equal(CNT(TEAM, "payments", EXPORTS), 1);
+	assert_int_equal(CNT(TEAM, "frank", EXPORTS), 1);
+	assert_int_equal(CNT(TEAM, "erin", EXPORTS), -1);
+	gw_report_free(rep);
+}
+
 /* The window: only records from hour 1 on. */
 static void
 window(void **state)
@@ -460,6 +500,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(counts_known, setup, teardown),
 	    cmocka_unit_test_setup_teardown(team_is_subject, setup, teardown),
+	    cmocka_unit_test_setup_teardown(team_member, setup, teardown),
 	    cmocka_unit_test_setup_teardown(window, setup, teardown),
 	    cmocka_unit_test_setup_teardown(caps, setup, teardown),
 	    cmocka_unit_test_setup_teardown(tampered, setup, teardown),
