@@ -46,7 +46,12 @@
 #define ANON_DEFAULT_PER_HOUR (10LL * 1024 * 1024)
 #define ANON_DEFAULT_INTERVAL 60000
 #define ANON_MIN_BURST        (16 * 1024) /* one big anonymous record */
-/* Under steady load the checkpoint may skip commits, never this long. */
+/*
+ * The checkpoint is rewritten at most this often (and at rotation and
+ * close; gw_audit_tick catches up an idle trail): its temporary file,
+ * fsync and rename cost more than the records they follow, so once per
+ * record would cap the trail at a few thousand records a second.
+ */
 #define CKPT_MAX_LAG_MS   1000
 #define AUDIT_SUMMARY_MAX (32 * 1024) /* ANON_SLOTS entries, capped */
 #define CHAIN_OVERHEAD    200         /* v, seq, prev and hash members */
@@ -1021,9 +1026,8 @@ lead(struct gw_audit *a)
 	if (ok) {
 		/*
 		 * The batch is on disk: its emitters go now, not after the
-		 * checkpoint.  The checkpoint is rewritten once per commit,
-		 * but skipped while the next batch is already waiting (its
-		 * commit will rewrite it), for at most CKPT_MAX_LAG_MS.
+		 * checkpoint, which is rewritten at most every
+		 * CKPT_MAX_LAG_MS (always before a rotation).
 		 */
 		a->commits++;
 		a->durable_seq = seq;
@@ -1031,8 +1035,7 @@ lead(struct gw_audit *a)
 		pthread_cond_broadcast(&a->cond);
 		now = gw_mono_us();
 		ck = a->regular &&
-		     (a->pending.len == 0 || rot ||
-		      now - a->ckpt_us >= CKPT_MAX_LAG_MS * 1000LL);
+		     (rot || now - a->ckpt_us >= CKPT_MAX_LAG_MS * 1000LL);
 	}
 	pthread_mutex_unlock(&a->lock);
 	if (ck) {
@@ -1147,6 +1150,53 @@ gw_audit_ready(struct gw_audit *a)
 	ok = a->healthy;
 	pthread_mutex_unlock(&a->lock);
 	return ok;
+}
+
+void
+gw_audit_tick(struct gw_audit *a)
+{
+	char hash[GW_AUDIT_HASH_HEX + 1], err[256];
+	long long seq, my = 0;
+	int64_t now;
+	unsigned epoch;
+	int ok;
+
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->lock);
+	now = gw_now_ms();
+	/* An interval's anonymous counts go out though nobody writes. */
+	if (a->healthy && summary_due(a, now) && chain_summary(a, now) == 0) {
+		my = a->last_seq;
+		epoch = a->epoch;
+		while (a->epoch == epoch && a->durable_seq < my) {
+			if (!a->writer)
+				lead(a);
+			else
+				pthread_cond_wait(&a->cond, &a->lock);
+		}
+	}
+	if (!a->healthy || !a->regular || a->writer ||
+	    a->ckpt_seq >= a->durable_seq ||
+	    gw_mono_us() - a->ckpt_us < CKPT_MAX_LAG_MS * 1000LL) {
+		pthread_mutex_unlock(&a->lock);
+		return;
+	}
+	/* The writer's role keeps rotation and commits off the file. */
+	a->writer = 1;
+	seq = a->durable_seq;
+	memcpy(hash, a->durable_hash, sizeof(hash));
+	pthread_mutex_unlock(&a->lock);
+	ok = write_checkpoint(a, seq, hash, err, sizeof(err)) == 0;
+	pthread_mutex_lock(&a->lock);
+	a->ckpt_us = gw_mono_us();
+	if (ok)
+		a->ckpt_seq = seq;
+	a->writer = 0;
+	if (!ok)
+		breakdown(a, err);
+	pthread_cond_broadcast(&a->cond);
+	pthread_mutex_unlock(&a->lock);
 }
 
 long long

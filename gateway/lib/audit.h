@@ -156,6 +156,12 @@ void gw_audit_close(struct gw_audit *);
 #define GW_AUDIT_HEAL_MS 200
 int gw_audit_ready(struct gw_audit *);
 /*
+ * Once a second from the main thread: writes an interval's anonymous
+ * summary and a checkpoint that lags the durable records, so an idle
+ * trail catches up.  A failure breaks the trail as a commit's would.
+ */
+void gw_audit_tick(struct gw_audit *);
+/*
  * Serializes a record's content to one JSON object (no trailing newline,
  * no chain members) in buf.  Returns 0 or -1.
  */

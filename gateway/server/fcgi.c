@@ -754,7 +754,8 @@ is_tcp(int fd)
  * Once a second, off the request path: fetch or refresh every project's
  * credential when it is missing or due (IAM tokens ahead of expiry, with
  * the provider's backoff), so an idle gateway stays ready and one whose
- * IAM was down becomes ready again without waiting for a request.
+ * IAM was down becomes ready again without waiting for a request.  Then
+ * the audit trail's tick: a lagging checkpoint and a due summary.
  */
 static void
 refresh(struct server *sv)
@@ -770,6 +771,7 @@ refresh(struct server *sv)
 		fprintf(stderr, "hssgw: credentials ready\n");
 	sv->cred_failing = failed > 0;
 	gw_gw_release(sv->gw, s);
+	gw_gw_audit_tick(sv->gw);
 }
 
 /* SIGHUP: a new snapshot, or the old one kept with the reason logged. */

@@ -102,6 +102,8 @@ int gw_gw_reload(struct gw_gateway *, char *err, size_t errlen);
  * records; the hash chain continues.  0, or -1 with the reason.
  */
 int gw_gw_audit_reopen(struct gw_gateway *, char *err, size_t errlen);
+/* Once a second: the trail's lagging checkpoint and due summary. */
+void gw_gw_audit_tick(struct gw_gateway *);
 /* The current snapshot, held until gw_gw_release. */
 const struct gw_snapshot *gw_gw_acquire(struct gw_gateway *);
 /* Releases a snapshot from gw_gw_acquire. */

@@ -314,6 +314,12 @@ gw_gw_audit_reopen(struct gw_gateway *g, char *err, size_t errlen)
 	return gw_audit_reopen(g->audit, err, errlen) == GW_OK ? 0 : -1;
 }
 
+void
+gw_gw_audit_tick(struct gw_gateway *g)
+{
+	gw_audit_tick(g->audit);
+}
+
 const struct gw_snapshot *
 gw_gw_acquire(struct gw_gateway *g)
 {

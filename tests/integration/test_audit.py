@@ -185,6 +185,24 @@ class AuditStack(st.Stack):
     def trail(self):
         return self.path("audit", "audit.jsonl")
 
+    def wait_checkpoint(self, timeout=5.0):
+        """Waits until the checkpoint names the trail's last record: it
+        is rewritten at most once a second (docs/AUDIT.md), by the main
+        thread's tick once the trail is idle."""
+        deadline = time.monotonic() + timeout
+        while True:
+            lines = raw_lines(self.trail)
+            want = json.loads(lines[-1])["seq"] if lines else 0
+            try:
+                with open(self.trail + ".checkpoint") as f:
+                    if json.load(f)["seq"] == want:
+                        return
+            except (OSError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("checkpoint behind seq %d" % want)
+            time.sleep(0.05)
+
     def kill9(self):
         p = self.procs.pop("hssgw")
         p.send_signal(signal.SIGKILL)
@@ -499,6 +517,7 @@ class TamperTests(AuditCase):
         for i in range(4):
             s.export(BODY, tok)
             s.export(BODY, s.mint(sub="dev-bob", groups=("others",)))
+        s.wait_checkpoint()
         cls.lines = raw_lines(s.trail)
         cls.ckpt_src = s.trail + ".checkpoint"
 
@@ -937,6 +956,7 @@ class RotationTests(AuditCase):
         n = load.count()
         load.wait_for(n + 20)
         results = load.stop()
+        s.wait_checkpoint()
         self.assertEqual({st_ for st_, _, _ in results}, {200},
                          [r for r in results if r[0] != 200][:3])
         # No record lost, none split: both files hold complete lines only
