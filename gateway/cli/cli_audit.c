@@ -12,6 +12,15 @@
 #include "cli.h"
 #include "gw.h"
 
+static const char verify_usage[] =
+    "usage: hssgw audit verify [--checkpoint FILE | --no-checkpoint] "
+    "FILE... (oldest first)\n";
+static const char query_usage[] =
+    "usage: hssgw audit query FILE... [--subject S] [--since T] "
+    "[--until T]\n"
+    "       [--decision D] [--project P] [--task-id ID] "
+    "[--format json|table]\n";
+
 static int
 cmd_audit_verify(int argc, char *argv[])
 {
@@ -25,6 +34,8 @@ cmd_audit_verify(int argc, char *argv[])
 	char dflt[4096];
 	int ch, required = 0, none = 0;
 
+	if (gw_cli_help(argc, argv, verify_usage))
+		return 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (ch == 'c') {
 			ckpt = optarg;
@@ -58,8 +69,7 @@ cmd_audit_verify(int argc, char *argv[])
 	       rep.last_seq);
 	return 0;
 usage:
-	fprintf(stderr, "usage: hssgw audit verify [--checkpoint FILE | "
-	                "--no-checkpoint] FILE... (oldest first)\n");
+	fputs(verify_usage, stderr);
 	return 2;
 }
 
@@ -81,6 +91,8 @@ cmd_audit_query(int argc, char *argv[])
 	char err[512];
 	int ch;
 
+	if (gw_cli_help(argc, argv, query_usage))
+		return 0;
 	memset(&f, 0, sizeof(f));
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
@@ -131,11 +143,7 @@ cmd_audit_query(int argc, char *argv[])
 	}
 	return 0;
 usage:
-	fprintf(stderr,
-	        "usage: hssgw audit query FILE... [--subject S] [--since T] "
-	        "[--until T]\n"
-	        "       [--decision D] [--project P] [--task-id ID] "
-	        "[--format json|table]\n");
+	fputs(query_usage, stderr);
 	return 2;
 }
 
@@ -146,6 +154,10 @@ gw_cli_audit(int argc, char *argv[])
 		return cmd_audit_verify(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "query") == 0)
 		return cmd_audit_query(argc - 1, argv + 1);
+	if (gw_cli_help(argc, argv,
+	                "usage: hssgw audit verify|query FILE... "
+	                "[OPTIONS]\n"))
+		return 0;
 	fprintf(stderr, "usage: hssgw audit verify|query FILE... [OPTIONS]\n");
 	return 2;
 }
