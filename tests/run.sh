@@ -12,9 +12,10 @@ cd "$root"
 
 # Test-time only: mandoc lints the man pages (tests/integration/test_man.py);
 # python3-yaml, python3-jsonschema and nodejs check docs/openapi.yaml
-# (test_openapi.py).
+# (test_openapi.py); dpkg-dev (dpkg-shlibdeps, dpkg-buildflags), lintian and
+# file build and check the Debian package (test_package.py).
 hssgw_install_missing "${HSSGW_PKGS[@]}" clang clang-format clang-tidy libclang-rt-14-dev \
-	mandoc python3-yaml python3-jsonschema nodejs
+	mandoc python3-yaml python3-jsonschema nodejs dpkg-dev lintian file
 
 build=$root/build-test
 cmake -S "$root" -B "$build" -DHSSGW_WERROR=ON -DHSSGW_SANITIZE=ON \
