@@ -65,6 +65,18 @@ mmdebstrap --variant=minbase bookworm "$dir" \
 printf '#!/bin/sh\nexit 101\n' >"$dir/usr/sbin/policy-rc.d"
 chmod 755 "$dir/usr/sbin/policy-rc.d"
 cp /etc/resolv.conf "$dir/etc/resolv.conf"
+# A host behind a TLS-intercepting proxy trusts the proxy's CA locally; a
+# new user there has the same CA, so the root gets the host's local CAs
+# (nothing else of the host): update-ca-certificates adds them when
+# local.sh installs ca-certificates, and node, which keeps its own CA
+# list, is pointed at the bundle.
+extra_ca=
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+	mkdir -p "$dir/usr/local/share/ca-certificates"
+	cp /usr/local/share/ca-certificates/*.crt \
+		"$dir/usr/local/share/ca-certificates/"
+	extra_ca=NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
 
 for m in proc sys dev dev/pts; do
 	case $m in
@@ -93,7 +105,7 @@ echo "fresh-root: README's two commands inside (ports $gw_port, $emu_port)"
 set +e
 chroot "$dir" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
 	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-	HSSGW_PORT="$gw_port" EMU_PORT="$emu_port" /bin/bash -c '
+	HSSGW_PORT="$gw_port" EMU_PORT="$emu_port" $extra_ca /bin/bash -c '
 	cd /root/hssgw || exit 1
 	./deploy/local.sh || { echo "fresh-root: local.sh FAILED"; exit 1; }
 	./deploy/local.sh stop
