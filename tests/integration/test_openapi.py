@@ -357,6 +357,30 @@ class Live(unittest.TestCase):
         self.assertTrue(check_response(self.doc, "GET", "/v2/x", r))
 
 
+class Down(unittest.TestCase):
+    """nginx's own answers while hssgw is down (503 HSSGW.0304)."""
+
+    def test_backend_down(self):
+        doc = load_doc()
+        s = stk.Stack(ARGS.bin, ARGS.src).start()
+        try:
+            tok = s.mint()
+            s.stop_backend()
+            for method, path, body in (("GET", "/healthz", None),
+                                       ("POST", stk.EXPORT_PATH,
+                                        json.dumps(BODY))):
+                with self.subTest(path=path):
+                    r = s.request(method, path, body, {
+                        "Authorization": "Bearer " + tok,
+                        "Content-Type": "application/json"})
+                    self.assertEqual(r.status, 503, r)
+                    self.assertEqual(r.json()["error_code"], "HSSGW.0304")
+                    self.assertEqual(check_response(doc, method, path, r),
+                                     [])
+        finally:
+            s.stop()
+
+
 def main():
     return runner.main(sys.modules[__name__], ARGS)
 
