@@ -11,14 +11,27 @@ cd "$root"
 . deploy/lib.sh
 
 # redis-tools: redis-cli in test_shared; stunnel4: its TLS tunnel to Redis.
+# chromium, jq, bc: the audit report's browser test (test_report.py).
+# Test-time only: mandoc lints the man pages (tests/integration/test_man.py);
+# python3-yaml, python3-jsonschema and nodejs check docs/openapi.yaml
+# (test_openapi.py); dpkg-dev (dpkg-shlibdeps, dpkg-buildflags), lintian and
+# file build and check the Debian package (test_package.py).
 hssgw_install_missing "${HSSGW_PKGS[@]}" clang clang-format clang-tidy libclang-rt-14-dev \
-	chromium jq bc \
-	redis-tools stunnel4
+	chromium jq bc redis-tools stunnel4 \
+	mandoc python3-yaml python3-jsonschema nodejs dpkg-dev lintian file
 
 build=$root/build-test
 cmake -S "$root" -B "$build" -DHSSGW_WERROR=ON -DHSSGW_SANITIZE=ON \
 	-DCMAKE_EXPORT_COMPILE_COMMANDS=ON
 cmake --build "$build" -j2
+
+# The OpenAPI 3.1 validator test_openapi.py runs, from the npm registry,
+# pinned, next to the build (npm only when no npm came with nodejs).
+if [ ! -x "$build/npm/node_modules/.bin/validate-api" ]; then
+	command -v npm >/dev/null || hssgw_install_missing npm
+	npm install --prefix "$build/npm" --no-audit --no-fund --loglevel=error \
+		@seriousme/openapi-schema-validator@2.11.0
+fi
 
 status=0
 mapfile -t cfiles < <(find gateway tests bench -type f \( -name '*.c' -o -name '*.h' \) | sort)

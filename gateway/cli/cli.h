@@ -10,6 +10,8 @@
 /* Caps what a subcommand reads from standard input. */
 #define STDIN_MAX (1024 * 1024)
 
+/* 1 after printing USAGE to stdout if argv[1] is --help or -h, else 0. */
+int gw_cli_help(int argc, char *argv[], const char *usage);
 /* The --config FILE of a subcommand that takes nothing else, or NULL. */
 const char *gw_cli_config_arg(int argc, char *argv[]);
 /* All of standard input, up to STDIN_MAX; caller frees; NULL on error. */

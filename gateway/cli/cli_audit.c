@@ -12,6 +12,16 @@
 #include "cli.h"
 #include "gw.h"
 
+static const char verify_usage[] =
+    "usage: hssgw audit verify [--checkpoint FILE | --no-checkpoint] "
+    "FILE... (oldest first;\n"
+    "       several instances' trails: each checked as its own chain)\n";
+static const char query_usage[] =
+    "usage: hssgw audit query FILE... [--subject S] [--since T] "
+    "[--until T]\n"
+    "       [--decision D] [--project P] [--task-id ID] "
+    "[--format json|table]\n";
+
 /*
  * Verifies one trail (files oldest first); prints the outcome, named
  * by the trail's instance when there are several.  0 intact, 1 not.
@@ -71,6 +81,8 @@ cmd_audit_verify(int argc, char *argv[])
 	size_t nfiles, i, j, ng, ntrails = 0;
 	int ch, required = 0, none = 0, rc = 2, bad = 0;
 
+	if (gw_cli_help(argc, argv, verify_usage))
+		return 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (ch == 'c') {
 			ckpt = optarg;
@@ -118,11 +130,7 @@ cmd_audit_verify(int argc, char *argv[])
 	rc = bad ? 1 : 0;
 	goto out;
 usage:
-	fprintf(stderr,
-	        "usage: hssgw audit verify [--checkpoint FILE | "
-	        "--no-checkpoint] FILE... (oldest first;\n"
-	        "       several instances' trails: each checked as its own "
-	        "chain)\n");
+	fputs(verify_usage, stderr);
 out:
 	free(group);
 	free(inst);
@@ -148,6 +156,8 @@ cmd_audit_query(int argc, char *argv[])
 	int ch;
 
 	memset(&f, 0, sizeof(f));
+	if (gw_cli_help(argc, argv, query_usage))
+		return 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
@@ -197,11 +207,7 @@ cmd_audit_query(int argc, char *argv[])
 	}
 	return 0;
 usage:
-	fprintf(stderr,
-	        "usage: hssgw audit query FILE... [--subject S] [--since T] "
-	        "[--until T]\n"
-	        "       [--decision D] [--project P] [--task-id ID] "
-	        "[--format json|table]\n");
+	fputs(query_usage, stderr);
 	return 2;
 }
 
@@ -214,6 +220,10 @@ gw_cli_audit(int argc, char *argv[])
 		return cmd_audit_query(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "report") == 0)
 		return gw_cli_audit_report(argc - 1, argv + 1);
+	if (gw_cli_help(argc, argv,
+	                "usage: hssgw audit verify|query|report FILE... "
+	                "[OPTIONS]\n"))
+		return 0;
 	fprintf(stderr,
 	        "usage: hssgw audit verify|query|report FILE... [OPTIONS]\n");
 	return 2;

@@ -88,6 +88,15 @@ policy_check_dir(const char *dir, const char *what)
 	return 0;
 }
 
+static const char check_usage[] = "usage: hssgw policy check --config FILE\n";
+static const char explain_usage[] =
+    "usage: hssgw policy explain --config FILE (--token JWT | --claims FILE) "
+    "[--client-ip IP] < request.json\n";
+static const char policy_usage[] =
+    "usage: hssgw policy check --config FILE\n"
+    "       hssgw policy explain --config FILE (--token JWT | --claims FILE) "
+    "[--client-ip IP] < request.json\n";
+
 /*
  * hssgw policy check --config FILE: the policies and the shadow policies;
  * errors exit 1, warnings only print.
@@ -96,12 +105,15 @@ static int
 policy_check(int argc, char *argv[])
 {
 	struct gw_config *conf = NULL;
-	const char *path = gw_cli_config_arg(argc, argv);
+	const char *path = NULL;
 	char err[1024];
 	int rc = 1;
 
+	if (gw_cli_help(argc, argv, check_usage))
+		return 0;
+	path = gw_cli_config_arg(argc, argv);
 	if (path == NULL) {
-		fprintf(stderr, "usage: hssgw policy check --config FILE\n");
+		fputs(check_usage, stderr);
 		return 2;
 	}
 	conf = gw_conf_load(path, err, sizeof(err));
@@ -146,6 +158,8 @@ policy_explain(int argc, char *argv[])
 	int64_t now_ms = gw_now_ms();
 	int ch, rc = 1;
 
+	if (gw_cli_help(argc, argv, explain_usage))
+		return 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
@@ -229,9 +243,7 @@ out:
 	gw_conf_free(conf);
 	return rc;
 usage:
-	fprintf(stderr, "usage: hssgw policy explain --config FILE "
-	                "(--token JWT | --claims FILE) [--client-ip IP] "
-	                "< request.json\n");
+	fputs(explain_usage, stderr);
 	return 2;
 }
 
@@ -242,7 +254,8 @@ gw_cli_policy(int argc, char *argv[])
 		return policy_check(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "explain") == 0)
 		return policy_explain(argc - 1, argv + 1);
-	fprintf(stderr,
-	        "usage: hssgw policy check|explain --config FILE ...\n");
+	if (gw_cli_help(argc, argv, policy_usage))
+		return 0;
+	fputs(policy_usage, stderr);
 	return 2;
 }

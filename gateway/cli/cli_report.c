@@ -21,14 +21,16 @@
 #define FILES_TEXT_MAX 4096
 #define PATH_TMP_MAX   4096
 
+static const char report_usage[] =
+    "usage: hssgw audit report FILE... --out report.html "
+    "[--since T] [--until T]\n"
+    "       [--checkpoint FILE | --no-checkpoint] [--config FILE] "
+    "[--team-claim NAME]\n";
+
 static void
 usage(void)
 {
-	fprintf(stderr,
-	        "usage: hssgw audit report FILE... --out report.html "
-	        "[--since T] [--until T]\n"
-	        "       [--checkpoint FILE | --no-checkpoint] [--config FILE] "
-	        "[--team-claim NAME]\n");
+	fputs(report_usage, stderr);
 }
 
 /* The files as given, for the page's captions; "FILE..." if too long. */
@@ -119,6 +121,8 @@ gw_cli_audit_report(int argc, char *argv[])
 	int ch, none = 0, rc = 1;
 
 	memset(&ro, 0, sizeof(ro));
+	if (gw_cli_help(argc, argv, report_usage))
+		return 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':

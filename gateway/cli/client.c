@@ -73,15 +73,14 @@ static const struct option longopts[] = {
 };
 
 static void
-usage(void)
+usage(FILE *to)
 {
-	fprintf(stderr,
-	        "usage: hssgw export --url URL --token JWT --project P "
-	        "[--field name=value ...]\n"
-	        "         --out FILE [--cacert FILE] [--poll-seconds 12] "
-	        "[--max-wait-seconds 3600]\n"
-	        "  --token may be omitted when HSSGW_TOKEN holds it "
-	        "(keeps it out of ps)\n");
+	fprintf(to, "usage: hssgw export --url URL --token JWT --project P "
+	            "[--field name=value ...]\n"
+	            "         --out FILE [--cacert FILE] [--poll-seconds 12] "
+	            "[--max-wait-seconds 3600]\n"
+	            "  --token may be omitted when HSSGW_TOKEN holds it "
+	            "(keeps it out of ps)\n");
 }
 
 static int
@@ -480,8 +479,13 @@ gw_client_export(int argc, char *argv[])
 	size_t n;
 	int rc = 1;
 
+	if (argc >= 2 &&
+	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout);
+		return 0;
+	}
 	if (parse_args(argc, argv, &o) == -1) {
-		usage();
+		usage(stderr);
 		return 2;
 	}
 	memset(&r, 0, sizeof(r));

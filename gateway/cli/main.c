@@ -26,6 +26,17 @@
 
 #define KEY_MAX (64 * 1024)
 
+int
+gw_cli_help(int argc, char *argv[], const char *usage)
+{
+	if (argc < 2 ||
+	    (strcmp(argv[1], "--help") != 0 && strcmp(argv[1], "-h") != 0))
+		return 0;
+	/* Asked-for help is output, not an error: stdout, exit 0. */
+	fputs(usage, stdout);
+	return 1;
+}
+
 const char *
 gw_cli_config_arg(int argc, char *argv[])
 {
@@ -46,18 +57,23 @@ gw_cli_config_arg(int argc, char *argv[])
 	return path;
 }
 
+static const char serve_usage[] = "usage: hssgw serve --config FILE\n";
+
 static int
 cmd_serve(int argc, char *argv[])
 {
 	static const struct rlimit nocore = {0, 0};
 	struct rlimit cur;
 	struct gw_gateway *gw = NULL;
-	const char *path = gw_cli_config_arg(argc, argv);
+	const char *path = NULL;
 	char err[1024];
 	int rc;
 
+	if (gw_cli_help(argc, argv, serve_usage))
+		return 0;
+	path = gw_cli_config_arg(argc, argv);
 	if (path == NULL) {
-		fprintf(stderr, "usage: hssgw serve --config FILE\n");
+		fputs(serve_usage, stderr);
 		return 2;
 	}
 	/* A write to a closed peer must fail with EPIPE, not kill us. */
@@ -88,15 +104,21 @@ cmd_serve(int argc, char *argv[])
 	return rc == 0 ? 0 : 1;
 }
 
+static const char check_config_usage[] =
+    "usage: hssgw check-config --config FILE\n";
+
 static int
 cmd_check_config(int argc, char *argv[])
 {
 	struct gw_snapshot *snap = NULL;
-	const char *path = gw_cli_config_arg(argc, argv);
+	const char *path = NULL;
 	char err[1024];
 
+	if (gw_cli_help(argc, argv, check_config_usage))
+		return 0;
+	path = gw_cli_config_arg(argc, argv);
 	if (path == NULL) {
-		fprintf(stderr, "usage: hssgw check-config --config FILE\n");
+		fputs(check_config_usage, stderr);
 		return 2;
 	}
 	snap = gw_pipe_load(path, 0, err, sizeof(err));
@@ -148,6 +170,10 @@ translate_task(const struct gw_config *conf, const char *handle,
 	return rc == 0 ? 0 : 1;
 }
 
+static const char translate_usage[] =
+    "usage: hssgw translate --config FILE < request.json\n"
+    "       hssgw translate --config FILE --handle HANDLE [--file-id ID]\n";
+
 static int
 cmd_translate(int argc, char *argv[])
 {
@@ -164,6 +190,8 @@ cmd_translate(int argc, char *argv[])
 	size_t len = 0;
 	int rc = 1, ch, bad = 0;
 
+	if (gw_cli_help(argc, argv, translate_usage))
+		return 0;
 	while ((ch = getopt_long(argc, argv, "c:", opts, NULL)) != -1) {
 		if (ch == 'c')
 			path = optarg;
@@ -176,10 +204,7 @@ cmd_translate(int argc, char *argv[])
 	}
 	if (path == NULL || bad || optind != argc ||
 	    (file_id != NULL && handle == NULL)) {
-		fprintf(stderr, "usage: hssgw translate --config FILE "
-		                "< request.json\n"
-		                "       hssgw translate --config FILE --handle "
-		                "HANDLE [--file-id ID]\n");
+		fputs(translate_usage, stderr);
 		return 2;
 	}
 	gw_buf_init(&out, STDIN_MAX * 4);
@@ -263,6 +288,11 @@ out:
 	return ret;
 }
 
+static const char mint_token_usage[] =
+    "usage: hssgw mint-token --key FILE --alg RS256|ES256|HS256 [--kid K] "
+    "--iss ISS --aud AUD --sub SUB\n"
+    "       [--groups a,b] [--ttl SECONDS] [--claims JSON]\n";
+
 static int
 cmd_mint_token(int argc, char *argv[])
 {
@@ -285,6 +315,8 @@ cmd_mint_token(int argc, char *argv[])
 	size_t keylen = 0;
 	int ch, rc = 1;
 
+	if (gw_cli_help(argc, argv, mint_token_usage))
+		return 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'k':
@@ -352,10 +384,7 @@ out:
 	free(tok);
 	return rc;
 usage:
-	fprintf(stderr,
-	        "usage: hssgw mint-token --key FILE --alg "
-	        "RS256|ES256|HS256 [--kid K] --iss ISS --aud AUD --sub SUB\n"
-	        "       [--groups a,b] [--ttl SECONDS] [--claims JSON]\n");
+	fputs(mint_token_usage, stderr);
 	return 2;
 }
 
@@ -364,7 +393,8 @@ cmd_fields(int argc, char *argv[])
 {
 	struct gw_buf b;
 
-	(void)argv;
+	if (gw_cli_help(argc, argv, "usage: hssgw fields\n"))
+		return 0;
 	if (argc != 1) {
 		fprintf(stderr, "usage: hssgw fields\n");
 		return 2;
@@ -382,8 +412,8 @@ cmd_fields(int argc, char *argv[])
 static int
 cmd_version(int argc, char *argv[])
 {
-	(void)argc;
-	(void)argv;
+	if (gw_cli_help(argc, argv, "usage: hssgw version\n"))
+		return 0;
 	printf("hssgw %s\n", GW_VERSION);
 	return 0;
 }
@@ -417,12 +447,20 @@ main(int argc, char *argv[])
 {
 	size_t i;
 
+	FILE *to = stderr;
+
 	if (argc >= 2)
 		for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 			if (strcmp(argv[1], cmds[i].name) == 0)
 				return cmds[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "usage: hssgw COMMAND [ARGS]\n");
+	/* hssgw --help, -h and help list the commands as the output. */
+	if (argc == 2 &&
+	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	     strcmp(argv[1], "help") == 0))
+		to = stdout;
+	fprintf(to, "usage: hssgw COMMAND [ARGS]\n"
+	            "       hssgw COMMAND --help\n");
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(stderr, "  %-13s %s\n", cmds[i].name, cmds[i].help);
-	return 2;
+		fprintf(to, "  %-13s %s\n", cmds[i].name, cmds[i].help);
+	return to == stdout ? 0 : 2;
 }

@@ -7,6 +7,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -215,6 +216,65 @@ class Usage(unittest.TestCase):
         self.assertEqual(rc, 0)
         with open(os.path.join(ARGS.src, "docs", "FIELDS.md")) as f:
             self.assertIn(out.strip(), f.read())
+
+
+def subcommands():
+    """The subcommands as `hssgw --help` lists them (the table in main.c),
+    with the verbs of those that have verbs (policy check|explain)."""
+    _, out, _ = hssgw("--help")
+    cmds = []
+    for ln in out.splitlines():
+        m = re.match(r"^  ([a-z][a-z-]*) +(\S+)", ln)
+        if m is None:
+            continue
+        cmds.append([m.group(1)])
+        if re.fullmatch(r"[a-z]+(\|[a-z]+)+", m.group(2)):
+            cmds += [[m.group(1), v] for v in m.group(2).split("|")]
+    return cmds
+
+
+class Help(unittest.TestCase):
+    """Every subcommand answers --help and -h with its usage on stdout and
+    exit 0 (`hssgw serve --help` once said "unrecognized option")."""
+
+    def test_top_level(self):
+        for flag in ("--help", "-h", "help"):
+            rc, out, err = hssgw(flag)
+            self.assertEqual((rc, err), (0, ""), flag)
+            self.assertTrue(out.startswith("usage: hssgw COMMAND"), out)
+        # Positive control: no command is still a usage error.
+        rc, out, err = hssgw()
+        self.assertEqual((rc, out), (2, ""))
+        self.assertIn("usage: hssgw COMMAND", err)
+
+    def test_every_subcommand(self):
+        cmds = subcommands()
+        names = {c[0] for c in cmds}
+        # The table's commands (a later one, e.g. report, joins by itself).
+        self.assertLessEqual({"serve", "check-config", "translate",
+                              "mint-token", "policy", "fields", "audit",
+                              "export", "version"}, names)
+        self.assertIn(["policy", "explain"], cmds)
+        self.assertIn(["audit", "query"], cmds)
+        for cmd in cmds:
+            for flag in ("--help", "-h"):
+                with self.subTest(cmd=" ".join(cmd), flag=flag):
+                    rc, out, err = hssgw(*cmd, flag)
+                    self.assertEqual(rc, 0, err)
+                    self.assertEqual(err, "")
+                    self.assertTrue(out.startswith(
+                        "usage: hssgw " + " ".join(cmd)), out)
+
+    def test_bad_option_is_still_an_error(self):
+        # Help is asked for, an unknown option is not: stderr, exit 2.
+        for cmd in subcommands():
+            if cmd[0] in ("version", "policy", "audit"):
+                continue  # version takes anything; verbs are below
+            with self.subTest(cmd=" ".join(cmd)):
+                rc, out, err = hssgw(*cmd, "--no-such-option")
+                self.assertEqual(rc, 2, out)
+                self.assertIn("usage: hssgw " + " ".join(cmd), err)
+                self.assertEqual(out, "")
 
 
 def main():
