@@ -64,6 +64,15 @@ int gw_budget_take(struct gw_budget *, const char *bucket, const char *caller,
 void gw_budget_refund(struct gw_budget *, const char *bucket,
                       const char *caller);
 
+/*
+ * Reads bucket without taking from it (for the metrics): the calls it
+ * could still grant at now_ms (*left, ignoring fair shares) and how many
+ * it refused since start (*refused).  A bucket never used has all
+ * per_minute left and 0 refused.
+ */
+void gw_budget_peek(struct gw_budget *, const char *bucket, int64_t now_ms,
+                    long long *left, unsigned long long *refused);
+
 /* A cache of at most GW_CACHE_ENTRIES entries; NULL on ENOMEM. */
 struct gw_cache *gw_cache_new(void);
 /* Frees a cache; accepts NULL. */

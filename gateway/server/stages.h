@@ -15,6 +15,7 @@
 #include "config.h"
 #include "cred.h"
 #include "jwtv.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "policy.h"
 #include "tasks.h"
@@ -43,7 +44,9 @@ struct gw_snapshot {
 	struct gw_cache *coalesce; /* export key -> HSS's export answer */
 	struct gw_flight *flight;  /* identical exports in the air */
 	int tkey_borrowed;
-	int tasks_borrowed; /* budget and caches */
+	int tasks_borrowed;         /* budget and caches */
+	struct gw_metrics *metrics; /* under a gateway, the gateway's */
+	int metrics_borrowed;
 };
 
 struct gw_gateway {
@@ -59,6 +62,7 @@ struct gw_gateway {
 	struct gw_cache *coalesce;
 	struct gw_flight *flight;
 	long long budget_per_minute; /* the rate the budget was made with */
+	struct gw_metrics *metrics;  /* outlives snapshots, like the budget */
 };
 
 struct gw_worker {
@@ -108,6 +112,7 @@ struct reqstate {
 	struct gw_audit_attempt attempts[GW_AUDIT_ATTEMPTS_MAX];
 	char *attempt_codes[GW_AUDIT_ATTEMPTS_MAX];
 	size_t nattempts;
+	const char *api; /* the budget's API of the HSS call (metrics) */
 };
 
 /* The stages (stages.c), shared by every handler; see each definition. */
