@@ -10,7 +10,9 @@ cd "$root"
 # shellcheck source=deploy/lib.sh
 . deploy/lib.sh
 
-hssgw_install_missing "${HSSGW_PKGS[@]}" clang clang-format clang-tidy libclang-rt-14-dev
+# prometheus: the real Prometheus and promtool of test_metrics.py.
+hssgw_install_missing "${HSSGW_PKGS[@]}" clang clang-format clang-tidy libclang-rt-14-dev \
+	prometheus
 
 build=$root/build-test
 cmake -S "$root" -B "$build" -DHSSGW_WERROR=ON -DHSSGW_SANITIZE=ON \

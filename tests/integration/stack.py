@@ -156,6 +156,8 @@ class Stack:
         self.procs = {}
         self.logs = {}
         self.upstream_token = None
+        # nginx's allow list for /metrics (METRICS_ALLOW in the template)
+        self.metrics_allow = "allow 127.0.0.1;"
 
     # -- paths --------------------------------------------------------
     def path(self, *parts):
@@ -393,6 +395,7 @@ class Stack:
             "GW_RATE": self.rate,
             "GW_BURST": self.burst,
             "FCGI_READ_TIMEOUT": "%ds" % (self.timeout_ms // 1000 + 10),
+            "METRICS_ALLOW": self.metrics_allow,
         }
         self.render_nginx(values)
 
