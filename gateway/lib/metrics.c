@@ -599,15 +599,21 @@ static int
 boot_time(unsigned long long *bt)
 {
 	char line[256];
+	long long v;
 	int rc = -1;
 	FILE *fp = fopen("/proc/stat", "re");
 
 	if (fp == NULL)
 		return -1;
-	while (rc == -1 && fgets(line, sizeof(line), fp) != NULL)
-		if (strncmp(line, "btime ", 6) == 0 &&
-		    sscanf(line + 6, "%llu", bt) == 1)
+	while (rc == -1 && fgets(line, sizeof(line), fp) != NULL) {
+		if (strncmp(line, "btime ", 6) != 0)
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		if (gw_strtonum(line + 6, 0, INT64_MAX, &v) == 0) {
+			*bt = (unsigned long long)v;
 			rc = 0;
+		}
+	}
 	fclose(fp);
 	return rc;
 }

@@ -62,7 +62,7 @@ write_creds(const struct gw_snapshot *s, int64_t now, struct gw_buf *b)
 	const struct gw_conf_project *p;
 	const char *labels[5] = {"credentials", NULL, NULL, NULL, NULL};
 	unsigned long long ok, failed;
-	int64_t exp;
+	int64_t exp, left;
 	size_t i;
 
 	gw_met_family(b, "hssgw_credential_expiry_seconds", "gauge",
@@ -76,8 +76,10 @@ write_creds(const struct gw_snapshot *s, int64_t now, struct gw_buf *b)
 			continue;
 		labels[1] = p->credentials;
 		labels[3] = p->alias;
+		/* Whole seconds: the alert thresholds are minutes. */
+		left = exp > now ? (exp - now) / 1000 : 0;
 		gw_met_sample(b, "hssgw_credential_expiry_seconds", labels,
-		              exp > now ? (double)((exp - now) / 1000) : 0.0);
+		              (double)left);
 	}
 	gw_met_family(b, "hssgw_credential_refreshes_total", "counter",
 	              "IAM token fetches by credentials entry and result "
