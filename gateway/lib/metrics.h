@@ -7,7 +7,8 @@
  * (credentials, projects, issuers) are written by the scraper from the
  * config it holds, never from a request.  No label ever holds a subject,
  * task id, path or anything else a caller chooses.  A leaf over base:
- * like base, any module may record into it.
+ * the server records into it; lib modules keep their own counts behind
+ * accessors or hooks instead of calling it (docs/ARCHITECTURE.md).
  */
 #ifndef GW_METRICS_H
 #define GW_METRICS_H
