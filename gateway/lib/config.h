@@ -104,6 +104,8 @@ struct gw_config {
 	long long tasks_download_timeout_ms;
 	long long tasks_max_file_bytes;
 	long long tasks_retry_deadline_ms; /* HSS 429 retries; 0: none */
+	/* metrics (docs/METRICS.md) */
+	long long metrics_enabled; /* 1 (default): GET /metrics answers */
 };
 
 /* Loads and validates a config file; NULL with a reason naming the key. */

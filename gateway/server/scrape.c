@@ -97,6 +97,20 @@ write_creds(const struct gw_snapshot *s, int64_t now, struct gw_buf *b)
 	}
 }
 
+/* metrics.enabled false: the answer, and record, of an unknown path. */
+static void
+not_found(const struct gw_snapshot *s, const struct gw_http_req *req,
+          struct gw_http_resp *resp)
+{
+	struct reqstate st;
+
+	gw_pipe_reqstate_init(&st, s, req, NULL);
+	gw_fault_set(&st.fault, GW_ERR_NOT_FOUND, "", "no such endpoint");
+	gw_pipe_answer_error(req, &st.fault, resp);
+	if (gw_pipe_audit(&st, resp) != GW_OK)
+		gw_pipe_answer_unaudited(&st, resp);
+}
+
 void
 gw_pipe_handle_metrics(const struct gw_snapshot *s, struct gw_worker *w,
                        const struct gw_http_req *req, struct gw_http_resp *resp)
@@ -108,6 +122,10 @@ gw_pipe_handle_metrics(const struct gw_snapshot *s, struct gw_worker *w,
 	struct gw_buf b;
 
 	(void)w;
+	if (!s->conf->metrics_enabled) {
+		not_found(s, req, resp);
+		return;
+	}
 	gw_buf_init(&b, GW_MET_OUT_MAX);
 	gw_metrics_write(s->metrics, &b);
 	write_budget(s, req->now_ms, &b);

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -182,6 +183,65 @@ class ScrapeTests(MetricsCase):
                 self.assertEqual(r.json()["error_code"], "HSSGW.0005")
         r, _ = self.scrape()
         self.assertEqual(r.status, 200)
+
+
+class ReloadTests(unittest.TestCase):
+    """hssgw_config_reloads_total by result, and metrics.enabled."""
+
+    def setUp(self):
+        self.stack = stk.Stack(ARGS.bin, ARGS.src).start()
+
+    def tearDown(self):
+        self.stack.stop()
+
+    def write_config(self, text):
+        path = self.stack.config_path
+        with open(path + ".tmp", "w") as f:
+            f.write(text)
+        os.replace(path + ".tmp", path)
+
+    def reload_until(self, done):
+        # Bounded: the reload runs on hssgw's main thread.
+        self.stack.procs["hssgw"].send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while True:
+            r = self.stack.request("GET", "/metrics")
+            if done(r):
+                return r
+            self.assertLess(time.monotonic(), deadline, r)
+            time.sleep(0.05)
+
+    def reloads(self, r):
+        return {res: value(parse(r.body.decode()),
+                           "hssgw_config_reloads_total", result=res)
+                for res in ("ok", "failed")}
+
+    def test_reloads_counted_and_metrics_disabled(self):
+        good = json.dumps(self.stack.config)
+        self.assertEqual(self.reloads(self.stack.request("GET", "/metrics")),
+                         {"ok": 0, "failed": 0})
+        # A broken config: the old snapshot keeps serving, counted failed.
+        self.write_config("{")
+        self.reload_until(lambda r: r.status == 200 and
+                          self.reloads(r)["failed"] == 1)
+        # metrics.enabled false: /metrics is an unknown path (404,
+        # audited like one); the rest of the gateway is unchanged.
+        off = dict(self.stack.config, metrics={"enabled": False})
+        self.write_config(json.dumps(off))
+        n = len(self.stack.audit_lines())
+        r = self.reload_until(lambda r: r.status == 404)
+        self.assertEqual(r.json()["error_code"], "HSSGW.0004")
+        self.assertNotIn(b"hssgw_", r.body)
+        self.assertGreater(len(self.stack.audit_lines()), n)
+        self.assertEqual(self.stack.request("GET", "/healthz").status, 200)
+        # Control: enabled again, served, and the counters survived the
+        # reloads (they belong to the gateway, not a snapshot).
+        self.write_config(good)
+        r = self.reload_until(lambda r: r.status == 200)
+        self.assertEqual(self.reloads(r), {"ok": 2, "failed": 1})
+        self.assertGreaterEqual(
+            value(parse(r.body.decode()), "hssgw_requests_total",
+                  route="metrics", status="404", code="HSSGW.0004"), 1)
 
 
 class AllowListTests(unittest.TestCase):
