@@ -20,6 +20,9 @@ echo
 echo "== audit trail: group commit, durable vs fsync off (bench/bench_audit.c)"
 "$root/build-bench/bin/bench_audit" "$secs" "${BENCH_AUDIT_DIR:-/var/tmp}"
 echo
+echo "== shared budget through Redis vs in process (bench/bench_shared.c)"
+"$root/build-bench/bin/bench_shared" "$secs"
+echo
 echo "== end to end through nginx (bench/e2e.py)"
 python3 "$root/bench/e2e.py" --bin "$root/build-bench/bin" --src "$root" \
 	--seconds "$secs"

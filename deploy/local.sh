@@ -9,6 +9,9 @@
 #   ./deploy/local.sh                      (re)start and run one export
 #   ./deploy/local.sh token [--sub NAME] [--groups a,b]   print a dev JWT
 #   ./deploy/local.sh stop                 stop what it started
+#   HSSGW_INSTANCES=3 ./deploy/local.sh    three hssgw instances sharing one
+#       budget through Debian's redis-server on a unix socket in state/ (no
+#       TCP), behind one nginx upstream (docs/SHARED_STATE.md)
 #
 # Ports: HSSGW_PORT (default 8443) for the gateway, EMU_PORT (default 9443)
 # for the emulator.
@@ -28,6 +31,11 @@ issuer=https://idp.local.test
 audience=hssgw
 project_id=0123456789abcdef0123456789abcdef
 region=cn-north-4
+instances=${HSSGW_INSTANCES:-1}
+case $instances in
+[1-9]) ;;
+*) echo "local.sh: HSSGW_INSTANCES must be 1 to 9" >&2; exit 1 ;;
+esac
 
 die() {
 	echo "local.sh: $*" >&2
@@ -82,9 +90,16 @@ stop_all() {
 		done
 		echo "stopped nginx"
 	fi
-	stop_pid hssgw "$(readlink -f "$bin/hssgw" 2>/dev/null || echo none)"
+	local gw i
+	gw=$(readlink -f "$bin/hssgw" 2>/dev/null || echo none)
+	stop_pid hssgw "$gw"
+	# Every instance a HSSGW_INSTANCES run started, whatever it is now.
+	for i in $(seq 9); do
+		stop_pid "hssgw-$i" "$gw"
+	done
 	stop_pid emulator "$(readlink -f "$bin/hss-emulator" 2>/dev/null || echo none)"
-	rm -f "$state/hssgw.sock" "$state/emulator.sock"
+	stop_pid redis "$(readlink -f "$(command -v redis-server || echo none)")"
+	rm -f "$state"/hssgw*.sock "$state/emulator.sock" "$state/redis.sock"
 }
 
 build() {
@@ -148,10 +163,44 @@ render_configs() {
 	printf '{"projects":[{"project_id":"%s","tokens":["%s"]}]}\n' \
 		"$project_id" "$token" >"$state/emulator.json"
 	umask 022
-	cat >"$state/hssgw.json" <<-EOF
+	gw_config "$state/hssgw.json" "$state/hssgw.sock" audit/audit.jsonl ""
+	local i servers="server unix:$state/hssgw.sock;"
+	if [ "$instances" -gt 1 ]; then
+		servers=""
+		for i in $(seq "$instances"); do
+			gw_config "$state/hssgw-$i.json" "$state/hssgw-$i.sock" \
+				"audit/audit-$i.jsonl" "\"instance\": \"local-$i\",
+	 \"shared_state\": {\"redis\": \"unix:$state/redis.sock\",
+	   \"expected_instances\": $instances},"
+			servers="$servers server unix:$state/hssgw-$i.sock;"
+		done
+	fi
+	mkdir -p "$state/nginx" "$state/logs" "$state/audit"
+	for d in body fastcgi proxy scgi uwsgi; do
+		mkdir -p "$state/tmp/$d"
+	done
+	local vars=(STATE="$state" USER_DIRECTIVE="$user_directive"
+		GW_PORT="$gw_port" EMU_PORT="$emu_port"
+		HSSGW_SOCK="$state/hssgw.sock" EMU_SOCK="$state/emulator.sock"
+		HSSGW_SERVERS="$servers"
+		TLS_CERT="$state/tls/server.pem" TLS_KEY="$state/tls/server.key"
+		GW_RATE=20 GW_BURST=40 FCGI_READ_TIMEOUT=30s
+		METRICS_ALLOW="allow 127.0.0.1;")
+	hssgw_render "$root/nginx/nginx.conf.in" "$state/nginx.conf" "${vars[@]}"
+	hssgw_render "$root/nginx/hssgw.conf.in" "$state/nginx/hssgw.conf" \
+		"${vars[@]}"
+	hssgw_render "$root/nginx/emulator.conf.in" \
+		"$state/nginx/emulator.conf" "${vars[@]}"
+}
+
+# gw_config FILE SOCKET AUDIT EXTRA: one instance's config; EXTRA is
+# inserted as top-level keys (each ending in a comma) or empty.
+gw_config() {
+	cat >"$1" <<-EOF
 	{
-	 "listen": "unix:$state/hssgw.sock",
-	 "threads": 4,
+	 $4
+	 "listen": "unix:$2",
+	 "threads": 32,
 	 "max_body_bytes": 65536,
 	 "jwt": {"leeway_seconds": 60, "max_token_bytes": 8192,
 	  "issuers": [{"issuer": "$issuer", "audiences": ["$audience"],
@@ -164,41 +213,52 @@ render_configs() {
 	   "enterprise_project_id": "0", "credentials": "demo"}],
 	 "upstream": {"connect_timeout_ms": 2000, "timeout_ms": 10000,
 	   "ca_file": "tls/ca.pem", "max_response_bytes": 1048576},
-	 "audit": {"file": "audit/audit.jsonl"},
+	 "audit": {"file": "$3"},
 	 "default_export_size": 1000,
 	 "tasks": {"handle_key_file": "secrets/task.key",
 	   "coalesce_window_ms": 60000}
 	}
 	EOF
-	mkdir -p "$state/nginx" "$state/logs" "$state/audit"
-	for d in body fastcgi proxy scgi uwsgi; do
-		mkdir -p "$state/tmp/$d"
+}
+
+# Debian's redis-server for the shared budget: a unix socket only (port
+# 0: nothing listens on TCP), owner-only, nothing saved to disk (losing
+# it costs at most a minute of budget accounting: docs/SHARED_STATE.md).
+start_redis() {
+	redis-server --port 0 --unixsocket "$state/redis.sock" \
+		--unixsocketperm 700 --save "" --appendonly no --dir "$state" \
+		--logfile "$state/logs/redis.log" </dev/null >/dev/null 2>&1 &
+	echo $! >"$state/redis.pid"
+	for _ in $(seq 50); do
+		[ -S "$state/redis.sock" ] && return 0
+		sleep 0.1
 	done
-	local vars=(STATE="$state" USER_DIRECTIVE="$user_directive"
-		GW_PORT="$gw_port" EMU_PORT="$emu_port"
-		HSSGW_SOCK="$state/hssgw.sock" EMU_SOCK="$state/emulator.sock"
-		TLS_CERT="$state/tls/server.pem" TLS_KEY="$state/tls/server.key"
-		GW_RATE=20 GW_BURST=40 FCGI_READ_TIMEOUT=30s
-		METRICS_ALLOW="allow 127.0.0.1;")
-	hssgw_render "$root/nginx/nginx.conf.in" "$state/nginx.conf" "${vars[@]}"
-	hssgw_render "$root/nginx/hssgw.conf.in" "$state/nginx/hssgw.conf" \
-		"${vars[@]}"
-	hssgw_render "$root/nginx/emulator.conf.in" \
-		"$state/nginx/emulator.conf" "${vars[@]}"
+	die "redis-server did not start (log: $state/logs/redis.log)"
 }
 
 start_all() {
 	local nginx ok=""
 	nginx=$(command -v nginx || echo /usr/sbin/nginx)
-	"$bin/hssgw" check-config --config "$state/hssgw.json"
 	nohup "$bin/hss-emulator" --config "$state/emulator.json" \
 		--log "$state/logs/emulator.jsonl" \
 		--listen "unix:$state/emulator.sock" --threads 4 \
 		</dev/null >>"$state/logs/emulator.log" 2>&1 &
 	echo $! >"$state/emulator.pid"
-	nohup "$bin/hssgw" serve --config "$state/hssgw.json" \
-		</dev/null >>"$state/logs/hssgw.log" 2>&1 &
-	echo $! >"$state/hssgw.pid"
+	if [ "$instances" -gt 1 ]; then
+		start_redis
+		local i
+		for i in $(seq "$instances"); do
+			"$bin/hssgw" check-config --config "$state/hssgw-$i.json"
+			nohup "$bin/hssgw" serve --config "$state/hssgw-$i.json" \
+				</dev/null >>"$state/logs/hssgw-$i.log" 2>&1 &
+			echo $! >"$state/hssgw-$i.pid"
+		done
+	else
+		"$bin/hssgw" check-config --config "$state/hssgw.json"
+		nohup "$bin/hssgw" serve --config "$state/hssgw.json" \
+			</dev/null >>"$state/logs/hssgw.log" 2>&1 &
+		echo $! >"$state/hssgw.pid"
+	fi
 	"$nginx" -t -q -p "$state" -c "$state/nginx.conf" -e "$state/logs/error.log"
 	"$nginx" -p "$state" -c "$state/nginx.conf" -e "$state/logs/error.log"
 	for _ in $(seq 100); do
@@ -249,7 +309,13 @@ up() {
 		-H 'Content-Type: application/json' --data-binary "$body"
 	echo
 	echo
-	echo "== gateway: https://127.0.0.1:$gw_port  (audit: $state/audit/audit.jsonl)"
+	if [ "$instances" -gt 1 ]; then
+		echo "== gateway: https://127.0.0.1:$gw_port: $instances instances," \
+			"one budget in redis ($state/redis.sock)"
+		echo "   audit: $state/audit/audit-N.jsonl (hssgw audit query/verify take them all)"
+	else
+		echo "== gateway: https://127.0.0.1:$gw_port  (audit: $state/audit/audit.jsonl)"
+	fi
 	cat <<-EOF
 	Call it with:
 	  curl --cacert $state/tls/ca.pem \\

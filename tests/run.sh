@@ -10,9 +10,11 @@ cd "$root"
 # shellcheck source=deploy/lib.sh
 . deploy/lib.sh
 
+# redis-tools: redis-cli in test_shared; stunnel4: its TLS tunnel to Redis.
 # prometheus: the real Prometheus and promtool of test_metrics.py.
 hssgw_install_missing "${HSSGW_PKGS[@]}" clang clang-format clang-tidy libclang-rt-14-dev \
-	prometheus
+	chromium jq bc \
+	redis-tools stunnel4 prometheus
 
 build=$root/build-test
 cmake -S "$root" -B "$build" -DHSSGW_WERROR=ON -DHSSGW_SANITIZE=ON \

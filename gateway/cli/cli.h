@@ -18,5 +18,7 @@ char *gw_cli_read_stdin(size_t *len);
 int gw_cli_policy(int argc, char *argv[]);
 /* hssgw audit verify|query ...; exit status. */
 int gw_cli_audit(int argc, char *argv[]);
+/* hssgw audit report ...; exit status. */
+int gw_cli_audit_report(int argc, char *argv[]);
 
 #endif

@@ -12,6 +12,51 @@
 #include "cli.h"
 #include "gw.h"
 
+/*
+ * Verifies one trail (files oldest first); prints the outcome, named
+ * by the trail's instance when there are several.  0 intact, 1 not.
+ */
+static int
+verify_trail(const char **files, size_t n, const char *ckpt, int required,
+             int none, const char *name)
+{
+	struct gw_auditq_report rep;
+	char dflt[4096], label[160];
+
+	label[0] = '\0';
+	if (name != NULL)
+		snprintf(label, sizeof(label),
+		         "instance %s: ", name[0] ? name : "(unnamed)");
+	/* The live file is last; its checkpoint sits next to it. */
+	if (ckpt == NULL && !none &&
+	    snprintf(dflt, sizeof(dflt), "%s.checkpoint", files[n - 1]) <
+	        (int)sizeof(dflt))
+		ckpt = dflt;
+	if (gw_auditq_verify(files, n, ckpt, required, &rep) == -1) {
+		printf("%s%s:%lld: seq %lld: %s: %s\n", label, rep.file,
+		       rep.line, rep.seq, gw_auditq_problem_name(rep.problem),
+		       rep.msg);
+		return 1;
+	}
+	if (rep.torn_tail)
+		printf("%snote: an unterminated last line (a write cut short "
+		       "by a crash) was ignored\n",
+		       label);
+	if (!rep.checkpoint_checked)
+		printf("%snote: no checkpoint compared: a cut-off tail would "
+		       "not be seen\n",
+		       label);
+	printf("%sok: %lld records, seq %lld..%lld\n", label, rep.records,
+	       rep.first_seq, rep.last_seq);
+	return 0;
+}
+
+/*
+ * Several instances' trails at once (docs/SHARED_STATE.md): the files
+ * are grouped by the instance their first record names, keeping their
+ * order (oldest first within a trail), and each trail is verified as its
+ * own chain against its own checkpoint.
+ */
 static int
 cmd_audit_verify(int argc, char *argv[])
 {
@@ -20,10 +65,11 @@ cmd_audit_verify(int argc, char *argv[])
 	    {"no-checkpoint", no_argument, NULL, 'n'},
 	    {NULL, 0, NULL, 0},
 	};
-	struct gw_auditq_report rep;
+	const char **group = NULL;
+	char(*inst)[128] = NULL;
 	const char *ckpt = NULL;
-	char dflt[4096];
-	int ch, required = 0, none = 0;
+	size_t nfiles, i, j, ng, ntrails = 0;
+	int ch, required = 0, none = 0, rc = 2, bad = 0;
 
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (ch == 'c') {
@@ -36,31 +82,51 @@ cmd_audit_verify(int argc, char *argv[])
 	}
 	if (optind == argc)
 		goto usage;
-	/* The live file is last; its checkpoint sits next to it. */
-	if (ckpt == NULL && !none &&
-	    snprintf(dflt, sizeof(dflt), "%s.checkpoint", argv[argc - 1]) <
-	        (int)sizeof(dflt))
-		ckpt = dflt;
-	if (gw_auditq_verify((const char *const *)argv + optind,
-	                     (size_t)(argc - optind), ckpt, required,
-	                     &rep) == -1) {
-		printf("%s:%lld: seq %lld: %s: %s\n", rep.file, rep.line,
-		       rep.seq, gw_auditq_problem_name(rep.problem), rep.msg);
-		return 1;
+	nfiles = (size_t)(argc - optind);
+	group = calloc(nfiles, sizeof(*group));
+	inst = calloc(nfiles, sizeof(*inst));
+	if (group == NULL || inst == NULL) {
+		fprintf(stderr, "hssgw: out of memory\n");
+		rc = 1;
+		goto out;
 	}
-	if (rep.torn_tail)
-		printf("note: an unterminated last line (a write cut short "
-		       "by a crash) was ignored\n");
-	if (!rep.checkpoint_checked)
-		printf("note: no checkpoint compared: a cut-off tail would "
-		       "not be seen\n");
-	printf("ok: %lld records, seq %lld..%lld\n", rep.records, rep.first_seq,
-	       rep.last_seq);
-	return 0;
+	for (i = 0; i < nfiles; i++)
+		if (gw_auditq_instance_of(argv[optind + i], inst[i],
+		                          sizeof(inst[i])) == -1)
+			inst[i][0] = '\0'; /* verify reports it unreadable */
+	for (i = 0; i < nfiles; i++) {
+		for (j = 0; j < i && strcmp(inst[j], inst[i]) != 0; j++)
+			continue;
+		ntrails += j == i;
+	}
+	if (ntrails > 1 && ckpt != NULL) {
+		fprintf(stderr, "hssgw: --checkpoint names one trail's "
+		                "checkpoint; these files hold several\n");
+		goto out;
+	}
+	for (i = 0; i < nfiles; i++) {
+		for (j = 0; j < i && strcmp(inst[j], inst[i]) != 0; j++)
+			continue;
+		if (j < i)
+			continue; /* verified with its first file's trail */
+		for (ng = 0, j = i; j < nfiles; j++)
+			if (strcmp(inst[j], inst[i]) == 0)
+				group[ng++] = argv[optind + j];
+		bad |= verify_trail(group, ng, ckpt, required, none,
+		                    ntrails > 1 ? inst[i] : NULL);
+	}
+	rc = bad ? 1 : 0;
+	goto out;
 usage:
-	fprintf(stderr, "usage: hssgw audit verify [--checkpoint FILE | "
-	                "--no-checkpoint] FILE... (oldest first)\n");
-	return 2;
+	fprintf(stderr,
+	        "usage: hssgw audit verify [--checkpoint FILE | "
+	        "--no-checkpoint] FILE... (oldest first;\n"
+	        "       several instances' trails: each checked as its own "
+	        "chain)\n");
+out:
+	free(group);
+	free(inst);
+	return rc;
 }
 
 static int
@@ -146,6 +212,9 @@ gw_cli_audit(int argc, char *argv[])
 		return cmd_audit_verify(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "query") == 0)
 		return cmd_audit_query(argc - 1, argv + 1);
-	fprintf(stderr, "usage: hssgw audit verify|query FILE... [OPTIONS]\n");
+	if (argc >= 2 && strcmp(argv[1], "report") == 0)
+		return gw_cli_audit_report(argc - 1, argv + 1);
+	fprintf(stderr,
+	        "usage: hssgw audit verify|query|report FILE... [OPTIONS]\n");
 	return 2;
 }

@@ -404,7 +404,8 @@ static const struct cmd {
      "check|explain --config FILE ...: check or explain policies"},
     {"fields", cmd_fields, "print the HSS field table (Markdown)"},
     {"audit", gw_cli_audit,
-     "verify|query FILE...: check the chain, or print records"},
+     "verify|query|report FILE...: check the chain, print records, or "
+     "write an HTML report"},
     {"export", gw_client_export,
      "--url URL --token JWT --project P --out FILE ...: export, poll, "
      "download"},

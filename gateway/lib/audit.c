@@ -70,6 +70,7 @@ struct gw_audit {
 	int regular;    /* checkpoints and rotation only for regular files */
 	long long size; /* bytes in the current file, for rotation */
 	struct gw_audit_opts opts;
+	char *instance; /* opts.instance, owned */
 	int healthy;
 	int writer;     /* a thread owns fd: a batch leader or a reopen */
 	unsigned epoch; /* bumped on failure: waiters of older epochs fail */
@@ -339,6 +340,7 @@ format_rec(const struct gw_audit_rec *r, struct json_object *summary,
 	add_str(o, "phase", phasename[r->phase]);
 	gw_fmt_time_ms(r->time_ms, when, sizeof(when));
 	add_str(o, "time", when);
+	add_str(o, "instance", r->instance);
 	add_str(o, "request_id", r->request_id);
 	add_cap(o, "client_addr", r->client_addr, CAP_ADDR);
 	add_str(o, "method", r->method);
@@ -826,13 +828,15 @@ summary_json(const struct gw_audit *a, int64_t now, int failed)
 
 /* A summary record's content (only "summary" and "time" set). */
 static int
-summary_content(int64_t now, struct json_object *sum, struct gw_buf *content)
+summary_content(const struct gw_audit *a, int64_t now, struct json_object *sum,
+                struct gw_buf *content)
 {
 	struct gw_audit_rec r;
 
 	if (sum == NULL)
 		return -1;
 	memset(&r, 0, sizeof(r));
+	r.instance = a->instance;
 	r.phase = GW_AUDIT_SUMMARY;
 	r.time_ms = now;
 	r.record_total_num = -1;
@@ -853,7 +857,7 @@ chain_summary(struct gw_audit *a, int64_t now)
 
 	gw_buf_init(&content, AUDIT_MAX_RECORD);
 	gw_buf_init(&line, AUDIT_MAX_RECORD + 512);
-	if (summary_content(now, summary_json(a, now, 0), &content) == -1 ||
+	if (summary_content(a, now, summary_json(a, now, 0), &content) == -1 ||
 	    chain_line(a->last_seq + 1, a->last_hash, &content, &line, hash) ==
 	        -1 ||
 	    gw_buf_add(&a->pending, line.p, line.len) == -1)
@@ -906,7 +910,7 @@ heal(struct gw_audit *a)
 	if (fd == -1 || (regular && recover(a, fd, &size, &seq, head, err,
 	                                    sizeof(err)) == -1))
 		goto out;
-	if (summary_content(wall, sum, &content) == -1 ||
+	if (summary_content(a, wall, sum, &content) == -1 ||
 	    chain_line(seq + 1, head, &content, &line, hash) == -1) {
 		sum = NULL;
 		goto out;
@@ -1072,10 +1076,13 @@ gw_audit_open_opts(const char *path, const struct gw_audit_opts *opts,
 	gw_buf_init(&a->pending, AUDIT_PENDING_MAX);
 	if (opts != NULL)
 		a->opts = *opts;
+	a->instance = gw_strdup(a->opts.instance);
+	a->opts.instance = NULL; /* the caller's: a->instance is ours */
 	n = strlen(path) + sizeof(".checkpoint");
 	a->path = strdup(path);
 	a->ckpt = malloc(n);
-	if (a->path == NULL || a->ckpt == NULL) {
+	if (a->path == NULL || a->ckpt == NULL ||
+	    (opts != NULL && opts->instance != NULL && a->instance == NULL)) {
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
@@ -1130,6 +1137,7 @@ gw_audit_close(struct gw_audit *a)
 	pthread_mutex_destroy(&a->lock);
 	free(a->path);
 	free(a->ckpt);
+	free(a->instance);
 	free(a);
 }
 
@@ -1195,6 +1203,7 @@ gw_audit_emit(struct gw_audit *a, const struct gw_audit_rec *r, char *err,
               size_t errlen)
 {
 	struct gw_buf content, line;
+	struct gw_audit_rec named;
 	char hash[GW_AUDIT_HASH_HEX + 1];
 	enum gw_err rc = GW_ERR_AUDIT;
 	long long my = 0;
@@ -1208,7 +1217,11 @@ gw_audit_emit(struct gw_audit *a, const struct gw_audit_rec *r, char *err,
 		snprintf(err, errlen, "audit trail not open");
 		goto out;
 	}
-	if (gw_audit_format(r, &content) == -1) {
+	/* The trail's instance name, unless the caller names another. */
+	named = *r;
+	if (named.instance == NULL)
+		named.instance = a->instance;
+	if (gw_audit_format(&named, &content) == -1) {
 		snprintf(err, errlen, "audit record could not be formatted");
 		goto out;
 	}

@@ -58,6 +58,8 @@ struct gw_audit_attempt {
  */
 struct gw_audit_rec {
 	int64_t time_ms;
+	/* the instance that wrote it; NULL: the trail's (gw_audit_opts) */
+	const char *instance;
 	const char *request_id;
 	const char *client_addr;
 	const char *method;
@@ -124,6 +126,12 @@ struct gw_audit_opts {
 	 */
 	long long anon_bytes_per_hour;
 	long long summary_interval_ms; /* 0: the default, 60 s */
+	/*
+	 * This instance's name in every record, its own summaries too
+	 * (several instances, one trail each: docs/SHARED_STATE.md); NULL:
+	 * null in the record.  Copied at open.
+	 */
+	const char *instance;
 };
 
 /*

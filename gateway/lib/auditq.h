@@ -90,12 +90,23 @@ struct gw_auditq_filter {
 enum gw_auditq_format { GW_AUDITQ_JSON = 0, GW_AUDITQ_TABLE, GW_AUDITQ__MAX };
 
 /*
- * Prints the records of files that match the filter to out.  Returns the
- * number printed, or -1 with a reason.
+ * Prints the records of files that match the filter to out, the files
+ * merged by record time (several instances' trails: one timeline; each
+ * file keeps its own order, since a record's time is its request's
+ * arrival and concurrent requests finish out of it; in JSON each line as
+ * written).  Returns the number printed, or
+ * -1 with a reason.
  */
 long long gw_auditq_query(const char *const *files, size_t nfiles,
                           const struct gw_auditq_filter *,
                           enum gw_auditq_format, FILE *out, char *err,
                           size_t errlen);
+
+/*
+ * The instance named by a file's first record into out ("" when it names
+ * none: an empty file, or one written before records named instances).
+ * 0, or -1 when the file cannot be opened.
+ */
+int gw_auditq_instance_of(const char *path, char *out, size_t cap);
 
 #endif

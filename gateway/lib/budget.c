@@ -196,10 +196,22 @@ gw_budget_take(struct gw_budget *g, const char *bucket, const char *caller,
 out:
 	if (*retry_ms < 1)
 		*retry_ms = 1;
-	if (rc == -1 && b != NULL)
-		b->refused++;
 	pthread_mutex_unlock(&g->lock);
 	return rc;
+}
+
+void
+gw_budget_refused(struct gw_budget *g, const char *bucket)
+{
+	struct bucket *b;
+
+	if (g == NULL || bucket == NULL || strlen(bucket) > BUCKET_KEY_MAX)
+		return;
+	pthread_mutex_lock(&g->lock);
+	b = bucket_get(g, bucket);
+	if (b != NULL)
+		b->refused++;
+	pthread_mutex_unlock(&g->lock);
 }
 
 void

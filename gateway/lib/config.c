@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -205,6 +206,27 @@ static const struct ckey taskkeys[] = {
     END,
 };
 
+/*
+ * Shared state across instances (issue #14, docs/SHARED_STATE.md).  The
+ * password lives in a file, never in the config; the prefix keeps keys
+ * to printable characters without spaces, so it cannot split a command.
+ */
+static const struct ckey sharedkeys[] = {
+    {"redis", K_STR, F(gw_config, shared_redis), 1, 6, PATH_MAX, NULL, NULL, 0,
+     0},
+    {"username", K_STR, F(gw_config, shared_username), 0, 1, 128, NULL, NULL, 0,
+     0},
+    {"password_file", K_PATH, F(gw_config, shared_password_file), 0, 1,
+     PATH_MAX, NULL, NULL, 0, 0},
+    {"key_prefix", K_STR, F(gw_config, shared_key_prefix), 0, 1, 64, NULL, NULL,
+     0, 0},
+    {"timeout_ms", K_INT, F(gw_config, shared_timeout_ms), 0, 10, 10000, NULL,
+     NULL, 0, 0},
+    {"expected_instances", K_INT, F(gw_config, shared_expected_instances), 0, 1,
+     64, NULL, NULL, 0, 0},
+    END,
+};
+
 static const struct ckey metricskeys[] = {
     {"enabled", K_BOOL, F(gw_config, metrics_enabled), 0, 0, 1, NULL, NULL, 0,
      0},
@@ -241,6 +263,8 @@ static const struct ckey topkeys[] = {
     {"upstream", K_OBJ, 0, 0, 0, 0, NULL, upkeys, 0, 0},
     {"audit", K_OBJ, 0, 1, 0, 0, NULL, auditkeys, 0, 0},
     {"tasks", K_OBJ, 0, 0, 0, 0, NULL, taskkeys, 0, 0},
+    {"instance", K_STR, F(gw_config, instance), 0, 1, 64, NULL, NULL, 0, 0},
+    {"shared_state", K_OBJ, 0, 0, 0, 0, NULL, sharedkeys, 0, 0},
     {"metrics", K_OBJ, 0, 0, 0, 0, NULL, metricskeys, 0, 0},
     /* Reference, table 2: export_size is 0 to 2,147,483,647. */
     {"default_export_size", K_INT, F(gw_config, default_export_size), 0, 0,
@@ -558,6 +582,67 @@ check_cred(struct loadctx *c, struct gw_config *conf, size_t i)
 	return 0;
 }
 
+/* A name without spaces or controls: instance names, key prefixes. */
+static int
+is_token(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s <= ' ' || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+/*
+ * shared_state.redis: "unix:/path" or "redis://host:port[/db]" (db 0..15,
+ * Redis's default databases), split here so shared.c parses nothing.
+ */
+static int
+check_shared(struct loadctx *c, struct gw_config *conf)
+{
+	const char *s = conf->shared_redis, *h, *colon, *slash;
+	char num[16];
+	size_t n;
+
+	if (s == NULL)
+		return 0;
+	if (conf->shared_key_prefix != NULL &&
+	    !is_token(conf->shared_key_prefix))
+		return fail(c, "shared_state.key_prefix",
+		            "must hold no spaces or control characters");
+	if (conf->shared_username != NULL && !is_token(conf->shared_username))
+		return fail(c, "shared_state.username",
+		            "must hold no spaces or control characters");
+	if (strncmp(s, "unix:/", 6) == 0) {
+		conf->shared_unix = strdup(s + 5);
+		return conf->shared_unix != NULL ? 0 : fail(c, "", "no memory");
+	}
+	if (strncmp(s, "redis://", 8) != 0)
+		goto bad;
+	h = s + 8;
+	colon = strchr(h, ':');
+	if (colon == NULL || colon == h || strchr(h, '@') != NULL)
+		goto bad;
+	slash = strchr(colon, '/');
+	n = (size_t)((slash != NULL ? slash : colon + strlen(colon)) - colon -
+	             1);
+	if (n == 0 || n >= sizeof(num))
+		goto bad;
+	memcpy(num, colon + 1, n);
+	num[n] = '\0';
+	if (gw_strtonum(num, 1, 65535, &conf->shared_port) == -1)
+		goto bad;
+	if (slash != NULL &&
+	    gw_strtonum(slash + 1, 0, 15, &conf->shared_db) == -1)
+		goto bad;
+	conf->shared_host = strndup(h, (size_t)(colon - h));
+	return conf->shared_host != NULL ? 0 : fail(c, "", "no memory");
+bad:
+	/* The value is no secret (the password is in a file): say it. */
+	return fail(c, "shared_state.redis",
+	            "must be \"unix:/path\" or \"redis://host:port[/db]\" "
+	            "(db 0..15, no user or password in it)");
+}
+
 /* Cross-references the tables cannot express. */
 static int
 check_refs(struct loadctx *c, struct gw_config *conf)
@@ -565,6 +650,22 @@ check_refs(struct loadctx *c, struct gw_config *conf)
 	size_t i, j, n;
 	char path[128];
 
+	if (conf->instance != NULL && !is_token(conf->instance))
+		return fail(c, "instance",
+		            "must hold no spaces or control characters");
+	if (conf->instance == NULL) {
+		/* The default names the host (docs/SHARED_STATE.md). */
+		char host[65];
+
+		if (gethostname(host, sizeof(host)) == -1)
+			snprintf(host, sizeof(host), "hssgw");
+		host[sizeof(host) - 1] = '\0';
+		conf->instance = strdup(host);
+		if (conf->instance == NULL)
+			return fail(c, "instance", "out of memory");
+	}
+	if (check_shared(c, conf) == -1)
+		return -1;
 	if (check_listen(conf->listen) == -1)
 		return fail(
 		    c, "listen",
@@ -690,6 +791,8 @@ gw_conf_load(const char *path, char *err, size_t errlen)
 	conf->tasks_max_file_bytes = 4LL << 30;
 	/* Below nginx's fastcgi_read_timeout (30 s in deploy/). */
 	conf->tasks_retry_deadline_ms = 20000;
+	conf->shared_timeout_ms = 250;
+	conf->shared_expected_instances = 2;
 	conf->audit_fsync = 1;
 	conf->metrics_enabled = 1;
 	conf->audit_anon_bytes_per_hour = 10LL * 1024 * 1024;
@@ -779,6 +882,13 @@ gw_conf_free(struct gw_config *conf)
 	free(conf->audit_file);
 	free(conf->tasks_handle_key_file);
 	free(conf->tasks_fair_share_claim);
+	free(conf->instance);
+	free(conf->shared_redis);
+	free(conf->shared_username);
+	free(conf->shared_password_file);
+	free(conf->shared_key_prefix);
+	free(conf->shared_unix);
+	free(conf->shared_host);
 	free(conf);
 }
 

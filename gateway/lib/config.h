@@ -104,6 +104,20 @@ struct gw_config {
 	long long tasks_download_timeout_ms;
 	long long tasks_max_file_bytes;
 	long long tasks_retry_deadline_ms; /* HSS 429 retries; 0: none */
+	/* this instance's name in audit records; default the hostname */
+	char *instance;
+	/* shared_state (docs/SHARED_STATE.md); shared_redis NULL: none */
+	char *shared_redis;         /* "unix:/path" or "redis://host:port/db" */
+	char *shared_username;      /* Redis 6+ ACL user, or NULL */
+	char *shared_password_file; /* secret file, or NULL */
+	char *shared_key_prefix;    /* default "hssgw:" */
+	long long shared_timeout_ms;         /* connect and command, 250 */
+	long long shared_expected_instances; /* local fallback divisor, 2 */
+	/* shared_redis, parsed at load: a unix path, or host, port and db */
+	char *shared_unix;
+	char *shared_host;
+	long long shared_port;
+	long long shared_db;
 	/* metrics (docs/METRICS.md) */
 	long long metrics_enabled; /* 1 (default): GET /metrics answers */
 };

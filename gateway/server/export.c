@@ -127,8 +127,8 @@ send_upstream(struct reqstate *st, struct gw_worker *w, struct gw_cred *cred)
 static int
 coalesce_hit(struct reqstate *st)
 {
-	char *hit =
-	    gw_cache_get(st->snap->coalesce, st->coalesce_key, gw_pipe_now(st));
+	char *hit = gw_pipe_cache_get(st, st->snap->coalesce, "coalesce",
+	                              st->coalesce_key);
 
 	if (hit == NULL)
 		return 0;
@@ -138,6 +138,46 @@ coalesce_hit(struct reqstate *st)
 	st->upresp.body = hit;
 	st->upresp.bodylen = strlen(hit);
 	return 1;
+}
+
+/*
+ * Across instances (docs/SHARED_STATE.md): the local leader of an export
+ * claims it in Redis (SET NX PX, for as long as it may wait for HSS); who
+ * finds it claimed polls for the answer every 100 ms until its deadline,
+ * and claims it itself if the claim goes (the claimant failed).  While
+ * Redis is lost, coalescing is local only.  *hit as for coalesce().
+ */
+static enum gw_err
+shared_claim(struct reqstate *st, int64_t limit, int *hit)
+{
+	struct gw_shared *sh = st->snap->shared;
+	struct timespec ts = {0, 100 * 1000000L};
+	int64_t left;
+
+	for (;;) {
+		left = limit - (gw_mono_us() - st->t_start) / 1000;
+		if (left < 1)
+			return gw_fault_set(&st->fault, GW_ERR_UPSTREAM_TIMEOUT,
+			                    "",
+			                    "an identical export is still "
+			                    "waiting for HSS");
+		switch (gw_shared_claim(sh, "claim", st->coalesce_key, left,
+		                        st->claim, gw_pipe_now(st))) {
+		case 1:
+			/* It may have landed between our look and claim. */
+			if ((*hit = coalesce_hit(st)) == 1)
+				gw_shared_release(sh, "claim", st->coalesce_key,
+				                  st->claim, gw_pipe_now(st));
+			return GW_OK;
+		case -1:
+			return GW_OK;
+		default:
+			break;
+		}
+		nanosleep(&ts, NULL);
+		if ((*hit = coalesce_hit(st)) == 1)
+			return GW_OK;
+	}
 }
 
 /*
@@ -182,6 +222,8 @@ coalesce(struct reqstate *st, int *hit)
 		                                   1000)) {
 		case GW_FLIGHT_LEAD:
 			st->flight_lead = 1;
+			if (s->shared != NULL)
+				return shared_claim(st, limit, hit);
 			return GW_OK;
 		case GW_FLIGHT_NONE:
 			return GW_OK;
@@ -296,9 +338,9 @@ run_export(struct reqstate *st, struct gw_worker *w)
 	rc = check_answer(st);
 	if (rc == GW_OK && st->upresp.status == 200 && st->coalesce_key != NULL)
 		/* add_only: the first task stays the one others get. */
-		gw_cache_put(s->coalesce, st->coalesce_key, st->upresp.body,
-		             gw_pipe_now(st), s->conf->tasks_coalesce_window_ms,
-		             1);
+		gw_pipe_cache_put(st, s->coalesce, "coalesce", st->coalesce_key,
+		                  st->upresp.body,
+		                  s->conf->tasks_coalesce_window_ms, 1);
 	return rc;
 }
 /* Adds the task handle to HSS's export answer (200 with a task_id). */
@@ -340,6 +382,9 @@ gw_pipe_handle_export(const struct gw_snapshot *s, struct gw_worker *w,
 	if (st.flight_lead)
 		/* After the cache put: those waiting find the answer. */
 		gw_flight_land(s->flight, st.coalesce_key);
+	if (st.claim[0] != '\0')
+		gw_shared_release(s->shared, "claim", st.coalesce_key, st.claim,
+		                  gw_pipe_now(&st));
 	if (rc == GW_OK && st.passthrough) {
 		/* HSS's own status and JSON body, unchanged. */
 		resp->status = (int)st.upresp.status;

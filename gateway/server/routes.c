@@ -34,7 +34,13 @@ handle_health(const struct gw_snapshot *s, struct gw_worker *w,
 	/* The metrics' code label: the error a request would get now. */
 	if (why != NULL)
 		resp->err = why[0] == 'a' ? GW_ERR_AUDIT : GW_ERR_CREDENTIALS;
-	if (why == NULL)
+	if (why == NULL && s->shared != NULL)
+		/* Still ready: the local budget keeps HSS's limit. */
+		gw_buf_printf(&b, "{\"status\":\"ok\",\"shared_state\":\"%s\"}",
+		              gw_shared_check(s->shared, req->now_ms)
+		                  ? "degraded"
+		                  : "ok");
+	else if (why == NULL)
 		gw_buf_puts(&b, "{\"status\":\"ok\"}");
 	else
 		gw_buf_printf(

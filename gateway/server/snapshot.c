@@ -25,6 +25,7 @@ audit_open_conf(const struct gw_config *conf, char *err, size_t errlen)
 	o.syslog = (int)conf->audit_syslog;
 	o.anon_bytes_per_hour = conf->audit_anon_bytes_per_hour;
 	o.summary_interval_ms = conf->audit_summary_interval_ms;
+	o.instance = conf->instance;
 	return gw_audit_open_opts(conf->audit_file, &o, err, errlen);
 }
 
@@ -36,6 +37,7 @@ audit_open_conf(const struct gw_config *conf, char *err, size_t errlen)
 static int
 tasks_load(struct gw_snapshot *s, char *err, size_t errlen)
 {
+	long long per;
 	char rnd[65];
 
 	if (s->conf->tasks_handle_key_file != NULL)
@@ -50,7 +52,21 @@ tasks_load(struct gw_snapshot *s, char *err, size_t errlen)
 			snprintf(err, errlen, "no random task handle key");
 		return -1;
 	}
-	s->budget = gw_budget_new(s->conf->tasks_budget_per_minute);
+	per = s->conf->tasks_budget_per_minute;
+	if (s->conf->shared_redis != NULL) {
+		/*
+		 * Shared: the local budget is the fallback while Redis is
+		 * lost, each instance's part of HSS's limit (SHARED_STATE.md).
+		 */
+		s->shared = gw_shared_new(s->conf, (size_t)s->conf->threads + 2,
+		                          err, errlen);
+		if (s->shared == NULL)
+			return -1;
+		per /= s->conf->shared_expected_instances;
+		if (per < 1)
+			per = 1;
+	}
+	s->budget = gw_budget_new(per);
 	s->status_cache = gw_cache_new();
 	s->coalesce = gw_cache_new();
 	s->flight = gw_flight_new();
@@ -143,6 +159,7 @@ gw_pipe_free(struct gw_snapshot *s)
 		gw_cache_free(s->status_cache);
 		gw_cache_free(s->coalesce);
 		gw_flight_free(s->flight);
+		gw_shared_free(s->shared);
 	}
 	if (!s->metrics_borrowed)
 		gw_metrics_free(s->metrics);
@@ -209,15 +226,18 @@ tasks_adopt(struct gw_gateway *g, struct gw_snapshot *s)
 		g->status_cache = s->status_cache;
 		g->coalesce = s->coalesce;
 		g->flight = s->flight;
+		g->shared = s->shared;
 	} else {
 		gw_budget_free(s->budget);
 		gw_cache_free(s->status_cache);
 		gw_cache_free(s->coalesce);
 		gw_flight_free(s->flight);
+		gw_shared_free(s->shared);
 		s->budget = g->budget;
 		s->status_cache = g->status_cache;
 		s->coalesce = g->coalesce;
 		s->flight = g->flight;
+		s->shared = g->shared;
 	}
 	s->tasks_borrowed = 1;
 	/* The counters too: a reload must not reset them. */
@@ -267,6 +287,7 @@ gw_gw_free(struct gw_gateway *g)
 	gw_cache_free(g->status_cache);
 	gw_cache_free(g->coalesce);
 	gw_flight_free(g->flight);
+	gw_shared_free(g->shared);
 	gw_metrics_free(g->metrics);
 	free(g->path);
 	pthread_mutex_destroy(&g->lock);
@@ -292,6 +313,9 @@ gw_gw_reload(struct gw_gateway *g, char *err, size_t errlen)
 		        "hssgw: reload: tasks.budget_per_minute is "
 		        "read at start only; keeping %lld\n",
 		        g->budget_per_minute);
+	if ((next->shared == NULL) != (g->shared == NULL))
+		fprintf(stderr, "hssgw: reload: shared_state is read at start "
+		                "only; keeping the one started with\n");
 	tasks_adopt(g, next);
 	pthread_mutex_lock(&g->lock);
 	old = g->cur;

@@ -488,7 +488,54 @@ gw_pipe_budget_refund(struct reqstate *st, const char *cred, const char *api)
 
 	snprintf(bucket, sizeof(bucket), "%s|%s", cred, api);
 	caller_of(st, caller, sizeof(caller));
-	gw_budget_refund(st->snap->budget, bucket, caller);
+	if (st->grant[0] != '\0')
+		gw_shared_budget_refund(st->snap->shared, bucket, caller,
+		                        st->grant, gw_pipe_now(st));
+	if (st->snap->shared == NULL || st->local_grant)
+		gw_budget_refund(st->snap->budget, bucket, caller);
+	st->grant[0] = '\0';
+	st->local_grant = 0;
+}
+
+/*
+ * With shared_state: the shared budget (one script on Redis, all
+ * instances); while Redis is lost, the local budget of budget /
+ * expected_instances, but only once a hold window has passed since it
+ * was lost (the others may have spent that window through Redis just
+ * before); and for a hold window after it returns, both (Redis may have
+ * lost the grants, and the local ones were never in it).  0 granted, 1
+ * refused with *retry; docs/SHARED_STATE.md.
+ */
+static int
+shared_take(struct reqstate *st, const char *bucket, const char *caller,
+            int64_t *retry)
+{
+	struct gw_shared *sh = st->snap->shared;
+	int64_t now = gw_pipe_now(st);
+	int rc;
+
+	rc = gw_shared_budget_take(
+	    sh, bucket, caller, st->snap->conf->tasks_budget_per_minute,
+	    GW_BUDGET_HOLD_MS, GW_BUDGET_WINDOW_MS, now, retry, st->grant);
+	if (rc == 1)
+		return 1;
+	if (rc == -1 && !gw_shared_degraded(sh)) {
+		*retry = 1000; /* every connection busy: fail closed */
+		return 1;
+	}
+	if (rc == -1 && gw_shared_fallback(sh, GW_BUDGET_HOLD_MS, now, retry))
+		return 1;
+	if (rc == 0 && !gw_shared_armed(sh, GW_BUDGET_HOLD_MS, now))
+		return 0;
+	if (gw_budget_take(st->snap->budget, bucket, caller, now, retry) == 0) {
+		st->local_grant = 1;
+		return 0;
+	}
+	if (rc == 0) {
+		gw_shared_budget_refund(sh, bucket, caller, st->grant, now);
+		st->grant[0] = '\0';
+	}
+	return 1;
 }
 
 /* Takes one call of api from the budget of cred; GW_ERR_BUDGET if spent. */
@@ -497,16 +544,50 @@ gw_pipe_budget_take(struct reqstate *st, const char *cred, const char *api)
 {
 	char bucket[200], caller[256];
 	int64_t retry = 0;
+	int refused;
 
 	snprintf(bucket, sizeof(bucket), "%s|%s", cred, api);
 	caller_of(st, caller, sizeof(caller));
 	st->api = api;
-	if (gw_budget_take(st->snap->budget, bucket, caller, gw_pipe_now(st),
-	                   &retry) == 0)
+	st->grant[0] = '\0';
+	st->local_grant = 0;
+	if (st->snap->shared != NULL)
+		refused = shared_take(st, bucket, caller, &retry);
+	else
+		refused = gw_budget_take(st->snap->budget, bucket, caller,
+		                         gw_pipe_now(st), &retry) != 0;
+	if (!refused)
 		return GW_OK;
+	/* Counted here, whichever budget (shared or local) refused. */
+	gw_budget_refused(st->snap->budget, bucket);
+	if (retry < 1)
+		retry = 1;
 	st->retry_after_s = (retry + 999) / 1000;
 	return gw_fault_set(&st->fault, GW_ERR_BUDGET, "",
 	                    "the upstream budget for %s is spent; retry in "
 	                    "%lld s",
 	                    api, (long long)st->retry_after_s);
+}
+
+char *
+gw_pipe_cache_get(struct reqstate *st, struct gw_cache *local, const char *ns,
+                  const char *key)
+{
+	char *v = gw_cache_get(local, key, gw_pipe_now(st));
+
+	if (v != NULL || st->snap->shared == NULL)
+		return v;
+	return gw_shared_get(st->snap->shared, ns, key, gw_pipe_now(st));
+}
+
+/* Both: the local copy serves this instance while Redis is lost. */
+void
+gw_pipe_cache_put(struct reqstate *st, struct gw_cache *local, const char *ns,
+                  const char *key, const char *value, int64_t ttl_ms,
+                  int add_only)
+{
+	gw_cache_put(local, key, value, gw_pipe_now(st), ttl_ms, add_only);
+	if (st->snap->shared != NULL)
+		gw_shared_put(st->snap->shared, ns, key, value, ttl_ms,
+		              add_only, gw_pipe_now(st));
 }

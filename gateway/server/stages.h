@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "pipeline.h"
 #include "policy.h"
+#include "shared.h"
 #include "tasks.h"
 #include "translate.h"
 #include "upstream.h"
@@ -43,6 +44,7 @@ struct gw_snapshot {
 	struct gw_cache *status_cache;
 	struct gw_cache *coalesce; /* export key -> HSS's export answer */
 	struct gw_flight *flight;  /* identical exports in the air */
+	struct gw_shared *shared;  /* shared_state, or NULL (SHARED_STATE.md) */
 	int tkey_borrowed;
 	int tasks_borrowed;         /* budget and caches */
 	struct gw_metrics *metrics; /* under a gateway, the gateway's */
@@ -61,6 +63,7 @@ struct gw_gateway {
 	struct gw_cache *status_cache;
 	struct gw_cache *coalesce;
 	struct gw_flight *flight;
+	struct gw_shared *shared;
 	long long budget_per_minute; /* the rate the budget was made with */
 	struct gw_metrics *metrics;  /* outlives snapshots, like the budget */
 };
@@ -101,6 +104,10 @@ struct reqstate {
 	int cached;               /* the status answer came from the cache */
 	char *coalesce_key;       /* project and redacted request, or NULL */
 	int flight_lead;          /* leads the single flight of coalesce_key */
+	/* shared_state: the claim on coalesce_key, the budget's grant */
+	char claim[GW_SHARED_TOKEN_MAX + 1];
+	char grant[GW_SHARED_GRANT_MAX + 1];
+	int local_grant; /* the local (fallback) budget granted too */
 	/* tasks: the creator named by the handle (borrowed from taskq) */
 	const char *task_iss, *task_sub;
 	/* hss:ActForSubject, evaluated when the caller is not the creator */
@@ -141,5 +148,11 @@ enum gw_err gw_pipe_budget_take(struct reqstate *, const char *cred,
 /* Gives back the call gw_pipe_budget_take took when nothing was sent. */
 void gw_pipe_budget_refund(struct reqstate *, const char *cred,
                            const char *api);
+/* The caches (status, coalesced exports): local, then shared_state. */
+char *gw_pipe_cache_get(struct reqstate *, struct gw_cache *, const char *ns,
+                        const char *key);
+void gw_pipe_cache_put(struct reqstate *, struct gw_cache *, const char *ns,
+                       const char *key, const char *value, int64_t ttl_ms,
+                       int add_only);
 
 #endif

@@ -274,8 +274,8 @@ task_status(struct reqstate *st, struct gw_worker *w, struct taskq *q)
 	snprintf(key, sizeof(key), "%s\n%s\n%s", q->project->project_id,
 	         eps != NULL ? eps : "", q->ref.task_id);
 	if (conf->tasks_status_cache_ttl_s > 0) {
-		q->status_body =
-		    gw_cache_get(st->snap->status_cache, key, st->req->now_ms);
+		q->status_body = gw_pipe_cache_get(st, st->snap->status_cache,
+		                                   "status", key);
 		if (q->status_body != NULL) {
 			q->cached = 1;
 			st->cached = 1;
@@ -304,9 +304,9 @@ task_status(struct reqstate *st, struct gw_worker *w, struct taskq *q)
 	st->upresp.body = NULL;
 	rc = task_parse_status(st, q);
 	if (rc == GW_OK && conf->tasks_status_cache_ttl_s > 0)
-		gw_cache_put(st->snap->status_cache, key, q->status_body,
-		             st->req->now_ms,
-		             conf->tasks_status_cache_ttl_s * 1000, 0);
+		gw_pipe_cache_put(st, st->snap->status_cache, "status", key,
+		                  q->status_body,
+		                  conf->tasks_status_cache_ttl_s * 1000, 0);
 	return rc;
 }
 

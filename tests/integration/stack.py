@@ -144,7 +144,8 @@ class Stack:
     """One running nginx + hssgw + hss-emulator on loopback."""
 
     def __init__(self, bindir, srcdir, timeout_ms=1000, max_body_bytes=16384,
-                 threads=4, rate=200, burst=400):
+                 threads=4, rate=200, burst=400, instances=1,
+                 config_extra=None):
         self.bindir = os.path.abspath(bindir)
         self.srcdir = os.path.abspath(srcdir)
         self.timeout_ms = timeout_ms
@@ -158,6 +159,11 @@ class Stack:
         self.upstream_token = None
         # nginx's allow list for /metrics (METRICS_ALLOW in the template)
         self.metrics_allow = "allow 127.0.0.1;"
+        # Several hssgw instances behind one nginx upstream (issue #14):
+        # hssgw-1.. with their own socket, config, audit file and name;
+        # config_extra is merged into every instance's config.
+        self.instances = instances
+        self.config_extra = config_extra or {}
 
     # -- paths --------------------------------------------------------
     def path(self, *parts):
@@ -227,9 +233,8 @@ class Stack:
         if self.echo is not None:
             self.echo.close()
             self.echo = None
-        p = self.procs.pop("hssgw", None)
-        if p is not None:
-            self._terminate(p)
+        for name in [n for n in self.procs if n.startswith("hssgw")]:
+            self._terminate(self.procs.pop(name))
 
     def stop(self):
         """Stops what this stack started, then removes the state dir."""
@@ -376,8 +381,10 @@ class Stack:
             # (test_hardening.py).
             "reserve_threads": 0,
         }
+        self.config.update(self.config_extra)
         self.config_path = self.path("hssgw.json")
         write_file(self.config_path, json.dumps(self.config, indent=1))
+        self.write_instance_configs()
         user = ""
         if os.geteuid() == 0:
             user = "user root root;"
@@ -387,6 +394,8 @@ class Stack:
             "GW_PORT": self.gw_port,
             "EMU_PORT": self.emu_port,
             "HSSGW_SOCK": self.gw_sock,
+            "HSSGW_SERVERS": " ".join("server unix:%s;" % g
+                                      for g in self.gw_socks),
             "EMU_SOCK": self.emu_sock,
             "TLS_CERT": self.path("tls", "server.pem"),
             "TLS_KEY": self.path("tls", "server.key"),
@@ -424,11 +433,48 @@ class Stack:
                                  self.emu_log, "--listen",
                                  "unix:" + self.emu_sock, "--threads", "4"])
 
+    def write_instance_configs(self):
+        """With several instances, hssgw-i.json per instance from
+        self.config: its own socket, audit file and name."""
+        self.gw_socks = [self.gw_sock]
+        if self.instances < 2:
+            return
+        self.gw_socks = []
+        for i in range(1, self.instances + 1):
+            c = dict(self.config)
+            c["listen"] = "unix:" + self.path("hssgw-%d.sock" % i)
+            c["audit"] = {"file": "audit/audit-%d.jsonl" % i}
+            c["instance"] = "gw-%d" % i
+            write_file(self.instance_config(i), json.dumps(c, indent=1))
+            self.gw_socks.append(self.path("hssgw-%d.sock" % i))
+
+    def instance_config(self, i):
+        return self.path("hssgw-%d.json" % i)
+
     def _start_hssgw(self):
+        if self.instances > 1:
+            for i in range(1, self.instances + 1):
+                self.start_instance(i)
+            return
         out = run([self.hssgw, "check-config", "--config", self.config_path])
         del out
         self._spawn("hssgw", [self.hssgw, "serve", "--config",
                               self.config_path])
+
+    def start_instance(self, i):
+        """Starts instance i of several (hssgw-i)."""
+        run([self.hssgw, "check-config", "--config", self.instance_config(i)])
+        self._spawn("hssgw-%d" % i, [self.hssgw, "serve", "--config",
+                                     self.instance_config(i)])
+
+    def stop_instance(self, i):
+        """Stops instance i (SIGTERM) and waits for it."""
+        p = self.procs.pop("hssgw-%d" % i, None)
+        if p is not None:
+            self._terminate(p)
+        f = self.logs.pop("hssgw-%d" % i, None)
+        if f is not None:
+            f.close()
 
     def _start_nginx(self):
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -447,7 +493,7 @@ class Stack:
                     raise StackError("%s exited with %s:\n%s" % (
                         name, p.returncode, self.log_tail(name)))
             try:
-                if (os.path.exists(self.gw_sock) and
+                if (all(os.path.exists(g) for g in self.gw_socks) and
                         os.path.exists(self.emu_sock)):
                     r = self.request("GET", "/healthz")
                     e = self.emulator_control("reset", {})

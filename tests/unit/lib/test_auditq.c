@@ -449,11 +449,96 @@ query_filters(void **state)
 	free(out);
 }
 
+/* Writes n records a minute apart from t0 to a trail named inst. */
+static void
+write_instance(const char *path, const char *inst, int64_t t0, int n)
+{
+	struct gw_audit_opts o;
+	struct gw_audit_rec r;
+	struct gw_audit *a;
+	char err[256];
+	int i;
+
+	memset(&o, 0, sizeof(o));
+	o.instance = inst;
+	a = gw_audit_open_opts(path, &o, err, sizeof(err));
+	assert_non_null(a);
+	for (i = 0; i < n; i++) {
+		memset(&r, 0, sizeof(r));
+		r.time_ms = t0 + i * 60000LL;
+		r.request_id = inst;
+		r.subject = "alice";
+		r.record_total_num = -1;
+		assert_int_equal(gw_audit_emit(a, &r, err, sizeof(err)), GW_OK);
+	}
+	gw_audit_close(a);
+}
+
+/*
+ * Several instances (issue #14): each record names its instance, each
+ * trail verifies as its own chain, and a query over all of them comes
+ * out as one timeline however the files are ordered.
+ */
+static void
+several_instances(void **state)
+{
+	struct trail *t = *state;
+	struct gw_auditq_filter f;
+	struct gw_auditq_report rep;
+	char pa[160], pb[160], err[256], name[128], *buf = NULL, *line, *save;
+	const char *files[2];
+	char last[40] = "";
+	size_t len = 0;
+	FILE *m;
+	int n = 0;
+
+	snprintf(pa, sizeof(pa), "%s/a.jsonl", t->dir);
+	snprintf(pb, sizeof(pb), "%s/b.jsonl", t->dir);
+	write_instance(pa, "gw-a", 1767225600000LL, 3);
+	write_instance(pb, "gw-b", 1767225600000LL + 30000, 3);
+	assert_int_equal(gw_auditq_instance_of(pa, name, sizeof(name)), 0);
+	assert_string_equal(name, "gw-a");
+	assert_int_equal(gw_auditq_instance_of(t->path, name, sizeof(name)), 0);
+	assert_string_equal(name, ""); /* a trail without a name */
+	/* Each its own chain; together they are not one. */
+	files[0] = pa;
+	assert_int_equal(gw_auditq_verify(files, 1, NULL, 0, &rep), 0);
+	files[0] = pb;
+	assert_int_equal(gw_auditq_verify(files, 1, NULL, 0, &rep), 0);
+	files[0] = pa;
+	files[1] = pb;
+	assert_int_equal(gw_auditq_verify(files, 2, NULL, 0, &rep), -1);
+	/* b first on the command line: the output is still by time. */
+	files[0] = pb;
+	files[1] = pa;
+	memset(&f, 0, sizeof(f));
+	m = open_memstream(&buf, &len);
+	assert_int_equal(
+	    gw_auditq_query(files, 2, &f, GW_AUDITQ_JSON, m, err, sizeof(err)),
+	    6);
+	fclose(m);
+	for (line = strtok_r(buf, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save), n++) {
+		const char *tm = strstr(line, "\"time\":\"");
+
+		assert_non_null(tm);
+		assert_true(strncmp(tm + 8, last, 24) >= 0);
+		snprintf(last, sizeof(last), "%.24s", tm + 8);
+		/* Alternating: a, b, a, b... */
+		assert_non_null(strstr(line, n % 2 == 0
+		                                 ? "\"instance\":\"gw-a\""
+		                                 : "\"instance\":\"gw-b\""));
+	}
+	assert_int_equal(n, 6);
+	free(buf);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(untouched_verifies),
+	    cmocka_unit_test(several_instances),
 	    cmocka_unit_test(edit_detected),
 	    cmocka_unit_test(delete_detected),
 	    cmocka_unit_test(reorder_detected),

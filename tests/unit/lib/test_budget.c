@@ -290,6 +290,9 @@ peek(void **state)
 	assert_int_equal(gw_budget_take(b, "main|export", "a", T0, &retry), -1);
 	gw_budget_peek(b, "main|export", T0 + 1, &left, &refused);
 	assert_int_equal(left, 0);
+	assert_int_equal(refused, 0); /* the caller counts refusals: */
+	gw_budget_refused(b, "main|export");
+	gw_budget_peek(b, "main|export", T0 + 1, &left, &refused);
 	assert_int_equal(refused, 1);
 	/* Peeking takes nothing: still one refusal, and the window ages. */
 	gw_budget_peek(b, "main|export", T0 + GW_BUDGET_HOLD_MS, &left,

@@ -243,13 +243,56 @@ missing_file(void **state)
 	assert_non_null(strstr(err, "/nonexistent/hssgw.json"));
 }
 
+/* shared_state parsed: a unix socket, or host, port and db; defaults. */
+static void
+shared_state(void **state)
+{
+	char *good = slurp(GOOD), *text, err[512];
+	char path[] = "/tmp/hssgw-conf-XXXXXX";
+	struct gw_config *c;
+	FILE *f;
+	int fd;
+
+	(void)state;
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	text = replace(
+	    good, "\"default_export_size\": 500",
+	    "\"default_export_size\": 500, \"instance\": \"gw-a\", "
+	    "\"shared_state\": {\"redis\": \"redis://10.0.0.5:6380/2\", "
+	    "\"username\": \"hssgw\", \"expected_instances\": 3}");
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	c = gw_conf_load(path, err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->instance, "gw-a");
+	assert_string_equal(c->shared_host, "10.0.0.5");
+	assert_int_equal(c->shared_port, 6380);
+	assert_int_equal(c->shared_db, 2);
+	assert_null(c->shared_unix);
+	assert_int_equal(c->shared_expected_instances, 3);
+	assert_int_equal(c->shared_timeout_ms, 250);
+	gw_conf_free(c);
+	free(text);
+	/* Without shared_state: nothing shared; the instance is the host. */
+	c = gw_conf_load(GOOD, err, sizeof(err));
+	assert_non_null(c);
+	assert_null(c->shared_redis);
+	assert_non_null(c->instance);
+	assert_true(strlen(c->instance) > 0);
+	gw_conf_free(c);
+	unlink(path);
+	free(good);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(good_loads),
-	    cmocka_unit_test(bad_cases),
-	    cmocka_unit_test(front_keys_load),
+	    cmocka_unit_test(good_loads),      cmocka_unit_test(bad_cases),
+	    cmocka_unit_test(front_keys_load), cmocka_unit_test(shared_state),
 	    cmocka_unit_test(missing_file),
 	};
 
