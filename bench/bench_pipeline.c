@@ -8,8 +8,9 @@
  * reported in nanoseconds per operation and as a ratio to a baseline measured
  * in the same run: json-c parsing the same request body, the least any JSON
  * gateway does.  The audit trail runs with fsync off here: what durability
- * costs is bench_audit's to measure.  Numbers, not assertions: see
- * bench/README.md.
+ * costs is bench_audit's to measure.  Also what the metrics add: the
+ * increments an exported request makes, and one scrape.  Numbers, not
+ * assertions: see bench/README.md.
  */
 #include <sys/stat.h>
 
@@ -26,6 +27,7 @@
 #include "config.h"
 #include "gw.h"
 #include "jwtv.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "policy.h"
 #include "translate.h"
@@ -164,6 +166,7 @@ struct ctx {
 	struct gw_claims *claims;
 	char *tok_rs, *tok_es, *tok_hs, *tok_deny;
 	char *rs_pub; /* PEM text of the RS256 public key */
+	struct gw_metrics *met;
 };
 
 typedef void opfn(struct ctx *);
@@ -291,6 +294,34 @@ op_pipeline_cached(struct ctx *c)
 	pipeline(c->snap, c, c->tok_deny);
 }
 
+/*
+ * What one export records: its answer and duration, the token check, the
+ * decision, the HSS call, two audit records and a sync.
+ */
+static void
+op_metrics(struct ctx *c)
+{
+	gw_metrics_jwt(c->met, GW_MET_JWT_OK);
+	gw_metrics_decision(c->met, GW_MET_DEC_ALLOW);
+	gw_metrics_upstream(c->met, "export", 200, 80000);
+	gw_metrics_audit_record(c->met, 1);
+	gw_metrics_audit_sync(c->met, 400);
+	gw_metrics_audit_record(c->met, 1);
+	gw_metrics_request(c->met, GW_MET_ROUTE_EXPORT, 200, GW_OK, 0, 90000);
+}
+
+/* One scrape of the registry and the process_* families. */
+static void
+op_scrape(struct ctx *c)
+{
+	struct gw_buf b;
+
+	gw_buf_init(&b, GW_MET_OUT_MAX);
+	gw_metrics_write(c->met, &b);
+	gw_metrics_write_process(&b);
+	gw_buf_reset(&b);
+}
+
 static double
 measure(opfn *fn, struct ctx *c, double seconds)
 {
@@ -327,6 +358,8 @@ main(int argc, char *argv[])
 	    {"policy eval, 200 statements (last applies)", op_policy},
 	    {"pipeline to a 403, RS256, audited", op_pipeline},
 	    {"pipeline to a 403, RS256 cached, audited", op_pipeline_cached},
+	    {"metrics: an export's increments (7 series)", op_metrics},
+	    {"metrics: one scrape (registry + /proc)", op_scrape},
 	};
 	struct ctx c;
 	struct gw_fault f;
@@ -362,6 +395,9 @@ main(int argc, char *argv[])
 	if (c.snap == NULL || c.keys_cold == NULL)
 		die("load", err);
 	c.w = gw_pipe_worker_new();
+	c.met = gw_metrics_new();
+	if (c.met == NULL)
+		die("metrics", "out of memory");
 	c.conf = gw_conf_load(path, err, sizeof(err));
 	c.keys = gw_jwt_keyset_load(c.conf, err, sizeof(err));
 	snprintf(path, sizeof(path), "%s/pol", dir);
@@ -403,6 +439,7 @@ main(int argc, char *argv[])
 	gw_jwt_keyset_free(c.keys);
 	gw_conf_free(c.conf);
 	gw_pipe_worker_free(c.w);
+	gw_metrics_free(c.met);
 	gw_pipe_free(c.snap);
 	snprintf(path, sizeof(path), "rm -rf '%s'", dir);
 	if (system(path) != 0)

@@ -184,7 +184,8 @@ render_configs() {
 		HSSGW_SOCK="$state/hssgw.sock" EMU_SOCK="$state/emulator.sock"
 		HSSGW_SERVERS="$servers"
 		TLS_CERT="$state/tls/server.pem" TLS_KEY="$state/tls/server.key"
-		GW_RATE=20 GW_BURST=40 FCGI_READ_TIMEOUT=30s)
+		GW_RATE=20 GW_BURST=40 FCGI_READ_TIMEOUT=30s
+		METRICS_ALLOW="allow 127.0.0.1;")
 	hssgw_render "$root/nginx/nginx.conf.in" "$state/nginx.conf" "${vars[@]}"
 	hssgw_render "$root/nginx/hssgw.conf.in" "$state/nginx/hssgw.conf" \
 		"${vars[@]}"

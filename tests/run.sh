@@ -11,6 +11,7 @@ cd "$root"
 . deploy/lib.sh
 
 # redis-tools: redis-cli in test_shared; stunnel4: its TLS tunnel to Redis.
+# prometheus: the real Prometheus and promtool of test_metrics.py.
 # chromium, jq, bc: the audit report's browser test (test_report.py).
 # Test-time only: mandoc lints the man pages (tests/integration/test_man.py);
 # python3-yaml, python3-jsonschema and nodejs check docs/openapi.yaml
@@ -18,7 +19,7 @@ cd "$root"
 # file build and check the Debian package (test_package.py).
 hssgw_install_missing "${HSSGW_PKGS[@]}" clang clang-format clang-tidy libclang-rt-14-dev \
 	chromium jq bc redis-tools stunnel4 \
-	mandoc python3-yaml python3-jsonschema nodejs dpkg-dev lintian file
+	mandoc python3-yaml python3-jsonschema nodejs dpkg-dev lintian file prometheus
 
 build=$root/build-test
 cmake -S "$root" -B "$build" -DHSSGW_WERROR=ON -DHSSGW_SANITIZE=ON \

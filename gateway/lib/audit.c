@@ -98,6 +98,9 @@ struct gw_audit {
 	struct anon_slot slots[ANON_SLOTS];
 	size_t nslots;
 	long long sum_others, summarised;
+	/* Set before the first record: read by the writer unlocked. */
+	void (*sync_hook)(void *, int64_t);
+	void *sync_arg;
 };
 
 static const char *const phasename[GW_AUDIT_PHASE__MAX] = {
@@ -1015,10 +1018,15 @@ lead(struct gw_audit *a)
 		a->size += (long long)batch.len;
 	if (!ok)
 		snprintf(err, sizeof(err), "audit write: %s", strerror(errno));
-	if (ok && !a->opts.nosync && fdatasync(a->fd) == -1) {
-		snprintf(err, sizeof(err), "audit fdatasync: %s",
-		         strerror(errno));
-		ok = 0;
+	if (ok && !a->opts.nosync) {
+		int64_t t = gw_mono_us();
+
+		if (fdatasync(a->fd) == -1) {
+			snprintf(err, sizeof(err), "audit fdatasync: %s",
+			         strerror(errno));
+			ok = 0;
+		} else if (a->sync_hook != NULL)
+			a->sync_hook(a->sync_arg, gw_mono_us() - t);
 	}
 	rot = ok && a->regular && a->opts.rotate_bytes > 0 &&
 	      a->size >= a->opts.rotate_bytes;
@@ -1219,6 +1227,16 @@ gw_audit_summarised(struct gw_audit *a)
 	n = a->summarised;
 	pthread_mutex_unlock(&a->lock);
 	return n;
+}
+
+void
+gw_audit_set_sync_hook(struct gw_audit *a, void (*fn)(void *, int64_t),
+                       void *arg)
+{
+	pthread_mutex_lock(&a->lock);
+	a->sync_hook = fn;
+	a->sync_arg = arg;
+	pthread_mutex_unlock(&a->lock);
 }
 
 long long

@@ -184,6 +184,12 @@ enum gw_err gw_audit_reopen(struct gw_audit *, char *err, size_t errlen);
 long long gw_audit_durable_seq(struct gw_audit *);
 /* Group commits (write + sync) so far; records / commits = batch size. */
 long long gw_audit_commits(struct gw_audit *);
+/*
+ * Calls fn(arg, microseconds) after each group commit's fdatasync (the
+ * metrics' sync histogram).  Set once, before records are emitted.
+ */
+void gw_audit_set_sync_hook(struct gw_audit *, void (*fn)(void *, int64_t),
+                            void *arg);
 /* Anonymous records counted in summaries instead of written, so far. */
 long long gw_audit_summarised(struct gw_audit *);
 

@@ -38,6 +38,7 @@ struct bucket {
 	struct grant *grants; /* ring of per_minute, oldest at next */
 	size_t next;
 	struct seen seen[GW_BUDGET_CALLERS];
+	unsigned long long refused; /* takes refused, for the metrics */
 };
 
 struct gw_budget {
@@ -144,7 +145,7 @@ int
 gw_budget_take(struct gw_budget *g, const char *bucket, const char *caller,
                int64_t now, int64_t *retry_ms)
 {
-	struct bucket *b;
+	struct bucket *b = NULL;
 	struct grant *oldest_all;
 	long long share, used = 0;
 	int64_t oldest = -1;
@@ -197,6 +198,42 @@ out:
 		*retry_ms = 1;
 	pthread_mutex_unlock(&g->lock);
 	return rc;
+}
+
+void
+gw_budget_refused(struct gw_budget *g, const char *bucket)
+{
+	struct bucket *b;
+
+	if (g == NULL || bucket == NULL || strlen(bucket) > BUCKET_KEY_MAX)
+		return;
+	pthread_mutex_lock(&g->lock);
+	b = bucket_get(g, bucket);
+	if (b != NULL)
+		b->refused++;
+	pthread_mutex_unlock(&g->lock);
+}
+
+void
+gw_budget_peek(struct gw_budget *g, const char *bucket, int64_t now,
+               long long *left, unsigned long long *refused)
+{
+	size_t i, k;
+
+	*left = g != NULL ? g->per_minute : 0;
+	*refused = 0;
+	if (g == NULL || bucket == NULL)
+		return;
+	pthread_mutex_lock(&g->lock);
+	for (i = 0; i < g->nb; i++) {
+		if (strcmp(g->b[i].key, bucket) != 0)
+			continue;
+		for (k = 0; k < (size_t)g->per_minute; k++)
+			*left -= in_window(&g->b[i].grants[k], now);
+		*refused = g->b[i].refused;
+		break;
+	}
+	pthread_mutex_unlock(&g->lock);
 }
 
 /*

@@ -64,6 +64,21 @@ int gw_budget_take(struct gw_budget *, const char *bucket, const char *caller,
 void gw_budget_refund(struct gw_budget *, const char *bucket,
                       const char *caller);
 
+/*
+ * Counts one call refused for bucket (for the metrics), by this budget or
+ * by the shared one (docs/SHARED_STATE.md), so the count covers both.
+ */
+void gw_budget_refused(struct gw_budget *, const char *bucket);
+/*
+ * Reads bucket without taking from it (for the metrics): the calls it
+ * could still grant at now_ms (*left, ignoring fair shares; this
+ * instance's own budget, which with shared_state is the degraded-mode
+ * one) and the refusals counted by gw_budget_refused (*refused).  A bucket
+ * never used has all per_minute left and 0 refused.
+ */
+void gw_budget_peek(struct gw_budget *, const char *bucket, int64_t now_ms,
+                    long long *left, unsigned long long *refused);
+
 /* A cache of at most GW_CACHE_ENTRIES entries; NULL on ENOMEM. */
 struct gw_cache *gw_cache_new(void);
 /* Frees a cache; accepts NULL. */

@@ -227,6 +227,12 @@ static const struct ckey sharedkeys[] = {
     END,
 };
 
+static const struct ckey metricskeys[] = {
+    {"enabled", K_BOOL, F(gw_config, metrics_enabled), 0, 0, 1, NULL, NULL, 0,
+     0},
+    END,
+};
+
 static const struct ckey topkeys[] = {
     {"listen", K_STR, F(gw_config, listen), 1, 1, 108, NULL, NULL, 0, 0},
     {"threads", K_INT, F(gw_config, threads), 0, 1, 256, NULL, NULL, 0, 0},
@@ -259,6 +265,7 @@ static const struct ckey topkeys[] = {
     {"tasks", K_OBJ, 0, 0, 0, 0, NULL, taskkeys, 0, 0},
     {"instance", K_STR, F(gw_config, instance), 0, 1, 64, NULL, NULL, 0, 0},
     {"shared_state", K_OBJ, 0, 0, 0, 0, NULL, sharedkeys, 0, 0},
+    {"metrics", K_OBJ, 0, 0, 0, 0, NULL, metricskeys, 0, 0},
     /* Reference, table 2: export_size is 0 to 2,147,483,647. */
     {"default_export_size", K_INT, F(gw_config, default_export_size), 0, 0,
      2147483647LL, NULL, NULL, 0, 0},
@@ -787,6 +794,7 @@ gw_conf_load(const char *path, char *err, size_t errlen)
 	conf->shared_timeout_ms = 250;
 	conf->shared_expected_instances = 2;
 	conf->audit_fsync = 1;
+	conf->metrics_enabled = 1;
 	conf->audit_anon_bytes_per_hour = 10LL * 1024 * 1024;
 	conf->audit_summary_interval_ms = 60000;
 	c.dir = dirname(dcopy);

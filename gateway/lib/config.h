@@ -118,6 +118,8 @@ struct gw_config {
 	char *shared_host;
 	long long shared_port;
 	long long shared_db;
+	/* metrics (docs/METRICS.md) */
+	long long metrics_enabled; /* 1 (default): GET /metrics answers */
 };
 
 /* Loads and validates a config file; NULL with a reason naming the key. */

@@ -31,6 +31,7 @@
  * the contents.  The clock is always a parameter (now_ms), never read here.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,6 +87,8 @@ struct gw_cred {
 	const struct gw_config *conf; /* borrowed */
 	const struct cred_ops *ops;
 	void *state; /* owned by ops */
+	/* token fetches by result (metrics); relaxed, each on its own */
+	atomic_ullong fetch_ok, fetch_failed;
 };
 
 /* ---- token_file ---------------------------------------------------- */
@@ -784,6 +787,10 @@ get_token(struct iam *st, const char *scope, int64_t now, char **tok,
 			s->inflight = 1;
 			pthread_mutex_unlock(&st->mu);
 			why = fetch(st, s, now, &fresh, &exp);
+			atomic_fetch_add_explicit(why == WHY_NONE
+			                              ? &st->c->fetch_ok
+			                              : &st->c->fetch_failed,
+			                          1, memory_order_relaxed);
 			pthread_mutex_lock(&st->mu);
 			slot_settle(st->cc, s, now, why, fresh, exp);
 			fresh = NULL;
@@ -983,6 +990,22 @@ iam_ready(struct gw_cred *c, int64_t now_ms)
 	return ok;
 }
 
+/* The expiry of scope's token, 0 when none; see gw_cred_expiry. */
+static int64_t
+iam_expiry(struct iam *st, const char *scope)
+{
+	int64_t exp = 0;
+	size_t i;
+
+	pthread_mutex_lock(&st->mu);
+	for (i = 0; i < st->nslots; i++)
+		if (strcmp(st->slots[i].scope, scope) == 0 &&
+		    st->slots[i].token != NULL)
+			exp = st->slots[i].expires_ms;
+	pthread_mutex_unlock(&st->mu);
+	return exp;
+}
+
 static void
 iam_free(void *state)
 {
@@ -1146,4 +1169,27 @@ const char *
 gw_cred_name(const struct gw_cred *c)
 {
 	return c->name;
+}
+
+int
+gw_cred_expiry(struct gw_cred *c, const char *project_id, int64_t *exp_ms)
+{
+	*exp_ms = 0;
+	if (c == NULL || c->ops->apply != iam_apply || project_id == NULL)
+		return 0;
+	*exp_ms = iam_expiry(c->state, project_id);
+	return 1;
+}
+
+void
+gw_cred_refreshes(const struct gw_cred *c, unsigned long long *ok,
+                  unsigned long long *failed)
+{
+	*ok = *failed = 0;
+	if (c == NULL)
+		return;
+	*ok = atomic_load_explicit(&((struct gw_cred *)c)->fetch_ok,
+	                           memory_order_relaxed);
+	*failed = atomic_load_explicit(&((struct gw_cred *)c)->fetch_failed,
+	                               memory_order_relaxed);
 }

@@ -74,5 +74,14 @@ enum gw_err gw_cred_prime(struct gw_cred *, const char *project_id,
 int gw_cred_ready(struct gw_cred *, int64_t now_ms);
 /* The entry's name, borrowed. */
 const char *gw_cred_name(const struct gw_cred *);
+/*
+ * For the metrics: 1 and the expiry of the token held for project_id in
+ * *exp_ms (0 when none is held) for types with expiring tokens (IAM);
+ * 0 for types whose expiry hssgw does not know (token_file, aksk).
+ */
+int gw_cred_expiry(struct gw_cred *, const char *project_id, int64_t *exp_ms);
+/* For the metrics: the token fetches made since load, by result. */
+void gw_cred_refreshes(const struct gw_cred *, unsigned long long *ok,
+                       unsigned long long *failed);
 
 #endif

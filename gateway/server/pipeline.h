@@ -64,7 +64,8 @@ struct gw_http_resp {
 	/* Set by the front before gw_pipe_handle (may be NULL: no
 	 * streaming); kept by gw_pipe_handle and gw_http_resp_reset. */
 	const struct gw_http_stream *stream;
-	int streamed; /* head was sent: the front writes nothing more */
+	int streamed;    /* head was sent: the front writes nothing more */
+	enum gw_err err; /* the error answered, GW_OK else (metrics) */
 };
 
 /*

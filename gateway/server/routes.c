@@ -31,6 +31,9 @@ handle_health(const struct gw_snapshot *s, struct gw_worker *w,
 			why = "credentials";
 	gw_buf_init(&b, 256);
 	resp->status = why == NULL ? 200 : 503;
+	/* The metrics' code label: the error a request would get now. */
+	if (why != NULL)
+		resp->err = why[0] == 'a' ? GW_ERR_AUDIT : GW_ERR_CREDENTIALS;
 	if (why == NULL && s->shared != NULL)
 		/* Still ready: the local budget keeps HSS's limit. */
 		gw_buf_printf(&b, "{\"status\":\"ok\",\"shared_state\":\"%s\"}",
@@ -50,17 +53,25 @@ handle_health(const struct gw_snapshot *s, struct gw_worker *w,
 typedef void route_fn(const struct gw_snapshot *, struct gw_worker *,
                       const struct gw_http_req *, struct gw_http_resp *);
 
-/* waits: the handler may wait on HSS or on another request's HSS call. */
+/*
+ * waits: the handler may wait on HSS or on another request's HSS call.
+ * metric: the route label of hssgw_requests_total.
+ */
 static const struct route {
 	const char *method;
 	const char *path;
 	route_fn *fn;
 	int waits;
+	enum gw_met_route metric;
 } routes[] = {
-    {"POST", "/v1/exports/image-baseline", gw_pipe_handle_export, 1},
-    {"GET", "/v1/exports/image-baseline/*", gw_pipe_handle_task_status, 1},
-    {"GET", "/v1/exports/image-baseline/*/file", gw_pipe_handle_task_file, 1},
-    {"GET", "/healthz", handle_health, 0},
+    {"POST", "/v1/exports/image-baseline", gw_pipe_handle_export, 1,
+     GW_MET_ROUTE_EXPORT},
+    {"GET", "/v1/exports/image-baseline/*", gw_pipe_handle_task_status, 1,
+     GW_MET_ROUTE_TASK_STATUS},
+    {"GET", "/v1/exports/image-baseline/*/file", gw_pipe_handle_task_file, 1,
+     GW_MET_ROUTE_TASK_FILE},
+    {"GET", "/healthz", handle_health, 0, GW_MET_ROUTE_HEALTHZ},
+    {"GET", "/metrics", gw_pipe_handle_metrics, 0, GW_MET_ROUTE_METRICS},
 };
 
 /*
@@ -107,6 +118,7 @@ gw_pipe_handle(const struct gw_snapshot *s, struct gw_worker *w,
 	struct reqstate st;
 	size_t i;
 	int path_known = 0;
+	enum gw_met_route metric = GW_MET_ROUTE_OTHER;
 
 	const struct gw_http_stream *stream = resp->stream;
 
@@ -117,6 +129,7 @@ gw_pipe_handle(const struct gw_snapshot *s, struct gw_worker *w,
 		if (req->path == NULL || !path_match(routes[i].path, req->path))
 			continue;
 		path_known = 1;
+		metric = routes[i].metric;
 		if (req->method == NULL ||
 		    strcmp(routes[i].method, req->method) != 0)
 			continue;
@@ -148,4 +161,8 @@ gw_pipe_handle(const struct gw_snapshot *s, struct gw_worker *w,
 out:
 	if (req->request_id != NULL && !resp->streamed)
 		gw_pipe_resp_header(resp, "X-Request-Id", req->request_id);
+	/* A success or hssgw's error, else HSS's answer passed through. */
+	gw_metrics_request(s->metrics, metric, resp->status, resp->err,
+	                   resp->err == GW_OK && resp->status >= 400,
+	                   gw_mono_us() - st.t_start);
 }

@@ -117,11 +117,18 @@ gw_pipe_load(const char *path, int open_audit, char *err, size_t errlen)
 	}
 	if (tasks_load(s, err, errlen) == -1)
 		goto out;
+	s->metrics = gw_metrics_new();
+	if (s->metrics == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
 	if (open_audit) {
 		s->audit = audit_open_conf(s->conf, err, errlen);
 		if (s->audit == NULL)
 			goto out;
 		s->owns_audit = 1;
+		gw_audit_set_sync_hook(s->audit, gw_metrics_audit_sync,
+		                       s->metrics);
 	}
 	ret = s;
 	s = NULL;
@@ -154,6 +161,8 @@ gw_pipe_free(struct gw_snapshot *s)
 		gw_flight_free(s->flight);
 		gw_shared_free(s->shared);
 	}
+	if (!s->metrics_borrowed)
+		gw_metrics_free(s->metrics);
 	gw_jwt_keyset_free(s->keys);
 	gw_conf_free(s->conf);
 	free(s);
@@ -231,6 +240,13 @@ tasks_adopt(struct gw_gateway *g, struct gw_snapshot *s)
 		s->shared = g->shared;
 	}
 	s->tasks_borrowed = 1;
+	/* The counters too: a reload must not reset them. */
+	if (g->metrics == NULL)
+		g->metrics = s->metrics;
+	else
+		gw_metrics_free(s->metrics);
+	s->metrics = g->metrics;
+	s->metrics_borrowed = 1;
 }
 
 struct gw_gateway *
@@ -252,6 +268,7 @@ gw_gw_open(const char *path, char *err, size_t errlen)
 	if (g->audit == NULL)
 		goto fail;
 	g->cur->audit = g->audit;
+	gw_audit_set_sync_hook(g->audit, gw_metrics_audit_sync, g->metrics);
 	return g;
 fail:
 	gw_gw_free(g);
@@ -271,6 +288,7 @@ gw_gw_free(struct gw_gateway *g)
 	gw_cache_free(g->coalesce);
 	gw_flight_free(g->flight);
 	gw_shared_free(g->shared);
+	gw_metrics_free(g->metrics);
 	free(g->path);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
@@ -283,6 +301,7 @@ gw_gw_reload(struct gw_gateway *g, char *err, size_t errlen)
 
 	/* Built off the request path; workers keep serving meanwhile. */
 	next = gw_pipe_load(g->path, 0, err, errlen);
+	gw_metrics_reload(g->metrics, next != NULL);
 	if (next == NULL)
 		return -1;
 	/* Tokens first, so the first requests after the swap need no IAM

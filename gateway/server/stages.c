@@ -84,6 +84,7 @@ gw_pipe_answer_error(const struct gw_http_req *req, const struct gw_fault *f,
 
 	gw_buf_init(&b, RESP_MAX);
 	resp->status = gw_err_status(f->err);
+	resp->err = f->err;
 	error_json(f, req->request_id, &b);
 	gw_pipe_resp_header(resp, "Content-Type",
 	                    "application/json;charset=utf-8");
@@ -166,14 +167,18 @@ gw_pipe_authenticate(struct reqstate *st)
 	int64_t t = gw_mono_us();
 
 	token = gw_pipe_bearer(st->req->authorization);
-	if (token == NULL)
+	if (token == NULL) {
+		gw_metrics_jwt(st->snap->metrics, GW_MET_JWT_MISSING);
 		return gw_fault_set(&st->fault, GW_ERR_UNAUTHENTICATED,
 		                    "Authorization",
 		                    "a Bearer token is required");
+	}
 	gw_fingerprint(token, strlen(token), st->token_fp);
 	rc = gw_jwt_verify(st->snap->keys, token, st->req->now_ms / 1000,
 	                   &st->claims, &st->fault);
 	st->lat_auth = gw_mono_us() - t;
+	gw_metrics_jwt(st->snap->metrics,
+	               rc == GW_OK ? GW_MET_JWT_OK : GW_MET_JWT_INVALID);
 	if (rc == GW_ERR_TOKEN_INVALID) {
 		/*
 		 * One answer for every refused token: the reason (unknown
@@ -214,6 +219,8 @@ gw_pipe_attempt(struct reqstate *st, int64_t latency_us)
 	st->attempts[i].status = st->upresp.status;
 	st->attempts[i].error_code = st->attempt_codes[i];
 	st->attempts[i].latency_us = latency_us;
+	gw_metrics_upstream(st->snap->metrics, st->api, st->upresp.status,
+	                    latency_us);
 	free(st->up_error_code);
 	st->up_error_code =
 	    st->attempt_codes[i] != NULL ? strdup(st->attempt_codes[i]) : NULL;
@@ -311,8 +318,11 @@ emit(const struct reqstate *st, const struct gw_audit_rec *r)
 {
 	char err[256];
 
-	if (gw_audit_emit(st->snap->audit, r, err, sizeof(err)) == GW_OK)
+	if (gw_audit_emit(st->snap->audit, r, err, sizeof(err)) == GW_OK) {
+		gw_metrics_audit_record(st->snap->metrics, 1);
 		return GW_OK;
+	}
+	gw_metrics_audit_record(st->snap->metrics, 0);
 	fprintf(stderr, "hssgw: request %s: %s\n",
 	        st->req->request_id ? st->req->request_id : "-", err);
 	return GW_ERR_AUDIT;
@@ -360,6 +370,16 @@ gw_pipe_audit(struct reqstate *st, const struct gw_http_resp *resp)
 	r.nattempts = st->nattempts;
 	r.record_total_num = st->record_total_num;
 	r.lat_upstream_us = st->lat_upstream;
+	/* Counted here: every route that decides or reuses ends here once. */
+	if (st->decided)
+		gw_metrics_decision(st->snap->metrics,
+		                    st->decision.effect == GW_POL_ALLOW
+		                        ? GW_MET_DEC_ALLOW
+		                        : GW_MET_DEC_DENY);
+	if (st->coalesced)
+		gw_metrics_coalesced(st->snap->metrics);
+	if (st->cached)
+		gw_metrics_status_cache_hit(st->snap->metrics);
 	return emit(st, &r);
 }
 
@@ -534,6 +554,7 @@ gw_pipe_budget_take(struct reqstate *st, const char *cred, const char *api)
 
 	snprintf(bucket, sizeof(bucket), "%s|%s", cred, api);
 	caller_of(st, caller, sizeof(caller));
+	st->api = api;
 	st->grant[0] = '\0';
 	st->local_grant = 0;
 	if (st->snap->shared != NULL)
@@ -543,6 +564,8 @@ gw_pipe_budget_take(struct reqstate *st, const char *cred, const char *api)
 		                         gw_pipe_now(st), &retry) != 0;
 	if (!refused)
 		return GW_OK;
+	/* Counted here, whichever budget (shared or local) refused. */
+	gw_budget_refused(st->snap->budget, bucket);
 	if (retry < 1)
 		retry = 1;
 	st->retry_after_s = (retry + 999) / 1000;

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "cred.h"
 #include "jwtv.h"
+#include "metrics.h"
 #include "pipeline.h"
 #include "policy.h"
 #include "shared.h"
@@ -45,7 +46,9 @@ struct gw_snapshot {
 	struct gw_flight *flight;  /* identical exports in the air */
 	struct gw_shared *shared;  /* shared_state, or NULL (SHARED_STATE.md) */
 	int tkey_borrowed;
-	int tasks_borrowed; /* budget and caches */
+	int tasks_borrowed;         /* budget and caches */
+	struct gw_metrics *metrics; /* under a gateway, the gateway's */
+	int metrics_borrowed;
 };
 
 struct gw_gateway {
@@ -62,6 +65,7 @@ struct gw_gateway {
 	struct gw_flight *flight;
 	struct gw_shared *shared;
 	long long budget_per_minute; /* the rate the budget was made with */
+	struct gw_metrics *metrics;  /* outlives snapshots, like the budget */
 };
 
 struct gw_worker {
@@ -115,6 +119,7 @@ struct reqstate {
 	struct gw_audit_attempt attempts[GW_AUDIT_ATTEMPTS_MAX];
 	char *attempt_codes[GW_AUDIT_ATTEMPTS_MAX];
 	size_t nattempts;
+	const char *api; /* the budget's API of the HSS call (metrics) */
 };
 
 /* The stages (stages.c), shared by every handler; see each definition. */

@@ -157,6 +157,8 @@ class Stack:
         self.procs = {}
         self.logs = {}
         self.upstream_token = None
+        # nginx's allow list for /metrics (METRICS_ALLOW in the template)
+        self.metrics_allow = "allow 127.0.0.1;"
         # Several hssgw instances behind one nginx upstream (issue #14):
         # hssgw-1.. with their own socket, config, audit file and name;
         # config_extra is merged into every instance's config.
@@ -402,6 +404,7 @@ class Stack:
             "GW_RATE": self.rate,
             "GW_BURST": self.burst,
             "FCGI_READ_TIMEOUT": "%ds" % (self.timeout_ms // 1000 + 10),
+            "METRICS_ALLOW": self.metrics_allow,
         }
         self.render_nginx(values)
 

@@ -268,6 +268,44 @@ cache_ttl(void **state)
 	gw_cache_free(c);
 }
 
+/* The read-only view the metrics scrape: left in the window, refusals. */
+static void
+peek(void **state)
+{
+	struct gw_budget *b = gw_budget_new(3);
+	unsigned long long refused = 99;
+	long long left = -1;
+	int64_t retry = 0;
+
+	(void)state;
+	gw_budget_peek(b, "main|export", T0, &left, &refused);
+	assert_int_equal(left, 3);
+	assert_int_equal(refused, 0);
+	assert_int_equal(gw_budget_take(b, "main|export", "a", T0, &retry), 0);
+	assert_int_equal(gw_budget_take(b, "main|export", "b", T0, &retry), 0);
+	gw_budget_peek(b, "main|export", T0 + 1, &left, &refused);
+	assert_int_equal(left, 1);
+	assert_int_equal(refused, 0);
+	assert_int_equal(gw_budget_take(b, "main|export", "a", T0, &retry), 0);
+	assert_int_equal(gw_budget_take(b, "main|export", "a", T0, &retry), -1);
+	gw_budget_peek(b, "main|export", T0 + 1, &left, &refused);
+	assert_int_equal(left, 0);
+	assert_int_equal(refused, 0); /* the caller counts refusals: */
+	gw_budget_refused(b, "main|export");
+	gw_budget_peek(b, "main|export", T0 + 1, &left, &refused);
+	assert_int_equal(refused, 1);
+	/* Peeking takes nothing: still one refusal, and the window ages. */
+	gw_budget_peek(b, "main|export", T0 + GW_BUDGET_HOLD_MS, &left,
+	               &refused);
+	assert_int_equal(left, 3);
+	assert_int_equal(refused, 1);
+	/* Another bucket is untouched. */
+	gw_budget_peek(b, "main|download", T0, &left, &refused);
+	assert_int_equal(left, 3);
+	assert_int_equal(refused, 0);
+	gw_budget_free(b);
+}
+
 int
 main(void)
 {
@@ -277,6 +315,7 @@ main(void)
 	    cmocka_unit_test(sliding_window_round_robin),
 	    cmocka_unit_test(retry_after_exact),
 	    cmocka_unit_test(refund),
+	    cmocka_unit_test(peek),
 	    cmocka_unit_test(bad_input),
 	    cmocka_unit_test(cache_ttl),
 	};

@@ -43,6 +43,7 @@ good_loads(void **state)
 	assert_non_null(c);
 	assert_string_equal(c->listen, "unix:/run/hssgw/hssgw.sock");
 	assert_int_equal(c->threads, 8);
+	assert_int_equal(c->metrics_enabled, 1);    /* default */
 	assert_int_equal(c->max_body_bytes, 65536); /* default */
 	assert_int_equal(c->jwt_leeway_s, 60);      /* default */
 	assert_int_equal(c->nissuers, 1);
@@ -78,6 +79,10 @@ static const struct badcase {
     {"\"threads\": 8", "\"threads\": 8, \"thread\": 1", "thread: unknown key"},
     {"\"threads\": 8", "\"threads\": 0",
      "threads: must be an integer from 1 to 256"},
+    {"\"threads\": 8", "\"threads\": 8, \"metrics\": {\"enabled\": 1}",
+     "metrics.enabled: must be true or false"},
+    {"\"threads\": 8", "\"threads\": 8, \"metrics\": {\"on\": true}",
+     "metrics.on: unknown key"},
     {"\"threads\": 8", "\"threads\": \"8\"", "threads: must be an integer"},
     {"\"threads\": 8", "\"threads\": 8.5", "threads: must be an integer"},
     {"\"alg\": \"RS256\"", "\"alg\": \"none\"",
@@ -194,6 +199,7 @@ front_keys_load(void **state)
 	               "\"threads\": 1, \"reserve_threads\": 0, "
 	               "\"request_read_timeout_ms\": 250, "
 	               "\"response_send_timeout_ms\": 600000, "
+	               "\"metrics\": {\"enabled\": false}, "
 	               "\"listen_allow\": [\"10.1.2.3\", \"fd00::1\"]");
 	fd = mkstemp(path);
 	assert_true(fd >= 0);
@@ -207,6 +213,7 @@ front_keys_load(void **state)
 	assert_int_equal(c->reserve_threads, 0);
 	assert_int_equal(c->request_read_timeout_ms, 250);
 	assert_int_equal(c->response_send_timeout_ms, 600000);
+	assert_int_equal(c->metrics_enabled, 0);
 	assert_int_equal(c->nlisten_allow, 2);
 	assert_string_equal(c->listen_allow[1], "fd00::1");
 	gw_conf_free(c);

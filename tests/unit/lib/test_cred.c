@@ -838,6 +838,51 @@ test_rejected_not_ready(void **state)
 }
 
 /*
+ * The metrics' read-only view: the token's expiry per project (0 before
+ * one is held) and fetches by result; a token_file has no known expiry.
+ */
+static void
+test_expiry_and_refresh_counts(void **state)
+{
+	struct fixture *fx = *state;
+	struct fake_iam fk;
+	struct gw_cred *c = NULL;
+	struct gw_fault f = {0};
+	unsigned long long ok = 9, failed = 9;
+	int64_t exp = -1;
+	char err[512];
+
+	write_file(fx->pw, PASSWORD, 0600);
+	fake_init(&fk, T0, HOUR);
+	fk.mode = FAKE_REJECT;
+	c = iam_new(fx, &fk, 0, err, sizeof(err));
+	assert_non_null(c);
+	assert_int_equal(gw_cred_expiry(c, "p1", &exp), 1);
+	assert_int_equal(exp, 0);
+	gw_cred_refreshes(c, &ok, &failed);
+	assert_int_equal(ok, 0);
+	assert_int_equal(failed, 0);
+	assert_int_equal(gw_cred_prime(c, "p1", T0, &f), GW_ERR_CREDENTIALS);
+	gw_cred_refreshes(c, &ok, &failed);
+	assert_int_equal(ok, 0);
+	assert_int_equal(failed, 1);
+	assert_int_equal(gw_cred_expiry(c, "p1", &exp), 1);
+	assert_int_equal(exp, 0);
+	fk.mode = FAKE_OK;
+	assert_int_equal(gw_cred_prime(c, "p1", T0 + 1000, &f), GW_OK);
+	gw_cred_refreshes(c, &ok, &failed);
+	assert_int_equal(ok, 1);
+	assert_int_equal(failed, 1);
+	assert_int_equal(gw_cred_expiry(c, "p1", &exp), 1);
+	assert_int_equal(exp, T0 + HOUR);
+	/* Another project has no token yet. */
+	assert_int_equal(gw_cred_expiry(c, "p2", &exp), 1);
+	assert_int_equal(exp, 0);
+	gw_cred_free(c);
+	assert_int_equal(gw_cred_expiry(NULL, "p1", &exp), 0);
+}
+
+/*
  * Agency: the base entry's domain-scoped token authenticates the
  * assume_role call (hss-api-notes.md 4.2); the agency token is injected.
  */
@@ -994,6 +1039,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_invalidate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rejected_not_ready, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_expiry_and_refresh_counts,
+	                                    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_agency, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_password_file_mode, setup,
 	                                    teardown),

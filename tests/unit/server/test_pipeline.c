@@ -392,6 +392,80 @@ waiting_cap(void **state)
 	free(t);
 }
 
+/* One request through gw_pipe_handle; the caller resets r. */
+static void
+call(struct fixture *fx, const char *method, const char *path,
+     struct gw_http_resp *r)
+{
+	struct gw_http_req req;
+
+	memset(&req, 0, sizeof(req));
+	req.method = method;
+	req.path = path;
+	req.body = "";
+	req.client_addr = "192.0.2.7";
+	req.request_id = "req-m";
+	req.now_ms = gw_now_ms();
+	gw_pipe_handle(fx->snap, fx->w, &req, r);
+}
+
+/*
+ * GET /metrics: the text format's content type, answers counted by route,
+ * status and code, the scrape itself not audited; other methods 405.
+ */
+static void
+metrics_route(void **state)
+{
+	struct fixture *fx = *state;
+	struct gw_http_resp r;
+	size_t before;
+
+	call(fx, "GET", "/nowhere", &r);
+	assert_int_equal(r.status, 404);
+	gw_http_resp_reset(&r);
+	call(fx, "POST", "/v1/exports/image-baseline", &r);
+	assert_int_equal(r.status, 401);
+	gw_http_resp_reset(&r);
+	before = audit_lines(fx, NULL, 0);
+	call(fx, "GET", "/metrics", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(header(&r, "Content-Type"),
+	                    "text/plain; version=0.0.4; charset=utf-8");
+	assert_int_equal(audit_lines(fx, NULL, 0), before);
+	assert_non_null(strstr(r.body, "\nhssgw_requests_total{route=\"other\","
+	                               "status=\"404\",code=\"HSSGW.0004\"} "
+	                               "1\n"));
+	assert_non_null(strstr(r.body,
+	                       "\nhssgw_requests_total{route=\"export\","
+	                       "status=\"401\",code=\"HSSGW.0101\"} "
+	                       "1\n"));
+	assert_non_null(strstr(
+	    r.body, "\nhssgw_jwt_verifications_total{result=\"missing\"} 1\n"));
+	/* Two records so far (404, 401), both counted. */
+	assert_non_null(strstr(r.body, "\nhssgw_audit_records_total 2\n"));
+	/* Budget per configured credentials entry and API, full. */
+	assert_non_null(strstr(r.body, "hssgw_budget_tokens{credentials="));
+	assert_non_null(strstr(
+	    r.body, "\nhssgw_build_info{version=\"" GW_VERSION "\"} 1\n"));
+	assert_null(strstr(r.body, IAMTOKEN));
+	gw_http_resp_reset(&r);
+	/* The scrape before this one is counted now. */
+	call(fx, "POST", "/metrics", &r);
+	assert_int_equal(r.status, 405);
+	assert_non_null(strstr(r.body, "HSSGW.0005"));
+	gw_http_resp_reset(&r);
+	call(fx, "GET", "/metrics", &r);
+	assert_non_null(strstr(r.body,
+	                       "\nhssgw_requests_total{route=\"metrics\","
+	                       "status=\"200\",code=\"HSSGW.0000\"} "
+	                       "1\n"));
+	assert_non_null(strstr(r.body,
+	                       "\nhssgw_requests_total{route=\"metrics\","
+	                       "status=\"405\",code=\"HSSGW.0005\"} "
+	                       "1\n"));
+	gw_http_resp_reset(&r);
+}
+
 static void
 audit_down_fails_closed(void **state)
 {
@@ -407,6 +481,13 @@ audit_down_fails_closed(void **state)
 	assert_int_equal(r.status, 503);
 	assert_non_null(strstr(r.body, "HSSGW.0302"));
 	gw_http_resp_reset(&r);
+	/* Counted: the records refused, and none made durable. */
+	call(fx, "GET", "/metrics", &r);
+	assert_int_equal(r.status, 200);
+	assert_null(strstr(r.body, "\nhssgw_audit_failures_total 0\n"));
+	assert_non_null(strstr(r.body, "\nhssgw_audit_failures_total "));
+	assert_non_null(strstr(r.body, "\nhssgw_audit_records_total 0\n"));
+	gw_http_resp_reset(&r);
 }
 
 int
@@ -416,6 +497,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(stages, setup, teardown),
 	    cmocka_unit_test_setup_teardown(too_large, setup, teardown),
 	    cmocka_unit_test_setup_teardown(waiting_cap, setup, teardown),
+	    cmocka_unit_test_setup_teardown(metrics_route, setup, teardown),
 	    cmocka_unit_test_setup_teardown(audit_down_fails_closed,
 	                                    setup_full_disk, teardown),
 	};
