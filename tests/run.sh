@@ -10,7 +10,8 @@ cd "$root"
 # shellcheck source=deploy/lib.sh
 . deploy/lib.sh
 
-hssgw_install_missing "${HSSGW_PKGS[@]}" clang clang-format clang-tidy libclang-rt-14-dev
+hssgw_install_missing "${HSSGW_PKGS[@]}" clang clang-format clang-tidy libclang-rt-14-dev \
+	python3-jwcrypto
 
 build=$root/build-test
 cmake -S "$root" -B "$build" -DHSSGW_WERROR=ON -DHSSGW_SANITIZE=ON \
@@ -42,7 +43,7 @@ if [ "$fuzz_seconds" -gt 0 ]; then
 	fbuild=$root/build-fuzz
 	CC=clang cmake -S "$root" -B "$fbuild" -DHSSGW_FUZZ=ON \
 		-DHSSGW_SANITIZE=ON -DHSSGW_WERROR=ON >/dev/null
-	harnesses=(fuzz_config fuzz_handle fuzz_jwt fuzz_policy fuzz_request)
+	harnesses=(fuzz_config fuzz_handle fuzz_jwks fuzz_jwt fuzz_policy fuzz_request)
 	cmake --build "$fbuild" -j2 --target "${harnesses[@]}" >/dev/null
 	for h in "${harnesses[@]}"; do
 		corpus=$(mktemp -d)
