@@ -116,8 +116,9 @@ cmd_check_config(int argc, char *argv[])
 			bad = 1;
 	}
 	if (bad || path == NULL || optind != argc) {
-		fprintf(stderr,
-		        "usage: hssgw check-config --config FILE [--offline]\n");
+		fprintf(
+		    stderr,
+		    "usage: hssgw check-config --config FILE [--offline]\n");
 		return 2;
 	}
 	snap = gw_pipe_load(path, 0, err, sizeof(err));
@@ -125,9 +126,9 @@ cmd_check_config(int argc, char *argv[])
 		fprintf(stderr, "hssgw: %s\n", err);
 		return 1;
 	}
-	if (!offline && (gw_up_global_init() != 0 ||
-	                 gw_pipe_prime_keys(snap, gw_now_ms(), err,
-	                                    sizeof(err)) > 0)) {
+	if (!offline &&
+	    (gw_up_global_init() != 0 ||
+	     gw_pipe_prime_keys(snap, gw_now_ms(), err, sizeof(err)) > 0)) {
 		fprintf(stderr, "hssgw: %s\n", err);
 		goto out;
 	}

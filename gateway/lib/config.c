@@ -81,10 +81,10 @@ static const struct ckey issuerkeys[] = {
     /* keys or a JWKS source, or both: checked by jwtv at load. */
     {"keys", K_ARRAY, F(gw_conf_issuer, keys), 0, 0, 64, NULL, keykeys,
      sizeof(struct gw_conf_jwt_key), F(gw_conf_issuer, nkeys)},
-    {"discovery_url", K_STR, F(gw_conf_issuer, discovery_url), 0, 9, 2048,
-     NULL, NULL, 0, 0},
-    {"jwks_uri", K_STR, F(gw_conf_issuer, jwks_uri), 0, 9, 2048, NULL, NULL,
-     0, 0},
+    {"discovery_url", K_STR, F(gw_conf_issuer, discovery_url), 0, 9, 2048, NULL,
+     NULL, 0, 0},
+    {"jwks_uri", K_STR, F(gw_conf_issuer, jwks_uri), 0, 9, 2048, NULL, NULL, 0,
+     0},
     {"jwks_file", K_PATH, F(gw_conf_issuer, jwks_file), 0, 1, PATH_MAX, NULL,
      NULL, 0, 0},
     /* Names checked against jwtv's table at load. */

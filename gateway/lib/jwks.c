@@ -73,16 +73,16 @@ static const struct {
 	enum gw_jwk_kty kty;
 	int bits; /* EC: the curve; 0: any size */
 } algfit[] = {
-    {"RS256", GW_JWK_RSA, 0}, {"RS384", GW_JWK_RSA, 0},
-    {"RS512", GW_JWK_RSA, 0}, {"PS256", GW_JWK_RSA, 0},
-    {"PS384", GW_JWK_RSA, 0}, {"PS512", GW_JWK_RSA, 0},
+    {"RS256", GW_JWK_RSA, 0},  {"RS384", GW_JWK_RSA, 0},
+    {"RS512", GW_JWK_RSA, 0},  {"PS256", GW_JWK_RSA, 0},
+    {"PS384", GW_JWK_RSA, 0},  {"PS512", GW_JWK_RSA, 0},
     {"ES256", GW_JWK_EC, 256}, {"ES384", GW_JWK_EC, 384},
     {"ES512", GW_JWK_EC, 521}, {"EdDSA", GW_JWK_OKP, 0},
 };
 
 /* Members that only a private or symmetric key has (RFC 7518 6.3.2). */
-static const char *const privmembers[] = {"d", "p", "q", "dp", "dq", "qi",
-                                          "oth", "k", NULL};
+static const char *const privmembers[] = {"d",  "p",   "q", "dp", "dq",
+                                          "qi", "oth", "k", NULL};
 
 struct gw_jwks_src {
 	struct gw_jwks_src_conf c; /* strings owned */
@@ -467,8 +467,8 @@ parse_key(json_object *o, struct gw_jwk *k, const char **why)
 		return 0;
 	*why = "a key's kid must be a string of 1 to 256 bytes";
 	kid = str_member(o, "kid", &present);
-	if (present && (kid == NULL || kid[0] == '\0' ||
-	                strlen(kid) > GW_JWKS_KID_MAX))
+	if (present &&
+	    (kid == NULL || kid[0] == '\0' || strlen(kid) > GW_JWKS_KID_MAX))
 		return -1;
 	crv = str_member(o, "crv", &present);
 	if (strcmp(kty, "RSA") == 0) {
@@ -491,8 +491,8 @@ parse_key(json_object *o, struct gw_jwk *k, const char **why)
 	alg = str_member(o, "alg", &present);
 	if (present) {
 		*why = "a key's alg does not fit its type";
-		for (i = 0; alg != NULL && i < sizeof(algfit) / sizeof(algfit[0]);
-		     i++)
+		for (i = 0;
+		     alg != NULL && i < sizeof(algfit) / sizeof(algfit[0]); i++)
 			if (strcmp(algfit[i].alg, alg) == 0)
 				fits = algfit[i].kty == k->kty &&
 				       (algfit[i].bits == 0 ||
@@ -544,8 +544,8 @@ dup_check(const struct gw_jwks_set *s, const struct gw_jwk *k)
 }
 
 int
-gw_jwks_parse(const char *json, size_t len, struct gw_jwks_set **out,
-              char *err, size_t errlen)
+gw_jwks_parse(const char *json, size_t len, struct gw_jwks_set **out, char *err,
+              size_t errlen)
 {
 	json_tokener *tk = NULL;
 	json_object *root = NULL, *keys = NULL;
@@ -569,7 +569,8 @@ gw_jwks_parse(const char *json, size_t len, struct gw_jwks_set **out,
 	json_tokener_set_flags(tk, JSON_TOKENER_STRICT |
 	                               JSON_TOKENER_VALIDATE_UTF8);
 	root = json_tokener_parse_ex(tk, json, (int)len);
-	if (root == NULL || json_tokener_get_error(tk) != json_tokener_success ||
+	if (root == NULL ||
+	    json_tokener_get_error(tk) != json_tokener_success ||
 	    json_tokener_get_parse_end(tk) != len ||
 	    !json_object_is_type(root, json_type_object) ||
 	    !json_object_object_get_ex(root, "keys", &keys) ||
@@ -803,8 +804,8 @@ discover(const struct gw_jwks_src *src, char **uri, char *err, size_t errlen)
 	long long ma;
 	enum gw_jwks_result res;
 
-	res = http_get(src, src->c.discovery_url, &body, &len, &ma, err,
-	               errlen);
+	res =
+	    http_get(src, src->c.discovery_url, &body, &len, &ma, err, errlen);
 	if (res != GW_JWKS_OK)
 		goto out;
 	res = GW_JWKS_REJECTED;
@@ -904,7 +905,7 @@ fetch(struct gw_jwks_src *src, int64_t now, int kid)
 	} else {
 		snprintf(src->last_error, sizeof(src->last_error), "%s", err);
 		src->next_s = now + (ttl(src, -1) < RETRY_MAX_S ? ttl(src, -1)
-		                                                 : RETRY_MAX_S);
+		                                                : RETRY_MAX_S);
 		/* A discovered jwks_uri may have moved: discover again. */
 		if (src->c.discovery_url != NULL && res == GW_JWKS_ERROR) {
 			free(src->uri);
@@ -986,8 +987,7 @@ gw_jwks_src_adopt(struct gw_jwks_src *src, struct gw_jwks_src *old)
 	int64_t last_ok = 0, next = 0, kid = 0;
 	char *uri = NULL;
 
-	if (src == NULL || old == NULL ||
-	    !same(src->c.issuer, old->c.issuer) ||
+	if (src == NULL || old == NULL || !same(src->c.issuer, old->c.issuer) ||
 	    !same(src->c.jwks_uri, old->c.jwks_uri) ||
 	    !same(src->c.discovery_url, old->c.discovery_url) ||
 	    (src->c.jwks_uri == NULL && src->c.discovery_url == NULL))

@@ -28,11 +28,11 @@ enum gw_jwk_kty { GW_JWK_RSA, GW_JWK_EC, GW_JWK_OKP, GW_JWK__MAX };
 
 /* One public signing key of a set: immutable once the set is built. */
 struct gw_jwk {
-	char *kid; /* NULL: none */
+	char *kid;   /* NULL: none */
 	char alg[8]; /* the JWK's "alg", "" when absent */
 	enum gw_jwk_kty kty;
-	int bits;       /* RSA modulus bits, EC field bits (256/384/521) */
-	EVP_PKEY *pkey; /* OpenSSL's key, shared read-only by threads */
+	int bits;           /* RSA modulus bits, EC field bits (256/384/521) */
+	EVP_PKEY *pkey;     /* OpenSSL's key, shared read-only by threads */
 	unsigned char *pem; /* SubjectPublicKeyInfo PEM, for libjwt */
 	size_t pemlen;
 	/* First 8 bytes of SHA-256 of the DER key: the key's identity
@@ -62,8 +62,7 @@ struct gw_jwks_set *gw_jwks_set_ref(struct gw_jwks_set *);
 /* Drops a reference, the last frees; accepts NULL. */
 void gw_jwks_set_free(struct gw_jwks_set *);
 /* The key with tag, or NULL (borrowed from the set). */
-const struct gw_jwk *gw_jwks_find_tag(const struct gw_jwks_set *,
-                                      uint64_t tag);
+const struct gw_jwk *gw_jwks_find_tag(const struct gw_jwks_set *, uint64_t tag);
 
 /*
  * Strict base64url without padding (RFC 7515 2): one encoding per byte
@@ -87,19 +86,19 @@ struct gw_jwks_src_conf {
 	const char *issuer;
 	const char *discovery_url; /* at most one of these two */
 	const char *jwks_uri;
-	const char *ca_file;      /* NULL: the system store */
-	long long refresh_s;      /* 0: Cache-Control max-age, clamped */
-	long long max_stale_s;    /* 0: 24 h */
-	long long connect_ms;     /* 0: 3 s */
-	long long timeout_ms;     /* 0: 5 s */
+	const char *ca_file;   /* NULL: the system store */
+	long long refresh_s;   /* 0: Cache-Control max-age, clamped */
+	long long max_stale_s; /* 0: 24 h */
+	long long connect_ms;  /* 0: 3 s */
+	long long timeout_ms;  /* 0: 5 s */
 };
 
 /* Fetch results, for metrics (hssgw_jwks_fetches_total{result}). */
 enum gw_jwks_result {
-	GW_JWKS_OK,        /* a new set installed */
-	GW_JWKS_ERROR,     /* the IdP could not be reached or said no */
-	GW_JWKS_REJECTED,  /* an answer came but was malformed or hostile */
-	GW_JWKS_LIMITED,   /* an unknown-kid refetch refused by the rate limit */
+	GW_JWKS_OK,       /* a new set installed */
+	GW_JWKS_ERROR,    /* the IdP could not be reached or said no */
+	GW_JWKS_REJECTED, /* an answer came but was malformed or hostile */
+	GW_JWKS_LIMITED,  /* an unknown-kid refetch refused by the rate limit */
 	GW_JWKS_RESULT__MAX
 };
 

@@ -3,8 +3,9 @@
  * jwtv built for it.  Owned by one keyset (gw_jwt_keyset), so a reload,
  * which builds a new keyset, starts from an empty cache.  JWK Sets change
  * under a keyset, so each entry carries the tag of the key that verified
- * it and jwtv treats a hit whose key left the set as a miss.  Only jwtv.c calls this; it never
- * sees a token, a key or a failure, only digests of verified tokens.
+ * it and jwtv treats a hit whose key left the set as a miss.  Only jwtv.c calls
+ * this; it never sees a token, a key or a failure, only digests of verified
+ * tokens.
  */
 #ifndef GW_JWTCACHE_H
 #define GW_JWTCACHE_H

@@ -104,36 +104,113 @@ enum alg {
 static const struct alg_info {
 	const char *name;
 	jwt_alg_t jwt;
-	int pkey_type;           /* EVP_PKEY_NONE: HMAC secret */
+	int pkey_type;             /* EVP_PKEY_NONE: HMAC secret */
 	const EVP_MD *(*md)(void); /* NULL: EdDSA hashes nothing first */
-	int pss;                 /* RSASSA-PSS, salt = hash length */
-	size_t half;             /* ES: bytes of R and of S (RFC 7518 3.4) */
-	const char *group[2];    /* ES: the curve, by both OpenSSL names */
+	int pss;                   /* RSASSA-PSS, salt = hash length */
+	size_t half;               /* ES: bytes of R and of S (RFC 7518 3.4) */
+	const char *group[2];      /* ES: the curve, by both OpenSSL names */
 	enum gw_jwk_kty kty;
-	int bits;                /* ES: the curve's bits in the JWK */
+	int bits; /* ES: the curve's bits in the JWK */
 } algtab[ALG__MAX] = {
-    [ALG_RS256] = {"RS256", JWT_ALG_RS256, EVP_PKEY_RSA, EVP_sha256, 0, 0,
-                   {NULL, NULL}, GW_JWK_RSA, 0},
-    [ALG_RS384] = {"RS384", JWT_ALG_RS384, EVP_PKEY_RSA, EVP_sha384, 0, 0,
-                   {NULL, NULL}, GW_JWK_RSA, 0},
-    [ALG_RS512] = {"RS512", JWT_ALG_RS512, EVP_PKEY_RSA, EVP_sha512, 0, 0,
-                   {NULL, NULL}, GW_JWK_RSA, 0},
-    [ALG_PS256] = {"PS256", JWT_ALG_INVAL, EVP_PKEY_RSA, EVP_sha256, 1, 0,
-                   {NULL, NULL}, GW_JWK_RSA, 0},
-    [ALG_PS384] = {"PS384", JWT_ALG_INVAL, EVP_PKEY_RSA, EVP_sha384, 1, 0,
-                   {NULL, NULL}, GW_JWK_RSA, 0},
-    [ALG_PS512] = {"PS512", JWT_ALG_INVAL, EVP_PKEY_RSA, EVP_sha512, 1, 0,
-                   {NULL, NULL}, GW_JWK_RSA, 0},
-    [ALG_ES256] = {"ES256", JWT_ALG_ES256, EVP_PKEY_EC, EVP_sha256, 0, 32,
-                   {"prime256v1", "P-256"}, GW_JWK_EC, 256},
-    [ALG_ES384] = {"ES384", JWT_ALG_ES384, EVP_PKEY_EC, EVP_sha384, 0, 48,
-                   {"secp384r1", "P-384"}, GW_JWK_EC, 384},
-    [ALG_ES512] = {"ES512", JWT_ALG_ES512, EVP_PKEY_EC, EVP_sha512, 0, 66,
-                   {"secp521r1", "P-521"}, GW_JWK_EC, 521},
-    [ALG_EDDSA] = {"EdDSA", JWT_ALG_INVAL, EVP_PKEY_ED25519, NULL, 0, 0,
-                   {NULL, NULL}, GW_JWK_OKP, 0},
-    [ALG_HS256] = {"HS256", JWT_ALG_HS256, EVP_PKEY_NONE, EVP_sha256, 0, 0,
-                   {NULL, NULL}, GW_JWK__MAX, 0},
+    [ALG_RS256] = {"RS256",
+                   JWT_ALG_RS256,
+                   EVP_PKEY_RSA,
+                   EVP_sha256,
+                   0,
+                   0,
+                   {NULL, NULL},
+                   GW_JWK_RSA,
+                   0},
+    [ALG_RS384] = {"RS384",
+                   JWT_ALG_RS384,
+                   EVP_PKEY_RSA,
+                   EVP_sha384,
+                   0,
+                   0,
+                   {NULL, NULL},
+                   GW_JWK_RSA,
+                   0},
+    [ALG_RS512] = {"RS512",
+                   JWT_ALG_RS512,
+                   EVP_PKEY_RSA,
+                   EVP_sha512,
+                   0,
+                   0,
+                   {NULL, NULL},
+                   GW_JWK_RSA,
+                   0},
+    [ALG_PS256] = {"PS256",
+                   JWT_ALG_INVAL,
+                   EVP_PKEY_RSA,
+                   EVP_sha256,
+                   1,
+                   0,
+                   {NULL, NULL},
+                   GW_JWK_RSA,
+                   0},
+    [ALG_PS384] = {"PS384",
+                   JWT_ALG_INVAL,
+                   EVP_PKEY_RSA,
+                   EVP_sha384,
+                   1,
+                   0,
+                   {NULL, NULL},
+                   GW_JWK_RSA,
+                   0},
+    [ALG_PS512] = {"PS512",
+                   JWT_ALG_INVAL,
+                   EVP_PKEY_RSA,
+                   EVP_sha512,
+                   1,
+                   0,
+                   {NULL, NULL},
+                   GW_JWK_RSA,
+                   0},
+    [ALG_ES256] = {"ES256",
+                   JWT_ALG_ES256,
+                   EVP_PKEY_EC,
+                   EVP_sha256,
+                   0,
+                   32,
+                   {"prime256v1", "P-256"},
+                   GW_JWK_EC,
+                   256},
+    [ALG_ES384] = {"ES384",
+                   JWT_ALG_ES384,
+                   EVP_PKEY_EC,
+                   EVP_sha384,
+                   0,
+                   48,
+                   {"secp384r1", "P-384"},
+                   GW_JWK_EC,
+                   384},
+    [ALG_ES512] = {"ES512",
+                   JWT_ALG_ES512,
+                   EVP_PKEY_EC,
+                   EVP_sha512,
+                   0,
+                   66,
+                   {"secp521r1", "P-521"},
+                   GW_JWK_EC,
+                   521},
+    [ALG_EDDSA] = {"EdDSA",
+                   JWT_ALG_INVAL,
+                   EVP_PKEY_ED25519,
+                   NULL,
+                   0,
+                   0,
+                   {NULL, NULL},
+                   GW_JWK_OKP,
+                   0},
+    [ALG_HS256] = {"HS256",
+                   JWT_ALG_HS256,
+                   EVP_PKEY_NONE,
+                   EVP_sha256,
+                   0,
+                   0,
+                   {NULL, NULL},
+                   GW_JWK__MAX,
+                   0},
 };
 
 _Static_assert(sizeof(algtab) / sizeof(algtab[0]) == ALG__MAX,
@@ -491,8 +568,8 @@ key_reset(struct key *k)
 
 /* The issuer's allow-list for JWKS keys (default RS256); never HMAC. */
 static int
-load_algorithms(struct issuer *is, const struct gw_conf_issuer *ci,
-                char *err, size_t errlen)
+load_algorithms(struct issuer *is, const struct gw_conf_issuer *ci, char *err,
+                size_t errlen)
 {
 	size_t i;
 	int a;
@@ -552,7 +629,8 @@ load_jwks(struct issuer *is, const struct gw_conf_issuer *ci, char *err,
 	/* OIDC Discovery 7: without TLS anyone can serve their own keys. */
 	if ((ci->discovery_url != NULL &&
 	     strncmp(ci->discovery_url, "https://", 8) != 0) ||
-	    (ci->jwks_uri != NULL && strncmp(ci->jwks_uri, "https://", 8) != 0)) {
+	    (ci->jwks_uri != NULL &&
+	     strncmp(ci->jwks_uri, "https://", 8) != 0)) {
 		snprintf(err, errlen,
 		         "jwt issuer %s: discovery_url and jwks_uri must be "
 		         "https",
@@ -631,7 +709,8 @@ load_issuer(struct issuer *is, const struct gw_conf_issuer *ci, char *err,
 			snprintf(
 			    err, errlen,
 			    "jwt issuer %s: key %zu: alg must be RS256..512, "
-			    "PS256..512, ES256..512, EdDSA or HS256, with a file",
+			    "PS256..512, ES256..512, EdDSA or HS256, with a "
+			    "file",
 			    ci->issuer, i);
 			return -1;
 		}
@@ -858,6 +937,7 @@ evp_verify(const struct vkey *k, const struct tok *t)
 	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx = NULL;
 	EVP_PKEY_CTX *pctx = NULL;
+	const EVP_MD *md_alg;
 	int rc = -1;
 
 	/* The signing input is "header.payload", contiguous in the token. */
@@ -880,16 +960,17 @@ evp_verify(const struct vkey *k, const struct tok *t)
 		sig = der;
 		siglen = derlen;
 	}
+	md_alg = ai->md != NULL ? ai->md() : NULL;
 	ctx = EVP_MD_CTX_new();
 	if (ctx == NULL ||
-	    EVP_DigestVerifyInit(ctx, &pctx, ai->md != NULL ? ai->md() : NULL,
-	                         NULL, k->pkey) != 1)
+	    EVP_DigestVerifyInit(ctx, &pctx, md_alg, NULL, k->pkey) != 1)
 		goto out;
 	if (ai->pss &&
-	    (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+	    (md_alg == NULL ||
+	     EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
 	     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) !=
 	         1 ||
-	     EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, ai->md()) != 1))
+	     EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md_alg) != 1))
 		goto out;
 	if (EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)t->seg[0],
 	                     inlen) == 1)
@@ -1538,8 +1619,7 @@ gw_jwt_keyset_unready(const struct gw_jwt_keyset *ks, int64_t now_s)
 
 /* Reload: the new keyset starts with the sets the old one holds. */
 void
-gw_jwt_keyset_adopt(struct gw_jwt_keyset *next,
-                    const struct gw_jwt_keyset *old)
+gw_jwt_keyset_adopt(struct gw_jwt_keyset *next, const struct gw_jwt_keyset *old)
 {
 	const struct issuer *a, *b;
 	size_t i, j;
@@ -1623,6 +1703,7 @@ pem_sign(enum alg alg, const unsigned char *key, size_t keylen, const char *in,
 	EVP_PKEY *pkey = NULL;
 	EVP_MD_CTX *ctx = NULL;
 	EVP_PKEY_CTX *pctx = NULL;
+	const EVP_MD *md_alg;
 	unsigned char *der = NULL, *ret = NULL;
 	size_t derlen = 0;
 
@@ -1638,16 +1719,17 @@ pem_sign(enum alg alg, const unsigned char *key, size_t keylen, const char *in,
 		snprintf(err, errlen, "%s", why);
 		goto out;
 	}
+	md_alg = ai->md != NULL ? ai->md() : NULL;
 	ctx = EVP_MD_CTX_new();
 	if (ctx == NULL ||
-	    EVP_DigestSignInit(ctx, &pctx, ai->md != NULL ? ai->md() : NULL,
-	                       NULL, pkey) != 1)
+	    EVP_DigestSignInit(ctx, &pctx, md_alg, NULL, pkey) != 1)
 		goto out;
 	if (ai->pss &&
-	    (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+	    (md_alg == NULL ||
+	     EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
 	     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) !=
 	         1 ||
-	     EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, ai->md()) != 1))
+	     EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md_alg) != 1))
 		goto out;
 	if (EVP_DigestSign(ctx, NULL, &derlen, (const unsigned char *)in,
 	                   inlen) != 1)

@@ -64,8 +64,7 @@ void gw_jwt_cache_stats(const struct gw_jwt_keyset *, uint64_t *hits,
 int gw_jwt_keyset_tick(const struct gw_jwt_keyset *, int64_t now_s, char *err,
                        size_t errlen);
 /* The first JWKS issuer without a usable set at now_s, or NULL: ready. */
-const char *gw_jwt_keyset_unready(const struct gw_jwt_keyset *,
-                                  int64_t now_s);
+const char *gw_jwt_keyset_unready(const struct gw_jwt_keyset *, int64_t now_s);
 /* Hands next the sets old fetched for the same issuers and URLs (reload). */
 void gw_jwt_keyset_adopt(struct gw_jwt_keyset *next,
                          const struct gw_jwt_keyset *old);
@@ -78,8 +77,8 @@ const char *gw_jwt_jwks_stats(const struct gw_jwt_keyset *, size_t i,
 
 /*
  * Mints a token for development: alg is RS256..512, PS256..512,
- * ES256..512, EdDSA (PEM private key) or HS256 (secret bytes).  claims_json is a JSON object of claims.
- * Returns a malloc'd token or NULL with a reason.
+ * ES256..512, EdDSA (PEM private key) or HS256 (secret bytes).  claims_json is
+ * a JSON object of claims. Returns a malloc'd token or NULL with a reason.
  */
 char *gw_jwt_mint(const char *alg, const char *kid, const unsigned char *key,
                   size_t keylen, const char *claims_json, char *err,

@@ -103,17 +103,18 @@ jwk_members(EVP_PKEY *k)
 		snprintf(out, 4096,
 		         "\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"%s\"", a);
 	} else {
-		assert_int_equal(EVP_PKEY_get_octet_string_param(
-		                     k, OSSL_PKEY_PARAM_PUB_KEY, pub,
-		                     sizeof(pub), &len),
-		                 1);
+		assert_int_equal(
+		    EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_PUB_KEY,
+		                                    pub, sizeof(pub), &len),
+		    1);
 		half = (len - 1) / 2;
 		a = b64url(pub + 1, half);
 		b = b64url(pub + 1 + half, half);
 		crv = bits == 256 ? "P-256" : bits == 384 ? "P-384" : "P-521";
-		snprintf(out, 4096,
-		         "\"kty\":\"EC\",\"crv\":\"%s\",\"x\":\"%s\",\"y\":\"%s\"",
-		         crv, a, b);
+		snprintf(
+		    out, 4096,
+		    "\"kty\":\"EC\",\"crv\":\"%s\",\"x\":\"%s\",\"y\":\"%s\"",
+		    crv, a, b);
 	}
 	free(a);
 	free(b);
@@ -127,9 +128,8 @@ priv_pem(EVP_PKEY *k)
 	char *p = NULL, *out;
 	long n;
 
-	assert_int_equal(PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL,
-	                                          NULL),
-	                 1);
+	assert_int_equal(
+	    PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL), 1);
 	n = BIO_get_mem_data(b, &p);
 	out = malloc((size_t)n + 1);
 	assert_non_null(out);
@@ -301,10 +301,11 @@ test_parse_shapes(void **state)
 	/* Unknown kty and enc keys are skipped, not fatal (RFC 7517 5). */
 	t = malloc(8192);
 	assert_non_null(t);
-	snprintf(t, 8192,
-	         "{\"keys\":[{\"kty\":\"AKP\",\"alg\":\"ML-DSA-44\"},"
-	         "{%s,\"use\":\"enc\",\"alg\":\"RSA-OAEP\"},{%s,\"kid\":\"a\"}]}",
-	         fx.jwk[K_RSA2], fx.jwk[K_RSA]);
+	snprintf(
+	    t, 8192,
+	    "{\"keys\":[{\"kty\":\"AKP\",\"alg\":\"ML-DSA-44\"},"
+	    "{%s,\"use\":\"enc\",\"alg\":\"RSA-OAEP\"},{%s,\"kid\":\"a\"}]}",
+	    fx.jwk[K_RSA2], fx.jwk[K_RSA]);
 	expect_text(t, 1, NULL);
 	/* Only an encryption key: nothing usable. */
 	snprintf(t, 8192, "{\"keys\":[{%s,\"use\":\"enc\"}]}", fx.jwk[K_RSA]);
@@ -351,8 +352,8 @@ test_ecdsa_conversion(void **state)
 	(void)state;
 	for (i = 0; i < 3; i++) {
 		memset(raw, 0, sizeof(raw));
-		raw[halves[i] - 1] = 0x11;     /* r small: padding matters */
-		raw[halves[i]] = 0x80;         /* s with its top bit set */
+		raw[halves[i] - 1] = 0x11; /* r small: padding matters */
+		raw[halves[i]] = 0x80;     /* s with its top bit set */
 		raw[2 * halves[i] - 1] = 0x01;
 		der = gw_jws_ecdsa_der(raw, 2 * halves[i], halves[i], &derlen);
 		assert_non_null(der);
@@ -448,12 +449,13 @@ full_set(void)
 	char *t = malloc(16384);
 
 	assert_non_null(t);
-	snprintf(t, 16384,
-	         "{\"keys\":[{%s,\"kid\":\"rsa\"},{%s,\"kid\":\"p256\"},"
-	         "{%s,\"kid\":\"p384\"},{%s,\"kid\":\"p521\"},"
-	         "{%s,\"kid\":\"ed\"},{%s,\"kid\":\"rsa-ps\",\"alg\":\"PS256\"}]}",
-	         fx.jwk[K_RSA], fx.jwk[K_P256], fx.jwk[K_P384], fx.jwk[K_P521],
-	         fx.jwk[K_ED], fx.jwk[K_RSA2]);
+	snprintf(
+	    t, 16384,
+	    "{\"keys\":[{%s,\"kid\":\"rsa\"},{%s,\"kid\":\"p256\"},"
+	    "{%s,\"kid\":\"p384\"},{%s,\"kid\":\"p521\"},"
+	    "{%s,\"kid\":\"ed\"},{%s,\"kid\":\"rsa-ps\",\"alg\":\"PS256\"}]}",
+	    fx.jwk[K_RSA], fx.jwk[K_P256], fx.jwk[K_P384], fx.jwk[K_P521],
+	    fx.jwk[K_ED], fx.jwk[K_RSA2]);
 	return t;
 }
 
@@ -465,14 +467,20 @@ test_verify_every_alg(void **state)
 		const char *alg, *kid;
 		int key;
 	} ok[] = {
-	    {"RS256", "rsa", K_RSA},   {"RS384", "rsa", K_RSA},
-	    {"RS512", "rsa", K_RSA},   {"PS256", "rsa", K_RSA},
-	    {"PS384", "rsa", K_RSA},   {"PS512", "rsa", K_RSA},
-	    {"ES256", "p256", K_P256}, {"ES384", "p384", K_P384},
-	    {"ES512", "p521", K_P521}, {"EdDSA", "ed", K_ED},
+	    {"RS256", "rsa", K_RSA},
+	    {"RS384", "rsa", K_RSA},
+	    {"RS512", "rsa", K_RSA},
+	    {"PS256", "rsa", K_RSA},
+	    {"PS384", "rsa", K_RSA},
+	    {"PS512", "rsa", K_RSA},
+	    {"ES256", "p256", K_P256},
+	    {"ES384", "p384", K_P384},
+	    {"ES512", "p521", K_P521},
+	    {"EdDSA", "ed", K_ED},
 	    {"PS256", "rsa-ps", K_RSA2},
 	    /* No kid: only keys whose type fits the alg are tried. */
-	    {"ES384", NULL, K_P384},   {"EdDSA", NULL, K_ED},
+	    {"ES384", NULL, K_P384},
+	    {"EdDSA", NULL, K_ED},
 	    {"RS256", NULL, K_RSA},
 	};
 	char *set = full_set(), *t, why[256];
@@ -568,9 +576,8 @@ test_verify_attacks(void **state)
 	assert_non_null(strstr(why, "not allowed"));
 	/* ES256 in DER form (what OpenSSL emits) is not JOSE: refused. */
 	dot = strrchr(t, '.');
-	assert_int_equal(gw_b64url_decode(dot + 1, strlen(dot + 1), &sig,
-	                                  &siglen),
-	                 0);
+	assert_int_equal(
+	    gw_b64url_decode(dot + 1, strlen(dot + 1), &sig, &siglen), 0);
 	der = gw_jws_ecdsa_der(sig, siglen, 32, &derlen);
 	assert_non_null(der);
 	d64 = b64url(der, derlen);
