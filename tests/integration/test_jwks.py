@@ -13,6 +13,7 @@ fetch; check-config fetches unless --offline.
 
 import argparse
 import base64
+import concurrent.futures
 import json
 import os
 import subprocess
@@ -207,20 +208,45 @@ class TestJwksSteady(unittest.TestCase):
 
     def test_unknown_kid_flood_one_fetch(self):
         """Forged tokens with random kids drive at most one refetch per
-        30 s per issuer, however many arrive."""
+        30 s per issuer, however many arrive; with the IdP answering
+        slowly the one refetching worker waits at most the fetch timeout
+        (5 s) and nobody else waits for it."""
         rsa = self.k["RS256"]
+        good = idpmod.token(rsa, "RS256", self.s.claims())
         before = self.s.idp.count()
-        for i in range(40):
-            t = idpmod.token(rsa, "RS256", self.s.claims(),
-                             header={"kid": "random-%d-%f" % (i, time.time())})
-            self.assertEqual(self.s.auth(t)[0], 401)
-        # Exactly one: the first unknown kid refetched (nothing else did
-        # in this class), the other 39 hit the rate limit.
-        fetched = self.s.idp.count() - before
-        self.assertEqual(fetched, 1, fetched)
+        self.s.idp.serve("slow", delay=8.0)
+
+        def forged(i):
+            t = idpmod.token(rsa, "RS256", self.s.claims(), header={
+                "kid": "random-%d-%f" % (i, time.time())})
+            t0 = time.monotonic()
+            st = self.s.auth(t)[0]
+            return st, time.monotonic() - t0
+
+        try:
+            with concurrent.futures.ThreadPoolExecutor(8) as ex:
+                first = ex.submit(forged, 0)
+                self.s.idp.wait_fetches(before + 1)
+                # While the refetch hangs: known kids answer at once,
+                # other unknown kids are refused at once.
+                t0 = time.monotonic()
+                self.assertEqual(self.s.auth(good)[0], 404)
+                self.assertLess(time.monotonic() - t0, 2.0)
+                rest = list(ex.map(forged, range(1, 40)))
+                st, took = first.result()
+            self.assertEqual(st, 401)
+            self.assertLess(took, 7.5)
+            for st, took in rest:
+                self.assertEqual(st, 401)
+                self.assertLess(took, 2.0)
+            # Exactly one: the first unknown kid refetched, the other 39
+            # hit the rate limit.
+            self.assertEqual(self.s.idp.count() - before, 1)
+        finally:
+            self.s.idp.set_keys([idpmod.public(k, use="sig")
+                                 for k in self.k.values()])
         # Positive control: known kids still verify.
-        self.assertEqual(self.s.auth(idpmod.token(rsa, "RS256",
-                                                  self.s.claims()))[0], 404)
+        self.assertEqual(self.s.auth(good)[0], 404)
 
     def test_check_config_fetches(self):
         """check-config validates the JWKS (online), --offline skips it."""
@@ -239,6 +265,18 @@ class TestJwksSteady(unittest.TestCase):
                                   "--config", self.s.config_path],
                                  capture_output=True, text=True)
             self.assertEqual(out.returncode, 0, out.stderr)
+            # Discovery naming another issuer (here: one trailing slash
+            # apart) is refused: OIDC Discovery 4.3, byte-exact.
+            self.s.idp.set_keys([idpmod.public(k)
+                                 for k in self.k.values()])
+            conf = json.loads(json.dumps(self.s.config))
+            conf["jwt"]["issuers"][1]["issuer"] = self.s.idp.issuer + "/"
+            path = self.s.path("other-issuer.json")
+            stk.write_file(path, json.dumps(conf))
+            out = subprocess.run([self.s.hssgw, "check-config", "--config",
+                                  path], capture_output=True, text=True)
+            self.assertEqual(out.returncode, 1)
+            self.assertIn("discovery issuer differs", out.stderr)
         finally:
             self.s.idp.set_keys([idpmod.public(k)
                                  for k in self.k.values()])
