@@ -923,20 +923,26 @@ int
 gw_jwks_src_tick(struct gw_jwks_src *src, int64_t now_s, char *err,
                  size_t errlen)
 {
-	int go = 0, ok;
+	uint64_t bad = 0;
+	int go = 0, ok, failed = 0;
 
 	pthread_mutex_lock(&src->mu);
 	if (!src->busy && now_s >= src->next_s &&
 	    (src->c.jwks_uri != NULL || src->c.discovery_url != NULL)) {
 		src->busy = 1;
 		go = 1;
+		bad = src->st.fetches[GW_JWKS_ERROR] +
+		      src->st.fetches[GW_JWKS_REJECTED];
 	}
 	pthread_mutex_unlock(&src->mu);
 	if (go)
 		fetch(src, now_s, 0);
 	pthread_mutex_lock(&src->mu);
 	ok = usable(src, now_s);
-	if (!ok)
+	failed = go && src->st.fetches[GW_JWKS_ERROR] +
+	                       src->st.fetches[GW_JWKS_REJECTED] !=
+	                   bad;
+	if (!ok || failed)
 		snprintf(err, errlen, "%s",
 		         src->last_error[0] != '\0'
 		             ? src->last_error
@@ -944,7 +950,9 @@ gw_jwks_src_tick(struct gw_jwks_src *src, int64_t now_s, char *err,
 		                                   "jwks_max_stale_s"
 		                                 : "no keys fetched yet"));
 	pthread_mutex_unlock(&src->mu);
-	return ok ? 0 : -1;
+	if (!ok)
+		return -1;
+	return failed ? 1 : 0;
 }
 
 int

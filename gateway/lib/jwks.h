@@ -125,8 +125,10 @@ void gw_jwks_src_free(struct gw_jwks_src *);
 struct gw_jwks_set *gw_jwks_src_get(struct gw_jwks_src *, int64_t now_s);
 /*
  * Fetches when due (first fetch, refresh, retry after a failure); single
- * flight.  Returns 0 when the source has a usable set afterwards, -1 with
- * the last failure in err.  Called off the request path once a second.
+ * flight.  Returns 0 when the source has a usable set afterwards, 1 when
+ * it has but this call's fetch failed or was refused (the last good set
+ * stays), -1 when it has none; the failure in err for 1 and -1.  Called
+ * off the request path once a second.
  */
 int gw_jwks_src_tick(struct gw_jwks_src *, int64_t now_s, char *err,
                      size_t errlen);

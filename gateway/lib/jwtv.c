@@ -1580,7 +1580,11 @@ jwks_issuer(const struct gw_jwt_keyset *ks, size_t i)
 	return NULL;
 }
 
-/* Fetches what is due; how many JWKS issuers have no usable set. */
+/*
+ * Fetches what is due; how many JWKS issuers have no usable set.  err:
+ * the first such issuer's reason, else the first fetch refused this
+ * time while the last good set stays, else "".
+ */
 int
 gw_jwt_keyset_tick(const struct gw_jwt_keyset *ks, int64_t now_s, char *err,
                    size_t errlen)
@@ -1588,14 +1592,18 @@ gw_jwt_keyset_tick(const struct gw_jwt_keyset *ks, int64_t now_s, char *err,
 	const struct issuer *is;
 	char why[192];
 	size_t i;
-	int failed = 0;
+	int failed = 0, r, kept = 0;
 
+	if (errlen > 0)
+		err[0] = '\0';
 	for (i = 0; (is = jwks_issuer(ks, i)) != NULL; i++) {
-		if (gw_jwks_src_tick(is->src, now_s, why, sizeof(why)) == 0)
+		r = gw_jwks_src_tick(is->src, now_s, why, sizeof(why));
+		if (r == 0 || (r == 1 && (failed > 0 || kept++ > 0)))
 			continue;
-		if (failed++ == 0)
-			snprintf(err, errlen, "jwt issuer %s: JWK Set: %s",
-			         is->name, why);
+		if (r == -1 && failed++ > 0)
+			continue;
+		snprintf(err, errlen, "jwt issuer %s: JWK Set: %s%s", is->name,
+		         why, r == 1 ? " (keeping the last good set)" : "");
 	}
 	return failed;
 }

@@ -59,7 +59,9 @@ void gw_jwt_cache_stats(const struct gw_jwt_keyset *, uint64_t *hits,
 /*
  * Fetches every JWKS issuer's set that is due (first fetch, refresh,
  * retry); off the request path, once a second.  Returns how many JWKS
- * issuers have no usable set, the first with its reason in err.
+ * issuers have no usable set, the first with its reason in err; with
+ * none, err holds the first fetch refused this time (the last good set
+ * kept), or "".
  */
 int gw_jwt_keyset_tick(const struct gw_jwt_keyset *, int64_t now_s, char *err,
                        size_t errlen);

@@ -777,6 +777,9 @@ refresh(struct server *sv)
 		        err);
 	else if (failed == 0 && sv->jwks_failing)
 		fprintf(stderr, "hssgw: identity provider keys ready\n");
+	else if (failed == 0 && err[0] != '\0')
+		/* A malformed or hostile answer, or an outage: each logged. */
+		fprintf(stderr, "hssgw: %s\n", err);
 	sv->jwks_failing = failed > 0;
 	gw_gw_release(sv->gw, s);
 }

@@ -376,7 +376,14 @@ class TestJwksChanging(unittest.TestCase):
             self.s.idp.wait_fetches(n + 1)
             self.assertEqual(self.s.auth(tok)[0], 404)
             self.s.idp.set_keys(good_keys)
-        self.assertIn("JWK Set", self.s.log_tail("hssgw", 20000))
+            self.s.idp.wait_fetches(n + 2)  # the garbage one is logged
+        # Each refused answer is logged with its reason.
+        log = self.s.log_tail("hssgw", 50000)
+        for why in ("keeping the last good set", "2048 bits",
+                    "share a kid", "kty and crv", "alg does not fit",
+                    "private", "more than 64 keys", "response too large",
+                    "not a JWK Set"):
+            self.assertIn(why, log)
 
     def test_4_outage_then_fail_closed_then_recover(self):
         """IdP down: last good keys up to jwks_max_stale_s (4 s), then
