@@ -47,8 +47,9 @@ class JwksStack(stk.Stack):
     through discovery."""
 
     def __init__(self, *a, refresh_s=None, max_stale_s=None, idp_mode="ok",
-                 keys=(), **kw):
+                 keys=(), cache_control="max-age=600", **kw):
         super().__init__(*a, **kw)
+        self.cache_control = cache_control
         self.refresh_s, self.max_stale_s = refresh_s, max_stale_s
         self.idp_mode, self.initial_keys = idp_mode, keys
         self.idp = None
@@ -58,6 +59,7 @@ class JwksStack(stk.Stack):
         self.idp = idpmod.IdP(self.path("tls", "server.pem"),
                               self.path("tls", "server.key")).start()
         self.idp.set_keys(self.initial_keys)
+        self.idp.cache_control = self.cache_control
         if self.idp_mode != "ok":
             self.idp.serve(self.idp_mode)
         iss = {"issuer": self.idp.issuer, "audiences": [stk.AUDIENCE],
@@ -131,14 +133,22 @@ def keys_for_every_alg():
 
 
 class TestJwksSteady(unittest.TestCase):
-    """A stack whose IdP answers with a long max-age: no background
-    refresh disturbs the fetch counts."""
+    """A stack whose IdP asks for max-age=1, which hssgw clamps to 5
+    minutes: no background refresh disturbs the fetch counts."""
 
     @classmethod
     def setUpClass(cls):
         cls.k = keys_for_every_alg()
-        cls.s = JwksStack(ARGS.bin, ARGS.src, keys=[
-            idpmod.public(k, use="sig") for k in cls.k.values()]).start()
+        cls.s = JwksStack(ARGS.bin, ARGS.src, cache_control="max-age=1",
+                          keys=[idpmod.public(k, use="sig")
+                                for k in cls.k.values()]).start()
+
+    def test_cache_control_clamped(self):
+        """Cache-Control max-age=1 is clamped to 300 s: an IdP cannot
+        make hssgw poll it every second."""
+        n = self.s.idp.count()
+        time.sleep(3)
+        self.assertEqual(self.s.idp.count(), n)
 
     @classmethod
     def tearDownClass(cls):

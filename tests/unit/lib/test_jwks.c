@@ -24,6 +24,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include "jwks.h"
 #include "jwtv.h"
@@ -554,6 +555,49 @@ hs_with_pem(const char *kid)
 	return out;
 }
 
+/*
+ * A PS256 token signed with another salt length (RFC 7518 3.5 fixes it
+ * to the hash length; OpenSSL's verifier would auto-detect any).
+ */
+static char *
+pss_with_salt(int saltlen)
+{
+	char hdr[] = "{\"alg\":\"PS256\",\"kid\":\"rsa\"}", pl[256];
+	char *h, *p, *in, *s, *out;
+	unsigned char sig[512];
+	size_t siglen = sizeof(sig);
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pctx = NULL;
+
+	snprintf(pl, sizeof(pl),
+	         "{\"iss\":\"%s\",\"aud\":\"%s\",\"sub\":\"u\",\"exp\":%lld}",
+	         ISS, AUD, NOW + 600);
+	h = b64url((unsigned char *)hdr, strlen(hdr));
+	p = b64url((unsigned char *)pl, strlen(pl));
+	in = malloc(strlen(h) + strlen(p) + 2);
+	assert_non_null(in);
+	sprintf(in, "%s.%s", h, p);
+	assert_non_null(ctx);
+	assert_int_equal(
+	    EVP_DigestSignInit(ctx, &pctx, EVP_sha256(), NULL, fx.k[K_RSA]), 1);
+	assert_int_equal(
+	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 1);
+	assert_int_equal(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, saltlen), 1);
+	assert_int_equal(
+	    EVP_DigestSign(ctx, sig, &siglen, (unsigned char *)in, strlen(in)),
+	    1);
+	s = b64url(sig, siglen);
+	out = malloc(strlen(in) + strlen(s) + 2);
+	assert_non_null(out);
+	sprintf(out, "%s.%s", in, s);
+	EVP_MD_CTX_free(ctx);
+	free(h);
+	free(p);
+	free(in);
+	free(s);
+	return out;
+}
+
 /* The attack battery against JWKS keys, each next to its control. */
 static void
 test_verify_attacks(void **state)
@@ -624,6 +668,17 @@ test_verify_attacks(void **state)
 	assert_string_equal(why, "unknown kid");
 	free(bad);
 	assert_int_equal(verify(ks, t, NULL), GW_OK); /* control */
+	free(t);
+	/* PSS salt: the hash length verifies, any other is refused. */
+	t = pss_with_salt(32);
+	assert_int_equal(verify(ks, t, why), GW_OK);
+	free(t);
+	t = pss_with_salt(RSA_PSS_SALTLEN_MAX);
+	assert_int_equal(verify(ks, t, why), GW_ERR_TOKEN_INVALID);
+	assert_string_equal(why, "bad signature");
+	free(t);
+	t = pss_with_salt(0);
+	assert_int_equal(verify(ks, t, why), GW_ERR_TOKEN_INVALID);
 	free(t);
 	/* HS256 keyed with the JWK's public PEM: never an HMAC. */
 	t = hs_with_pem("rsa");
