@@ -164,6 +164,24 @@ class TestJwksSteady(unittest.TestCase):
                 t = idpmod.token(key, alg, self.s.claims(), kid=False)
                 self.assertEqual(self.s.auth(t), (404, "HSSGW.0008"))
 
+    def test_mint_token_every_algorithm(self):
+        """hssgw mint-token signs with each algorithm, and jwcrypto (an
+        independent implementation) accepts what it made: JOSE's R||S
+        for ES*, PSS with salt = hash length, pure Ed25519."""
+        from jwcrypto import jwt as jjwt
+        for alg, key in self.k.items():
+            with self.subTest(alg=alg):
+                f = self.s.path("keys", "mint-%s.pem" % alg)
+                stk.write_file(f, key.export_to_pem(private_key=True,
+                                                    password=None), 0o600)
+                tok = stk.run([self.s.hssgw, "mint-token", "--key", f,
+                               "--alg", alg, "--kid", "k-" + alg,
+                               "--iss", self.s.idp.issuer,
+                               "--aud", stk.AUDIENCE, "--sub", "ci-job",
+                               "--groups", stk.ALLOWED_GROUP]).strip()
+                jjwt.JWT(jwt=tok, key=key, algs=[alg])  # raises if bad
+                self.assertEqual(self.s.auth(tok), (404, "HSSGW.0008"))
+
     def test_attack_battery(self):
         """Each forgery next to its positive control."""
         s, rsa = self.s, self.k["RS256"]
