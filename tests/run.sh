@@ -11,6 +11,7 @@ cd "$root"
 . deploy/lib.sh
 
 # redis-tools: redis-cli in test_shared; stunnel4: its TLS tunnel to Redis.
+# python3-jwcrypto: the test IdP's keys and tokens (test_jwks.py).
 # prometheus: the real Prometheus and promtool of test_metrics.py.
 # chromium, jq, bc: the audit report's browser test (test_report.py).
 # Test-time only: mandoc lints the man pages (tests/integration/test_man.py);
@@ -19,7 +20,7 @@ cd "$root"
 # file build and check the Debian package (test_package.py).
 hssgw_install_missing "${HSSGW_PKGS[@]}" clang clang-format clang-tidy libclang-rt-14-dev \
 	chromium jq bc redis-tools stunnel4 \
-	mandoc python3-yaml python3-jsonschema nodejs dpkg-dev lintian file prometheus
+	mandoc python3-yaml python3-jsonschema nodejs dpkg-dev lintian file prometheus python3-jwcrypto
 
 build=$root/build-test
 cmake -S "$root" -B "$build" -DHSSGW_WERROR=ON -DHSSGW_SANITIZE=ON \
@@ -59,7 +60,7 @@ if [ "$fuzz_seconds" -gt 0 ]; then
 	fbuild=$root/build-fuzz
 	CC=clang cmake -S "$root" -B "$fbuild" -DHSSGW_FUZZ=ON \
 		-DHSSGW_SANITIZE=ON -DHSSGW_WERROR=ON >/dev/null
-	harnesses=(fuzz_config fuzz_handle fuzz_jwt fuzz_policy fuzz_request)
+	harnesses=(fuzz_config fuzz_handle fuzz_jwks fuzz_jwt fuzz_policy fuzz_request)
 	cmake --build "$fbuild" -j2 --target "${harnesses[@]}" >/dev/null
 	for h in "${harnesses[@]}"; do
 		corpus=$(mktemp -d)

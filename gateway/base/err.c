@@ -47,6 +47,10 @@ static const struct {
     [GW_ERR_BUSY] = {503, "HSSGW.0305", "gateway busy: retry later"},
     /* Answered by nginx itself: a bad request line or oversized headers. */
     [GW_ERR_FRONT_REQUEST] = {400, "HSSGW.0010", "bad request"},
+    /* jwks_max_stale_s passed without a good fetch: fail closed, and
+     * not a 401, which would blame the caller's token. */
+    [GW_ERR_JWKS_STALE] = {503, "HSSGW.0306",
+                           "identity provider keys unavailable"},
 };
 
 _Static_assert(sizeof(errtab) / sizeof(errtab[0]) == GW_ERR__MAX,

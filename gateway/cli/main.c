@@ -23,6 +23,7 @@
 #include "jwtv.h"
 #include "pipeline.h"
 #include "translate.h"
+#include "upstream.h"
 
 #define KEY_MAX (64 * 1024)
 
@@ -105,19 +106,37 @@ cmd_serve(int argc, char *argv[])
 }
 
 static const char check_config_usage[] =
-    "usage: hssgw check-config --config FILE\n";
+    "usage: hssgw check-config --config FILE [--offline]\n";
 
+/*
+ * hssgw check-config --config FILE [--offline]: loads everything a
+ * snapshot holds and, unless --offline, fetches every JWKS issuer's
+ * discovery document and key set and validates them as the server would.
+ */
 static int
 cmd_check_config(int argc, char *argv[])
 {
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"offline", no_argument, NULL, 'o'},
+	    {NULL, 0, NULL, 0},
+	};
 	struct gw_snapshot *snap = NULL;
 	const char *path = NULL;
 	char err[1024];
+	int ch, offline = 0, bad = 0, rc = 1;
 
 	if (gw_cli_help(argc, argv, check_config_usage))
 		return 0;
-	path = gw_cli_config_arg(argc, argv);
-	if (path == NULL) {
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (ch == 'c')
+			path = optarg;
+		else if (ch == 'o')
+			offline = 1;
+		else
+			bad = 1;
+	}
+	if (bad || path == NULL || optind != argc) {
 		fputs(check_config_usage, stderr);
 		return 2;
 	}
@@ -126,9 +145,17 @@ cmd_check_config(int argc, char *argv[])
 		fprintf(stderr, "hssgw: %s\n", err);
 		return 1;
 	}
-	printf("%s: ok\n", path);
+	if (!offline &&
+	    (gw_up_global_init() != 0 ||
+	     gw_pipe_prime_keys(snap, gw_now_ms(), err, sizeof(err)) > 0)) {
+		fprintf(stderr, "hssgw: %s\n", err);
+		goto out;
+	}
+	printf("%s: ok%s\n", path, offline ? " (offline)" : "");
+	rc = 0;
+out:
 	gw_pipe_free(snap);
-	return 0;
+	return rc;
 }
 
 char *
@@ -289,8 +316,9 @@ out:
 }
 
 static const char mint_token_usage[] =
-    "usage: hssgw mint-token --key FILE --alg RS256|ES256|HS256 [--kid K] "
-    "--iss ISS --aud AUD --sub SUB\n"
+    "usage: hssgw mint-token --key FILE --alg "
+    "RS256|RS384|RS512|PS256|PS384|PS512|ES256|ES384|ES512|EdDSA|HS256\n"
+    "       [--kid K] --iss ISS --aud AUD --sub SUB\n"
     "       [--groups a,b] [--ttl SECONDS] [--claims JSON]\n";
 
 static int
@@ -425,7 +453,8 @@ static const struct cmd {
 } cmds[] = {
     {"serve", cmd_serve, "--config FILE: serve FastCGI requests"},
     {"check-config", cmd_check_config,
-     "--config FILE: validate config, keys, policies, credentials"},
+     "--config FILE [--offline]: validate config, keys (JWKS fetched "
+     "unless --offline), policies, credentials"},
     {"translate", cmd_translate,
      "--config FILE < request.json | --handle H [--file-id ID]: print "
      "the HSS request(s)"},

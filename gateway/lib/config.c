@@ -55,7 +55,9 @@ struct loadctx {
 	size_t errlen;
 };
 
-static const char *const algs[] = {"RS256", "ES256", "HS256", NULL};
+static const char *const algs[] = {"RS256", "RS384", "RS512", "PS256",
+                                   "PS384", "PS512", "ES256", "ES384",
+                                   "ES512", "EdDSA", "HS256", NULL};
 static const char *const credtypes[] = {"token_file", "iam_password",
                                         "iam_agency", "aksk", NULL};
 
@@ -77,8 +79,24 @@ static const struct ckey issuerkeys[] = {
     {"issuer", K_STR, F(gw_conf_issuer, issuer), 1, 1, 1024, NULL, NULL, 0, 0},
     {"audiences", K_STRLIST, F(gw_conf_issuer, audiences), 1, 1, 1024, NULL,
      NULL, 0, F(gw_conf_issuer, naudiences)},
-    {"keys", K_ARRAY, F(gw_conf_issuer, keys), 1, 1, 64, NULL, keykeys,
+    /* keys or a JWKS source, or both: checked by jwtv at load. */
+    {"keys", K_ARRAY, F(gw_conf_issuer, keys), 0, 0, 64, NULL, keykeys,
      sizeof(struct gw_conf_jwt_key), F(gw_conf_issuer, nkeys)},
+    {"discovery_url", K_STR, F(gw_conf_issuer, discovery_url), 0, 9, 2048, NULL,
+     NULL, 0, 0},
+    {"jwks_uri", K_STR, F(gw_conf_issuer, jwks_uri), 0, 9, 2048, NULL, NULL, 0,
+     0},
+    {"jwks_file", K_PATH, F(gw_conf_issuer, jwks_file), 0, 1, PATH_MAX, NULL,
+     NULL, 0, 0},
+    /* Names checked against jwtv's table at load. */
+    {"algorithms", K_STRLIST, F(gw_conf_issuer, algorithms), 0, 1, 16, NULL,
+     NULL, 0, F(gw_conf_issuer, nalgorithms)},
+    {"jwks_ca_file", K_PATH, F(gw_conf_issuer, jwks_ca_file), 0, 1, PATH_MAX,
+     NULL, NULL, 0, 0},
+    {"jwks_refresh_s", K_INT, F(gw_conf_issuer, jwks_refresh_s), 0, 1, 86400,
+     NULL, NULL, 0, 0},
+    {"jwks_max_stale_s", K_INT, F(gw_conf_issuer, jwks_max_stale_s), 0, 1,
+     2592000, NULL, NULL, 0, 0},
     END,
 };
 
@@ -845,6 +863,11 @@ gw_conf_free(struct gw_config *conf)
 			free(is->keys[j].file);
 		}
 		free(is->keys);
+		free(is->discovery_url);
+		free(is->jwks_uri);
+		free(is->jwks_file);
+		free_strv(is->algorithms, is->nalgorithms);
+		free(is->jwks_ca_file);
 	}
 	free(conf->issuers);
 	for (i = 0; i < conf->nprojects; i++) {

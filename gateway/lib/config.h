@@ -12,7 +12,7 @@
 
 struct gw_conf_jwt_key {
 	char *kid;  /* may be NULL: key applies to tokens without kid */
-	char *alg;  /* "RS256", "ES256" or "HS256": pinned */
+	char *alg;  /* RS/PS/ES 256..512, EdDSA or HS256: pinned */
 	char *file; /* PEM public key, or secret file for HS256 */
 };
 
@@ -22,6 +22,15 @@ struct gw_conf_issuer {
 	size_t naudiences;
 	struct gw_conf_jwt_key *keys;
 	size_t nkeys;
+	/* A JWK Set (docs/IDP.md): at most one of the three sources. */
+	char *discovery_url; /* OIDC discovery document, https */
+	char *jwks_uri;      /* the JWK Set, https */
+	char *jwks_file;     /* a JWK Set on disk, read at load */
+	char **algorithms;   /* allow-list for JWKS keys; NULL: RS256 */
+	size_t nalgorithms;
+	char *jwks_ca_file;         /* NULL: the system store */
+	long long jwks_refresh_s;   /* 0: Cache-Control, clamped */
+	long long jwks_max_stale_s; /* 0: 24 h */
 };
 
 /*

@@ -25,6 +25,7 @@
 struct entry {
 	unsigned char key[GW_JWTC_KEY_LEN];
 	struct gw_claims *claims; /* NULL: free */
+	uint64_t keytag;          /* the key that verified it (jwks.h) */
 	uint64_t used;            /* the stripe's tick at the last use */
 };
 
@@ -104,7 +105,8 @@ set_of(const struct gw_jwt_cache *c, const unsigned char *key)
 
 /* A new reference to the cached claims, or NULL. */
 struct gw_claims *
-gw_jwtc_get(struct gw_jwt_cache *c, const unsigned char key[GW_JWTC_KEY_LEN])
+gw_jwtc_get(struct gw_jwt_cache *c, const unsigned char key[GW_JWTC_KEY_LEN],
+            uint64_t *keytag)
 {
 	struct gw_claims *ret = NULL;
 	struct stripe *s;
@@ -123,6 +125,7 @@ gw_jwtc_get(struct gw_jwt_cache *c, const unsigned char key[GW_JWTC_KEY_LEN])
 			continue;
 		set[i].used = ++s->tick;
 		ret = gw_claims_ref(set[i].claims);
+		*keytag = set[i].keytag;
 		break;
 	}
 	if (ret != NULL)
@@ -136,7 +139,7 @@ gw_jwtc_get(struct gw_jwt_cache *c, const unsigned char key[GW_JWTC_KEY_LEN])
 /* Caches claims under key (a new reference), evicting within the set. */
 void
 gw_jwtc_put(struct gw_jwt_cache *c, const unsigned char key[GW_JWTC_KEY_LEN],
-            struct gw_claims *cl, int64_t dead_before)
+            struct gw_claims *cl, uint64_t keytag, int64_t dead_before)
 {
 	struct gw_claims *old = NULL;
 	struct stripe *s;
@@ -166,6 +169,7 @@ gw_jwtc_put(struct gw_jwt_cache *c, const unsigned char key[GW_JWTC_KEY_LEN],
 	old = victim->claims;
 	memcpy(victim->key, key, GW_JWTC_KEY_LEN);
 	victim->claims = gw_claims_ref(cl);
+	victim->keytag = keytag;
 	victim->used = ++s->tick;
 unlock:
 	pthread_mutex_unlock(&s->mu);

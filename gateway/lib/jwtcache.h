@@ -1,9 +1,11 @@
 /*
  * The verified-token cache: SHA-256 of a whole compact token -> the claims
  * jwtv built for it.  Owned by one keyset (gw_jwt_keyset), so a reload,
- * which builds a new keyset, starts from an empty cache and no entry
- * outlives the keys that verified it.  Only jwtv.c calls this; it never
- * sees a token, a key or a failure, only digests of verified tokens.
+ * which builds a new keyset, starts from an empty cache.  JWK Sets change
+ * under a keyset, so each entry carries the tag of the key that verified
+ * it and jwtv treats a hit whose key left the set as a miss.  Only jwtv.c calls
+ * this; it never sees a token, a key or a failure, only digests of verified
+ * tokens.
  */
 #ifndef GW_JWTCACHE_H
 #define GW_JWTCACHE_H
@@ -24,17 +26,21 @@ struct gw_jwt_cache *gw_jwtc_new(size_t entries);
 void gw_jwtc_free(struct gw_jwt_cache *);
 /*
  * The claims cached under key, as a new reference the caller releases with
- * gw_claims_free, or NULL.  The caller rechecks exp/nbf.
+ * gw_claims_free, or NULL.  *keytag is the tag put with them.  The caller
+ * rechecks exp/nbf, and that the key is still in its issuer's JWK Set.
  */
 struct gw_claims *gw_jwtc_get(struct gw_jwt_cache *,
-                              const unsigned char key[GW_JWTC_KEY_LEN]);
+                              const unsigned char key[GW_JWTC_KEY_LEN],
+                              uint64_t *keytag);
 /*
- * Caches claims under key, taking a new reference.  Evicts, in key's set
- * only, an entry expired before dead_before, else the least recently used.
+ * Caches claims under key, taking a new reference, with the tag of the
+ * key that verified them (0: a configured key, which lives as long as the
+ * keyset; else a JWK's gw_jwk.tag).  Evicts, in key's set only, an entry
+ * expired before dead_before, else the least recently used.
  */
 void gw_jwtc_put(struct gw_jwt_cache *,
                  const unsigned char key[GW_JWTC_KEY_LEN], struct gw_claims *,
-                 int64_t dead_before);
+                 uint64_t keytag, int64_t dead_before);
 /* Hits and misses so far (for tests and the benchmark); accepts NULL. */
 void gw_jwtc_stats(struct gw_jwt_cache *, uint64_t *hits, uint64_t *misses);
 

@@ -63,6 +63,7 @@
 #include <openssl/pem.h>
 #include <openssl/sha.h>
 
+#include "jwks.h"
 #include "jwtcache.h"
 #include "jwtv.h"
 
@@ -70,8 +71,7 @@
 #define SECRET_FILE_MAX 4096                /* HS256 secret file */
 #define SECRET_MIN      32                  /* RFC 7518 3.2: key >= hash size */
 #define RSA_MIN_BITS    2048
-#define ES256_HALF      32 /* RFC 7518 3.4: R||S, 32 bytes each */
-#define ES256_SIG_LEN   ((size_t)64)
+#define JWKS_FILE_MAX   ((size_t)GW_JWKS_MAX_BYTES)
 #define JSON_DEPTH      16
 #define DATE_MAX        253402300799LL /* 9999-12-31T23:59:59Z */
 #define LEEWAY_MAX      3600
@@ -79,17 +79,138 @@
 #define MINT_MAX        ((size_t)256 * 1024)
 #define FIELD           "Authorization"
 
-enum alg { ALG_RS256, ALG_ES256, ALG_HS256, ALG__MAX };
+enum alg {
+	ALG_RS256,
+	ALG_RS384,
+	ALG_RS512,
+	ALG_PS256,
+	ALG_PS384,
+	ALG_PS512,
+	ALG_ES256,
+	ALG_ES384,
+	ALG_ES512,
+	ALG_EDDSA,
+	ALG_HS256,
+	ALG__MAX
+};
 
-/* The pinned algorithms: everything else, "none" included, is refused. */
+/*
+ * The pinned algorithms (RFC 7518 3.1, RFC 8037 3.1): everything else,
+ * "none" included, is refused.  jwt is libjwt 1.10.2's name for the alg
+ * for the second check; its jwt_alg_t (jwt.h) stops at ES512, so PS* and
+ * EdDSA have none (JWT_ALG_INVAL) and are checked by OpenSSL alone: the
+ * second check is skipped for them, never faked (see libjwt_verify).
+ */
 static const struct alg_info {
 	const char *name;
 	jwt_alg_t jwt;
-	int pkey_type; /* EVP_PKEY_NONE: HMAC secret */
+	int pkey_type;             /* EVP_PKEY_NONE: HMAC secret */
+	const EVP_MD *(*md)(void); /* NULL: EdDSA hashes nothing first */
+	int pss;                   /* RSASSA-PSS, salt = hash length */
+	size_t half;               /* ES: bytes of R and of S (RFC 7518 3.4) */
+	const char *group[2];      /* ES: the curve, by both OpenSSL names */
+	enum gw_jwk_kty kty;
+	int bits; /* ES: the curve's bits in the JWK */
 } algtab[ALG__MAX] = {
-    [ALG_RS256] = {"RS256", JWT_ALG_RS256, EVP_PKEY_RSA},
-    [ALG_ES256] = {"ES256", JWT_ALG_ES256, EVP_PKEY_EC},
-    [ALG_HS256] = {"HS256", JWT_ALG_HS256, EVP_PKEY_NONE},
+    [ALG_RS256] = {"RS256",
+                   JWT_ALG_RS256,
+                   EVP_PKEY_RSA,
+                   EVP_sha256,
+                   0,
+                   0,
+                   {NULL, NULL},
+                   GW_JWK_RSA,
+                   0},
+    [ALG_RS384] = {"RS384",
+                   JWT_ALG_RS384,
+                   EVP_PKEY_RSA,
+                   EVP_sha384,
+                   0,
+                   0,
+                   {NULL, NULL},
+                   GW_JWK_RSA,
+                   0},
+    [ALG_RS512] = {"RS512",
+                   JWT_ALG_RS512,
+                   EVP_PKEY_RSA,
+                   EVP_sha512,
+                   0,
+                   0,
+                   {NULL, NULL},
+                   GW_JWK_RSA,
+                   0},
+    [ALG_PS256] = {"PS256",
+                   JWT_ALG_INVAL,
+                   EVP_PKEY_RSA,
+                   EVP_sha256,
+                   1,
+                   0,
+                   {NULL, NULL},
+                   GW_JWK_RSA,
+                   0},
+    [ALG_PS384] = {"PS384",
+                   JWT_ALG_INVAL,
+                   EVP_PKEY_RSA,
+                   EVP_sha384,
+                   1,
+                   0,
+                   {NULL, NULL},
+                   GW_JWK_RSA,
+                   0},
+    [ALG_PS512] = {"PS512",
+                   JWT_ALG_INVAL,
+                   EVP_PKEY_RSA,
+                   EVP_sha512,
+                   1,
+                   0,
+                   {NULL, NULL},
+                   GW_JWK_RSA,
+                   0},
+    [ALG_ES256] = {"ES256",
+                   JWT_ALG_ES256,
+                   EVP_PKEY_EC,
+                   EVP_sha256,
+                   0,
+                   32,
+                   {"prime256v1", "P-256"},
+                   GW_JWK_EC,
+                   256},
+    [ALG_ES384] = {"ES384",
+                   JWT_ALG_ES384,
+                   EVP_PKEY_EC,
+                   EVP_sha384,
+                   0,
+                   48,
+                   {"secp384r1", "P-384"},
+                   GW_JWK_EC,
+                   384},
+    [ALG_ES512] = {"ES512",
+                   JWT_ALG_ES512,
+                   EVP_PKEY_EC,
+                   EVP_sha512,
+                   0,
+                   66,
+                   {"secp521r1", "P-521"},
+                   GW_JWK_EC,
+                   521},
+    [ALG_EDDSA] = {"EdDSA",
+                   JWT_ALG_INVAL,
+                   EVP_PKEY_ED25519,
+                   NULL,
+                   0,
+                   0,
+                   {NULL, NULL},
+                   GW_JWK_OKP,
+                   0},
+    [ALG_HS256] = {"HS256",
+                   JWT_ALG_HS256,
+                   EVP_PKEY_NONE,
+                   EVP_sha256,
+                   0,
+                   0,
+                   {NULL, NULL},
+                   GW_JWK__MAX,
+                   0},
 };
 
 _Static_assert(sizeof(algtab) / sizeof(algtab[0]) == ALG__MAX,
@@ -104,12 +225,23 @@ struct key {
 	int secret; /* mat is a secret: wipe it */
 };
 
+/* The key a signature is checked with: configured or from a JWK Set. */
+struct vkey {
+	enum alg alg; /* pinned: by the key, or the token's once allowed */
+	EVP_PKEY *pkey;
+	const unsigned char *mat; /* PEM (libjwt) or HMAC secret */
+	size_t matlen;
+	uint64_t tag; /* 0: a configured key; else the JWK's tag */
+};
+
 struct issuer {
 	char *name;
 	char **aud;
 	size_t naud;
 	struct key *keys;
 	size_t nkeys;
+	unsigned allow;          /* JWKS: bit per enum alg allowed */
+	struct gw_jwks_src *src; /* NULL: configured keys only */
 };
 
 struct gw_jwt_keyset {
@@ -178,63 +310,6 @@ alg_lookup(const char *name)
 		if (name != NULL && strcmp(name, algtab[i].name) == 0)
 			return i;
 	return -1;
-}
-
-static int
-b64_val(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/*
- * Strict base64url without padding (RFC 7515 2, appendix C): only the URL
- * alphabet, no '=', no whitespace, and unused trailing bits must be zero so
- * every byte string has exactly one encoding.
- */
-static int
-b64url_decode(const char *s, size_t n, unsigned char **out, size_t *outlen)
-{
-	unsigned char *buf = NULL;
-	unsigned long acc = 0;
-	size_t i, len = 0;
-	int bits = 0, v, rc = -1;
-
-	if (n % 4 == 1)
-		goto out;
-	buf = malloc(n / 4 * 3 + 3);
-	if (buf == NULL)
-		goto out;
-	for (i = 0; i < n; i++) {
-		v = b64_val((unsigned char)s[i]);
-		if (v < 0)
-			goto out;
-		acc = (acc << 6) | (unsigned long)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[len++] = (unsigned char)(acc >> bits);
-			acc &= (1UL << bits) - 1;
-		}
-	}
-	if (acc != 0)
-		goto out;
-	*out = buf;
-	*outlen = len;
-	buf = NULL;
-	rc = 0;
-out:
-	free(buf);
-	return rc;
 }
 
 static int
@@ -324,7 +399,7 @@ decode_json(const char *seg, size_t n)
 	unsigned char *raw = NULL;
 	size_t len = 0;
 
-	if (b64url_decode(seg, n, &raw, &len) == 0)
+	if (gw_b64url_decode(seg, n, &raw, &len) == 0)
 		obj = parse_json(raw, len);
 	free(raw);
 	return obj;
@@ -380,16 +455,18 @@ check_pkey(EVP_PKEY *pkey, enum alg alg, char *err, size_t errlen)
 		         algtab[alg].name);
 		return -1;
 	}
-	if (alg == ALG_RS256 && EVP_PKEY_get_bits(pkey) < RSA_MIN_BITS) {
+	if (algtab[alg].pkey_type == EVP_PKEY_RSA &&
+	    EVP_PKEY_get_bits(pkey) < RSA_MIN_BITS) {
 		snprintf(err, errlen, "RSA key has %d bits, %d required",
 		         EVP_PKEY_get_bits(pkey), RSA_MIN_BITS);
 		return -1;
 	}
-	if (alg == ALG_ES256 &&
+	if (algtab[alg].half != 0 &&
 	    (EVP_PKEY_get_group_name(pkey, group, sizeof(group), NULL) != 1 ||
-	     (strcmp(group, "prime256v1") != 0 &&
-	      strcmp(group, "P-256") != 0))) {
-		snprintf(err, errlen, "ES256 needs an EC key on P-256");
+	     (strcmp(group, algtab[alg].group[0]) != 0 &&
+	      strcmp(group, algtab[alg].group[1]) != 0))) {
+		snprintf(err, errlen, "%s needs an EC key on %s",
+		         algtab[alg].name, algtab[alg].group[1]);
 		return -1;
 	}
 	return 0;
@@ -489,6 +566,106 @@ key_reset(struct key *k)
 	memset(k, 0, sizeof(*k));
 }
 
+/* The issuer's allow-list for JWKS keys (default RS256); never HMAC. */
+static int
+load_algorithms(struct issuer *is, const struct gw_conf_issuer *ci, char *err,
+                size_t errlen)
+{
+	size_t i;
+	int a;
+
+	is->allow = 1U << ALG_RS256;
+	if (ci->nalgorithms > 0)
+		is->allow = 0;
+	for (i = 0; i < ci->nalgorithms; i++) {
+		a = alg_lookup(ci->algorithms[i]);
+		/* A JWK is public: an HMAC keyed with it is forgeable. */
+		if (a < 0 || a == ALG_HS256) {
+			snprintf(err, errlen,
+			         "jwt issuer %s: algorithms[%zu]: must be one "
+			         "of RS256..512, PS256..512, ES256..512, EdDSA",
+			         ci->issuer, i);
+			return -1;
+		}
+		is->allow |= 1U << a;
+	}
+	return 0;
+}
+
+/*
+ * The issuer's JWK Set source, if any: jwks_file is read and parsed now
+ * (a bad file fails the load), URLs are fetched by gw_jwt_keyset_tick.
+ */
+static int
+load_jwks(struct issuer *is, const struct gw_conf_issuer *ci, char *err,
+          size_t errlen)
+{
+	struct gw_jwks_src_conf sc;
+	struct gw_jwks_set *set = NULL;
+	char why[256], *buf = NULL;
+	size_t len = 0;
+	int n = 0;
+
+	n = (ci->discovery_url != NULL) + (ci->jwks_uri != NULL) +
+	    (ci->jwks_file != NULL);
+	if (n == 0) {
+		if (ci->nalgorithms > 0 || ci->jwks_ca_file != NULL ||
+		    ci->jwks_refresh_s != 0 || ci->jwks_max_stale_s != 0) {
+			snprintf(err, errlen,
+			         "jwt issuer %s: algorithms and jwks_* keys "
+			         "need discovery_url, jwks_uri or jwks_file",
+			         ci->issuer);
+			return -1;
+		}
+		return 0;
+	}
+	if (n > 1) {
+		snprintf(err, errlen,
+		         "jwt issuer %s: only one of discovery_url, jwks_uri "
+		         "and jwks_file",
+		         ci->issuer);
+		return -1;
+	}
+	/* OIDC Discovery 7: without TLS anyone can serve their own keys. */
+	if ((ci->discovery_url != NULL &&
+	     strncmp(ci->discovery_url, "https://", 8) != 0) ||
+	    (ci->jwks_uri != NULL &&
+	     strncmp(ci->jwks_uri, "https://", 8) != 0)) {
+		snprintf(err, errlen,
+		         "jwt issuer %s: discovery_url and jwks_uri must be "
+		         "https",
+		         ci->issuer);
+		return -1;
+	}
+	if (load_algorithms(is, ci, err, errlen) == -1)
+		return -1;
+	if (ci->jwks_file != NULL) {
+		if (gw_read_file(ci->jwks_file, JWKS_FILE_MAX, 0, &buf, &len,
+		                 why, sizeof(why)) == -1 ||
+		    gw_jwks_parse(buf, len, &set, why, sizeof(why)) == -1) {
+			snprintf(err, errlen, "jwt issuer %s: jwks_file: %s",
+			         ci->issuer, why);
+			free(buf);
+			return -1;
+		}
+		free(buf);
+	}
+	memset(&sc, 0, sizeof(sc));
+	sc.issuer = ci->issuer;
+	sc.discovery_url = ci->discovery_url;
+	sc.jwks_uri = ci->jwks_uri;
+	sc.ca_file = ci->jwks_ca_file;
+	sc.refresh_s = ci->jwks_refresh_s;
+	sc.max_stale_s = ci->jwks_max_stale_s;
+	is->src = gw_jwks_src_new(&sc, set);
+	if (is->src == NULL) {
+		snprintf(err, errlen, "jwt issuer %s: out of memory",
+		         ci->issuer);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 load_issuer(struct issuer *is, const struct gw_conf_issuer *ci, char *err,
             size_t errlen)
@@ -499,16 +676,19 @@ load_issuer(struct issuer *is, const struct gw_conf_issuer *ci, char *err,
 	int a;
 
 	if (ci->issuer == NULL || ci->issuer[0] == '\0' ||
-	    ci->naudiences == 0 || ci->nkeys == 0) {
+	    ci->naudiences == 0 ||
+	    (ci->nkeys == 0 && ci->discovery_url == NULL &&
+	     ci->jwks_uri == NULL && ci->jwks_file == NULL)) {
 		snprintf(err, errlen,
-		         "jwt issuer needs a name, audiences and keys");
+		         "jwt issuer needs a name, audiences and keys, "
+		         "discovery_url, jwks_uri or jwks_file");
 		return -1;
 	}
 	/* err holds the out-of-memory reason until a failure overwrites it. */
 	snprintf(err, errlen, "jwt issuer %s: out of memory", ci->issuer);
 	is->name = gw_strdup(ci->issuer);
 	is->aud = calloc(ci->naudiences, sizeof(*is->aud));
-	is->keys = calloc(ci->nkeys, sizeof(*is->keys));
+	is->keys = calloc(ci->nkeys ? ci->nkeys : 1, sizeof(*is->keys));
 	if (is->name == NULL || is->aud == NULL || is->keys == NULL)
 		return -1;
 	for (i = 0; i < ci->naudiences; i++) {
@@ -528,8 +708,9 @@ load_issuer(struct issuer *is, const struct gw_conf_issuer *ci, char *err,
 		if (a < 0 || ck->file == NULL) {
 			snprintf(
 			    err, errlen,
-			    "jwt issuer %s: key %zu: alg must be RS256, ES256 "
-			    "or HS256, with a file",
+			    "jwt issuer %s: key %zu: alg must be RS256..512, "
+			    "PS256..512, ES256..512, EdDSA or HS256, with a "
+			    "file",
 			    ci->issuer, i);
 			return -1;
 		}
@@ -561,7 +742,7 @@ load_issuer(struct issuer *is, const struct gw_conf_issuer *ci, char *err,
 			return -1;
 		}
 	}
-	return 0;
+	return load_jwks(is, ci, err, errlen);
 }
 
 static void
@@ -576,6 +757,7 @@ issuer_reset(struct issuer *is)
 	free(is->aud);
 	free(is->keys);
 	free(is->name);
+	gw_jwks_src_free(is->src);
 	memset(is, 0, sizeof(*is));
 }
 
@@ -737,72 +919,58 @@ find_issuer(const struct gw_jwt_keyset *ks, const char *name)
 	return NULL;
 }
 
-/* ES256 signatures are raw R||S (RFC 7518 3.4); OpenSSL wants DER. */
-static unsigned char *
-es256_der(const unsigned char *sig, size_t siglen, size_t *derlen)
-{
-	ECDSA_SIG *es = NULL;
-	BIGNUM *r = NULL, *s = NULL;
-	unsigned char *der = NULL;
-	int n;
-
-	if (siglen != ES256_SIG_LEN)
-		goto out;
-	es = ECDSA_SIG_new();
-	r = BN_bin2bn(sig, ES256_HALF, NULL);
-	s = BN_bin2bn(sig + ES256_HALF, ES256_HALF, NULL);
-	if (es == NULL || r == NULL || s == NULL ||
-	    ECDSA_SIG_set0(es, r, s) != 1)
-		goto out;
-	r = s = NULL; /* owned by es now */
-	n = i2d_ECDSA_SIG(es, &der);
-	if (n <= 0) {
-		der = NULL;
-		goto out;
-	}
-	*derlen = (size_t)n;
-out:
-	BN_free(r);
-	BN_free(s);
-	ECDSA_SIG_free(es);
-	return der;
-}
-
-/* Our own check of the signature with the pinned alg: 0 if it holds. */
+/*
+ * Our own check of the signature with the pinned alg: 0 if it holds.
+ * ES signatures are JOSE's raw R||S of exactly 2 * half bytes, turned
+ * into the DER OpenSSL wants; a DER signature in a token is refused.
+ * PS: RFC 7518 3.5 fixes MGF1 to the same hash and the salt to the
+ * hash's length; OpenSSL would otherwise accept any salt when verifying.
+ * EdDSA: pure Ed25519, no digest (EVP_SIGNATURE-ED25519(7)).
+ */
 static int
-evp_verify(const struct key *k, const struct tok *t)
+evp_verify(const struct vkey *k, const struct tok *t)
 {
+	const struct alg_info *ai = &algtab[k->alg];
 	unsigned char md[EVP_MAX_MD_SIZE], *der = NULL;
 	const unsigned char *sig = t->sig;
 	size_t inlen, siglen = t->siglen, derlen = 0;
 	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx = NULL;
+	EVP_PKEY_CTX *pctx = NULL;
+	const EVP_MD *md_alg;
 	int rc = -1;
 
 	/* The signing input is "header.payload", contiguous in the token. */
 	inlen = t->seglen[0] + 1 + t->seglen[1];
-	switch (k->alg) {
-	case ALG_HS256:
-		if (HMAC(EVP_sha256(), k->mat, (int)k->matlen,
+	if (k->alg == ALG_HS256) {
+		if (k->matlen > INT_MAX ||
+		    HMAC(EVP_sha256(), k->mat, (int)k->matlen,
 		         (const unsigned char *)t->seg[0], inlen, md,
 		         &mdlen) == NULL)
 			goto out;
 		rc = gw_ct_equal(md, mdlen, sig, siglen) ? 0 : -1;
 		goto out;
-	case ALG_ES256:
-		der = es256_der(sig, siglen, &derlen);
+	}
+	if (k->pkey == NULL || EVP_PKEY_get_base_id(k->pkey) != ai->pkey_type)
+		goto out;
+	if (ai->half != 0) {
+		der = gw_jws_ecdsa_der(sig, siglen, ai->half, &derlen);
 		if (der == NULL)
 			goto out;
 		sig = der;
 		siglen = derlen;
-		break;
-	case ALG_RS256:
-	case ALG__MAX:
-		break;
 	}
+	md_alg = ai->md != NULL ? ai->md() : NULL;
 	ctx = EVP_MD_CTX_new();
 	if (ctx == NULL ||
-	    EVP_DigestVerifyInit(ctx, NULL, EVP_sha256(), NULL, k->pkey) != 1)
+	    EVP_DigestVerifyInit(ctx, &pctx, md_alg, NULL, k->pkey) != 1)
+		goto out;
+	if (ai->pss &&
+	    (md_alg == NULL ||
+	     EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+	     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) !=
+	         1 ||
+	     EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md_alg) != 1))
 		goto out;
 	if (EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)t->seg[0],
 	                     inlen) == 1)
@@ -814,14 +982,21 @@ out:
 	return rc;
 }
 
-/* libjwt's independent check: must verify and agree on the alg. */
+/*
+ * libjwt's independent check: must verify and agree on the alg.  libjwt
+ * 1.10.2 has no PS* or EdDSA (jwt_alg_t in jwt.h ends at ES512): for those
+ * the second check cannot run and is skipped here, on purpose; OpenSSL's
+ * check above with the pinned alg is the one that counts for them.
+ */
 static int
-libjwt_verify(const struct key *k, const char *token)
+libjwt_verify(const struct vkey *k, const char *token)
 {
 	jwt_t *j = NULL;
 	int rc = -1;
 
-	if (k->matlen > INT_MAX)
+	if (algtab[k->alg].jwt == JWT_ALG_INVAL)
+		return 0;
+	if (k->mat == NULL || k->matlen > INT_MAX)
 		return -1;
 	if (jwt_decode(&j, token, k->mat, (int)k->matlen) == 0 && j != NULL &&
 	    jwt_get_alg(j) == algtab[k->alg].jwt)
@@ -830,14 +1005,26 @@ libjwt_verify(const struct key *k, const char *token)
 	return rc;
 }
 
+static void
+vkey_of_key(const struct key *k, struct vkey *vk)
+{
+	vk->alg = k->alg;
+	vk->pkey = k->pkey;
+	vk->mat = k->mat;
+	vk->matlen = k->matlen;
+	vk->tag = 0;
+}
+
 /*
- * Chooses the key and checks the signature with OpenSSL.  With a kid, the
- * kid must name one of the issuer's keys; without, the issuer's kid-less
- * keys are tried, or its only key.  The header alg must equal the key's
- * pinned alg.  Returns the borrowed key that verified, or NULL.
+ * Chooses a configured key and checks the signature with OpenSSL.  With a
+ * kid, the kid must name one of the issuer's keys; without, the issuer's
+ * kid-less keys are tried, or its only key.  The header alg must equal the
+ * key's pinned alg.  1 with *vk the key that verified, 0 when no key is a
+ * candidate (the JWK Set may have one), -1 on failure; reason set.
  */
-static const struct key *
-verify_sig(const struct issuer *is, const struct tok *t, const char **reason)
+static int
+verify_sig(const struct issuer *is, const struct tok *t, struct vkey *vk,
+           const char **reason)
 {
 	const struct key *k;
 	size_t i, tried = 0;
@@ -854,16 +1041,111 @@ verify_sig(const struct issuer *is, const struct tok *t, const char **reason)
 		if (k->alg != t->alg)
 			continue;
 		tried++;
-		if (evp_verify(k, t) == 0)
-			return k;
+		vkey_of_key(k, vk);
+		if (evp_verify(vk, t) == 0)
+			return 1;
 	}
-	if (candidates == 0)
+	if (candidates == 0) {
 		*reason = t->kid != NULL ? "unknown kid" : "token needs a kid";
-	else if (tried == 0)
+		return 0;
+	}
+	*reason = tried == 0 ? "token algorithm not allowed for this key"
+	                     : "bad signature";
+	return -1;
+}
+
+/* Whether a JWK may verify alg: type and curve fit, its own alg agrees. */
+static int
+jwk_fits(const struct gw_jwk *k, enum alg alg)
+{
+	if (k->kty != algtab[alg].kty)
+		return 0;
+	if (algtab[alg].bits != 0 && k->bits != algtab[alg].bits)
+		return 0;
+	/* RFC 7517 4.4, RFC 8725 3.1: a key's alg binds it to one alg. */
+	return k->alg[0] == '\0' || strcmp(k->alg, algtab[alg].name) == 0;
+}
+
+/*
+ * The JWK Set's keys for the token: with a kid, the keys of that kid;
+ * without, every key whose type fits the alg.  1 verified (*vk), 0 no key
+ * has the kid, -1 failed; reason set.
+ */
+static int
+try_set(const struct gw_jwks_set *set, const struct tok *t, struct vkey *vk,
+        const char **reason)
+{
+	const struct gw_jwk *k;
+	size_t i, tried = 0;
+	int candidates = 0;
+
+	for (i = 0; i < set->n; i++) {
+		k = &set->keys[i];
+		if (t->kid != NULL &&
+		    (k->kid == NULL || strcmp(k->kid, t->kid) != 0))
+			continue;
+		candidates++;
+		if (!jwk_fits(k, t->alg))
+			continue;
+		tried++;
+		vk->alg = t->alg;
+		vk->pkey = k->pkey;
+		vk->mat = k->pem;
+		vk->matlen = k->pemlen;
+		vk->tag = k->tag;
+		if (evp_verify(vk, t) == 0)
+			return 1;
+	}
+	if (candidates == 0 && t->kid != NULL) {
+		*reason = "unknown kid";
+		return 0;
+	}
+	if (tried == 0)
 		*reason = "token algorithm not allowed for this key";
 	else
 		*reason = "bad signature";
-	return NULL;
+	return -1;
+}
+
+/*
+ * Verifies against the issuer's JWK Set.  The alg must be in the
+ * issuer's allow-list before any key is looked at.  An unknown kid asks
+ * the source for one refetch (rate-limited there) and looks again.  On
+ * success *held is the set vk points into (the caller frees it after the
+ * last use of vk).  GW_OK, GW_ERR_TOKEN_INVALID, or GW_ERR_JWKS_STALE when
+ * no set is usable: then tokens fail closed.
+ */
+static enum gw_err
+verify_jwks(const struct issuer *is, const struct tok *t, int64_t now,
+            struct gw_jwks_set **held, struct vkey *vk, const char **reason)
+{
+	struct gw_jwks_set *set = NULL;
+	int r;
+
+	if ((is->allow & (1U << t->alg)) == 0) {
+		*reason = "token algorithm not allowed for this issuer";
+		return GW_ERR_TOKEN_INVALID;
+	}
+	set = gw_jwks_src_get(is->src, now);
+	if (set == NULL) {
+		*reason = "identity provider keys unavailable";
+		return GW_ERR_JWKS_STALE;
+	}
+	r = try_set(set, t, vk, reason);
+	if (r == 0) {
+		gw_jwks_set_free(set);
+		set = NULL;
+		if (gw_jwks_src_unknown_kid(is->src, now))
+			set = gw_jwks_src_get(is->src, now);
+		if (set != NULL)
+			r = try_set(set, t, vk, reason);
+	}
+	if (r != 1) {
+		gw_jwks_set_free(set);
+		return GW_ERR_TOKEN_INVALID;
+	}
+	*held = set;
+	return GW_OK;
 }
 
 static int
@@ -1122,11 +1404,28 @@ static int
 cache_hit(const struct gw_jwt_keyset *ks, const unsigned char *digest,
           int64_t now, struct gw_claims **out, const char **reason)
 {
+	const struct issuer *is;
+	struct gw_jwks_set *set;
 	struct gw_claims *c;
+	uint64_t tag = 0;
+	int gone;
 
-	c = gw_jwtc_get(ks->cache, digest);
+	c = gw_jwtc_get(ks->cache, digest, &tag);
 	if (c == NULL)
 		return 0;
+	/* A JWK verified it: only while the key is still in the set. */
+	if (tag != 0) {
+		is = find_issuer(ks, c->iss);
+		set = is != NULL && is->src != NULL
+		          ? gw_jwks_src_get(is->src, now)
+		          : NULL;
+		gone = gw_jwks_find_tag(set, tag) == NULL;
+		gw_jwks_set_free(set);
+		if (gone) {
+			gw_claims_free(c);
+			return 0;
+		}
+	}
 	if (c->exp + ks->leeway < now) {
 		*reason = "token expired";
 		gw_claims_free(c);
@@ -1147,15 +1446,17 @@ gw_jwt_verify(const struct gw_jwt_keyset *ks, const char *token, int64_t now_s,
               struct gw_claims **out, struct gw_fault *f)
 {
 	struct tok t;
+	struct vkey vk;
+	struct gw_jwks_set *held = NULL;
 	const struct issuer *is = NULL;
-	const struct key *key = NULL;
 	const char *reason = "malformed token";
 	enum gw_err err = GW_ERR_TOKEN_INVALID;
 	unsigned char digest[GW_JWTC_KEY_LEN];
 	size_t len;
-	int hit;
+	int hit, r;
 
 	memset(&t, 0, sizeof(t));
+	memset(&vk, 0, sizeof(vk));
 	if (out != NULL)
 		*out = NULL;
 	if (ks == NULL || out == NULL) {
@@ -1195,7 +1496,7 @@ gw_jwt_verify(const struct gw_jwt_keyset *ks, const char *token, int64_t now_s,
 		reason = "malformed token payload";
 		goto out;
 	}
-	if (b64url_decode(t.seg[2], t.seglen[2], &t.sig, &t.siglen) == -1) {
+	if (gw_b64url_decode(t.seg[2], t.seglen[2], &t.sig, &t.siglen) == -1) {
 		reason = "malformed token signature";
 		goto out;
 	}
@@ -1205,13 +1506,20 @@ gw_jwt_verify(const struct gw_jwt_keyset *ks, const char *token, int64_t now_s,
 		reason = "unknown token issuer";
 		goto out;
 	}
-	key = verify_sig(is, &t, &reason);
-	if (key == NULL)
+	r = verify_sig(is, &t, &vk, &reason);
+	if (r == 0 && is->src != NULL) {
+		err = verify_jwks(is, &t, now_s, &held, &vk, &reason);
+		if (err != GW_OK)
+			goto out;
+		err = GW_ERR_TOKEN_INVALID;
+		r = 1;
+	}
+	if (r != 1)
 		goto out;
 	if (check_claims(ks, is, t.pl, now_s, &reason) == -1)
 		goto out;
 	/* Last gate: libjwt must agree (a second parser; see the top). */
-	if (libjwt_verify(key, token) == -1) {
+	if (libjwt_verify(&vk, token) == -1) {
 		reason = "token failed second verification";
 		goto out;
 	}
@@ -1220,9 +1528,10 @@ gw_jwt_verify(const struct gw_jwt_keyset *ks, const char *token, int64_t now_s,
 		reason = "out of memory";
 	/* Only what passed every check above is cached (no failures). */
 	if (err == GW_OK && ks->cache != NULL)
-		gw_jwtc_put(ks->cache, digest, *out,
+		gw_jwtc_put(ks->cache, digest, *out, vk.tag,
 		            now_s - ks->leeway - LEEWAY_MAX);
 out:
+	gw_jwks_set_free(held);
 	json_object_put(t.hdr);
 	json_object_put(t.pl);
 	free(t.sig);
@@ -1257,6 +1566,88 @@ gw_jwt_cache_stats(const struct gw_jwt_keyset *ks, uint64_t *hits,
                    uint64_t *misses)
 {
 	gw_jwtc_stats(ks != NULL ? ks->cache : NULL, hits, misses);
+}
+
+/* The i-th issuer with a JWK Set source, or NULL. */
+static const struct issuer *
+jwks_issuer(const struct gw_jwt_keyset *ks, size_t i)
+{
+	size_t j;
+
+	for (j = 0; ks != NULL && j < ks->niss; j++)
+		if (ks->iss[j].src != NULL && i-- == 0)
+			return &ks->iss[j];
+	return NULL;
+}
+
+/*
+ * Fetches what is due; how many JWKS issuers have no usable set.  err:
+ * the first such issuer's reason, else the first fetch refused this
+ * time while the last good set stays, else "".
+ */
+int
+gw_jwt_keyset_tick(const struct gw_jwt_keyset *ks, int64_t now_s, char *err,
+                   size_t errlen)
+{
+	const struct issuer *is;
+	char why[192];
+	size_t i;
+	int failed = 0, r, kept = 0;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	for (i = 0; (is = jwks_issuer(ks, i)) != NULL; i++) {
+		r = gw_jwks_src_tick(is->src, now_s, why, sizeof(why));
+		if (r == 0 || (r == 1 && (failed > 0 || kept++ > 0)))
+			continue;
+		if (r == -1 && failed++ > 0)
+			continue;
+		snprintf(err, errlen, "jwt issuer %s: JWK Set: %s%s", is->name,
+		         why, r == 1 ? " (keeping the last good set)" : "");
+	}
+	return failed;
+}
+
+/* The first JWKS issuer that would fail tokens closed, or NULL. */
+const char *
+gw_jwt_keyset_unready(const struct gw_jwt_keyset *ks, int64_t now_s)
+{
+	const struct issuer *is;
+	struct gw_jwks_set *set;
+	size_t i;
+
+	for (i = 0; (is = jwks_issuer(ks, i)) != NULL; i++) {
+		set = gw_jwks_src_get(is->src, now_s);
+		if (set == NULL)
+			return is->name;
+		gw_jwks_set_free(set);
+	}
+	return NULL;
+}
+
+/* Reload: the new keyset starts with the sets the old one holds. */
+void
+gw_jwt_keyset_adopt(struct gw_jwt_keyset *next, const struct gw_jwt_keyset *old)
+{
+	const struct issuer *a, *b;
+	size_t i, j;
+
+	for (i = 0; (a = jwks_issuer(next, i)) != NULL; i++)
+		for (j = 0; (b = jwks_issuer(old, j)) != NULL; j++)
+			gw_jwks_src_adopt(a->src, b->src);
+}
+
+/* The i-th JWKS issuer's counters; its name, or NULL past the end. */
+const char *
+gw_jwt_jwks_stats(const struct gw_jwt_keyset *ks, size_t i, int64_t now_s,
+                  struct gw_jwks_stats *out)
+{
+	const struct issuer *is = jwks_issuer(ks, i);
+
+	if (is == NULL)
+		return NULL;
+	gw_jwks_src_stats(is->src, now_s, out);
+	return is->name;
 }
 
 /* Borrowed claim by exact name, or NULL. */
@@ -1306,18 +1697,22 @@ gw_claims_free(struct gw_claims *c)
 	free(c);
 }
 
-/* Signs the input with a PEM private key; raw R||S for ES256. */
+/*
+ * Signs the input with a PEM private key under alg's rules (PSS salt =
+ * hash length, raw R||S for ES, pure Ed25519); malloc'd, or NULL.
+ */
 static unsigned char *
 pem_sign(enum alg alg, const unsigned char *key, size_t keylen, const char *in,
          size_t inlen, size_t *siglen, char *err, size_t errlen)
 {
+	const struct alg_info *ai = &algtab[alg];
 	char why[128];
 	BIO *bio = NULL;
 	EVP_PKEY *pkey = NULL;
 	EVP_MD_CTX *ctx = NULL;
-	ECDSA_SIG *es = NULL;
-	unsigned char *der = NULL, *sig = NULL, *ret = NULL;
-	const unsigned char *p;
+	EVP_PKEY_CTX *pctx = NULL;
+	const EVP_MD *md_alg;
+	unsigned char *der = NULL, *ret = NULL;
 	size_t derlen = 0;
 
 	snprintf(err, errlen, "signing failed");
@@ -1332,10 +1727,19 @@ pem_sign(enum alg alg, const unsigned char *key, size_t keylen, const char *in,
 		snprintf(err, errlen, "%s", why);
 		goto out;
 	}
+	md_alg = ai->md != NULL ? ai->md() : NULL;
 	ctx = EVP_MD_CTX_new();
 	if (ctx == NULL ||
-	    EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, pkey) != 1 ||
-	    EVP_DigestSign(ctx, NULL, &derlen, (const unsigned char *)in,
+	    EVP_DigestSignInit(ctx, &pctx, md_alg, NULL, pkey) != 1)
+		goto out;
+	if (ai->pss &&
+	    (md_alg == NULL ||
+	     EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+	     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) !=
+	         1 ||
+	     EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md_alg) != 1))
+		goto out;
+	if (EVP_DigestSign(ctx, NULL, &derlen, (const unsigned char *)in,
 	                   inlen) != 1)
 		goto out;
 	der = malloc(derlen);
@@ -1343,26 +1747,15 @@ pem_sign(enum alg alg, const unsigned char *key, size_t keylen, const char *in,
 	    EVP_DigestSign(ctx, der, &derlen, (const unsigned char *)in,
 	                   inlen) != 1)
 		goto out;
-	if (alg == ALG_RS256) {
+	if (ai->half == 0) {
 		*siglen = derlen;
 		ret = der;
 		der = NULL;
 		goto out;
 	}
-	p = der;
-	es = d2i_ECDSA_SIG(NULL, &p, (long)derlen);
-	sig = malloc(ES256_SIG_LEN);
-	if (es == NULL || sig == NULL ||
-	    BN_bn2binpad(ECDSA_SIG_get0_r(es), sig, ES256_HALF) != ES256_HALF ||
-	    BN_bn2binpad(ECDSA_SIG_get0_s(es), sig + ES256_HALF, ES256_HALF) !=
-	        ES256_HALF)
-		goto out;
-	*siglen = ES256_SIG_LEN;
-	ret = sig;
-	sig = NULL;
+	ret = gw_jws_ecdsa_raw(der, derlen, ai->half);
+	*siglen = 2 * ai->half;
 out:
-	ECDSA_SIG_free(es);
-	free(sig);
 	free(der);
 	EVP_MD_CTX_free(ctx);
 	EVP_PKEY_free(pkey);
@@ -1389,7 +1782,8 @@ gw_jwt_mint(const char *alg, const char *kid, const unsigned char *key,
 	a = alg_lookup(alg);
 	if (a < 0 || key == NULL || keylen == 0 || claims_json == NULL) {
 		snprintf(err, errlen,
-		         "mint: alg must be RS256, ES256 or HS256, with a key");
+		         "mint: alg must be RS256..512, PS256..512, "
+		         "ES256..512, EdDSA or HS256, with a key");
 		goto out;
 	}
 	pl = json_tokener_parse(claims_json);

@@ -13,6 +13,7 @@
  * module must never log or copy header values (the credential is one) and never
  * put a URL or a header value into a fault.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ enum up_hdr {
 	UP_HDR_CONTENT_TYPE,
 	UP_HDR_REQUEST_ID,
 	UP_HDR_RETRY_AFTER,
+	UP_HDR_CACHE_CONTROL,
 	UP_HDR__MAX
 };
 
@@ -47,6 +49,7 @@ static const char *const up_hdr_names[] = {
     [UP_HDR_CONTENT_TYPE] = "Content-Type",
     [UP_HDR_REQUEST_ID] = "X-Request-Id",
     [UP_HDR_RETRY_AFTER] = "Retry-After",
+    [UP_HDR_CACHE_CONTROL] = "Cache-Control",
 };
 _Static_assert(sizeof(up_hdr_names) / sizeof(up_hdr_names[0]) == UP_HDR__MAX,
                "every kept header needs a name");
@@ -514,6 +517,38 @@ map_curl_error(CURLcode rc, const struct up_xfer *x, struct gw_fault *f)
 	return gw_fault_set(f, GW_ERR_UPSTREAM, "", "upstream request failed");
 }
 
+/*
+ * Cache-Control's max-age (RFC 9111 5.2.2.1) in seconds: -1 when absent
+ * or unusable, 0 for no-cache or no-store (the caller clamps it).
+ */
+static long long
+max_age(const char *cc)
+{
+	const char *p = cc;
+	char num[24];
+	size_t n;
+	long long v = -1;
+
+	while (p != NULL && *p != '\0') {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (strncasecmp(p, "no-cache", 8) == 0 ||
+		    strncasecmp(p, "no-store", 8) == 0)
+			return 0;
+		if (strncasecmp(p, "max-age=", 8) == 0) {
+			n = strspn(p + 8, "0123456789");
+			if (n > 0 && n < sizeof(num)) {
+				memcpy(num, p + 8, n);
+				num[n] = '\0';
+				if (gw_strtonum(num, 0, 1LL << 40, &v) == -1)
+					v = -1;
+			}
+		}
+		p = strchr(p, ',');
+	}
+	return v;
+}
+
 /* Moves the body and kept headers of x into r; 0 or -1 (r half-filled). */
 static int
 take_response(struct up_xfer *x, struct gw_upresp *r)
@@ -536,6 +571,7 @@ take_response(struct up_xfer *x, struct gw_upresp *r)
 	    gw_strtonum(x->hdr[UP_HDR_RETRY_AFTER], 1, GW_UP_RETRY_AFTER_MAX,
 	                &r->retry_after_s) == -1)
 		r->retry_after_s = 0;
+	r->max_age_s = max_age(x->hdr[UP_HDR_CACHE_CONTROL]);
 	if (x->subject.len > 0) {
 		r->subject_token = gw_buf_take(&x->subject, NULL);
 		if (r->subject_token == NULL)
@@ -679,4 +715,29 @@ gw_up_stream(struct gw_upstream *u, const struct gw_config *conf,
 		                    "upstream stream called without a sink");
 	}
 	return transfer(u, conf, req, sink, max_bytes, timeout_ms, resp, f);
+}
+
+/* A GET with its own CA, timeouts and cap; see upstream.h. */
+enum gw_err
+gw_up_get(struct gw_upstream *u, const struct gw_upget *g,
+          struct gw_upresp *resp, struct gw_fault *f)
+{
+	struct gw_config conf;
+	struct gw_upreq req;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->max_age_s = -1;
+	if (g == NULL || g->url == NULL)
+		return gw_fault_set(f, GW_ERR_INTERNAL, "",
+		                    "upstream GET called without a URL");
+	/* transfer() reads only these settings from the config. */
+	memset(&conf, 0, sizeof(conf));
+	conf.up_ca_file = (char *)(uintptr_t)g->ca_file;
+	conf.up_connect_timeout_ms = g->connect_timeout_ms;
+	conf.up_timeout_ms = g->timeout_ms;
+	conf.up_max_response_bytes = g->max_bytes;
+	memset(&req, 0, sizeof(req));
+	memcpy(req.method, "GET", 4);
+	req.url = (char *)(uintptr_t)g->url;
+	return transfer(u, &conf, &req, NULL, 0, g->timeout_ms, resp, f);
 }

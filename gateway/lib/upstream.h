@@ -32,6 +32,19 @@ struct gw_upresp {
 	/* Retry-After in seconds (1..GW_UP_RETRY_AFTER_MAX); 0: none/unusable
 	 */
 	long long retry_after_s;
+	/* Cache-Control max-age in seconds; -1: none, 0: no-cache/no-store */
+	long long max_age_s;
+};
+
+/*
+ * A GET outside the HSS settings (an identity provider's discovery
+ * document or JWKS): its own CA file, timeouts and size cap.
+ */
+struct gw_upget {
+	const char *url;     /* https only */
+	const char *ca_file; /* NULL: the system store */
+	long long connect_timeout_ms, timeout_ms;
+	long long max_bytes;
 };
 
 /*
@@ -72,6 +85,12 @@ enum gw_err gw_up_stream(struct gw_upstream *, const struct gw_config *,
                          const struct gw_upreq *, const struct gw_upsink *,
                          long long max_bytes, long long timeout_ms,
                          struct gw_upresp *, struct gw_fault *);
+/*
+ * Sends a GET as g describes (no redirect followed: a 3xx comes back as
+ * the status), filling resp as gw_up_send does, plus max_age_s.
+ */
+enum gw_err gw_up_get(struct gw_upstream *, const struct gw_upget *g,
+                      struct gw_upresp *, struct gw_fault *);
 /* Frees what a response holds; accepts a zeroed response. */
 void gw_upresp_reset(struct gw_upresp *);
 

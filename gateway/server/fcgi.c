@@ -83,6 +83,7 @@ struct server {
 	int check_peer; /* TCP listener: peers must be in the allow-list */
 	atomic_int stopping;
 	int cred_failing; /* main thread only: log transitions once */
+	int jwks_failing; /* main thread only: log transitions once */
 	int64_t read_ms, send_ms;
 	/* listen_allow, as addresses (IPv4 in IPv6-mapped form) */
 	struct in6_addr *allow;
@@ -770,6 +771,17 @@ refresh(struct server *sv)
 	else if (failed == 0 && sv->cred_failing)
 		fprintf(stderr, "hssgw: credentials ready\n");
 	sv->cred_failing = failed > 0;
+	/* JWK Sets: refresh when due; log each change of state once. */
+	failed = gw_pipe_prime_keys(s, gw_now_ms(), err, sizeof(err));
+	if (failed > 0 && !sv->jwks_failing)
+		fprintf(stderr, "hssgw: identity provider keys not ready: %s\n",
+		        err);
+	else if (failed == 0 && sv->jwks_failing)
+		fprintf(stderr, "hssgw: identity provider keys ready\n");
+	else if (failed == 0 && err[0] != '\0')
+		/* A malformed or hostile answer, or an outage: each logged. */
+		fprintf(stderr, "hssgw: %s\n", err);
+	sv->jwks_failing = failed > 0;
 	gw_gw_release(sv->gw, s);
 	gw_gw_audit_tick(sv->gw);
 }
@@ -837,6 +849,11 @@ gw_fcgi_serve(struct gw_gateway *gw, char *err, size_t errlen)
 	/* Not fatal: readiness (/healthz) reports it, requests get 503. */
 	if (gw_pipe_prime(snap, gw_now_ms(), err, errlen) > 0)
 		fprintf(stderr, "hssgw: credentials not ready: %s\n", err);
+	if (gw_pipe_prime_keys(snap, gw_now_ms(), err, errlen) > 0) {
+		fprintf(stderr, "hssgw: identity provider keys not ready: %s\n",
+		        err);
+		sv.jwks_failing = 1;
+	}
 	sv.listen_fd = open_listener(conf->listen, err, errlen);
 	if (sv.listen_fd < 0)
 		goto out;

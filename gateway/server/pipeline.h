@@ -115,6 +115,13 @@ void gw_gw_release(struct gw_gateway *, const struct gw_snapshot *);
  */
 int gw_pipe_prime(const struct gw_snapshot *, int64_t now_ms, char *err,
                   size_t errlen);
+/*
+ * Fetches every JWKS issuer's key set that is due (docs/IDP.md), so
+ * readiness reflects it.  Returns how many have no usable set, the first
+ * reason in err.
+ */
+int gw_pipe_prime_keys(const struct gw_snapshot *, int64_t now_ms, char *err,
+                       size_t errlen);
 /* The policy revision a snapshot enforces (borrowed). */
 const char *gw_pipe_revision(const struct gw_snapshot *);
 

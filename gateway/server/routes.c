@@ -21,10 +21,13 @@ handle_health(const struct gw_snapshot *s, struct gw_worker *w,
 	size_t i;
 
 	(void)w;
-	/* Ready when the trail takes records and every project has a valid
-	 * credential: no request would get a 503 for want of either. */
+	/* Ready when the trail takes records, every JWKS issuer has a
+	 * usable key set and every project has a valid credential: no
+	 * request would get a 503 for want of any. */
 	if (!gw_audit_ready(s->audit))
 		why = "audit";
+	else if (gw_jwt_keyset_unready(s->keys, req->now_ms / 1000) != NULL)
+		why = "jwks";
 	for (i = 0; why == NULL && i < s->conf->nprojects; i++)
 		if (!gw_cred_ready(gw_pipe_cred_for(s, &s->conf->projects[i]),
 		                   req->now_ms))

@@ -196,6 +196,13 @@ gw_pipe_prime(const struct gw_snapshot *s, int64_t now_ms, char *err,
 	return failed;
 }
 
+int
+gw_pipe_prime_keys(const struct gw_snapshot *s, int64_t now_ms, char *err,
+                   size_t errlen)
+{
+	return gw_jwt_keyset_tick(s->keys, now_ms / 1000, err, errlen);
+}
+
 const char *
 gw_pipe_revision(const struct gw_snapshot *s)
 {
@@ -305,8 +312,12 @@ gw_gw_reload(struct gw_gateway *g, char *err, size_t errlen)
 	if (next == NULL)
 		return -1;
 	/* Tokens first, so the first requests after the swap need no IAM
-	 * call; a failure leaves them to be fetched on demand. */
+	 * call; a failure leaves them to be fetched on demand.  JWK Sets
+	 * the old snapshot fetched carry over, so a reload never makes an
+	 * issuer unready while its IdP is down. */
 	gw_pipe_prime(next, gw_now_ms(), err, errlen);
+	gw_jwt_keyset_adopt(next->keys, g->cur->keys);
+	gw_pipe_prime_keys(next, gw_now_ms(), err, errlen);
 	next->audit = g->audit;
 	if (next->conf->tasks_budget_per_minute != g->budget_per_minute)
 		fprintf(stderr,

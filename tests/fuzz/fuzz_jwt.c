@@ -62,7 +62,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	static char path[64];
 	static char *auds[] = {"hssgw"};
 	static struct gw_conf_jwt_key key = {NULL, "HS256", path};
-	static struct gw_conf_issuer iss = {"https://idp", auds, 1, &key, 1};
+	static struct gw_conf_issuer iss = {.issuer = "https://idp",
+	                                    .audiences = auds,
+	                                    .naudiences = 1,
+	                                    .keys = &key,
+	                                    .nkeys = 1};
 	struct gw_config c;
 	unsigned char raw[32];
 	char err[256];

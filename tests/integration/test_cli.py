@@ -127,6 +127,81 @@ class CheckConfig(unittest.TestCase):
         self.assertIn("zz-bad.json", err)
         self.assertIn("Effect", err)
 
+    def ci_explain(self, claims, namespace):
+        """policy explain over policies/examples/6x (the CI examples)."""
+        os.makedirs(self.p("ci-policies"), exist_ok=True)
+        for f in ("60-gitlab-ci.json", "61-github-actions.json"):
+            shutil.copy(os.path.join(ARGS.src, "policies", "examples", f),
+                        self.p("ci-policies"))
+        self.conf["policies_dir"] = "ci-policies"
+        self.write("hssgw.json", json.dumps(self.conf))
+        self.write("claims.json", json.dumps(claims))
+        rc, out, err = hssgw("policy", "explain", "--config",
+                             self.p("hssgw.json"), "--claims",
+                             self.p("claims.json"),
+                             stdin=json.dumps({"project": "demo",
+                                               "namespace": namespace})
+                             .encode())
+        self.assertEqual(rc, 0, err)
+        return json.loads(out)
+
+    def test_ci_oidc_examples(self):
+        """Issue 12: CI tokens without secrets.  "Only protected branches
+        of group payments may export namespace payments-*" (GitLab CI
+        id_tokens) and a GitHub Actions release workflow, on realistic
+        claim sets (docs: idp-notes 5.1, 5.2); each rule next to the
+        claim set that breaks it."""
+        gitlab = {
+            "iss": "https://gitlab.example.com",
+            "sub": "project_path:payments/api:ref_type:branch:ref:main",
+            "aud": "https://hssgw.example.internal", "iat": 1767225600,
+            "nbf": 1767225595, "exp": 1767229200,
+            "namespace_id": "72", "namespace_path": "payments",
+            "project_id": "1204", "project_path": "payments/api",
+            "user_id": "31", "user_login": "ci-bot",
+            "pipeline_id": "98231", "pipeline_source": "push",
+            "job_id": "552190", "ref": "main", "ref_type": "branch",
+            "ref_path": "refs/heads/main", "ref_protected": "true",
+            "runner_id": 17, "runner_environment": "self-hosted",
+            "sha": "714a629c0b401fdce83e847fc9589983fc6f46bc"}
+        d = self.ci_explain(gitlab, "payments-api")
+        self.assertEqual(d["decision"], "allow", d)
+        for over, ns in (({"ref_protected": "false",
+                           "ref": "feature-x"}, "payments-api"),
+                         ({"namespace_path": "growth",
+                           "project_path": "growth/api"}, "payments-api"),
+                         ({}, "growth-web"),
+                         ({}, ""),
+                         ({"pipeline_source": "merge_request_event"},
+                          "payments-api")):
+            with self.subTest(over=over, ns=ns):
+                d = self.ci_explain(dict(gitlab, **over), ns)
+                self.assertNotEqual(d["decision"], "allow", d)
+        d = self.ci_explain(dict(gitlab, pipeline_source=
+                                 "merge_request_event"), "payments-api")
+        self.assertEqual(d["decision"], "explicit_deny", d)
+        github = {
+            "iss": "https://token.actions.githubusercontent.com",
+            "sub": "repo:acme/shop:environment:production",
+            "aud": "https://github.com/acme", "nbf": 1767225000,
+            "iat": 1767225600, "exp": 1767225900,
+            "ref": "refs/heads/main", "ref_type": "branch",
+            "repository": "acme/shop", "repository_id": "74",
+            "repository_owner": "acme", "repository_owner_id": "65",
+            "environment": "production", "event_name": "push",
+            "job_workflow_ref": "acme/release-workflows/.github/workflows/"
+                                "scan.yml@refs/heads/main",
+            "runner_environment": "github-hosted"}
+        d = self.ci_explain(github, "acme-shop")
+        self.assertEqual(d["decision"], "allow", d)
+        for over in ({"ref": "refs/heads/dev"}, {"environment": "staging"},
+                     {"repository_owner": "evil"},
+                     {"job_workflow_ref": "acme/shop/.github/workflows/"
+                                          "mine.yml@refs/heads/main"}):
+            with self.subTest(over=over):
+                d = self.ci_explain(dict(github, **over), "acme-shop")
+                self.assertNotEqual(d["decision"], "allow", d)
+
     def test_policy_check_and_explain(self):
         self.assertEqual(self.check()[0], 0)  # writes hssgw.json
         rc, out, err = hssgw("policy", "check", "--config",

@@ -118,8 +118,16 @@ make_conf(struct gw_config *c, long long max_token)
 	keys1[1] = (struct gw_conf_jwt_key){"ec1", "ES256", fx.ec_pub};
 	keys1[2] = (struct gw_conf_jwt_key){"hs1", "HS256", fx.hs};
 	keys2[0] = (struct gw_conf_jwt_key){NULL, "RS256", fx.rsa2_pub};
-	issuers[0] = (struct gw_conf_issuer){ISS, auds, 1, keys1, 3};
-	issuers[1] = (struct gw_conf_issuer){ISS2, auds, 1, keys2, 1};
+	issuers[0] = (struct gw_conf_issuer){.issuer = ISS,
+	                                     .audiences = auds,
+	                                     .naudiences = 1,
+	                                     .keys = keys1,
+	                                     .nkeys = 3};
+	issuers[1] = (struct gw_conf_issuer){.issuer = ISS2,
+	                                     .audiences = auds,
+	                                     .naudiences = 1,
+	                                     .keys = keys2,
+	                                     .nkeys = 1};
 	memset(c, 0, sizeof(*c));
 	c->jwt_leeway_s = LEEWAY;
 	c->jwt_max_token_bytes = max_token;
@@ -1065,7 +1073,11 @@ static void
 load_one(const char *alg, const char *file, const char *why)
 {
 	struct gw_conf_jwt_key k = {"k", (char *)alg, (char *)file};
-	struct gw_conf_issuer is = {ISS, auds, 1, &k, 1};
+	struct gw_conf_issuer is = {.issuer = ISS,
+	                            .audiences = auds,
+	                            .naudiences = 1,
+	                            .keys = &k,
+	                            .nkeys = 1};
 	struct gw_config c;
 	struct gw_jwt_keyset *ks;
 	char err[512] = "";
@@ -1121,8 +1133,16 @@ test_load_config_rules(void **state)
 {
 	struct gw_conf_jwt_key k[2] = {{"a", "HS256", NULL},
 	                               {"a", "HS256", NULL}};
-	struct gw_conf_issuer is[2] = {{ISS, auds, 1, k, 2},
-	                               {ISS, auds, 1, k, 1}};
+	struct gw_conf_issuer is[2] = {{.issuer = ISS,
+	                                .audiences = auds,
+	                                .naudiences = 1,
+	                                .keys = k,
+	                                .nkeys = 2},
+	                               {.issuer = ISS,
+	                                .audiences = auds,
+	                                .naudiences = 1,
+	                                .keys = k,
+	                                .nkeys = 1}};
 	struct gw_config c;
 	char err[512] = "";
 

@@ -2395,7 +2395,7 @@ test_example_policies(void **state)
 
 	(void)state;
 	set = load_dir(GW_SOURCE_DIR "/policies/examples");
-	assert_int_equal(gw_pol_count(set), 11);
+	assert_int_equal(gw_pol_count(set), 14);
 	for (i = 0; i < sizeof(example_cases) / sizeof(example_cases[0]); i++) {
 		const struct example_case *tc = &example_cases[i];
 
