@@ -8,7 +8,6 @@
  */
 #include <dirent.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,11 +110,6 @@ struct gw_metrics {
 	struct hist audit_sync;
 	counter jwt[GW_MET_JWT__MAX];
 	counter reloads[GW_MET_RESULT__MAX];
-	/* JWKS issuers: appended under lock, read by count (release). */
-	pthread_mutex_t iss_lock;
-	char *issuer[GW_MET_ISSUERS_MAX];
-	atomic_size_t nissuers;
-	counter jwks[GW_MET_ISSUERS_MAX][GW_MET_RESULT__MAX];
 };
 
 static void
@@ -177,27 +171,12 @@ status_label(size_t slot, char *buf, size_t cap)
 struct gw_metrics *
 gw_metrics_new(void)
 {
-	struct gw_metrics *m = calloc(1, sizeof(*m));
-
-	if (m == NULL)
-		return NULL;
-	if (pthread_mutex_init(&m->iss_lock, NULL) != 0) {
-		free(m);
-		return NULL;
-	}
-	return m;
+	return calloc(1, sizeof(struct gw_metrics));
 }
 
 void
 gw_metrics_free(struct gw_metrics *m)
 {
-	size_t i;
-
-	if (m == NULL)
-		return;
-	for (i = 0; i < GW_MET_ISSUERS_MAX; i++)
-		free(m->issuer[i]);
-	pthread_mutex_destroy(&m->iss_lock);
 	free(m);
 }
 
@@ -279,35 +258,6 @@ gw_metrics_reload(struct gw_metrics *m, int ok)
 {
 	if (m != NULL)
 		inc(&m->reloads[ok ? GW_MET_OK : GW_MET_FAILED]);
-}
-
-void
-gw_metrics_jwks_fetch(struct gw_metrics *m, const char *issuer, int ok)
-{
-	size_t i, n;
-
-	if (m == NULL || issuer == NULL)
-		return;
-	n = atomic_load_explicit(&m->nissuers, memory_order_acquire);
-	for (i = 0; i < n; i++)
-		if (strcmp(m->issuer[i], issuer) == 0)
-			goto found;
-	pthread_mutex_lock(&m->iss_lock);
-	n = atomic_load_explicit(&m->nissuers, memory_order_relaxed);
-	for (i = 0; i < n; i++)
-		if (strcmp(m->issuer[i], issuer) == 0)
-			break;
-	if (i == n && n < GW_MET_ISSUERS_MAX) {
-		m->issuer[n] = strdup(issuer);
-		if (m->issuer[n] != NULL)
-			atomic_store_explicit(&m->nissuers, n + 1,
-			                      memory_order_release);
-	}
-	pthread_mutex_unlock(&m->iss_lock);
-	if (i >= atomic_load_explicit(&m->nissuers, memory_order_acquire))
-		return; /* table full, or no memory: not counted */
-found:
-	inc(&m->jwks[i][ok ? GW_MET_OK : GW_MET_FAILED]);
 }
 
 /* ---- the text format ------------------------------------------------ */
@@ -515,9 +465,6 @@ single(struct gw_buf *b, const char *name, const char *help, const counter *c)
 void
 gw_metrics_write(const struct gw_metrics *m, struct gw_buf *b)
 {
-	const char *labels[5] = {"issuer", NULL, "result", NULL, NULL};
-	size_t i, r, n;
-
 	if (m == NULL)
 		return;
 	write_requests(m, b);
@@ -546,17 +493,6 @@ gw_metrics_write(const struct gw_metrics *m, struct gw_buf *b)
 	labelled(b, "hssgw_jwt_verifications_total",
 	         "Bearer tokens checked, by result.", "result", jwt_name,
 	         m->jwt, GW_MET_JWT__MAX);
-	gw_met_family(b, "hssgw_jwks_fetches_total", "counter",
-	              "JWKS key-set fetches, by issuer and result.");
-	n = atomic_load_explicit(&((struct gw_metrics *)m)->nissuers,
-	                         memory_order_acquire);
-	for (i = 0; i < n; i++)
-		for (r = 0; r < GW_MET_RESULT__MAX; r++) {
-			labels[1] = m->issuer[i];
-			labels[3] = result_name[r];
-			gw_met_sample_u(b, "hssgw_jwks_fetches_total", labels,
-			                get(&m->jwks[i][r]));
-		}
 	labelled(b, "hssgw_config_reloads_total",
 	         "Configuration reloads (SIGHUP), by result.", "result",
 	         result_name, m->reloads, GW_MET_RESULT__MAX);

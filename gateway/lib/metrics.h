@@ -19,7 +19,6 @@
 #include "gw.h"
 
 #define GW_MET_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-#define GW_MET_ISSUERS_MAX  32            /* hssgw_jwks_fetches_total issuers */
 #define GW_MET_OUT_MAX      (1024 * 1024) /* one scrape */
 
 /* hssgw_requests_total{route}: the rows of routes.c's table, and the rest. */
@@ -84,12 +83,6 @@ void gw_metrics_audit_record(struct gw_metrics *, int ok);
 void gw_metrics_audit_sync(void *metrics, int64_t latency_us);
 void gw_metrics_jwt(struct gw_metrics *, enum gw_met_jwt);
 void gw_metrics_reload(struct gw_metrics *, int ok);
-/*
- * THE JWKS HOOK: one key-set fetch for issuer (from the config, so
- * bounded by it; past GW_MET_ISSUERS_MAX issuers the fetch is not
- * counted).  Takes a lock only the first time an issuer is seen.
- */
-void gw_metrics_jwks_fetch(struct gw_metrics *, const char *issuer, int ok);
 
 /*
  * Writing.  A scrape writes each family once: gw_met_family (HELP and

@@ -1,9 +1,10 @@
 /*
  * GET /metrics: the Prometheus scrape (docs/METRICS.md).  Writes the
  * registry's families, then those whose labels come from the snapshot's
- * config (credentials, projects, the policy revision) and the process_*
- * families.  Not audited: a scrape changes nothing and comes every few
- * seconds, and nginx lets only the addresses in its allow list reach it.
+ * config (credentials, projects, JWKS issuers, the policy revision) and
+ * the process_* families.  Not audited: a scrape changes nothing and
+ * comes every few seconds, and nginx lets only the addresses in its
+ * allow list reach it.
  * Never writes a token, a secret or a caller's value.
  */
 #include <stdio.h>
@@ -97,6 +98,45 @@ write_creds(const struct gw_snapshot *s, int64_t now, struct gw_buf *b)
 	}
 }
 
+/* The result label, indexed by jwks.h's enum: a fixed set of four. */
+static const char *const jwks_result_name[GW_JWKS_RESULT__MAX] = {
+    [GW_JWKS_OK] = "ok",
+    [GW_JWKS_ERROR] = "error",
+    [GW_JWKS_REJECTED] = "rejected",
+    [GW_JWKS_LIMITED] = "limited",
+};
+_Static_assert(GW_JWKS_RESULT__MAX == 4, "a name per JWKS fetch result");
+
+/*
+ * hssgw_jwks_fetches_total: read from the key set's own counters (jwks.c
+ * counts under its lock), so the fetcher never calls metrics.c.  The
+ * counters belong to the snapshot's key set and restart from 0 on a
+ * reload, like the verified-token cache's.
+ */
+static void
+write_jwks(const struct gw_snapshot *s, int64_t now, struct gw_buf *b)
+{
+	const char *labels[5] = {"issuer", NULL, "result", NULL, NULL};
+	struct gw_jwks_stats st;
+	const char *iss;
+	size_t i, r;
+
+	gw_met_family(b, "hssgw_jwks_fetches_total", "counter",
+	              "JWKS key-set fetches, by issuer and result (restart "
+	              "from 0 on a reload: the counts are per key set).");
+	for (i = 0;; i++) {
+		iss = gw_jwt_jwks_stats(s->keys, i, now / 1000, &st);
+		if (iss == NULL)
+			break;
+		labels[1] = iss;
+		for (r = 0; r < GW_JWKS_RESULT__MAX; r++) {
+			labels[3] = jwks_result_name[r];
+			gw_met_sample_u(b, "hssgw_jwks_fetches_total", labels,
+			                st.fetches[r]);
+		}
+	}
+}
+
 /* metrics.enabled false: the answer, and record, of an unknown path. */
 static void
 not_found(const struct gw_snapshot *s, const struct gw_http_req *req,
@@ -130,6 +170,7 @@ gw_pipe_handle_metrics(const struct gw_snapshot *s, struct gw_worker *w,
 	gw_metrics_write(s->metrics, &b);
 	write_budget(s, req->now_ms, &b);
 	write_creds(s, req->now_ms, &b);
+	write_jwks(s, req->now_ms, &b);
 	gw_jwt_cache_stats(s->keys, &hits, &misses);
 	gw_met_family(&b, "hssgw_jwt_cache_hits_total", "counter",
 	              "Bearer tokens answered from the verified-token cache "

@@ -78,7 +78,6 @@ families(void **state)
 	    {"hssgw_audit_sync_duration_seconds", "histogram"},
 	    {"hssgw_audit_failures_total", "counter"},
 	    {"hssgw_jwt_verifications_total", "counter"},
-	    {"hssgw_jwks_fetches_total", "counter"},
 	    {"hssgw_config_reloads_total", "counter"},
 	    {"process_cpu_seconds_total", "counter"},
 	    {"process_resident_memory_bytes", "gauge"},
@@ -112,14 +111,14 @@ families(void **state)
 			assert_true(sample > type);
 	}
 	/* Fixed label sets are exported at 0 too ("avoid missing
-	 * metrics"); the JWKS family has no issuer yet, so no sample. */
+	 * metrics"); the JWKS family is the scraper's (config labels). */
 	assert_true(has_line(
 	    text, "hssgw_policy_decisions_total{decision=\"allow\"} 0"));
 	assert_true(has_line(
 	    text, "hssgw_policy_decisions_total{decision=\"deny\"} 1"));
 	assert_true(
 	    has_line(text, "hssgw_config_reloads_total{result=\"ok\"} 0"));
-	assert_null(strstr(text, "hssgw_jwks_fetches_total{"));
+	assert_null(strstr(text, "hssgw_jwks_fetches_total"));
 	assert_int_equal(text[strlen(text) - 1], '\n');
 	free(text);
 	gw_metrics_free(m);
@@ -246,34 +245,6 @@ escaping(void **state)
 }
 
 static void
-jwks_hook(void **state)
-{
-	struct gw_metrics *m = gw_metrics_new();
-	char iss[64], *text;
-	int i;
-
-	(void)state;
-	gw_metrics_jwks_fetch(m, "https://idp.example/", 1);
-	gw_metrics_jwks_fetch(m, "https://idp.example/", 0);
-	gw_metrics_jwks_fetch(m, "https://idp.example/", 1);
-	/* Bounded: past GW_MET_ISSUERS_MAX issuers nothing more is kept. */
-	for (i = 0; i < GW_MET_ISSUERS_MAX + 10; i++) {
-		snprintf(iss, sizeof(iss), "https://idp%d.example/", i);
-		gw_metrics_jwks_fetch(m, iss, 1);
-	}
-	gw_metrics_jwks_fetch(NULL, "x", 1);
-	text = scrape(m);
-	assert_true(has_line(text, "hssgw_jwks_fetches_total{issuer=\"https://"
-	                           "idp.example/\",result=\"ok\"} 2"));
-	assert_true(has_line(text, "hssgw_jwks_fetches_total{issuer=\"https://"
-	                           "idp.example/\",result=\"failed\"} 1"));
-	assert_int_equal(count_prefix(text, "hssgw_jwks_fetches_total{"),
-	                 2 * GW_MET_ISSUERS_MAX);
-	free(text);
-	gw_metrics_free(m);
-}
-
-static void
 process(void **state)
 {
 	struct gw_buf b;
@@ -339,10 +310,9 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(families),   cmocka_unit_test(requests),
-	    cmocka_unit_test(histogram),  cmocka_unit_test(escaping),
-	    cmocka_unit_test(jwks_hook),  cmocka_unit_test(process),
-	    cmocka_unit_test(concurrent),
+	    cmocka_unit_test(families),  cmocka_unit_test(requests),
+	    cmocka_unit_test(histogram), cmocka_unit_test(escaping),
+	    cmocka_unit_test(process),   cmocka_unit_test(concurrent),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,6 +24,7 @@
 #define HMAC     "0123456789abcdef0123456789abcdef-test-secret"
 #define IAMTOKEN "iam-token-MUST-NOT-LEAK-1234567890"
 #define ISS      "https://idp.test"
+#define JWKS_ISS "https://jwks.test"
 
 struct fixture {
 	char dir[64];
@@ -56,10 +57,11 @@ static const char *policy =
     "\"Principal\":{\"jwt:groups\":\"suspended\"},"
     "\"Action\":\"hss:*\",\"Resource\":\"*\"}]}";
 
+/* issuers: more jwt.issuers entries, each with a leading comma, or "". */
 static void
-write_config(struct fixture *fx, const char *audit_file)
+write_config(struct fixture *fx, const char *audit_file, const char *issuers)
 {
-	char conf[2048];
+	char conf[2560];
 
 	snprintf(
 	    conf, sizeof(conf),
@@ -67,7 +69,7 @@ write_config(struct fixture *fx, const char *audit_file)
 	    "\"max_body_bytes\":1024,"
 	    "\"jwt\":{\"issuers\":[{\"issuer\":\"" ISS "\","
 	    "\"audiences\":[\"hssgw\"],\"keys\":[{\"alg\":\"HS256\","
-	    "\"file\":\"hs.secret\"}]}]},"
+	    "\"file\":\"hs.secret\"}]}%s]},"
 	    "\"policies_dir\":\"pol\","
 	    "\"credentials\":[{\"name\":\"main\",\"type\":\"token_file\","
 	    "\"file\":\"iam.token\"}],"
@@ -79,12 +81,12 @@ write_config(struct fixture *fx, const char *audit_file)
 	    "\"credentials\":\"main\"}],"
 	    "\"upstream\":{\"connect_timeout_ms\":500,\"timeout_ms\":1000},"
 	    "\"audit\":{\"file\":\"%s\"}}",
-	    fx->dir, audit_file);
+	    fx->dir, issuers, audit_file);
 	put(fx->dir, "hssgw.json", conf, 0600);
 }
 
 static int
-setup_with(void **state, const char *audit_file)
+setup_with(void **state, const char *audit_file, const char *issuers)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
 	char err[1024], pol[128];
@@ -98,7 +100,7 @@ setup_with(void **state, const char *audit_file)
 	put(pol, "demo.json", policy, 0600);
 	snprintf(fx->audit, sizeof(fx->audit), "%s",
 	         audit_file ? audit_file : "audit.jsonl");
-	write_config(fx, fx->audit);
+	write_config(fx, fx->audit, issuers);
 	snprintf(fx->conf, sizeof(fx->conf), "%s/hssgw.json", fx->dir);
 	fx->snap = gw_pipe_load(fx->conf, 1, err, sizeof(err));
 	if (fx->snap == NULL)
@@ -112,14 +114,25 @@ setup_with(void **state, const char *audit_file)
 static int
 setup(void **state)
 {
-	return setup_with(state, NULL);
+	return setup_with(state, NULL, "");
+}
+
+static int
+setup_jwks(void **state)
+{
+	/* A JWKS issuer whose IdP is a closed loopback port. */
+	return setup_with(state, NULL,
+	                  ",{\"issuer\":\"" JWKS_ISS "\","
+	                  "\"audiences\":[\"hssgw\"],"
+	                  "\"jwks_uri\":\"https://127.0.0.1:1/jwks\","
+	                  "\"jwks_refresh_s\":60}");
 }
 
 static int
 setup_full_disk(void **state)
 {
 	/* /dev/full: open(2) works, every write(2) fails with ENOSPC. */
-	return setup_with(state, "/dev/full");
+	return setup_with(state, "/dev/full", "");
 }
 
 static int
@@ -466,6 +479,51 @@ metrics_route(void **state)
 	gw_http_resp_reset(&r);
 }
 
+/*
+ * hssgw_jwks_fetches_total comes from the key set's own counters: one
+ * series per JWKS issuer and result (a fixed set of four), none for an
+ * issuer with static keys only.  Pins the gap where the family was
+ * written with no samples because nothing recorded a fetch.
+ */
+static void
+metrics_jwks(void **state)
+{
+	struct fixture *fx = *state;
+	struct gw_http_resp r;
+	char err[512];
+
+	/* Control: before any fetch, every result is there at 0. */
+	call(fx, "GET", "/metrics", &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body,
+	                       "\nhssgw_jwks_fetches_total{issuer=\"" JWKS_ISS
+	                       "\",result=\"ok\"} 0\n"));
+	assert_non_null(strstr(r.body,
+	                       "\nhssgw_jwks_fetches_total{issuer=\"" JWKS_ISS
+	                       "\",result=\"error\"} 0\n"));
+	assert_non_null(strstr(r.body,
+	                       "\nhssgw_jwks_fetches_total{issuer=\"" JWKS_ISS
+	                       "\",result=\"rejected\"} 0\n"));
+	assert_non_null(strstr(r.body,
+	                       "\nhssgw_jwks_fetches_total{issuer=\"" JWKS_ISS
+	                       "\",result=\"limited\"} 0\n"));
+	assert_null(
+	    strstr(r.body, "hssgw_jwks_fetches_total{issuer=\"" ISS "\""));
+	gw_http_resp_reset(&r);
+	/* The IdP is down: the first fetch fails and is counted as error. */
+	assert_int_equal(
+	    gw_pipe_prime_keys(fx->snap, gw_now_ms(), err, sizeof(err)), 1);
+	call(fx, "GET", "/metrics", &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body,
+	                       "\nhssgw_jwks_fetches_total{issuer=\"" JWKS_ISS
+	                       "\",result=\"error\"} 1\n"));
+	assert_non_null(strstr(r.body,
+	                       "\nhssgw_jwks_fetches_total{issuer=\"" JWKS_ISS
+	                       "\",result=\"ok\"} 0\n"));
+	gw_http_resp_reset(&r);
+}
+
 static void
 audit_down_fails_closed(void **state)
 {
@@ -498,6 +556,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(too_large, setup, teardown),
 	    cmocka_unit_test_setup_teardown(waiting_cap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(metrics_route, setup, teardown),
+	    cmocka_unit_test_setup_teardown(metrics_jwks, setup_jwks, teardown),
 	    cmocka_unit_test_setup_teardown(audit_down_fails_closed,
 	                                    setup_full_disk, teardown),
 	};
