@@ -8,7 +8,8 @@ rotation with overlap, and the verified-token cache dropping a token whose
 key left the set; hostile sets keep the last good set; an outage keeps
 the keys up to jwks_max_stale_s, then fails closed (503 HSSGW.0306,
 /healthz "jwks") and recovers; an issuer is not ready until its first
-fetch; check-config fetches unless --offline.
+fetch; check-config fetches unless --offline; every fetch result is
+counted in hssgw_jwks_fetches_total, scraped through nginx.
 """
 
 import argparse
@@ -16,6 +17,7 @@ import base64
 import concurrent.futures
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -123,6 +125,28 @@ class JwksStack(stk.Stack):
         r = self.request("GET", "/healthz")
         return r.status, r.json().get("reason")
 
+    def jwks_fetches(self):
+        """{result: count} of the IdP issuer's hssgw_jwks_fetches_total,
+        scraped through nginx like Prometheus does."""
+        r = self.request("GET", "/metrics")
+        if r.status != 200:
+            raise AssertionError("scrape: %d" % r.status)
+        pat = re.compile(r'^hssgw_jwks_fetches_total\{issuer="%s",'
+                         r'result="([a-z]+)"\} (\d+)$' %
+                         re.escape(self.idp.issuer), re.M)
+        return {m.group(1): int(m.group(2))
+                for m in pat.finditer(r.body.decode())}
+
+    def wait_fetches_counted(self, result, at_least, timeout=8.0):
+        """The counter is bumped once the fetch is over, a moment after
+        the IdP saw it: poll.  The last counts."""
+        end = time.monotonic() + timeout
+        got = self.jwks_fetches()
+        while got.get(result, 0) < at_least and time.monotonic() < end:
+            time.sleep(0.2)
+            got = self.jwks_fetches()
+        return got
+
 
 def keys_for_every_alg():
     """One private key per algorithm family, kid = alg name."""
@@ -153,6 +177,15 @@ class TestJwksSteady(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.s.stop()
+
+    def test_fetches_counted(self):
+        """Positive control for the metric: the first fetch is counted
+        ok, nothing failed, and the result label is the bounded set."""
+        got = self.s.wait_fetches_counted("ok", 1)
+        self.assertGreaterEqual(got.get("ok", 0), 1)
+        self.assertEqual(got.get("error"), 0)
+        self.assertEqual(got.get("rejected"), 0)
+        self.assertEqual(sorted(got), ["error", "limited", "ok", "rejected"])
 
     def test_every_algorithm_from_jwcrypto(self):
         """Positive controls: discovery found the JWKS, and a jwcrypto
@@ -349,9 +382,15 @@ class TestJwksChanging(unittest.TestCase):
         t = idpmod.token(self.k1, "RS256", self.s.claims())
         self.assertEqual(self.s.health(), (503, "jwks"))
         self.assertEqual(self.s.auth(t), (503, "HSSGW.0306"))
+        # Each failed fetch is counted as error, none ok yet.
+        got = self.s.wait_fetches_counted("error", 1)
+        self.assertGreaterEqual(got["error"], 1)
+        self.assertEqual(got["ok"], 0)
         self.s.idp.set_keys([idpmod.public(self.k1)])
         self.wait_health(200)
         self.assertEqual(self.s.auth(t)[0], 404)
+        self.assertGreaterEqual(self.s.wait_fetches_counted("ok", 1)["ok"],
+                                1)
 
     def test_2_rotation_with_overlap(self):
         """Old and new kid both valid while both are published; the old
@@ -377,6 +416,7 @@ class TestJwksChanging(unittest.TestCase):
         self.s.idp.set_keys(good_keys)
         tok = idpmod.token(self.k2, "ES256", self.s.claims())
         self.wait_auth(tok, 404)
+        before = self.s.jwks_fetches()
         small = idpmod.new_key("RSA", kid="small", size=1024)
         other = idpmod.new_key("EC", "P-256", kid="new")
         pub2 = idpmod.public(self.k2)
@@ -405,6 +445,9 @@ class TestJwksChanging(unittest.TestCase):
             self.assertEqual(self.s.auth(tok)[0], 404)
             self.s.idp.set_keys(good_keys)
             self.s.idp.wait_fetches(n + 2)  # the garbage one is logged
+        # Refused answers count as rejected, not error.
+        got = self.s.wait_fetches_counted("rejected", before["rejected"] + 1)
+        self.assertGreater(got["rejected"], before["rejected"])
         # Each refused answer is logged with its reason.
         log = self.s.log_tail("hssgw", 50000)
         for why in ("keeping the last good set", "2048 bits",
@@ -419,10 +462,15 @@ class TestJwksChanging(unittest.TestCase):
         self.s.idp.set_keys([idpmod.public(self.k2)])
         tok = idpmod.token(self.k2, "ES256", self.s.claims())
         self.wait_auth(tok, 404)
+        before = self.s.jwks_fetches()
         n = self.s.idp.count()
         self.s.idp.serve("down")
         self.s.idp.wait_fetches(n + 1)
         self.assertEqual(self.s.auth(tok)[0], 404)
+        # The IdP's 503 moves result="error", and only that.
+        got = self.s.wait_fetches_counted("error", before["error"] + 1)
+        self.assertGreater(got["error"], before["error"])
+        self.assertEqual(got["rejected"], before["rejected"])
         got = self.wait_auth(tok, 503)
         self.assertEqual(got, (503, "HSSGW.0306"))
         self.assertEqual(self.s.health(), (503, "jwks"))
