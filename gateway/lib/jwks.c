@@ -47,7 +47,7 @@
 #define CONNECT_MS     3000
 #define TIMEOUT_MS     5000
 #define DISCOVERY_PATH "/.well-known/openid-configuration"
-#define ERR_MAX        160
+#define ERR_MAX        320 /* holds a gw_fault message (256) and context */
 
 /* The curves we verify with, by JWK name (RFC 7518 6.2.1.1, RFC 8037). */
 static const struct curve {
