@@ -106,6 +106,19 @@ cmd_audit_verify(int argc, char *argv[])
 		if (gw_auditq_instance_of(argv[optind + i], inst[i],
 		                          sizeof(inst[i])) == -1)
 			inst[i][0] = '\0'; /* verify reports it unreadable */
+	/*
+	 * A file that names no instance (the live file just after a
+	 * rotation, still empty; records from before instances existed)
+	 * belongs to the trail of the file before it, else after it:
+	 * never a trail of its own, which would cut a trail in two and
+	 * part its last file from its checkpoint.
+	 */
+	for (i = 1; i < nfiles; i++)
+		if (inst[i][0] == '\0')
+			memcpy(inst[i], inst[i - 1], sizeof(inst[i]));
+	for (i = nfiles - 1; i > 0; i--)
+		if (inst[i - 1][0] == '\0')
+			memcpy(inst[i - 1], inst[i], sizeof(inst[i - 1]));
 	for (i = 0; i < nfiles; i++) {
 		for (j = 0; j < i && strcmp(inst[j], inst[i]) != 0; j++)
 			continue;

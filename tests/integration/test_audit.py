@@ -1005,6 +1005,35 @@ class SizeRotationTests(AuditCase):
             self.assertLess(os.path.getsize(f), 16384 + 8192, f)
 
 
+    def test_empty_live_file_joins_its_trail(self):
+        # Gap: right after a rotation the live file is empty and names no
+        # instance; verify took it for a second trail and parted the
+        # trail's last file from its checkpoint.
+        s = self.stack
+        self.assertEqual(s.export(BODY, s.mint()).status, 200)
+        s.wait_checkpoint()
+        d = tempfile.mkdtemp(prefix="hssgw-at-")
+        try:
+            old = os.path.join(d, "audit.jsonl.1")
+            live = os.path.join(d, "audit.jsonl")
+            shutil.copy(s.trail, old)
+            open(live, "wb").close()
+            shutil.copy(s.trail + ".checkpoint", live + ".checkpoint")
+            rc, out, err = self.verify(old, live)
+            self.assertEqual(rc, 0, out + err)
+            self.assertNotIn("instance", out)
+            self.assertNotIn("no checkpoint compared", out)
+            # Positive control: a tail cut from the old file is seen.
+            lines = raw_lines(old)
+            with open(old, "wb") as f:
+                f.write(b"".join(l + b"\n" for l in lines[:-1]))
+            rc, out, err = self.verify(old, live)
+            self.assertEqual(rc, 1, out + err)
+            self.assertIn("truncated", out)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 class QueryTests(AuditCase):
     """hssgw audit query answers "who exported what, when"."""
 
