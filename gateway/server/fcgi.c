@@ -44,8 +44,11 @@
 #include "upstream.h"
 
 /* Connections read or queued by the front thread at once; more wait in the
- * kernel's backlog, never on a worker. */
-#define CONN_MAX 64
+ * kernel's backlog, never on a worker.  Large, so that a peer must hold
+ * this many connections open, each cut after request_read_timeout_ms, to
+ * delay anyone; descriptors beyond RLIMIT_NOFILE pause accepting (the
+ * unit sets LimitNOFILE=4096). */
+#define CONN_MAX 1024
 /* A request is handed to a worker once its FastCGI stream has ended
  * (the empty FCGI_STDIN record) or this much of it is buffered: larger
  * bodies than a socket buffer holds are read by the worker, still under

@@ -202,6 +202,25 @@ class Stallers(unittest.TestCase):
             for st in socks:
                 st.close()
 
+    def test_more_stallers_than_the_old_table(self):
+        # Gap: the front's table held 64 connections; 80 stallers filled
+        # it and every new peer (nginx included) waited in the backlog
+        # until the stallers' deadline.
+        socks = []
+        try:
+            for _ in range(80):
+                st = self.s.unix()
+                st.sendall(b"\x01")
+                socks.append(st)
+            time.sleep(0.2)
+            for _ in range(3):
+                status, took = self.s.timed_health()
+                self.assertEqual(status, 200)
+                self.assertLess(took, 0.5)
+        finally:
+            for st in socks:
+                st.close()
+
     def test_direct_request_positive_control(self):
         # A whole request sent at once over the socket is answered.
         st = self.s.unix()
