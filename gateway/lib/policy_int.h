@@ -10,6 +10,7 @@
 #define GW_POLICY_INT_H
 
 #include <stddef.h>
+#include <string.h>
 
 #include "policy.h"
 
@@ -214,10 +215,45 @@ struct explainer {
 extern const char *const pol_known_actions[POL_NKNOWN_ACTIONS];
 
 /* policy_match.c: ASCII case folding and wildcard matching. */
-int pol_fold(int ch, int icase);
-int pol_ieqn(const char *a, const char *b, size_t n);
-int pol_ieq(const char *a, const char *b);
-int pol_name_eq(const char *a, const char *b, int exact);
+/*
+ * ASCII case folding, never the locale's.  Inline: evaluation compares
+ * names on every statement, and a call per character cost 5% of it when
+ * these moved out of the one policy.c.
+ */
+static inline int
+pol_fold(int ch, int icase)
+{
+	if (icase && ch >= 'A' && ch <= 'Z')
+		return ch - 'A' + 'a';
+	return ch;
+}
+
+static inline int
+pol_ieqn(const char *a, const char *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (pol_fold((unsigned char)a[i], 1) !=
+		    pol_fold((unsigned char)b[i], 1))
+			return 0;
+	return 1;
+}
+
+static inline int
+pol_ieq(const char *a, const char *b)
+{
+	size_t la = strlen(a);
+
+	return la == strlen(b) && pol_ieqn(a, b, la);
+}
+
+static inline int
+pol_name_eq(const char *a, const char *b, int exact)
+{
+	return exact ? strcmp(a, b) == 0 : pol_ieq(a, b);
+}
+
 int pol_printable(const char *s);
 int pol_wmatch(const char *p, const unsigned char *w, size_t plen,
                const char *t, size_t tlen, int icase);

@@ -13,46 +13,12 @@
 /* ---- text helpers: ASCII case folding, never the locale's ---- */
 
 int
-pol_fold(int ch, int icase)
-{
-	if (icase && ch >= 'A' && ch <= 'Z')
-		return ch - 'A' + 'a';
-	return ch;
-}
-
-int
-pol_ieqn(const char *a, const char *b, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (pol_fold((unsigned char)a[i], 1) !=
-		    pol_fold((unsigned char)b[i], 1))
-			return 0;
-	return 1;
-}
-
-int
-pol_ieq(const char *a, const char *b)
-{
-	size_t la = strlen(a);
-
-	return la == strlen(b) && pol_ieqn(a, b, la);
-}
-
-int
 pol_printable(const char *s)
 {
 	for (; *s != '\0'; s++)
 		if ((unsigned char)*s < 0x20 || *s == 0x7f)
 			return 0;
 	return 1;
-}
-
-int
-pol_name_eq(const char *a, const char *b, int exact)
-{
-	return exact ? strcmp(a, b) == 0 : pol_ieq(a, b);
 }
 
 /* ---- wildcard matching: iterative, O(len(text) * len(pattern)) ---- */

@@ -57,9 +57,6 @@
 /* The front thread's tick: deadlines are enforced this promptly. */
 #define TICK_MS 50
 
-#define FCGI_HEADER_LEN 8
-#define FCGI_STDIN      5
-
 /* A connection the front thread accepted and a worker has yet to take. */
 struct conn {
 	int fd;              /* -1: free */
@@ -421,26 +418,6 @@ worker(void *arg)
 	return NULL;
 }
 
-/*
- * Whether the buffered bytes hold a whole FastCGI request: records up to
- * the empty FCGI_STDIN record that ends the body (FastCGI 1.0, 3.3, 5.1).
- */
-static int
-stream_ended(const unsigned char *p, size_t n)
-{
-	size_t off = 0, clen;
-
-	while (n - off >= FCGI_HEADER_LEN) {
-		clen = ((size_t)p[off + 4] << 8) | p[off + 5];
-		if (p[off + 1] == FCGI_STDIN && clen == 0)
-			return 1;
-		off += FCGI_HEADER_LEN + clen + p[off + 6];
-		if (off > n)
-			break;
-	}
-	return 0;
-}
-
 /* Logs at most one line a second, so a flood cannot fill the log. */
 static void
 complain(struct server *sv, const char *what, const char *detail)
@@ -490,7 +467,7 @@ peek(struct server *sv, int efd, size_t i, unsigned char *buf)
 		drop_pending(sv, efd, i); /* the peer left or failed */
 		return;
 	}
-	sv->pend[i].complete = stream_ended(buf, (size_t)n);
+	sv->pend[i].complete = gw_fcgi_stream_ended(buf, (size_t)n);
 	if (sv->pend[i].complete || n == PEEK_MAX)
 		hand_over(sv, efd, i);
 }

@@ -14,4 +14,10 @@ struct gw_gateway;
  */
 int gw_fcgi_serve(struct gw_gateway *, char *err, size_t errlen);
 
+/*
+ * 1 when the n bytes at p hold a whole FastCGI request (up to its empty
+ * FCGI_STDIN record), else 0 (fcgi_record.c).
+ */
+int gw_fcgi_stream_ended(const unsigned char *p, size_t n);
+
 #endif
