@@ -164,9 +164,11 @@ render_configs() {
 		"$project_id" "$token" >"$state/emulator.json"
 	umask 022
 	gw_config "$state/hssgw.json" "$state/hssgw.sock" audit/audit.jsonl ""
-	local i servers="server unix:$state/hssgw.sock;"
+	local i servers="server unix:$state/hssgw.sock;" msock="$state/hssgw.sock"
 	if [ "$instances" -gt 1 ]; then
 		servers=""
+		# /metrics scrapes one instance's own socket (docs/METRICS.md).
+		msock="$state/hssgw-1.sock"
 		for i in $(seq "$instances"); do
 			gw_config "$state/hssgw-$i.json" "$state/hssgw-$i.sock" \
 				"audit/audit-$i.jsonl" "\"instance\": \"local-$i\",
@@ -181,7 +183,7 @@ render_configs() {
 	done
 	local vars=(STATE="$state" USER_DIRECTIVE="$user_directive"
 		GW_PORT="$gw_port" EMU_PORT="$emu_port"
-		HSSGW_SOCK="$state/hssgw.sock" EMU_SOCK="$state/emulator.sock"
+		HSSGW_SOCK="$msock" EMU_SOCK="$state/emulator.sock"
 		HSSGW_SERVERS="$servers"
 		TLS_CERT="$state/tls/server.pem" TLS_KEY="$state/tls/server.key"
 		GW_RATE=20 GW_BURST=40 FCGI_READ_TIMEOUT=30s
