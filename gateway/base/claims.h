@@ -4,7 +4,7 @@
  * decimal, booleans as "true"/"false".  Array claims keep each element.
  * Object claims are not kept; a token with an array claim holding an
  * object, an array or null, or with two claim names equal but for case, is
- * refused (jwtv.c says why).  Verified claims are immutable and may be
+ * refused (jwt_claims.c says why).  Verified claims are immutable and may be
  * shared: `refs` counts the holders beyond the first, so a zeroed struct
  * has one holder and gw_claims_free frees it.
  */

@@ -1,5 +1,6 @@
 /*
- * JWT verification and minting: the only file that includes <jwt.h>.
+ * JWT verification: the only file that includes <jwt.h> (the claims are
+ * built in jwt_claims.c, development tokens minted in jwt_mint.c).
  *
  * Owns the keyset (process lifetime, immutable after gw_jwt_keyset_load and
  * shared read-only by worker threads): per issuer its audiences and keys,
@@ -66,108 +67,36 @@
 #include "jwks.h"
 #include "jwtcache.h"
 #include "jwtv.h"
+#include "jwtv_int.h"
 
 #define KEY_FILE_MAX    ((size_t)64 * 1024) /* PEM public key file */
 #define SECRET_FILE_MAX 4096                /* HS256 secret file */
-#define SECRET_MIN      32                  /* RFC 7518 3.2: key >= hash size */
 #define RSA_MIN_BITS    2048
 #define JWKS_FILE_MAX   ((size_t)GW_JWKS_MAX_BYTES)
 #define JSON_DEPTH      16
 #define DATE_MAX        253402300799LL /* 9999-12-31T23:59:59Z */
 #define LEEWAY_MAX      3600
 #define TOKEN_MAX_LIMIT (1024LL * 1024)
-#define MINT_MAX        ((size_t)256 * 1024)
 #define FIELD           "Authorization"
-
-enum alg {
-	ALG_RS256,
-	ALG_RS384,
-	ALG_RS512,
-	ALG_PS256,
-	ALG_PS384,
-	ALG_PS512,
-	ALG_ES256,
-	ALG_ES384,
-	ALG_ES512,
-	ALG_EDDSA,
-	ALG_HS256,
-	ALG__MAX
-};
 
 /*
  * The pinned algorithms (RFC 7518 3.1, RFC 8037 3.1): everything else,
- * "none" included, is refused.  jwt is libjwt 1.10.2's name for the alg
- * for the second check; its jwt_alg_t (jwt.h) stops at ES512, so PS* and
- * EdDSA have none (JWT_ALG_INVAL) and are checked by OpenSSL alone: the
- * second check is skipped for them, never faked (see libjwt_verify).
+ * "none" included, is refused.  The row's fields are in jwtv_int.h.
  */
-static const struct alg_info {
-	const char *name;
-	jwt_alg_t jwt;
-	int pkey_type;             /* EVP_PKEY_NONE: HMAC secret */
-	const EVP_MD *(*md)(void); /* NULL: EdDSA hashes nothing first */
-	int pss;                   /* RSASSA-PSS, salt = hash length */
-	size_t half;               /* ES: bytes of R and of S (RFC 7518 3.4) */
-	const char *group[2];      /* ES: the curve, by both OpenSSL names */
-	enum gw_jwk_kty kty;
-	int bits; /* ES: the curve's bits in the JWK */
-} algtab[ALG__MAX] = {
-    [ALG_RS256] = {"RS256",
-                   JWT_ALG_RS256,
-                   EVP_PKEY_RSA,
-                   EVP_sha256,
-                   0,
-                   0,
-                   {NULL, NULL},
-                   GW_JWK_RSA,
-                   0},
-    [ALG_RS384] = {"RS384",
-                   JWT_ALG_RS384,
-                   EVP_PKEY_RSA,
-                   EVP_sha384,
-                   0,
-                   0,
-                   {NULL, NULL},
-                   GW_JWK_RSA,
-                   0},
-    [ALG_RS512] = {"RS512",
-                   JWT_ALG_RS512,
-                   EVP_PKEY_RSA,
-                   EVP_sha512,
-                   0,
-                   0,
-                   {NULL, NULL},
-                   GW_JWK_RSA,
-                   0},
-    [ALG_PS256] = {"PS256",
-                   JWT_ALG_INVAL,
-                   EVP_PKEY_RSA,
-                   EVP_sha256,
-                   1,
-                   0,
-                   {NULL, NULL},
-                   GW_JWK_RSA,
-                   0},
-    [ALG_PS384] = {"PS384",
-                   JWT_ALG_INVAL,
-                   EVP_PKEY_RSA,
-                   EVP_sha384,
-                   1,
-                   0,
-                   {NULL, NULL},
-                   GW_JWK_RSA,
-                   0},
-    [ALG_PS512] = {"PS512",
-                   JWT_ALG_INVAL,
-                   EVP_PKEY_RSA,
-                   EVP_sha512,
-                   1,
-                   0,
-                   {NULL, NULL},
-                   GW_JWK_RSA,
-                   0},
+const struct alg_info jwt_algtab[ALG__MAX] = {
+    [ALG_RS256] =
+        {"RS256", EVP_PKEY_RSA, EVP_sha256, 0, 0, {NULL, NULL}, GW_JWK_RSA, 0},
+    [ALG_RS384] =
+        {"RS384", EVP_PKEY_RSA, EVP_sha384, 0, 0, {NULL, NULL}, GW_JWK_RSA, 0},
+    [ALG_RS512] =
+        {"RS512", EVP_PKEY_RSA, EVP_sha512, 0, 0, {NULL, NULL}, GW_JWK_RSA, 0},
+    [ALG_PS256] =
+        {"PS256", EVP_PKEY_RSA, EVP_sha256, 1, 0, {NULL, NULL}, GW_JWK_RSA, 0},
+    [ALG_PS384] =
+        {"PS384", EVP_PKEY_RSA, EVP_sha384, 1, 0, {NULL, NULL}, GW_JWK_RSA, 0},
+    [ALG_PS512] =
+        {"PS512", EVP_PKEY_RSA, EVP_sha512, 1, 0, {NULL, NULL}, GW_JWK_RSA, 0},
     [ALG_ES256] = {"ES256",
-                   JWT_ALG_ES256,
                    EVP_PKEY_EC,
                    EVP_sha256,
                    0,
@@ -176,7 +105,6 @@ static const struct alg_info {
                    GW_JWK_EC,
                    256},
     [ALG_ES384] = {"ES384",
-                   JWT_ALG_ES384,
                    EVP_PKEY_EC,
                    EVP_sha384,
                    0,
@@ -185,7 +113,6 @@ static const struct alg_info {
                    GW_JWK_EC,
                    384},
     [ALG_ES512] = {"ES512",
-                   JWT_ALG_ES512,
                    EVP_PKEY_EC,
                    EVP_sha512,
                    0,
@@ -193,17 +120,9 @@ static const struct alg_info {
                    {"secp521r1", "P-521"},
                    GW_JWK_EC,
                    521},
-    [ALG_EDDSA] = {"EdDSA",
-                   JWT_ALG_INVAL,
-                   EVP_PKEY_ED25519,
-                   NULL,
-                   0,
-                   0,
-                   {NULL, NULL},
-                   GW_JWK_OKP,
-                   0},
+    [ALG_EDDSA] =
+        {"EdDSA", EVP_PKEY_ED25519, NULL, 0, 0, {NULL, NULL}, GW_JWK_OKP, 0},
     [ALG_HS256] = {"HS256",
-                   JWT_ALG_HS256,
                    EVP_PKEY_NONE,
                    EVP_sha256,
                    0,
@@ -213,8 +132,26 @@ static const struct alg_info {
                    0},
 };
 
-_Static_assert(sizeof(algtab) / sizeof(algtab[0]) == ALG__MAX,
+/*
+ * libjwt 1.10.2's name for each alg, for the second check, kept here so
+ * that jwtv_int.h stays free of <jwt.h>.  Its jwt_alg_t (jwt.h) stops at
+ * ES512, so PS* and EdDSA have none (JWT_ALG_INVAL) and are checked by
+ * OpenSSL alone: the second check is skipped for them, never faked (see
+ * libjwt_verify).
+ */
+static const jwt_alg_t libjwt_alg[ALG__MAX] = {
+    [ALG_RS256] = JWT_ALG_RS256, [ALG_RS384] = JWT_ALG_RS384,
+    [ALG_RS512] = JWT_ALG_RS512, [ALG_PS256] = JWT_ALG_INVAL,
+    [ALG_PS384] = JWT_ALG_INVAL, [ALG_PS512] = JWT_ALG_INVAL,
+    [ALG_ES256] = JWT_ALG_ES256, [ALG_ES384] = JWT_ALG_ES384,
+    [ALG_ES512] = JWT_ALG_ES512, [ALG_EDDSA] = JWT_ALG_INVAL,
+    [ALG_HS256] = JWT_ALG_HS256,
+};
+
+_Static_assert(sizeof(jwt_algtab) / sizeof(jwt_algtab[0]) == ALG__MAX,
                "every alg needs a row");
+_Static_assert(sizeof(libjwt_alg) / sizeof(libjwt_alg[0]) == ALG__MAX,
+               "every alg needs a libjwt name");
 
 struct key {
 	char *kid;          /* NULL: for tokens without kid */
@@ -290,8 +227,8 @@ struct tok {
 };
 
 /* Never prompt on a terminal for an encrypted PEM: refuse it instead. */
-static int
-no_passphrase(char *buf, int size, int rwflag, void *u)
+int
+jwt_no_passphrase(char *buf, int size, int rwflag, void *u)
 {
 	(void)buf;
 	(void)size;
@@ -300,45 +237,16 @@ no_passphrase(char *buf, int size, int rwflag, void *u)
 	return 0;
 }
 
-static int
-alg_lookup(const char *name)
+int
+jwt_alg_lookup(const char *name)
 {
 	int i;
 
 	/* RFC 7515 4.1.1: alg values are case-sensitive. */
 	for (i = 0; i < ALG__MAX; i++)
-		if (name != NULL && strcmp(name, algtab[i].name) == 0)
+		if (name != NULL && strcmp(name, jwt_algtab[i].name) == 0)
 			return i;
 	return -1;
-}
-
-static int
-b64url_encode(struct gw_buf *b, const unsigned char *p, size_t n)
-{
-	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	                          "abcdefghijklmnopqrstuvwxyz0123456789-_";
-	unsigned long acc = 0;
-	size_t i;
-	int bits = 0;
-	char c;
-
-	for (i = 0; i < n; i++) {
-		acc = (acc << 8) | p[i];
-		bits += 8;
-		while (bits >= 6) {
-			bits -= 6;
-			c = tab[(acc >> bits) & 63];
-			if (gw_buf_add(b, &c, 1) == -1)
-				return -1;
-		}
-		acc &= (1UL << bits) - 1;
-	}
-	if (bits > 0) {
-		c = tab[(acc << (6 - bits)) & 63];
-		if (gw_buf_add(b, &c, 1) == -1)
-			return -1;
-	}
-	return 0;
 }
 
 /*
@@ -362,8 +270,8 @@ has_nul_escape(const unsigned char *p, size_t n)
  * Parses JSON text into an object, strictly (no NUL, valid UTF-8, no
  * \u0000, nothing after it); NULL if it is anything else.
  */
-static json_object *
-parse_json(const unsigned char *raw, size_t len)
+json_object *
+jwt_parse_json(const unsigned char *raw, size_t len)
 {
 	json_tokener *tk = NULL;
 	json_object *obj = NULL;
@@ -400,14 +308,14 @@ decode_json(const char *seg, size_t n)
 	size_t len = 0;
 
 	if (gw_b64url_decode(seg, n, &raw, &len) == 0)
-		obj = parse_json(raw, len);
+		obj = jwt_parse_json(raw, len);
 	free(raw);
 	return obj;
 }
 
 /* Borrowed string member, or NULL if absent or not a string. */
-static const char *
-get_str(json_object *o, const char *name)
+const char *
+jwt_get_str(json_object *o, const char *name)
 {
 	json_object *v = NULL;
 
@@ -418,8 +326,8 @@ get_str(json_object *o, const char *name)
 }
 
 /* A NumericDate (RFC 7519 2): a JSON number, never a string. */
-static int
-numeric_date(json_object *v, int64_t *out)
+int
+jwt_numeric_date(json_object *v, int64_t *out)
 {
 	double d;
 	int64_t i;
@@ -445,28 +353,28 @@ numeric_date(json_object *v, int64_t *out)
 }
 
 /* Checks that a key's type matches its pinned alg. */
-static int
-check_pkey(EVP_PKEY *pkey, enum alg alg, char *err, size_t errlen)
+int
+jwt_check_pkey(EVP_PKEY *pkey, enum alg alg, char *err, size_t errlen)
 {
 	char group[64];
 
-	if (EVP_PKEY_get_base_id(pkey) != algtab[alg].pkey_type) {
+	if (EVP_PKEY_get_base_id(pkey) != jwt_algtab[alg].pkey_type) {
 		snprintf(err, errlen, "key type does not match %s",
-		         algtab[alg].name);
+		         jwt_algtab[alg].name);
 		return -1;
 	}
-	if (algtab[alg].pkey_type == EVP_PKEY_RSA &&
+	if (jwt_algtab[alg].pkey_type == EVP_PKEY_RSA &&
 	    EVP_PKEY_get_bits(pkey) < RSA_MIN_BITS) {
 		snprintf(err, errlen, "RSA key has %d bits, %d required",
 		         EVP_PKEY_get_bits(pkey), RSA_MIN_BITS);
 		return -1;
 	}
-	if (algtab[alg].half != 0 &&
+	if (jwt_algtab[alg].half != 0 &&
 	    (EVP_PKEY_get_group_name(pkey, group, sizeof(group), NULL) != 1 ||
-	     (strcmp(group, algtab[alg].group[0]) != 0 &&
-	      strcmp(group, algtab[alg].group[1]) != 0))) {
+	     (strcmp(group, jwt_algtab[alg].group[0]) != 0 &&
+	      strcmp(group, jwt_algtab[alg].group[1]) != 0))) {
 		snprintf(err, errlen, "%s needs an EC key on %s",
-		         algtab[alg].name, algtab[alg].group[1]);
+		         jwt_algtab[alg].name, jwt_algtab[alg].group[1]);
 		return -1;
 	}
 	return 0;
@@ -489,12 +397,12 @@ load_pubkey(struct key *k, const char *path, char *err, size_t errlen)
 	in = BIO_new_mem_buf(buf, (int)len);
 	if (in == NULL)
 		goto out;
-	k->pkey = PEM_read_bio_PUBKEY(in, NULL, no_passphrase, NULL);
+	k->pkey = PEM_read_bio_PUBKEY(in, NULL, jwt_no_passphrase, NULL);
 	if (k->pkey == NULL) {
 		snprintf(err, errlen, "%s: not a PEM public key", path);
 		goto out;
 	}
-	if (check_pkey(k->pkey, k->alg, why, sizeof(why)) == -1) {
+	if (jwt_check_pkey(k->pkey, k->alg, why, sizeof(why)) == -1) {
 		snprintf(err, errlen, "%s: %s", path, why);
 		goto out;
 	}
@@ -578,7 +486,7 @@ load_algorithms(struct issuer *is, const struct gw_conf_issuer *ci, char *err,
 	if (ci->nalgorithms > 0)
 		is->allow = 0;
 	for (i = 0; i < ci->nalgorithms; i++) {
-		a = alg_lookup(ci->algorithms[i]);
+		a = jwt_alg_lookup(ci->algorithms[i]);
 		/* A JWK is public: an HMAC keyed with it is forgeable. */
 		if (a < 0 || a == ALG_HS256) {
 			snprintf(err, errlen,
@@ -704,7 +612,7 @@ load_issuer(struct issuer *is, const struct gw_conf_issuer *ci, char *err,
 	}
 	for (i = 0; i < ci->nkeys; i++) {
 		ck = &ci->keys[i];
-		a = alg_lookup(ck->alg);
+		a = jwt_alg_lookup(ck->alg);
 		if (a < 0 || ck->file == NULL) {
 			snprintf(
 			    err, errlen,
@@ -876,7 +784,7 @@ check_header(struct tok *t, const char **reason)
 		*reason = "token header has no alg";
 		return -1;
 	}
-	a = alg_lookup(json_object_get_string(v));
+	a = jwt_alg_lookup(json_object_get_string(v));
 	if (a < 0) {
 		*reason = "token algorithm not allowed";
 		return -1;
@@ -930,7 +838,7 @@ find_issuer(const struct gw_jwt_keyset *ks, const char *name)
 static int
 evp_verify(const struct vkey *k, const struct tok *t)
 {
-	const struct alg_info *ai = &algtab[k->alg];
+	const struct alg_info *ai = &jwt_algtab[k->alg];
 	unsigned char md[EVP_MAX_MD_SIZE], *der = NULL;
 	const unsigned char *sig = t->sig;
 	size_t inlen, siglen = t->siglen, derlen = 0;
@@ -994,12 +902,12 @@ libjwt_verify(const struct vkey *k, const char *token)
 	jwt_t *j = NULL;
 	int rc = -1;
 
-	if (algtab[k->alg].jwt == JWT_ALG_INVAL)
+	if (libjwt_alg[k->alg] == JWT_ALG_INVAL)
 		return 0;
 	if (k->mat == NULL || k->matlen > INT_MAX)
 		return -1;
 	if (jwt_decode(&j, token, k->mat, (int)k->matlen) == 0 && j != NULL &&
-	    jwt_get_alg(j) == algtab[k->alg].jwt)
+	    jwt_get_alg(j) == libjwt_alg[k->alg])
 		rc = 0;
 	jwt_free(j);
 	return rc;
@@ -1058,12 +966,12 @@ verify_sig(const struct issuer *is, const struct tok *t, struct vkey *vk,
 static int
 jwk_fits(const struct gw_jwk *k, enum alg alg)
 {
-	if (k->kty != algtab[alg].kty)
+	if (k->kty != jwt_algtab[alg].kty)
 		return 0;
-	if (algtab[alg].bits != 0 && k->bits != algtab[alg].bits)
+	if (jwt_algtab[alg].bits != 0 && k->bits != jwt_algtab[alg].bits)
 		return 0;
 	/* RFC 7517 4.4, RFC 8725 3.1: a key's alg binds it to one alg. */
-	return k->alg[0] == '\0' || strcmp(k->alg, algtab[alg].name) == 0;
+	return k->alg[0] == '\0' || strcmp(k->alg, jwt_algtab[alg].name) == 0;
 }
 
 /*
@@ -1173,7 +1081,7 @@ check_shape(json_object *v, enum ctype type)
 		           ? 0
 		           : -1;
 	case C_DATE:
-		return numeric_date(v, &d);
+		return jwt_numeric_date(v, &d);
 	case C_AUD:
 		if (json_object_is_type(v, json_type_string))
 			return 0;
@@ -1214,14 +1122,14 @@ check_claims(const struct gw_jwt_keyset *ks, const struct issuer *is,
 		}
 	}
 	json_object_object_get_ex(pl, "exp", &v);
-	numeric_date(v, &exp);
+	jwt_numeric_date(v, &exp);
 	/* RFC 7519 4.1.4: reject when now is past exp, allowing leeway. */
 	if (exp + ks->leeway < now) {
 		*reason = "token expired";
 		return -1;
 	}
 	if (json_object_object_get_ex(pl, "nbf", &v) &&
-	    numeric_date(v, &nbf) == 0 && now < nbf - ks->leeway) {
+	    jwt_numeric_date(v, &nbf) == 0 && now < nbf - ks->leeway) {
 		*reason = "token not yet valid";
 		return -1;
 	}
@@ -1239,158 +1147,6 @@ check_claims(const struct gw_jwt_keyset *ks, const struct issuer *is,
 		return -1;
 	}
 	return 0;
-}
-
-static char *
-scalar_text(json_object *v)
-{
-	switch (json_object_get_type(v)) {
-	case json_type_string:
-		return gw_strdup(json_object_get_string(v));
-	case json_type_boolean:
-		return gw_strdup(json_object_get_boolean(v) ? "true" : "false");
-	case json_type_int:
-	case json_type_double:
-		return gw_strdup(
-		    json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
-	default:
-		return NULL;
-	}
-}
-
-static int
-is_scalar(json_object *v)
-{
-	switch (json_object_get_type(v)) {
-	case json_type_string:
-	case json_type_boolean:
-	case json_type_int:
-	case json_type_double:
-		return 1;
-	default:
-		return 0;
-	}
-}
-
-/*
- * Keeps one claim as text.  Object and null claims are skipped (claims.h):
- * identity providers send objects (Keycloak's realm_access) that no policy
- * key can name.  Everything that could silence a Deny refuses the token
- * instead of being dropped or truncated:
- * - an array holding an object, an array or null: skipping the claim hid
- *   "suspended" in ["suspended", {"x":1}] from a Deny (issue #11 item 8),
- *   and keeping only its scalars would let ForAllValues conditions pass on
- *   a set the token does not hold, so no reading of it is safe;
- * - two names equal but for case (Team, team): policy keys are matched
- *   case-insensitively (policy_eval.c), so which one a condition saw would
- *   depend on the order in the token;
- * - more claims or values than the caps.
- */
-static enum gw_err
-add_claim(struct gw_claims *c, size_t cap, const char *name, json_object *v,
-          const char **reason)
-{
-	struct gw_claim *cl;
-	size_t i, n = 1;
-	int arr = json_object_is_type(v, json_type_array);
-
-	if (arr) {
-		n = json_object_array_length(v);
-		for (i = 0; i < n; i++)
-			if (!is_scalar(json_object_array_get_idx(v, i))) {
-				*reason = "a claim array holds an object, an "
-				          "array or null";
-				return GW_ERR_TOKEN_INVALID;
-			}
-		if (n > GW_CLAIM_VALUES_MAX) {
-			*reason = "a claim has too many values";
-			return GW_ERR_TOKEN_INVALID;
-		}
-	} else if (!is_scalar(v))
-		return GW_OK;
-	for (i = 0; i < c->n; i++)
-		if (strcasecmp(c->v[i].name, name) == 0) {
-			*reason = "two claim names differ only in case";
-			return GW_ERR_TOKEN_INVALID;
-		}
-	if (c->n >= cap) {
-		*reason = "token has too many claims";
-		return GW_ERR_TOKEN_INVALID;
-	}
-	cl = &c->v[c->n];
-	cl->name = gw_strdup(name);
-	cl->values = calloc(n ? n : 1, sizeof(*cl->values));
-	cl->is_array = arr;
-	c->n++;
-	if (cl->name == NULL || cl->values == NULL)
-		return GW_ERR_NOMEM;
-	for (i = 0; i < n; i++) {
-		cl->values[i] =
-		    scalar_text(arr ? json_object_array_get_idx(v, i) : v);
-		if (cl->values[i] == NULL)
-			return GW_ERR_NOMEM;
-		cl->nvalues++;
-	}
-	return GW_OK;
-}
-
-/* A copy of a string member into *out, left NULL if absent; -1: ENOMEM. */
-static int
-dup_member(json_object *o, const char *name, char **out)
-{
-	const char *v = get_str(o, name);
-
-	if (v == NULL)
-		return 0;
-	*out = gw_strdup(v);
-	return *out == NULL ? -1 : 0;
-}
-
-static enum gw_err
-build_claims(json_object *pl, struct gw_claims **out, const char **reason)
-{
-	struct json_object_iterator it, end;
-	struct gw_claims *c = NULL;
-	json_object *v = NULL;
-	enum gw_err err = GW_ERR_NOMEM;
-	size_t cap;
-
-	cap = (size_t)json_object_object_length(pl);
-	if (cap > GW_CLAIMS_MAX)
-		cap = GW_CLAIMS_MAX;
-	c = calloc(1, sizeof(*c));
-	if (c == NULL)
-		goto out;
-	c->v = calloc(cap ? cap : 1, sizeof(*c->v));
-	if (c->v == NULL)
-		goto out;
-	/* A verified token has iss and sub (check_claims); a claims file for
-	 * explain may not. */
-	if (dup_member(pl, "iss", &c->iss) == -1 ||
-	    dup_member(pl, "sub", &c->sub) == -1 ||
-	    dup_member(pl, "jti", &c->jti) == -1)
-		goto out;
-	json_object_object_get_ex(pl, "exp", &v);
-	numeric_date(v, &c->exp);
-	if (json_object_object_get_ex(pl, "nbf", &v))
-		numeric_date(v, &c->nbf);
-	if (json_object_object_get_ex(pl, "iat", &v))
-		numeric_date(v, &c->iat);
-	it = json_object_iter_begin(pl);
-	end = json_object_iter_end(pl);
-	while (!json_object_iter_equal(&it, &end)) {
-		err = add_claim(c, cap, json_object_iter_peek_name(&it),
-		                json_object_iter_peek_value(&it), reason);
-		if (err != GW_OK)
-			goto out;
-		json_object_iter_next(&it);
-	}
-	*out = c;
-	c = NULL;
-	err = GW_OK;
-out:
-	gw_claims_free(c);
-	return err;
 }
 
 /*
@@ -1501,7 +1257,7 @@ gw_jwt_verify(const struct gw_jwt_keyset *ks, const char *token, int64_t now_s,
 		goto out;
 	}
 	/* The unverified iss only chooses candidate keys. */
-	is = find_issuer(ks, get_str(t.pl, "iss"));
+	is = find_issuer(ks, jwt_get_str(t.pl, "iss"));
 	if (is == NULL) {
 		reason = "unknown token issuer";
 		goto out;
@@ -1523,7 +1279,7 @@ gw_jwt_verify(const struct gw_jwt_keyset *ks, const char *token, int64_t now_s,
 		reason = "token failed second verification";
 		goto out;
 	}
-	err = build_claims(t.pl, out, &reason);
+	err = jwt_build_claims(t.pl, out, &reason);
 	if (err == GW_ERR_NOMEM)
 		reason = "out of memory";
 	/* Only what passed every check above is cached (no failures). */
@@ -1537,26 +1293,6 @@ out:
 	free(t.sig);
 	if (err != GW_OK)
 		gw_fault_set(f, err, FIELD, "%s", reason);
-	return err;
-}
-
-/* Claims from JSON text, built as for a verified token; NULL + reason. */
-enum gw_err
-gw_claims_parse(const char *json, size_t len, struct gw_claims **out,
-                const char **reason)
-{
-	json_object *pl = NULL;
-	enum gw_err err;
-
-	*out = NULL;
-	*reason = "claims must be a JSON object";
-	pl = parse_json((const unsigned char *)json, len);
-	if (pl == NULL)
-		return GW_ERR_TOKEN_INVALID;
-	err = build_claims(pl, out, reason);
-	if (err == GW_ERR_NOMEM)
-		*reason = "out of memory";
-	json_object_put(pl);
 	return err;
 }
 
@@ -1648,193 +1384,4 @@ gw_jwt_jwks_stats(const struct gw_jwt_keyset *ks, size_t i, int64_t now_s,
 		return NULL;
 	gw_jwks_src_stats(is->src, now_s, out);
 	return is->name;
-}
-
-/* Borrowed claim by exact name, or NULL. */
-const struct gw_claim *
-gw_claims_get(const struct gw_claims *c, const char *name)
-{
-	size_t i;
-
-	if (c == NULL || name == NULL)
-		return NULL;
-	for (i = 0; i < c->n; i++)
-		if (strcmp(c->v[i].name, name) == 0)
-			return &c->v[i];
-	return NULL;
-}
-
-/* Another reference to shared claims; NULL-safe. */
-struct gw_claims *
-gw_claims_ref(struct gw_claims *c)
-{
-	if (c != NULL)
-		atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
-	return c;
-}
-
-/* Drops a reference; the last one frees.  Accepts NULL. */
-void
-gw_claims_free(struct gw_claims *c)
-{
-	size_t i, j;
-
-	if (c == NULL)
-		return;
-	/* Acquire-release: the freeing thread sees every holder's reads. */
-	if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) > 0)
-		return;
-	for (i = 0; i < c->n; i++) {
-		for (j = 0; j < c->v[i].nvalues; j++)
-			free(c->v[i].values[j]);
-		free(c->v[i].values);
-		free(c->v[i].name);
-	}
-	free(c->v);
-	free(c->iss);
-	free(c->sub);
-	free(c->jti);
-	free(c);
-}
-
-/*
- * Signs the input with a PEM private key under alg's rules (PSS salt =
- * hash length, raw R||S for ES, pure Ed25519); malloc'd, or NULL.
- */
-static unsigned char *
-pem_sign(enum alg alg, const unsigned char *key, size_t keylen, const char *in,
-         size_t inlen, size_t *siglen, char *err, size_t errlen)
-{
-	const struct alg_info *ai = &algtab[alg];
-	char why[128];
-	BIO *bio = NULL;
-	EVP_PKEY *pkey = NULL;
-	EVP_MD_CTX *ctx = NULL;
-	EVP_PKEY_CTX *pctx = NULL;
-	const EVP_MD *md_alg;
-	unsigned char *der = NULL, *ret = NULL;
-	size_t derlen = 0;
-
-	snprintf(err, errlen, "signing failed");
-	bio = keylen <= INT_MAX ? BIO_new_mem_buf(key, (int)keylen) : NULL;
-	if (bio != NULL)
-		pkey = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
-	if (pkey == NULL) {
-		snprintf(err, errlen, "not an unencrypted PEM private key");
-		goto out;
-	}
-	if (check_pkey(pkey, alg, why, sizeof(why)) == -1) {
-		snprintf(err, errlen, "%s", why);
-		goto out;
-	}
-	md_alg = ai->md != NULL ? ai->md() : NULL;
-	ctx = EVP_MD_CTX_new();
-	if (ctx == NULL ||
-	    EVP_DigestSignInit(ctx, &pctx, md_alg, NULL, pkey) != 1)
-		goto out;
-	if (ai->pss &&
-	    (md_alg == NULL ||
-	     EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-	     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) !=
-	         1 ||
-	     EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md_alg) != 1))
-		goto out;
-	if (EVP_DigestSign(ctx, NULL, &derlen, (const unsigned char *)in,
-	                   inlen) != 1)
-		goto out;
-	der = malloc(derlen);
-	if (der == NULL ||
-	    EVP_DigestSign(ctx, der, &derlen, (const unsigned char *)in,
-	                   inlen) != 1)
-		goto out;
-	if (ai->half == 0) {
-		*siglen = derlen;
-		ret = der;
-		der = NULL;
-		goto out;
-	}
-	ret = gw_jws_ecdsa_raw(der, derlen, ai->half);
-	*siglen = 2 * ai->half;
-out:
-	free(der);
-	EVP_MD_CTX_free(ctx);
-	EVP_PKEY_free(pkey);
-	BIO_free(bio);
-	return ret;
-}
-
-/* Mints a development token; malloc'd, or NULL with a reason. */
-char *
-gw_jwt_mint(const char *alg, const char *kid, const unsigned char *key,
-            size_t keylen, const char *claims_json, char *err, size_t errlen)
-{
-	struct gw_buf b;
-	json_object *hdr = NULL, *pl = NULL;
-	unsigned char md[EVP_MAX_MD_SIZE], *sig = NULL;
-	const char *s;
-	char *ret = NULL;
-	size_t siglen = 0;
-	unsigned int mdlen = 0;
-	int a;
-
-	gw_buf_init(&b, MINT_MAX);
-	snprintf(err, errlen, "mint: out of memory or token too large");
-	a = alg_lookup(alg);
-	if (a < 0 || key == NULL || keylen == 0 || claims_json == NULL) {
-		snprintf(err, errlen,
-		         "mint: alg must be RS256..512, PS256..512, "
-		         "ES256..512, EdDSA or HS256, with a key");
-		goto out;
-	}
-	pl = json_tokener_parse(claims_json);
-	if (!json_object_is_type(pl, json_type_object)) {
-		snprintf(err, errlen, "mint: claims must be a JSON object");
-		goto out;
-	}
-	hdr = json_object_new_object();
-	if (hdr == NULL ||
-	    json_object_object_add(
-	        hdr, "alg", json_object_new_string(algtab[a].name)) != 0 ||
-	    json_object_object_add(hdr, "typ", json_object_new_string("JWT")) !=
-	        0 ||
-	    (kid != NULL && json_object_object_add(
-	                        hdr, "kid", json_object_new_string(kid)) != 0))
-		goto out;
-	s = json_object_to_json_string_ext(hdr, JSON_C_TO_STRING_PLAIN);
-	if (b64url_encode(&b, (const unsigned char *)s, strlen(s)) == -1 ||
-	    gw_buf_add(&b, ".", 1) == -1)
-		goto out;
-	s = json_object_to_json_string_ext(pl, JSON_C_TO_STRING_PLAIN);
-	if (b64url_encode(&b, (const unsigned char *)s, strlen(s)) == -1)
-		goto out;
-	if (a == ALG_HS256) {
-		if (keylen < SECRET_MIN || keylen > INT_MAX) {
-			snprintf(err, errlen,
-			         "mint: HS256 secret shorter than %d bytes",
-			         SECRET_MIN);
-			goto out;
-		}
-		if (HMAC(EVP_sha256(), key, (int)keylen,
-		         (const unsigned char *)b.p, b.len, md, &mdlen) == NULL)
-			goto out;
-		sig = md;
-		siglen = mdlen;
-	} else {
-		sig = pem_sign((enum alg)a, key, keylen, b.p, b.len, &siglen,
-		               err, errlen);
-		if (sig == NULL)
-			goto out;
-	}
-	if (gw_buf_add(&b, ".", 1) == -1 ||
-	    b64url_encode(&b, sig, siglen) == -1)
-		goto out;
-	ret = gw_buf_take(&b, NULL);
-out:
-	if (sig != NULL && sig != md)
-		free(sig);
-	gw_wipe(md, sizeof(md));
-	json_object_put(hdr);
-	json_object_put(pl);
-	gw_buf_reset(&b);
-	return ret;
 }
