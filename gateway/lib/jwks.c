@@ -341,14 +341,39 @@ out:
 	return pkey;
 }
 
+int
+gw_jwk_pem(EVP_PKEY *pkey, size_t max, unsigned char **out, size_t *outlen)
+{
+	BIO *mem = NULL;
+	char *pem = NULL;
+	long pemlen;
+	int rc = -1;
+
+	*out = NULL;
+	*outlen = 0;
+	mem = BIO_new(BIO_s_mem());
+	if (mem == NULL || PEM_write_bio_PUBKEY(mem, pkey) != 1)
+		goto out;
+	pemlen = BIO_get_mem_data(mem, &pem);
+	if (pemlen <= 0 || (size_t)pemlen > max)
+		goto out;
+	*out = malloc((size_t)pemlen + 1);
+	if (*out == NULL)
+		goto out;
+	memcpy(*out, pem, (size_t)pemlen);
+	(*out)[pemlen] = '\0';
+	*outlen = (size_t)pemlen;
+	rc = 0;
+out:
+	BIO_free(mem);
+	return rc;
+}
+
 /* The key's identity and the PEM libjwt reads; 0 or -1. */
 static int
 finish_key(struct gw_jwk *k)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH], *der = NULL;
-	char *pem = NULL;
-	BIO *mem = NULL;
-	long pemlen;
 	int n, i, rc = -1;
 
 	n = i2d_PUBKEY(k->pkey, &der);
@@ -359,22 +384,11 @@ finish_key(struct gw_jwk *k)
 		k->tag = (k->tag << 8) | md[i];
 	if (k->tag == 0)
 		k->tag = 1;
-	mem = BIO_new(BIO_s_mem());
-	if (mem == NULL || PEM_write_bio_PUBKEY(mem, k->pkey) != 1)
+	if (gw_jwk_pem(k->pkey, GW_JWKS_MAX_BYTES, &k->pem, &k->pemlen) == -1)
 		goto out;
-	pemlen = BIO_get_mem_data(mem, &pem);
-	if (pemlen <= 0)
-		goto out;
-	k->pem = malloc((size_t)pemlen + 1);
-	if (k->pem == NULL)
-		goto out;
-	memcpy(k->pem, pem, (size_t)pemlen);
-	k->pem[pemlen] = '\0';
-	k->pemlen = (size_t)pemlen;
 	rc = 0;
 out:
 	OPENSSL_free(der);
-	BIO_free(mem);
 	return rc;
 }
 

@@ -148,4 +148,11 @@ void gw_jwks_src_stats(struct gw_jwks_src *, int64_t now_s,
  * Copied into buf.
  */
 void gw_jwks_src_last_error(struct gw_jwks_src *, char *buf, size_t len);
+/*
+ * The canonical SubjectPublicKeyInfo PEM of pkey (what libjwt reads),
+ * NUL-terminated, at most max bytes: 0, or -1 with *out NULL.  The
+ * caller frees *out.
+ */
+int gw_jwk_pem(EVP_PKEY *pkey, size_t max, unsigned char **out, size_t *outlen);
+
 #endif

@@ -384,10 +384,9 @@ static int
 load_pubkey(struct key *k, const char *path, char *err, size_t errlen)
 {
 	char why[160] = "";
-	char *buf = NULL, *pem = NULL;
+	char *buf = NULL;
 	size_t len = 0;
-	long pemlen;
-	BIO *in = NULL, *mem = NULL;
+	BIO *in = NULL;
 	int rc = -1;
 
 	/* err holds the out-of-memory reason until a failure overwrites it. */
@@ -407,22 +406,11 @@ load_pubkey(struct key *k, const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	/* libjwt gets the canonical PEM of exactly the key checked above. */
-	mem = BIO_new(BIO_s_mem());
-	if (mem == NULL || PEM_write_bio_PUBKEY(mem, k->pkey) != 1)
+	if (gw_jwk_pem(k->pkey, KEY_FILE_MAX, &k->mat, &k->matlen) == -1)
 		goto out;
-	pemlen = BIO_get_mem_data(mem, &pem);
-	if (pemlen <= 0 || (size_t)pemlen > KEY_FILE_MAX)
-		goto out;
-	k->mat = malloc((size_t)pemlen + 1);
-	if (k->mat == NULL)
-		goto out;
-	memcpy(k->mat, pem, (size_t)pemlen);
-	k->mat[pemlen] = '\0';
-	k->matlen = (size_t)pemlen;
 	rc = 0;
 out:
 	BIO_free(in);
-	BIO_free(mem);
 	free(buf);
 	return rc;
 }
