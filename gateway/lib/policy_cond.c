@@ -58,7 +58,7 @@ const char *const pol_known_actions[] = {
  * The hss:<name> keys translation puts in the request context: the alias,
  * the region, the two query values and every body field of gw_tr_fields
  * (fields.c).  Kept here because modules do not call each other;
- * tests/unit/lib/test_policy.c fails when the two drift apart.
+ * tests/unit/lib/test_policy_cond.c fails when the two drift apart.
  */
 static const struct {
 	const char *name;
