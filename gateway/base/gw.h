@@ -132,6 +132,12 @@ int gw_buf_add(struct gw_buf *, const void *, size_t);
 int gw_buf_puts(struct gw_buf *, const char *);
 int gw_buf_printf(struct gw_buf *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
+/*
+ * Appends s[0..n) as a quoted JSON string, escaped as json-c escapes with
+ * JSON_C_TO_STRING_NOSLASHESCAPE ('"', '\\' and the C0 controls; other
+ * bytes copied, so valid UTF-8 in gives valid JSON out); 0 or -1.
+ */
+int gw_buf_json_str(struct gw_buf *, const char *s, size_t n);
 /* Hands the NUL-terminated contents to the caller; the buffer is reset. */
 char *gw_buf_take(struct gw_buf *, size_t *len);
 /* Frees the contents (wiping them); accepts a zeroed buffer. */

@@ -97,39 +97,42 @@ gw_upreq_header(const struct gw_upreq *r, const char *name)
 int
 gw_upreq_json(const struct gw_upreq *r, struct gw_buf *buf)
 {
-	struct json_object *o = NULL, *h = NULL, *body = NULL;
+	struct json_object *body = NULL;
 	const char *s;
 	size_t i;
 	int rc = -1;
 
-	o = json_object_new_object();
-	h = json_object_new_object();
-	if (o == NULL || h == NULL)
-		goto out;
-	for (i = 0; i < r->nheaders; i++)
-		json_object_object_add(
-		    h, r->headers[i].name,
-		    json_object_new_string(r->headers[i].secret
-		                               ? "<redacted>"
-		                               : r->headers[i].value));
-	if (r->body != NULL) {
-		body = json_tokener_parse(r->body);
-		if (body == NULL)
-			body = json_object_new_string_len(r->body,
-			                                  (int)r->bodylen);
+	gw_buf_puts(buf, "{\"method\":");
+	gw_buf_json_str(buf, r->method, strlen(r->method));
+	gw_buf_puts(buf, ",\"url\":");
+	gw_buf_json_str(buf, r->url, strlen(r->url));
+	gw_buf_puts(buf, ",\"headers\":{");
+	for (i = 0; i < r->nheaders; i++) {
+		s = r->headers[i].secret ? "<redacted>" : r->headers[i].value;
+		if (i > 0)
+			gw_buf_add(buf, ",", 1);
+		gw_buf_json_str(buf, r->headers[i].name,
+		                strlen(r->headers[i].name));
+		gw_buf_add(buf, ":", 1);
+		gw_buf_json_str(buf, s, strlen(s));
 	}
-	json_object_object_add(o, "method", json_object_new_string(r->method));
-	json_object_object_add(o, "url", json_object_new_string(r->url));
-	json_object_object_add(o, "headers", h);
-	h = NULL;
-	json_object_object_add(o, "body", body);
-	body = NULL;
-	s = json_object_to_json_string_ext(
-	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = s == NULL ? -1 : gw_buf_puts(buf, s);
+	gw_buf_puts(buf, "},\"body\":");
+	if (r->body == NULL)
+		gw_buf_puts(buf, "null");
+	else if (r->body_json)
+		gw_buf_add(buf, r->body, r->bodylen);
+	else if ((body = json_tokener_parse(r->body)) != NULL) {
+		s = json_object_to_json_string_ext(
+		    body,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+		if (s == NULL)
+			goto out;
+		gw_buf_puts(buf, s);
+	} else
+		gw_buf_json_str(buf, r->body, r->bodylen);
+	gw_buf_add(buf, "}", 1);
+	rc = buf->overflow ? -1 : 0;
 out:
-	json_object_put(h);
 	json_object_put(body);
-	json_object_put(o);
 	return rc;
 }

@@ -19,6 +19,8 @@ struct gw_upreq {
 	size_t nheaders;
 	char *body; /* may be NULL for no body */
 	size_t bodylen;
+	/* 1: body is JSON this gateway wrote, printed as is by gw_upreq_json */
+	int body_json;
 };
 
 /* New empty request for method and url; NULL on allocation failure. */
@@ -33,7 +35,8 @@ const char *gw_upreq_header(const struct gw_upreq *, const char *name);
 /*
  * Appends the request as a JSON object {"method","url","headers","body"} to
  * buf with every secret header value shown as "<redacted>".  The body is
- * embedded as JSON when it parses as JSON, else as a string.  0 or -1.
+ * embedded as is when body_json says the gateway wrote it, else as JSON
+ * when it parses as JSON, else as a string.  0 or -1.
  */
 int gw_upreq_json(const struct gw_upreq *, struct gw_buf *buf);
 

@@ -395,6 +395,61 @@ gw_buf_printf(struct gw_buf *b, const char *fmt, ...)
 	return rc;
 }
 
+int
+gw_buf_json_str(struct gw_buf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i, run = 0;
+	char esc[8];
+	int elen;
+
+	if (gw_buf_add(b, "\"", 1) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (p[i] >= 0x20 && p[i] != '"' && p[i] != '\\')
+			continue;
+		esc[0] = '\\';
+		elen = 2;
+		switch (p[i]) {
+		case '"':
+		case '\\':
+			esc[1] = (char)p[i];
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		default:
+			esc[1] = 'u';
+			esc[2] = '0';
+			esc[3] = '0';
+			esc[4] = hex[p[i] >> 4];
+			esc[5] = hex[p[i] & 0xf];
+			elen = 6;
+			break;
+		}
+		if (gw_buf_add(b, s + run, i - run) == -1 ||
+		    gw_buf_add(b, esc, (size_t)elen) == -1)
+			return -1;
+		run = i + 1;
+	}
+	if (gw_buf_add(b, s + run, n - run) == -1)
+		return -1;
+	return gw_buf_add(b, "\"", 1);
+}
+
 char *
 gw_buf_take(struct gw_buf *b, size_t *len)
 {

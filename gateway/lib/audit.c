@@ -9,7 +9,7 @@
  * marks the trail broken (fail closed); the next emit or readiness check
  * after GW_AUDIT_HEAL_MS reopens it and writes a "summary" record saying
  * so, and the trail is ready again once that record is on disk.  Every
- * string is copied capped and as valid UTF-8 (cap_string).  Anonymous
+ * string is copied capped and as valid UTF-8 (put_capped).  Anonymous
  * records beyond a byte rate are counted, per client address and answer,
  * into a summary record per interval instead of written.  Never receives
  * a secret: the upstream request is printed redacted.
@@ -27,7 +27,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <json-c/json.h>
 #include <openssl/evp.h>
 
 #include "audit.h"
@@ -162,27 +161,28 @@ utf8_seq(const unsigned char *p, size_t n)
 }
 
 /*
- * A caller's string as a JSON string a strict reader accepts and an
- * attacker cannot inflate: every byte that is not well-formed UTF-8
+ * Appends a caller's string as a JSON string a strict reader accepts and
+ * an attacker cannot inflate: every byte that is not well-formed UTF-8
  * becomes U+FFFD, and past cap bytes the value is cut (on a character
  * boundary) and ends in "...[truncated N bytes sha256:<hex>]", the
  * length and SHA-256 of the whole original, so the cut value still
- * identifies it.  NULL on allocation failure.
+ * identifies it.  NULL is written as null.  Returns 0 or -1.
  */
-static struct json_object *
-cap_string(const char *v, size_t cap)
+static int
+put_capped(struct gw_buf *b, const char *v, size_t cap)
 {
 	static const char fffd[] = "\xef\xbf\xbd";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	const unsigned char *p = (const unsigned char *)v;
-	size_t n = strlen(v), i = 0, k, olen = 0;
+	size_t n, i = 0, k, olen = 0;
 	unsigned int mdlen = 0;
-	char hex[GW_AUDIT_HASH_HEX + 1], *o;
-	struct json_object *j;
+	char hex[GW_AUDIT_HASH_HEX + 1], o[CAP_FILE + 128];
 
-	o = malloc(cap + 128);
-	if (o == NULL)
-		return NULL;
+	if (v == NULL)
+		return gw_buf_add(b, "null", 4);
+	n = strlen(v);
+	if (cap > CAP_FILE)
+		cap = CAP_FILE;
 	while (i < n) {
 		k = utf8_seq(p + i, n - i);
 		if (olen + (k != 0 ? k : sizeof(fffd) - 1) > cap)
@@ -199,233 +199,245 @@ cap_string(const char *v, size_t cap)
 	}
 	if (i < n) {
 		if (EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-		    mdlen != 32) {
-			free(o);
-			return NULL;
-		}
+		    mdlen != 32)
+			return -1;
 		hex32(md, hex);
-		olen += (size_t)snprintf(o + olen, 128,
+		olen += (size_t)snprintf(o + olen, sizeof(o) - olen,
 		                         "...[truncated %zu bytes sha256:%s]",
 		                         n, hex);
 	}
-	j = json_object_new_string_len(o, (int)olen);
-	free(o);
-	return j;
-}
-
-static void
-add_cap(struct json_object *o, const char *k, const char *v, size_t cap)
-{
-	json_object_object_add(o, k, v ? cap_string(v, cap) : NULL);
-}
-
-static void
-add_str(struct json_object *o, const char *k, const char *v)
-{
-	add_cap(o, k, v, CAP_TEXT);
-}
-
-static double
-ms(int64_t us)
-{
-	return (double)us / 1000.0;
-}
-
-/* Every upstream attempt, oldest first: status, HSS's code, latency. */
-static struct json_object *
-attempts_json(const struct gw_audit_rec *r)
-{
-	const struct gw_audit_attempt *at;
-	struct json_object *a, *o;
-	size_t i;
-
-	a = json_object_new_array();
-	for (i = 0; a != NULL && i < r->nattempts && i < GW_AUDIT_ATTEMPTS_MAX;
-	     i++) {
-		at = &r->attempts[i];
-		o = json_object_new_object();
-		json_object_object_add(
-		    o, "status",
-		    at->status ? json_object_new_int64(at->status) : NULL);
-		add_str(o, "error_code", at->error_code);
-		json_object_object_add(
-		    o, "latency_ms",
-		    json_object_new_double(ms(at->latency_us)));
-		json_object_array_add(a, o);
-	}
-	return a;
-}
-
-static struct json_object *
-upstream_obj(const struct gw_audit_rec *r, struct gw_buf *rb)
-{
-	struct json_object *up;
-
-	up = json_object_new_object();
-	if (up == NULL)
-		return NULL;
-	json_object_object_add(up, "request",
-	                       gw_upreq_json(r->upreq, rb) == 0
-	                           ? json_tokener_parse(rb->p)
-	                           : NULL);
-	json_object_object_add(
-	    up, "status",
-	    r->up_status ? json_object_new_int64(r->up_status) : NULL);
-	add_str(up, "error_code", r->up_error_code);
-	add_str(up, "task_id", r->task_id);
-	json_object_object_add(up, "record_total_num",
-	                       r->record_total_num >= 0
-	                           ? json_object_new_int64(r->record_total_num)
-	                           : NULL);
-	if (r->nattempts > 0)
-		json_object_object_add(up, "attempts", attempts_json(r));
-	return up;
-}
-
-/* Every deciding statement, in load order (an empty array when none). */
-static struct json_object *
-statements_json(const struct gw_audit_rec *r)
-{
-	struct json_object *a, *st;
-	size_t i;
-
-	a = json_object_new_array();
-	for (i = 0; a != NULL && i < r->nstmts; i++) {
-		st = json_object_new_object();
-		add_cap(st, "file", r->stmt_files[i], CAP_FILE);
-		add_str(st, "sid", r->stmt_sids[i]);
-		json_object_array_add(a, st);
-	}
-	return a;
-}
-
-/* The shadow decision, or NULL when none was evaluated. */
-static struct json_object *
-shadow_json(const struct gw_audit_rec *r)
-{
-	struct json_object *o, *st = NULL;
-
-	if (r->shadow_decision == NULL)
-		return NULL;
-	o = json_object_new_object();
-	add_str(o, "decision", r->shadow_decision);
-	if (r->shadow_stmt_file != NULL) {
-		st = json_object_new_object();
-		add_cap(st, "file", r->shadow_stmt_file, CAP_FILE);
-		add_str(st, "sid", r->shadow_stmt_sid);
-	}
-	json_object_object_add(o, "statement", st);
-	add_str(o, "policy_revision", r->shadow_revision);
-	return o;
+	return gw_buf_json_str(b, o, olen);
 }
 
 /*
- * The record's content; summary (owned, may be NULL) is added as the
- * "summary" member of a summary record.
+ * The writer's members: each appends ,"k": (no comma right after an
+ * opening brace or bracket) and a value.  A failed append sets the
+ * buffer's overflow flag, which every later append keeps and the caller
+ * checks once at the end.
+ */
+static void
+key(struct gw_buf *b, const char *k)
+{
+	if (b->len > 0 && b->p[b->len - 1] != '{' && b->p[b->len - 1] != '[')
+		gw_buf_add(b, ",", 1);
+	gw_buf_json_str(b, k, strlen(k));
+	gw_buf_add(b, ":", 1);
+}
+
+static void
+put_cap(struct gw_buf *b, const char *k, const char *v, size_t cap)
+{
+	key(b, k);
+	if (put_capped(b, v, cap) == -1)
+		b->overflow = 1;
+}
+
+static void
+put_str(struct gw_buf *b, const char *k, const char *v)
+{
+	put_cap(b, k, v, CAP_TEXT);
+}
+
+/* A number, or null when absent says so. */
+static void
+put_int(struct gw_buf *b, const char *k, long long v, int absent)
+{
+	key(b, k);
+	if (absent)
+		gw_buf_add(b, "null", 4);
+	else
+		gw_buf_printf(b, "%lld", v);
+}
+
+/* Microseconds as milliseconds, to the microsecond: 1.234. */
+static void
+put_ms(struct gw_buf *b, const char *k, int64_t us)
+{
+	key(b, k);
+	if (us < 0) {
+		gw_buf_add(b, "-", 1);
+		us = -us;
+	}
+	gw_buf_printf(b, "%lld.%03lld", (long long)(us / 1000),
+	              (long long)(us % 1000));
+}
+
+static void
+put_raw(struct gw_buf *b, const char *k, const char *json)
+{
+	key(b, k);
+	gw_buf_puts(b, json);
+}
+
+/* A deciding statement {"file","sid"}, or null. */
+static void
+put_stmt(struct gw_buf *b, const char *k, const char *file, const char *sid)
+{
+	if (k != NULL)
+		key(b, k);
+	else if (b->len > 0 && b->p[b->len - 1] != '[')
+		gw_buf_add(b, ",", 1);
+	if (file == NULL) {
+		gw_buf_add(b, "null", 4);
+		return;
+	}
+	gw_buf_add(b, "{", 1);
+	put_cap(b, "file", file, CAP_FILE);
+	put_str(b, "sid", sid);
+	gw_buf_add(b, "}", 1);
+}
+
+/* Every upstream attempt, oldest first: status, HSS's code, latency. */
+static void
+put_attempts(struct gw_buf *b, const struct gw_audit_rec *r)
+{
+	const struct gw_audit_attempt *at;
+	size_t i;
+
+	key(b, "attempts");
+	gw_buf_add(b, "[", 1);
+	for (i = 0; i < r->nattempts && i < GW_AUDIT_ATTEMPTS_MAX; i++) {
+		at = &r->attempts[i];
+		gw_buf_add(b, i > 0 ? ",{" : "{", i > 0 ? 2 : 1);
+		put_int(b, "status", at->status, at->status == 0);
+		put_str(b, "error_code", at->error_code);
+		put_ms(b, "latency_ms", at->latency_us);
+		gw_buf_add(b, "}", 1);
+	}
+	gw_buf_add(b, "]", 1);
+}
+
+static void
+put_upstream(struct gw_buf *b, const struct gw_audit_rec *r)
+{
+	key(b, "upstream");
+	if (r->upreq == NULL) {
+		gw_buf_add(b, "null", 4);
+		return;
+	}
+	gw_buf_add(b, "{", 1);
+	key(b, "request");
+	if (gw_upreq_json(r->upreq, b) == -1)
+		b->overflow = 1;
+	put_int(b, "status", r->up_status, r->up_status == 0);
+	put_str(b, "error_code", r->up_error_code);
+	put_str(b, "task_id", r->task_id);
+	put_int(b, "record_total_num", r->record_total_num,
+	        r->record_total_num < 0);
+	if (r->nattempts > 0)
+		put_attempts(b, r);
+	gw_buf_add(b, "}", 1);
+}
+
+/* The shadow decision, or null when none was evaluated. */
+static void
+put_shadow(struct gw_buf *b, const struct gw_audit_rec *r)
+{
+	key(b, "shadow");
+	if (r->shadow_decision == NULL) {
+		gw_buf_add(b, "null", 4);
+		return;
+	}
+	gw_buf_add(b, "{", 1);
+	put_str(b, "decision", r->shadow_decision);
+	put_stmt(b, "statement", r->shadow_stmt_file, r->shadow_stmt_sid);
+	put_str(b, "policy_revision", r->shadow_revision);
+	gw_buf_add(b, "}", 1);
+}
+
+/* The token's groups, capped; a cut list says how long it was. */
+static void
+put_groups(struct gw_buf *b, const struct gw_audit_rec *r)
+{
+	size_t i;
+
+	key(b, "groups");
+	if (r->groups == NULL) {
+		gw_buf_add(b, "null", 4);
+		return;
+	}
+	gw_buf_add(b, "[", 1);
+	for (i = 0; i < r->ngroups && i < CAP_GROUPS; i++) {
+		if (i > 0)
+			gw_buf_add(b, ",", 1);
+		if (put_capped(b, r->groups[i], CAP_TEXT) == -1)
+			b->overflow = 1;
+	}
+	if (r->ngroups > CAP_GROUPS)
+		gw_buf_printf(b, ",\"...[truncated %zu values]\"", r->ngroups);
+	gw_buf_add(b, "]", 1);
+}
+
+/*
+ * The record's content, written straight into buf (no JSON object tree:
+ * this runs for every request, see bench/README.md).  summary, a JSON
+ * object's text or NULL, is the "summary" member of a summary record.
+ * Returns 0, or -1 with buf's contents undefined.
  */
 static int
-format_rec(const struct gw_audit_rec *r, struct json_object *summary,
+format_rec(const struct gw_audit_rec *r, const char *summary,
            struct gw_buf *buf)
 {
-	struct json_object *o = NULL, *lat = NULL, *st = NULL, *g = NULL;
-	struct gw_buf rb;
-	const char *s;
 	char when[40];
 	size_t i;
-	int rc = -1;
 
-	gw_buf_init(&rb, AUDIT_MAX_RECORD);
 	if ((unsigned)r->phase >= GW_AUDIT_PHASE__MAX)
-		goto out;
-	o = json_object_new_object();
-	lat = json_object_new_object();
-	if (o == NULL || lat == NULL)
-		goto out;
+		return -1;
+	gw_buf_add(buf, "{", 1);
 	/* "phase" first: the chain header is spliced in before it. */
-	add_str(o, "phase", phasename[r->phase]);
+	put_str(buf, "phase", phasename[r->phase]);
 	gw_fmt_time_ms(r->time_ms, when, sizeof(when));
-	add_str(o, "time", when);
-	add_str(o, "instance", r->instance);
-	add_str(o, "request_id", r->request_id);
-	add_cap(o, "client_addr", r->client_addr, CAP_ADDR);
-	add_str(o, "method", r->method);
-	add_cap(o, "path", r->path, CAP_PATH);
-	add_str(o, "subject", r->subject);
+	put_str(buf, "time", when);
+	put_str(buf, "instance", r->instance);
+	put_str(buf, "request_id", r->request_id);
+	put_cap(buf, "client_addr", r->client_addr, CAP_ADDR);
+	put_str(buf, "method", r->method);
+	put_cap(buf, "path", r->path, CAP_PATH);
+	put_str(buf, "subject", r->subject);
 	if (r->team != NULL)
-		add_str(o, "team", r->team);
-	add_str(o, "issuer", r->issuer);
-	add_str(o, "jti", r->jti);
-	add_str(o, "token_fp", r->token_fp);
-	if (r->groups != NULL) {
-		g = json_object_new_array();
-		for (i = 0; g != NULL && i < r->ngroups && i < CAP_GROUPS; i++)
-			json_object_array_add(
-			    g, cap_string(r->groups[i], CAP_TEXT));
-		/* A cut list says how long it was, as a cut string does. */
-		if (g != NULL && r->ngroups > CAP_GROUPS) {
-			char more[64];
-
-			snprintf(more, sizeof(more),
-			         "...[truncated %zu values]", r->ngroups);
-			json_object_array_add(g, json_object_new_string(more));
-		}
-	}
-	json_object_object_add(o, "groups", g);
-	add_str(o, "action", r->action);
-	add_str(o, "resource", r->resource);
-	add_str(o, "project", r->project);
-	add_str(o, "decision", r->decision);
-	if (r->stmt_file != NULL) {
-		st = json_object_new_object();
-		add_cap(st, "file", r->stmt_file, CAP_FILE);
-		add_str(st, "sid", r->stmt_sid);
-	}
-	json_object_object_add(o, "statement", st);
-	json_object_object_add(o, "statements", statements_json(r));
-	add_str(o, "policy_revision", r->policy_revision);
-	json_object_object_add(o, "shadow", shadow_json(r));
-	json_object_object_add(
-	    o, "status", r->status ? json_object_new_int(r->status) : NULL);
-	add_str(o, "error_code", r->error_code);
-	add_str(o, "error_field", r->error_field);
+		put_str(buf, "team", r->team);
+	put_str(buf, "issuer", r->issuer);
+	put_str(buf, "jti", r->jti);
+	put_str(buf, "token_fp", r->token_fp);
+	put_groups(buf, r);
+	put_str(buf, "action", r->action);
+	put_str(buf, "resource", r->resource);
+	put_str(buf, "project", r->project);
+	put_str(buf, "decision", r->decision);
+	put_stmt(buf, "statement", r->stmt_file, r->stmt_sid);
+	key(buf, "statements");
+	gw_buf_add(buf, "[", 1);
+	for (i = 0; i < r->nstmts; i++)
+		put_stmt(buf, NULL, r->stmt_files[i], r->stmt_sids[i]);
+	gw_buf_add(buf, "]", 1);
+	put_str(buf, "policy_revision", r->policy_revision);
+	put_shadow(buf, r);
+	put_int(buf, "status", r->status, r->status == 0);
+	put_str(buf, "error_code", r->error_code);
+	put_str(buf, "error_field", r->error_field);
 	if (r->auth_error != NULL)
-		add_str(o, "auth_error", r->auth_error);
-	add_str(o, "credentials", r->cred_name);
-	add_str(o, "credential_fp", r->cred_fp);
+		put_str(buf, "auth_error", r->auth_error);
+	put_str(buf, "credentials", r->cred_name);
+	put_str(buf, "credential_fp", r->cred_fp);
 	if (r->coalesced)
-		json_object_object_add(o, "coalesced",
-		                       json_object_new_boolean(1));
+		put_raw(buf, "coalesced", "true");
 	if (r->cached)
-		json_object_object_add(o, "cached", json_object_new_boolean(1));
+		put_raw(buf, "cached", "true");
 	if (r->task_subject != NULL) {
-		add_str(o, "task_issuer", r->task_issuer);
-		add_str(o, "task_subject", r->task_subject);
+		put_str(buf, "task_issuer", r->task_issuer);
+		put_str(buf, "task_subject", r->task_subject);
 	}
-	json_object_object_add(o, "upstream",
-	                       r->upreq != NULL ? upstream_obj(r, &rb) : NULL);
-	if (summary != NULL) {
-		json_object_object_add(o, "summary", summary);
-		summary = NULL;
-	}
-	json_object_object_add(lat, "auth",
-	                       json_object_new_double(ms(r->lat_auth_us)));
-	json_object_object_add(lat, "policy",
-	                       json_object_new_double(ms(r->lat_policy_us)));
-	json_object_object_add(lat, "upstream",
-	                       json_object_new_double(ms(r->lat_upstream_us)));
-	json_object_object_add(lat, "total",
-	                       json_object_new_double(ms(r->lat_total_us)));
-	json_object_object_add(o, "latency_ms", lat);
-	lat = NULL;
-	s = json_object_to_json_string_ext(
-	    o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	rc = s == NULL ? -1 : gw_buf_puts(buf, s);
-out:
-	gw_buf_reset(&rb);
-	json_object_put(summary);
-	json_object_put(lat);
-	json_object_put(o);
-	return rc;
+	put_upstream(buf, r);
+	if (summary != NULL)
+		put_raw(buf, "summary", summary);
+	key(buf, "latency_ms");
+	gw_buf_add(buf, "{", 1);
+	put_ms(buf, "auth", r->lat_auth_us);
+	put_ms(buf, "policy", r->lat_policy_us);
+	put_ms(buf, "upstream", r->lat_upstream_us);
+	put_ms(buf, "total", r->lat_total_us);
+	gw_buf_add(buf, "}}", 2);
+	return buf->overflow ? -1 : 0;
 }
 
 int
@@ -782,72 +794,65 @@ summary_due(const struct gw_audit *a, int64_t now)
 /*
  * Called with the lock held: the "summary" member (docs/AUDIT.md): the
  * anonymous answers counted since the interval began, and with failed,
- * when the trail broke, why, and how many records it refused since.
- * NULL on allocation failure.  The counts are not reset here.
+ * when the trail broke, why, and how many records it refused since,
+ * appended to b.  Returns 0 or -1.  The counts are not reset here.
  */
-static struct json_object *
-summary_json(const struct gw_audit *a, int64_t now, int failed)
+static int
+summary_json(const struct gw_audit *a, int64_t now, int failed,
+             struct gw_buf *b)
 {
-	struct json_object *o, *arr, *e, *f;
 	const struct anon_slot *sl;
 	char when[40];
 	size_t i;
 
-	o = json_object_new_object();
-	arr = json_object_new_array();
-	if (o == NULL || arr == NULL) {
-		json_object_put(o);
-		json_object_put(arr);
-		return NULL;
-	}
+	gw_buf_add(b, "{", 1);
 	gw_fmt_time_ms(a->nslots > 0 || a->sum_others > 0 ? a->sum_start_ms
 	                                                  : now,
 	               when, sizeof(when));
-	add_str(o, "since", when);
+	put_str(b, "since", when);
 	gw_fmt_time_ms(now, when, sizeof(when));
-	add_str(o, "until", when);
+	put_str(b, "until", when);
+	key(b, "anonymous");
+	gw_buf_add(b, "[", 1);
 	for (i = 0; i < a->nslots; i++) {
 		sl = &a->slots[i];
-		e = json_object_new_object();
-		add_cap(e, "client_addr", sl->addr, CAP_ADDR);
-		json_object_object_add(
-		    e, "status",
-		    sl->status ? json_object_new_int(sl->status) : NULL);
-		add_str(e, "error_code", sl->code[0] ? sl->code : NULL);
-		json_object_object_add(e, "count",
-		                       json_object_new_int64(sl->count));
-		json_object_array_add(arr, e);
+		gw_buf_add(b, i > 0 ? ",{" : "{", i > 0 ? 2 : 1);
+		put_cap(b, "client_addr", sl->addr, CAP_ADDR);
+		put_int(b, "status", sl->status, sl->status == 0);
+		put_str(b, "error_code", sl->code[0] ? sl->code : NULL);
+		put_int(b, "count", sl->count, 0);
+		gw_buf_add(b, "}", 1);
 	}
-	json_object_object_add(o, "anonymous", arr);
-	json_object_object_add(o, "others",
-	                       json_object_new_int64(a->sum_others));
+	gw_buf_add(b, "]", 1);
+	put_int(b, "others", a->sum_others, 0);
 	if (failed) {
-		f = json_object_new_object();
+		key(b, "trail_failure");
+		gw_buf_add(b, "{", 1);
 		gw_fmt_time_ms(a->broken_ms, when, sizeof(when));
-		add_str(f, "since", when);
-		add_str(f, "reason", a->reason);
-		json_object_object_add(f, "refused",
-		                       json_object_new_int64(a->refused));
-		json_object_object_add(o, "trail_failure", f);
+		put_str(b, "since", when);
+		put_str(b, "reason", a->reason);
+		put_int(b, "refused", a->refused, 0);
+		gw_buf_add(b, "}", 1);
 	}
-	return o;
+	gw_buf_add(b, "}", 1);
+	return b->overflow ? -1 : 0;
 }
 
 /* A summary record's content (only "summary" and "time" set). */
 static int
-summary_content(const struct gw_audit *a, int64_t now, struct json_object *sum,
+summary_content(const struct gw_audit *a, int64_t now, const struct gw_buf *sum,
                 struct gw_buf *content)
 {
 	struct gw_audit_rec r;
 
-	if (sum == NULL)
+	if (sum->overflow || sum->p == NULL)
 		return -1;
 	memset(&r, 0, sizeof(r));
 	r.instance = a->instance;
 	r.phase = GW_AUDIT_SUMMARY;
 	r.time_ms = now;
 	r.record_total_num = -1;
-	return format_rec(&r, sum, content);
+	return format_rec(&r, sum->p, content);
 }
 
 /*
@@ -858,13 +863,15 @@ summary_content(const struct gw_audit *a, int64_t now, struct json_object *sum,
 static int
 chain_summary(struct gw_audit *a, int64_t now)
 {
-	struct gw_buf content, line;
+	struct gw_buf sum, content, line;
 	char hash[GW_AUDIT_HASH_HEX + 1];
 	int rc = -1;
 
+	gw_buf_init(&sum, AUDIT_SUMMARY_MAX);
 	gw_buf_init(&content, AUDIT_MAX_RECORD);
 	gw_buf_init(&line, AUDIT_MAX_RECORD + 512);
-	if (summary_content(a, now, summary_json(a, now, 0), &content) == -1 ||
+	if (summary_json(a, now, 0, &sum) == -1 ||
+	    summary_content(a, now, &sum, &content) == -1 ||
 	    chain_line(a->last_seq + 1, a->last_hash, &content, &line, hash) ==
 	        -1 ||
 	    gw_buf_add(&a->pending, line.p, line.len) == -1)
@@ -875,6 +882,7 @@ chain_summary(struct gw_audit *a, int64_t now)
 	anon_reset(a);
 	rc = 0;
 out:
+	gw_buf_reset(&sum);
 	gw_buf_reset(&content);
 	gw_buf_reset(&line);
 	return rc;
@@ -891,8 +899,7 @@ out:
 static void
 heal(struct gw_audit *a)
 {
-	struct json_object *sum;
-	struct gw_buf content, line;
+	struct gw_buf sum, content, line;
 	char head[GW_AUDIT_HASH_HEX + 1], hash[GW_AUDIT_HASH_HEX + 1];
 	char err[256];
 	long long size = 0, seq = 0;
@@ -905,7 +912,8 @@ heal(struct gw_audit *a)
 	a->heal_try_us = now;
 	a->writer = 1;
 	wall = gw_now_ms();
-	sum = summary_json(a, wall, 1);
+	gw_buf_init(&sum, AUDIT_SUMMARY_MAX);
+	summary_json(a, wall, 1, &sum); /* checked by summary_content */
 	pthread_mutex_unlock(&a->lock);
 	gw_buf_init(&content, AUDIT_MAX_RECORD);
 	gw_buf_init(&line, AUDIT_MAX_RECORD + 512);
@@ -917,12 +925,9 @@ heal(struct gw_audit *a)
 	if (fd == -1 || (regular && recover(a, fd, &size, &seq, head, err,
 	                                    sizeof(err)) == -1))
 		goto out;
-	if (summary_content(a, wall, sum, &content) == -1 ||
-	    chain_line(seq + 1, head, &content, &line, hash) == -1) {
-		sum = NULL;
+	if (summary_content(a, wall, &sum, &content) == -1 ||
+	    chain_line(seq + 1, head, &content, &line, hash) == -1)
 		goto out;
-	}
-	sum = NULL;
 	if (write_all(fd, line.p, line.len) == -1 ||
 	    (!a->opts.nosync && fdatasync(fd) == -1)) {
 		snprintf(err, sizeof(err), "audit write: %s", strerror(errno));
@@ -934,7 +939,7 @@ heal(struct gw_audit *a)
 	a->ckpt_seq = seq;
 	ok = 1;
 out:
-	json_object_put(sum);
+	gw_buf_reset(&sum);
 	pthread_mutex_lock(&a->lock);
 	if (ok) {
 		close(a->fd);

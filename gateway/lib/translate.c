@@ -734,6 +734,7 @@ gw_tr_build(const struct gw_export_req *r, struct gw_upreq **out,
 		goto out;
 	}
 	up->bodylen = strlen(up->body);
+	up->body_json = 1; /* json-c wrote it (gw_tr_parse), or "{}" */
 	*out = up;
 	up = NULL;
 	rc = GW_OK;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <json-c/json.h>
 
 #include "gw.h"
 
@@ -146,6 +147,41 @@ buf_cap(void **state)
 	free(p);
 }
 
+/*
+ * gw_buf_json_str escapes exactly as json-c does with NOSLASHESCAPE (the
+ * audit trail and the upstream request were printed by json-c before):
+ * every byte value, compared with json-c's own output; a cut buffer fails.
+ */
+static void
+json_str_as_json_c(void **state)
+{
+	struct json_object *j;
+	struct gw_buf b;
+	char all[256];
+	const char *ref;
+	int i;
+
+	(void)state;
+	for (i = 1; i < 256; i++)
+		all[i - 1] = (char)i;
+	all[255] = '\0';
+	j = json_object_new_string_len(all, 255);
+	ref = json_object_to_json_string_ext(
+	    j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	gw_buf_init(&b, 4096);
+	assert_int_equal(gw_buf_json_str(&b, all, 255), 0);
+	assert_string_equal(b.p, ref);
+	assert_non_null(strstr(b.p, "\\u001f"));
+	assert_non_null(strstr(b.p, "\\\"")); /* the quote */
+	assert_non_null(strstr(b.p, "./0"));  /* '/' stays as is */
+	gw_buf_reset(&b);
+	json_object_put(j);
+	gw_buf_init(&b, 8);
+	assert_int_equal(gw_buf_json_str(&b, "\n\n\n\n", 4), -1);
+	assert_true(b.overflow);
+	gw_buf_reset(&b);
+}
+
 static void
 ct_equal(void **state)
 {
@@ -242,6 +278,7 @@ main(void)
 	    cmocka_unit_test(utf8_cases),
 	    cmocka_unit_test(rfc3339_cases),
 	    cmocka_unit_test(buf_cap),
+	    cmocka_unit_test(json_str_as_json_c),
 	    cmocka_unit_test(ct_equal),
 	    cmocka_unit_test(secret_file_modes),
 	    cmocka_unit_test(error_table),

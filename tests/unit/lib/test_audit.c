@@ -468,6 +468,8 @@ strings_capped_and_utf8(void **state)
 	assert_string_equal(member(o, "path"), r.path);
 	assert_string_equal(member(o, "subject"), "dev-alice");
 	assert_null(strstr(b.p, "truncated"));
+	/* Latencies in ms to the microsecond, read back as numbers. */
+	assert_non_null(strstr(b.p, "\"total\":1.500}"));
 	json_object_put(o);
 	gw_buf_reset(&b);
 }
