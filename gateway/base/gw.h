@@ -129,6 +129,8 @@ struct gw_buf {
 void gw_buf_init(struct gw_buf *, size_t max);
 /* Appends bytes; returns 0, or -1 on cap or allocation failure. */
 int gw_buf_add(struct gw_buf *, const void *, size_t);
+/* Makes room for n more bytes without adding any; 0 or -1. */
+int gw_buf_reserve(struct gw_buf *, size_t n);
 int gw_buf_puts(struct gw_buf *, const char *);
 int gw_buf_printf(struct gw_buf *, const char *, ...)
     __attribute__((format(printf, 2, 3)));
@@ -179,6 +181,21 @@ char *gw_strdup(const char *);
 /* Fills buf with 2*n lowercase hex digits of n random bytes; 0 or -1. */
 int gw_random_hex(char *buf, size_t n);
 
+/*
+ * SHA-256 with the digest fetched once: EVP_sha256() makes OpenSSL 3 look
+ * the algorithm up in its provider store (a lock and a hash table) on every
+ * use, which showed in profiles of every request.  gw_sha256: 0 or -1.
+ */
+const struct evp_md_st *gw_sha256_md(void);
+int gw_sha256(const void *p, size_t n, unsigned char md[32]);
+/*
+ * HMAC-SHA-256 keyed once (at load; NULL on failure, free with
+ * EVP_MAC_CTX_free), then each MAC from a copy of that keyed context:
+ * no fetch and no key schedule per call.  gw_hmac_sha256: 0 or -1.
+ */
+struct evp_mac_ctx_st *gw_hmac_sha256_new(const void *key, size_t len);
+int gw_hmac_sha256(const struct evp_mac_ctx_st *keyed, const void *msg,
+                   size_t n, unsigned char out[32]);
 /* Hex SHA-256 of data, first 16 hex digits: a non-reversible fingerprint. */
 void gw_fingerprint(const void *, size_t, char out[17]);
 

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -327,8 +329,9 @@ gw_buf_init(struct gw_buf *b, size_t max)
 	b->max = max;
 }
 
-int
-gw_buf_add(struct gw_buf *b, const void *p, size_t n)
+/* Room for n more bytes and a NUL; 0, or -1 with the overflow flag set. */
+static int
+buf_grow(struct gw_buf *b, size_t n)
 {
 	size_t ncap;
 	char *np;
@@ -353,9 +356,26 @@ gw_buf_add(struct gw_buf *b, const void *p, size_t n)
 		b->p = np;
 		b->cap = ncap;
 	}
+	return 0;
+}
+
+int
+gw_buf_add(struct gw_buf *b, const void *p, size_t n)
+{
+	if (buf_grow(b, n) == -1)
+		return -1;
 	if (n > 0)
 		memcpy(b->p + b->len, p, n);
 	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+int
+gw_buf_reserve(struct gw_buf *b, size_t n)
+{
+	if (buf_grow(b, n) == -1)
+		return -1;
 	b->p[b->len] = '\0';
 	return 0;
 }
@@ -501,16 +521,85 @@ gw_random_hex(char *buf, size_t n)
 	return 0;
 }
 
+static EVP_MD *sha256_md;
+static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void
+sha256_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
+}
+
+const EVP_MD *
+gw_sha256_md(void)
+{
+	(void)pthread_once(&sha256_once, sha256_fetch);
+	return sha256_md != NULL ? sha256_md : EVP_sha256();
+}
+
+static EVP_MAC *hmac_mac;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+
+static void
+hmac_fetch(void)
+{
+	hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
+EVP_MAC_CTX *
+gw_hmac_sha256_new(const void *key, size_t len)
+{
+	OSSL_PARAM params[2];
+	EVP_MAC_CTX *c;
+
+	(void)pthread_once(&hmac_once, hmac_fetch);
+	if (hmac_mac == NULL || (c = EVP_MAC_CTX_new(hmac_mac)) == NULL)
+		return NULL;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+	                                             (char *)"SHA2-256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_MAC_init(c, key, len, params) != 1) {
+		EVP_MAC_CTX_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+int
+gw_hmac_sha256(const EVP_MAC_CTX *keyed, const void *msg, size_t n,
+               unsigned char out[32])
+{
+	EVP_MAC_CTX *c = keyed != NULL ? EVP_MAC_CTX_dup(keyed) : NULL;
+	size_t outl = 0;
+	int rc;
+
+	rc = c != NULL && EVP_MAC_update(c, msg, n) == 1 &&
+	             EVP_MAC_final(c, out, &outl, 32) == 1 && outl == 32
+	         ? 0
+	         : -1;
+	EVP_MAC_CTX_free(c);
+	return rc;
+}
+
+int
+gw_sha256(const void *p, size_t n, unsigned char md[32])
+{
+	unsigned int len = 0;
+
+	return EVP_Digest(p, n, md, &len, gw_sha256_md(), NULL) == 1 &&
+	               len == 32
+	           ? 0
+	           : -1;
+}
+
 void
 gw_fingerprint(const void *p, size_t n, char out[17])
 {
 	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	unsigned char md[32];
 	int i;
 
-	if (EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen < 8) {
+	if (gw_sha256(p, n, md) == -1) {
 		snprintf(out, 17, "%s", "0000000000000000");
 		return;
 	}

@@ -4,8 +4,12 @@
  * record's hash, is hashed (SHA-256 over the line without its "hash"
  * member, see docs/AUDIT.md) and joins the pending batch.  Group commit:
  * the first emitter to find no writer becomes the leader, writes the whole
- * batch with write(2), fdatasyncs it, rewrites the checkpoint atomically
- * and wakes the followers whose records the batch held.  Any failure
+ * batch with write(2), fdatasyncs it, wakes the followers whose records
+ * the batch held, rewrites the checkpoint (at most once a second) and
+ * hands the leader's role to the first follower whose record came too
+ * late for the batch.  Followers sleep on their own semaphore, not on
+ * the lock, so a commit wakes each of them once, with no stampede back
+ * into the mutex (struct waiter).  Any failure
  * marks the trail broken (fail closed); the next emit or readiness check
  * after GW_AUDIT_HEAL_MS reopens it and writes a "summary" record saying
  * so, and the trail is ready again once that record is on disk.  Every
@@ -20,6 +24,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,10 +57,24 @@
  * record would cap the trail at a few thousand records a second.
  */
 #define CKPT_MAX_LAG_MS   1000
-#define AUDIT_SUMMARY_MAX (32 * 1024) /* ANON_SLOTS entries, capped */
-#define CHAIN_OVERHEAD    200         /* v, seq, prev and hash members */
+#define AUDIT_SPARE_MAX   (1024 * 1024) /* batch buffer kept for reuse */
+#define AUDIT_SUMMARY_MAX (32 * 1024)   /* ANON_SLOTS entries, capped */
+#define CHAIN_OVERHEAD    200           /* v, seq, prev and hash members */
 #define AUDIT_GENESIS                                                          \
 	"0000000000000000000000000000000000000000000000000000000000000000"
+
+/*
+ * An emitter waiting for its record (on its own stack, in the trail's
+ * list in seq order until a writer takes it off and posts sem).
+ */
+enum waiter_state { W_WAIT, W_DONE, W_FAIL, W_LEAD };
+
+struct waiter {
+	struct waiter *next;
+	long long seq;
+	enum waiter_state state;
+	sem_t sem;
+};
 
 /* Anonymous answers counted instead of written, by address and answer. */
 struct anon_slot {
@@ -76,7 +95,10 @@ struct gw_audit {
 	struct gw_audit_opts opts;
 	char *instance; /* opts.instance, owned */
 	int healthy;
-	int writer;     /* a thread owns fd: a batch leader or a reopen */
+	int writer;      /* a thread owns fd: a batch leader or a reopen */
+	int want_writer; /* threads waiting on cond for the writer's role */
+	struct waiter *wait_head, *wait_tail;
+	struct gw_buf spare; /* the last batch's buffer, kept for reuse */
 	unsigned epoch; /* bumped on failure: waiters of older epochs fail */
 	struct gw_buf pending;
 	long long last_seq; /* last assigned */
@@ -172,10 +194,9 @@ static int
 put_capped(struct gw_buf *b, const char *v, size_t cap)
 {
 	static const char fffd[] = "\xef\xbf\xbd";
-	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned char md[32];
 	const unsigned char *p = (const unsigned char *)v;
 	size_t n, i = 0, k, olen = 0;
-	unsigned int mdlen = 0;
 	char hex[GW_AUDIT_HASH_HEX + 1], o[CAP_FILE + 128];
 
 	if (v == NULL)
@@ -198,8 +219,7 @@ put_capped(struct gw_buf *b, const char *v, size_t cap)
 		}
 	}
 	if (i < n) {
-		if (EVP_Digest(p, n, md, &mdlen, EVP_sha256(), NULL) != 1 ||
-		    mdlen != 32)
+		if (gw_sha256(p, n, md) == -1)
 			return -1;
 		hex32(md, hex);
 		olen += (size_t)snprintf(o + olen, sizeof(o) - olen,
@@ -455,33 +475,26 @@ static int
 chain_line(long long seq, const char *prev, const struct gw_buf *content,
            struct gw_buf *line, char hash[GW_AUDIT_HASH_HEX + 1])
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-	EVP_MD_CTX *ctx = NULL;
+	unsigned char md[32];
 	size_t body;
-	int rc = -1;
 
 	if (content->len < 3 || content->p[0] != '{' ||
 	    content->p[content->len - 1] != '}')
-		goto out;
+		return -1;
 	if (gw_buf_printf(line, "{\"v\":%d,\"seq\":%lld,\"prev\":\"%s\",",
 	                  GW_AUDIT_SCHEMA_VERSION, seq, prev) == -1 ||
 	    gw_buf_add(line, content->p + 1, content->len - 1) == -1)
-		goto out;
+		return -1;
 	body = line->len;
-	ctx = EVP_MD_CTX_new();
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
-	    EVP_DigestUpdate(ctx, line->p, body) != 1 ||
-	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
-		goto out;
+	if (gw_sha256(line->p, body, md) == -1)
+		return -1;
 	hex32(md, hash);
 	line->len = body - 1; /* drop "}" */
-	if (gw_buf_printf(line, ",\"hash\":\"%s\"}\n", hash) == -1)
-		goto out;
-	rc = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	return rc;
+	if (gw_buf_add(line, ",\"hash\":\"", 9) == -1 ||
+	    gw_buf_add(line, hash, GW_AUDIT_HASH_HEX) == -1 ||
+	    gw_buf_add(line, "\"}\n", 3) == -1)
+		return -1;
+	return 0;
 }
 
 static int
@@ -681,6 +694,49 @@ set_head(struct gw_audit *a, long long seq, const char *hash)
 	memcpy(a->durable_hash, hash, sizeof(a->durable_hash));
 }
 
+/*
+ * Called with the lock held: takes every waiter whose record is durable
+ * (seq <= upto; upto -1: every waiter) off the list with state st and
+ * posts it.  A waiter may return the moment it is posted, so its next
+ * pointer is read first.
+ */
+static void
+wake_upto(struct gw_audit *a, long long upto, enum waiter_state st)
+{
+	struct waiter *w, *next;
+
+	for (w = a->wait_head; w != NULL && (upto < 0 || w->seq <= upto);
+	     w = next) {
+		next = w->next;
+		a->wait_head = next;
+		w->state = st;
+		sem_post(&w->sem);
+	}
+	if (a->wait_head == NULL)
+		a->wait_tail = NULL;
+}
+
+/*
+ * Called with the lock held by the writer when it is done: the role goes
+ * to the first waiter (its record is pending: it leads the next batch),
+ * unless a reopen or heal waits for it or nobody waits; then it is free.
+ */
+static void
+release_writer(struct gw_audit *a)
+{
+	struct waiter *w = a->wait_head;
+
+	if (w != NULL && a->want_writer == 0 && a->healthy) {
+		a->wait_head = w->next;
+		if (a->wait_head == NULL)
+			a->wait_tail = NULL;
+		w->state = W_LEAD; /* a->writer stays set: it is w's */
+		sem_post(&w->sem);
+	} else
+		a->writer = 0;
+	pthread_cond_broadcast(&a->cond);
+}
+
 /* Called with the lock held: the trail is broken until reopened. */
 static void
 breakdown(struct gw_audit *a, const char *why)
@@ -698,6 +754,7 @@ breakdown(struct gw_audit *a, const char *why)
 	a->last_seq = a->durable_seq;
 	memcpy(a->last_hash, a->durable_hash, sizeof(a->last_hash));
 	gw_buf_reset(&a->pending);
+	wake_upto(a, -1, W_FAIL);
 	gw_buf_init(&a->pending, AUDIT_PENDING_MAX);
 }
 
@@ -955,8 +1012,7 @@ out:
 			close(fd);
 		snprintf(a->reason, sizeof(a->reason), "%s", err);
 	}
-	a->writer = 0;
-	pthread_cond_broadcast(&a->cond);
+	release_writer(a);
 	gw_buf_reset(&content);
 	gw_buf_reset(&line);
 }
@@ -1014,8 +1070,10 @@ lead(struct gw_audit *a)
 	int ok, rot, ck = 0;
 
 	memcpy(hash, a->last_hash, sizeof(hash));
-	gw_buf_init(&a->pending, AUDIT_PENDING_MAX);
+	a->pending = a->spare; /* empty, with the last batch's room */
+	gw_buf_init(&a->spare, AUDIT_PENDING_MAX);
 	a->writer = 1;
+	pthread_cond_broadcast(&a->cond); /* room in pending again */
 	pthread_mutex_unlock(&a->lock);
 	err[0] = '\0';
 	ok = write_all(a->fd, batch.p, batch.len) == 0;
@@ -1045,7 +1103,7 @@ lead(struct gw_audit *a)
 		a->commits++;
 		a->durable_seq = seq;
 		memcpy(a->durable_hash, hash, sizeof(hash));
-		pthread_cond_broadcast(&a->cond);
+		wake_upto(a, seq, W_DONE);
 		now = gw_mono_us();
 		ck = a->regular &&
 		     (rot || now - a->ckpt_us >= CKPT_MAX_LAG_MS * 1000LL);
@@ -1059,11 +1117,69 @@ lead(struct gw_audit *a)
 	if (ok && rot)
 		ok = rotate(a, err, sizeof(err)) == 0;
 	pthread_mutex_lock(&a->lock);
-	a->writer = 0;
 	if (!ok)
 		breakdown(a, err);
-	pthread_cond_broadcast(&a->cond);
-	gw_buf_reset(&batch);
+	release_writer(a);
+	/* Kept for the next batch unless a burst made it big. */
+	if (a->spare.p == NULL && batch.cap <= AUDIT_SPARE_MAX) {
+		batch.len = 0;
+		batch.overflow = 0;
+		a->spare = batch;
+	} else
+		gw_buf_reset(&batch);
+}
+
+/*
+ * Called with the lock held after chaining record my; returns with the
+ * lock released: 0 once the record is on disk, -1 if the trail broke
+ * first.  The first emitter to find no writer leads; the others sleep on
+ * their own semaphore until a writer says their record is durable (and
+ * return without touching the lock again), that the trail broke, or that
+ * the leader's role is theirs.
+ */
+static int
+await_durable(struct gw_audit *a, long long my)
+{
+	struct waiter w;
+	unsigned epoch = a->epoch;
+	enum waiter_state st;
+	int rc;
+
+	for (;;) {
+		if (a->epoch != epoch || a->durable_seq >= my) {
+			rc = a->epoch == epoch ? 0 : -1;
+			pthread_mutex_unlock(&a->lock);
+			return rc;
+		}
+		if (!a->writer) {
+			lead(a);
+			continue;
+		}
+		if (sem_init(&w.sem, 0, 0) == -1) {
+			/* Not on Linux; release_writer broadcasts. */
+			pthread_cond_wait(&a->cond, &a->lock);
+			continue;
+		}
+		w.next = NULL;
+		w.seq = my;
+		w.state = W_WAIT;
+		if (a->wait_tail != NULL)
+			a->wait_tail->next = &w;
+		else
+			a->wait_head = &w;
+		a->wait_tail = &w;
+		pthread_mutex_unlock(&a->lock);
+		while (sem_wait(&w.sem) == -1 && errno == EINTR)
+			;
+		st = w.state;
+		sem_destroy(&w.sem);
+		if (st == W_DONE)
+			return 0;
+		if (st == W_FAIL)
+			return -1;
+		pthread_mutex_lock(&a->lock);
+		lead(a); /* W_LEAD: the writer's role was handed to us */
+	}
 }
 
 struct gw_audit *
@@ -1084,6 +1200,7 @@ gw_audit_open_opts(const char *path, const struct gw_audit_opts *opts,
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_cond_init(&a->cond, NULL);
 	gw_buf_init(&a->pending, AUDIT_PENDING_MAX);
+	gw_buf_init(&a->spare, AUDIT_PENDING_MAX);
 	if (opts != NULL)
 		a->opts = *opts;
 	a->instance = gw_strdup(a->opts.instance);
@@ -1143,6 +1260,7 @@ gw_audit_close(struct gw_audit *a)
 	if (a->fd != -1)
 		close(a->fd);
 	gw_buf_reset(&a->pending);
+	gw_buf_reset(&a->spare);
 	pthread_cond_destroy(&a->cond);
 	pthread_mutex_destroy(&a->lock);
 	free(a->path);
@@ -1169,9 +1287,8 @@ void
 gw_audit_tick(struct gw_audit *a)
 {
 	char hash[GW_AUDIT_HASH_HEX + 1], err[256];
-	long long seq, my = 0;
+	long long seq;
 	int64_t now;
-	unsigned epoch;
 	int ok;
 
 	if (a == NULL)
@@ -1180,14 +1297,9 @@ gw_audit_tick(struct gw_audit *a)
 	now = gw_now_ms();
 	/* An interval's anonymous counts go out though nobody writes. */
 	if (a->healthy && summary_due(a, now) && chain_summary(a, now) == 0) {
-		my = a->last_seq;
-		epoch = a->epoch;
-		while (a->epoch == epoch && a->durable_seq < my) {
-			if (!a->writer)
-				lead(a);
-			else
-				pthread_cond_wait(&a->cond, &a->lock);
-		}
+		if (await_durable(a, a->last_seq) == -1)
+			return;
+		pthread_mutex_lock(&a->lock);
 	}
 	if (!a->healthy || !a->regular || a->writer ||
 	    a->ckpt_seq >= a->durable_seq ||
@@ -1205,10 +1317,9 @@ gw_audit_tick(struct gw_audit *a)
 	a->ckpt_us = gw_mono_us();
 	if (ok)
 		a->ckpt_seq = seq;
-	a->writer = 0;
 	if (!ok)
 		breakdown(a, err);
-	pthread_cond_broadcast(&a->cond);
+	release_writer(a);
 	pthread_mutex_unlock(&a->lock);
 }
 
@@ -1264,7 +1375,6 @@ gw_audit_emit(struct gw_audit *a, const struct gw_audit_rec *r, char *err,
 	char hash[GW_AUDIT_HASH_HEX + 1];
 	enum gw_err rc = GW_ERR_AUDIT;
 	long long my = 0;
-	unsigned epoch;
 	int64_t now;
 	int written = 0;
 
@@ -1283,6 +1393,11 @@ gw_audit_emit(struct gw_audit *a, const struct gw_audit_rec *r, char *err,
 		goto out;
 	}
 	now = r->time_ms > 0 ? r->time_ms : gw_now_ms();
+	/* The line's room is taken now, not under the lock. */
+	if (gw_buf_reserve(&line, content.len + CHAIN_OVERHEAD) == -1) {
+		snprintf(err, errlen, "audit record could not be chained");
+		goto out;
+	}
 	pthread_mutex_lock(&a->lock);
 	heal(a);
 	while (a->healthy &&
@@ -1319,19 +1434,12 @@ gw_audit_emit(struct gw_audit *a, const struct gw_audit_rec *r, char *err,
 		memcpy(a->last_hash, hash, sizeof(hash));
 		written = 1;
 	}
-	epoch = a->epoch;
-	while (a->epoch == epoch && a->durable_seq < my) {
-		if (!a->writer)
-			lead(a);
-		else
-			pthread_cond_wait(&a->cond, &a->lock);
-	}
-	if (a->epoch != epoch) {
+	if (await_durable(a, my) == -1) {
+		pthread_mutex_lock(&a->lock);
 		snprintf(err, errlen, "audit trail broken: %s", a->reason);
 		pthread_mutex_unlock(&a->lock);
 		goto out;
 	}
-	pthread_mutex_unlock(&a->lock);
 	if (a->opts.syslog && written) {
 		line.p[line.len - 1] = '\0';
 		syslog(LOG_AUTHPRIV | LOG_INFO, "%s", line.p);
@@ -1355,8 +1463,10 @@ gw_audit_reopen(struct gw_audit *a, char *err, size_t errlen)
 		return GW_ERR_AUDIT;
 	}
 	pthread_mutex_lock(&a->lock);
+	a->want_writer++; /* so the role is freed, not handed on */
 	while (a->writer)
 		pthread_cond_wait(&a->cond, &a->lock);
+	a->want_writer--;
 	a->writer = 1;
 	was_healthy = a->healthy;
 	pthread_mutex_unlock(&a->lock);
@@ -1386,8 +1496,7 @@ gw_audit_reopen(struct gw_audit *a, char *err, size_t errlen)
 		a->healthy = 1;
 	} else if (was_healthy)
 		breakdown(a, err);
-	a->writer = 0;
-	pthread_cond_broadcast(&a->cond);
+	release_writer(a);
 	pthread_mutex_unlock(&a->lock);
 	return ok ? GW_OK : GW_ERR_AUDIT;
 }

@@ -140,7 +140,7 @@ gw_auditq_chain_parse(const char *line, size_t len, struct gw_auditq_chain *c)
 		goto out;
 	/* docs/AUDIT.md: SHA-256 of the line without ,"hash":"..." */
 	ctx = EVP_MD_CTX_new();
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1 ||
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, gw_sha256_md(), NULL) != 1 ||
 	    EVP_DigestUpdate(ctx, line, (size_t)(suf - line)) != 1 ||
 	    EVP_DigestUpdate(ctx, "}", 1) != 1 ||
 	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)

@@ -1218,8 +1218,7 @@ gw_jwt_verify(const struct gw_jwt_keyset *ks, const char *token, int64_t now_s,
 		reason = "token too large";
 		goto out;
 	}
-	if (ks->cache != NULL) {
-		SHA256((const unsigned char *)token, len, digest);
+	if (ks->cache != NULL && gw_sha256(token, len, digest) == 0) {
 		hit = cache_hit(ks, digest, now_s, out, &reason);
 		if (hit != 0) {
 			err = hit > 0 ? GW_OK : GW_ERR_TOKEN_INVALID;

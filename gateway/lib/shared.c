@@ -466,9 +466,9 @@ cache_key(const struct gw_shared *sh, const char *ns, const char *key,
 	unsigned int mdlen = 0, i;
 	int n;
 
-	if (EVP_Digest(key, strlen(key), md, &mdlen, EVP_sha256(), NULL) != 1 ||
-	    mdlen != 32)
+	if (gw_sha256(key, strlen(key), md) == -1)
 		return -1;
+	mdlen = 32;
 	for (i = 0; i < mdlen; i++) {
 		h[2 * i] = hex[md[i] >> 4];
 		h[2 * i + 1] = hex[md[i] & 0xf];

@@ -45,6 +45,7 @@ _Static_assert((TASK_PAYLOAD_MAX + 2) / 3 * 4 + 1 + 43 <= GW_TASK_HANDLE_MAX,
 struct gw_task_key {
 	unsigned char *k;
 	size_t len;
+	EVP_MAC_CTX *mac; /* HMAC-SHA-256 keyed with k */
 };
 
 static const char b64chars[] =
@@ -67,6 +68,11 @@ gw_task_key_new(const void *key, size_t len)
 	}
 	memcpy(k->k, key, len);
 	k->len = len;
+	k->mac = gw_hmac_sha256_new(k->k, k->len);
+	if (k->mac == NULL) {
+		gw_task_key_free(k);
+		return NULL;
+	}
 	return k;
 }
 
@@ -103,6 +109,7 @@ gw_task_key_free(struct gw_task_key *k)
 {
 	if (k == NULL)
 		return;
+	EVP_MAC_CTX_free(k->mac);
 	if (k->k != NULL) {
 		gw_wipe(k->k, k->len);
 		free(k->k);
@@ -195,7 +202,6 @@ mac(const struct gw_task_key *k, const char *ctx, const unsigned char *payload,
     size_t plen, unsigned char out[TASK_MAC_LEN])
 {
 	unsigned char msg[sizeof(TASK_CTX) + TASK_PAYLOAD_MAX];
-	unsigned int outl = 0;
 	size_t off = sizeof(TASK_CTX);
 
 	_Static_assert(sizeof(TASK_CTX) == sizeof(TASK_CTX_V2),
@@ -205,11 +211,8 @@ mac(const struct gw_task_key *k, const char *ctx, const unsigned char *payload,
 	memcpy(msg, ctx, sizeof(TASK_CTX)); /* NUL included */
 	memcpy(msg + off, payload, plen);
 	off += plen;
-	if (HMAC(EVP_sha256(), k->k, (int)k->len, msg, off, out, &outl) ==
-	        NULL ||
-	    outl != TASK_MAC_LEN)
-		return -1;
-	return 0;
+	_Static_assert(TASK_MAC_LEN == 32, "HMAC-SHA-256");
+	return gw_hmac_sha256(k->mac, msg, off, out);
 }
 
 /* The characters HSS task ids and project aliases may hold in a handle. */
@@ -433,9 +436,8 @@ gw_flight_join(struct gw_flight *t, const char *key, int64_t wait_ms)
 	enum gw_flight_rc rc = GW_FLIGHT_NONE;
 	size_t i;
 
-	if (t == NULL || key == NULL)
+	if (t == NULL || key == NULL || gw_sha256(key, strlen(key), h) == -1)
 		return GW_FLIGHT_NONE;
-	SHA256((const unsigned char *)key, strlen(key), h);
 	if (wait_ms < 0)
 		wait_ms = 0;
 	clock_gettime(CLOCK_MONOTONIC, &until);
@@ -475,9 +477,8 @@ gw_flight_land(struct gw_flight *t, const char *key)
 	unsigned char h[SHA256_DIGEST_LENGTH];
 	struct flight *f;
 
-	if (t == NULL || key == NULL)
+	if (t == NULL || key == NULL || gw_sha256(key, strlen(key), h) == -1)
 		return;
-	SHA256((const unsigned char *)key, strlen(key), h);
 	pthread_mutex_lock(&t->lock);
 	f = flight_find(t, h);
 	if (f != NULL)

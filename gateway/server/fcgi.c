@@ -370,6 +370,28 @@ take(struct server *sv, struct conn *c)
 }
 
 /*
+ * Reads whatever is left on fd without waiting (at most 1 MiB: nginx
+ * bounds a body well below); 1 if nothing is left unread, 0 if the caller
+ * should fall back to libfcgi's lingering close.
+ */
+static int
+drain(int fd)
+{
+	char trash[8192];
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 128; i++) {
+		n = recv(fd, trash, sizeof(trash), MSG_DONTWAIT);
+		if (n == 0 || (n == -1 && errno == EAGAIN))
+			return 1;
+		if (n == -1 && errno != EINTR)
+			return 0;
+	}
+	return 0;
+}
+
+/*
  * One connection, one request.  libfcgi gets a duplicate of the socket
  * (FCGX_Accept_r reads from an open ipcFd without accept(2)); it may close
  * its copy on a protocol error, while the worker's copy keeps the number
@@ -397,8 +419,18 @@ serve_conn(struct work *wk, const struct conn *c)
 	if (FCGX_Accept_r(&wk->r) != 0)
 		goto out; /* libfcgi closed lfd */
 	serve_one(wk);
-	/* libfcgi flushes, then drains the peer for up to 2 s: bounded. */
 	slot_deadline(wk->slot, mono_ms() + wk->sv->read_ms);
+	/*
+	 * libfcgi's close shuts down its side and then waits (up to 2 s) for
+	 * nginx to close, so that no unread byte makes close(2) reset the
+	 * peer.  A whole stream has nothing more to come: what the handler
+	 * left unread is read now without waiting, and the connection is
+	 * closed at once (nginx closes on FCGI_END_REQUEST anyway).
+	 */
+	if (c->complete && drain(lfd))
+		wk->r.detached = 1;
+	/* libfcgi flushes, then (not detached) drains the peer for up to
+	 * 2 s: bounded. */
 	FCGX_Finish_r(&wk->r);
 	if (wk->r.ipcFd >= 0)
 		FCGX_Free(&wk->r, 1);
@@ -430,10 +462,12 @@ complain(struct server *sv, const char *what, const char *detail)
 	fprintf(stderr, "hssgw: FastCGI: %s%s\n", what, detail);
 }
 
+/* efd -1: the connection was never added to the epoll set. */
 static void
 drop_pending(struct server *sv, int efd, size_t i)
 {
-	epoll_ctl(efd, EPOLL_CTL_DEL, sv->pend[i].fd, NULL);
+	if (efd != -1)
+		epoll_ctl(efd, EPOLL_CTL_DEL, sv->pend[i].fd, NULL);
 	close(sv->pend[i].fd);
 	sv->pend[i].fd = -1;
 	sv->npend--;
@@ -442,7 +476,8 @@ drop_pending(struct server *sv, int efd, size_t i)
 static void
 hand_over(struct server *sv, int efd, size_t i)
 {
-	epoll_ctl(efd, EPOLL_CTL_DEL, sv->pend[i].fd, NULL);
+	if (efd != -1)
+		epoll_ctl(efd, EPOLL_CTL_DEL, sv->pend[i].fd, NULL);
 	pthread_mutex_lock(&sv->qlock);
 	/* Room is certain: the front accepts only while npend + qlen is
 	 * below CONN_MAX. */
@@ -454,22 +489,27 @@ hand_over(struct server *sv, int efd, size_t i)
 	sv->npend--;
 }
 
-/* New data on a connection being read: hand it over once it ended. */
-static void
+/*
+ * New data on a connection being read: hand it over once it ended.
+ * Returns 1 if it was handed over or dropped, 0 if it waits for more.
+ */
+static int
 peek(struct server *sv, int efd, size_t i, unsigned char *buf)
 {
 	ssize_t n;
 
 	n = recv(sv->pend[i].fd, buf, PEEK_MAX, MSG_PEEK | MSG_DONTWAIT);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return 0;
 	if (n <= 0) {
 		drop_pending(sv, efd, i); /* the peer left or failed */
-		return;
+		return 1;
 	}
 	sv->pend[i].complete = gw_fcgi_stream_ended(buf, (size_t)n);
-	if (sv->pend[i].complete || n == PEEK_MAX)
-		hand_over(sv, efd, i);
+	if (!sv->pend[i].complete && n < PEEK_MAX)
+		return 0;
+	hand_over(sv, efd, i);
+	return 1;
 }
 
 static int
@@ -506,7 +546,7 @@ room(struct server *sv)
 }
 
 static void
-accept_some(struct server *sv, int efd)
+accept_some(struct server *sv, int efd, unsigned char *buf)
 {
 	struct sockaddr_storage sa;
 	struct epoll_event ev;
@@ -558,6 +598,10 @@ accept_some(struct server *sv, int efd)
 		sv->pend[i].deadline_ms = mono_ms() + sv->read_ms;
 		sv->pend[i].complete = 0;
 		sv->npend++;
+		/* nginx writes the request as soon as it has connected: most
+		 * streams are whole by now and skip the epoll set. */
+		if (peek(sv, -1, i, buf))
+			continue;
 		/* Edge-triggered: one event per arrival, though peek leaves
 		 * the bytes in place for libfcgi. */
 		memset(&ev, 0, sizeof(ev));
@@ -639,9 +683,10 @@ front(void *arg)
 		n = epoll_wait(efd, evs, 16, TICK_MS);
 		for (k = 0; k < n; k++) {
 			if (evs[k].data.u64 == UINT64_MAX)
-				accept_some(sv, efd);
+				accept_some(sv, efd, buf);
 			else if (sv->pend[evs[k].data.u64].fd != -1)
-				peek(sv, efd, (size_t)evs[k].data.u64, buf);
+				(void)peek(sv, efd, (size_t)evs[k].data.u64,
+				           buf);
 		}
 		watch(sv, efd);
 	}

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 #include <json-c/json.h>
+#include <openssl/evp.h>
 
 #include "gw.h"
 
@@ -182,6 +183,44 @@ json_str_as_json_c(void **state)
 	gw_buf_reset(&b);
 }
 
+/* The digest and MAC fetched once give the published answers. */
+static void
+sha256_hmac_vectors(void **state)
+{
+	/* FIPS 180-2 "abc"; RFC 4231 test case 2. */
+	static const char abc[] = "ba7816bf8f01cfea414140de5dae2223"
+	                          "b00361a396177a9cb410ff61f20015ad";
+	static const char jefe[] = "5bdcc146bf60754e6a042426089575c7"
+	                           "5a003f089d2739839dec58b964ec3843";
+	static const char msg[] = "what do ya want for nothing?";
+	struct evp_mac_ctx_st *k;
+	unsigned char md[32];
+	char hex[65];
+	int i;
+
+	(void)state;
+	assert_int_equal(gw_sha256("abc", 3, md), 0);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	assert_string_equal(hex, abc);
+	k = gw_hmac_sha256_new("Jefe", 4);
+	assert_non_null(k);
+	for (i = 0; i < 3; i++) { /* the keyed context is reused */
+		memset(md, 0, sizeof(md));
+		assert_int_equal(gw_hmac_sha256(k, msg, strlen(msg), md), 0);
+		for (int j = 0; j < 32; j++)
+			snprintf(hex + 2 * j, 3, "%02x", md[j]);
+		assert_string_equal(hex, jefe);
+	}
+	/* Negative control: another message, another MAC. */
+	assert_int_equal(gw_hmac_sha256(k, msg, strlen(msg) - 1, md), 0);
+	for (i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	assert_string_not_equal(hex, jefe);
+	EVP_MAC_CTX_free(k);
+	assert_int_equal(gw_hmac_sha256(NULL, msg, 1, md), -1);
+}
+
 static void
 ct_equal(void **state)
 {
@@ -279,6 +318,7 @@ main(void)
 	    cmocka_unit_test(rfc3339_cases),
 	    cmocka_unit_test(buf_cap),
 	    cmocka_unit_test(json_str_as_json_c),
+	    cmocka_unit_test(sha256_hmac_vectors),
 	    cmocka_unit_test(ct_equal),
 	    cmocka_unit_test(secret_file_modes),
 	    cmocka_unit_test(error_table),

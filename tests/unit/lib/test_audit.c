@@ -854,6 +854,92 @@ group_commit_once_each(void **state)
 	rmtree(dir);
 }
 
+struct fjob {
+	struct gw_audit *a;
+	int id;
+	int ok; /* records acknowledged before the first failure */
+};
+
+static void *
+until_failure(void *arg)
+{
+	struct fjob *j = arg;
+	struct gw_audit_rec r;
+	char rid[32], err[128];
+
+	for (j->ok = 0; j->ok < PER_THREAD * 4; j->ok++) {
+		fill(&r, NULL);
+		snprintf(rid, sizeof(rid), "t%d-%d", j->id, j->ok);
+		r.request_id = rid;
+		if (gw_audit_emit(j->a, &r, err, sizeof(err)) != GW_OK)
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * Followers sleep on their own semaphores (audit.c, struct waiter): when
+ * the disk fails under THREADS writers, every one of them must wake with
+ * the failure (alarm: a hang fails the test), and every record any of
+ * them had acknowledged must be in the file.  Positive control: reopened,
+ * the same writers all succeed.
+ */
+static void
+waiters_fail_together(void **state)
+{
+	char *dir = tmpdir(), path[256], err[256], want[32], **lines;
+	struct fjob jobs[THREADS];
+	struct job ok_jobs[THREADS];
+	pthread_t t[THREADS];
+	struct rlimit old, small;
+	struct gw_audit *a;
+	size_t n, i;
+	int th, k, found;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
+	a = gw_audit_open(path, err, sizeof(err));
+	assert_non_null(a);
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small = old;
+	small.rlim_cur = 200 * 1024; /* about a quarter of the records */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	alarm(60);
+	for (th = 0; th < THREADS; th++) {
+		jobs[th].a = a;
+		jobs[th].id = th;
+		assert_int_equal(
+		    pthread_create(&t[th], NULL, until_failure, &jobs[th]), 0);
+	}
+	for (th = 0; th < THREADS; th++)
+		pthread_join(t[th], NULL);
+	alarm(0);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(gw_audit_ready(a), 0);
+	n = read_lines(path, &lines);
+	assert_true(n > 0);
+	for (th = 0; th < THREADS; th++) {
+		assert_true(jobs[th].ok < PER_THREAD * 4); /* it failed */
+		for (k = 0; k < jobs[th].ok; k++) {
+			snprintf(want, sizeof(want), "\"t%d-%d\"", th, k);
+			for (found = 0, i = 0; i < n && !found; i++)
+				found = strstr(lines[i], want) != NULL;
+			if (!found)
+				fail_msg("acknowledged %s is not on disk",
+				         want);
+		}
+	}
+	free_lines(lines, n);
+	/* Positive control: the cause gone, reopened, all succeed. */
+	assert_int_equal(gw_audit_reopen(a, err, sizeof(err)), GW_OK);
+	run_writers(a, ok_jobs, t, 20);
+	join_writers(t);
+	assert_int_equal(gw_audit_ready(a), 1);
+	gw_audit_close(a);
+	rmtree(dir);
+}
+
 static void
 unwritable_fails_closed(void **state)
 {
@@ -1147,6 +1233,7 @@ main(void)
 	    cmocka_unit_test(records_match_schema),
 	    cmocka_unit_test(group_commit_once_each),
 	    cmocka_unit_test(unwritable_fails_closed),
+	    cmocka_unit_test(waiters_fail_together),
 	    cmocka_unit_test(rotation_by_size),
 	    cmocka_unit_test(rename_reopen_under_load),
 	    cmocka_unit_test(restart_continues_chain),
