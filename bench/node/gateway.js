@@ -366,8 +366,13 @@ const BODY_SCHEMA = {
 
 function main() {
 	const a = opts();
-	const verify = makeVerifier(a);
-	const statements = policyLoad(a.policy);
+	let verify, statements;
+	try {
+		verify = makeVerifier(a);
+		statements = policyLoad(a.policy);
+	} catch (e) {
+		die(e.message);
+	}
 	const audit = new Audit(a.audit, !a['no-fsync']);
 	const upstream = new Pool(a.upstream, { connections: 64,
 	    keepAliveTimeout: 30000, headersTimeout: UPSTREAM_TIMEOUT_MS,
@@ -375,6 +380,8 @@ function main() {
 	const app = fastify({ logger: false, bodyLimit: MAX_BODY_BYTES,
 	    ajv: { customOptions: { coerceTypes: false, removeAdditional: false,
 	    allErrors: false } } });
+	/* JSON only, as hssgw: any other type is a 415, not a string body. */
+	app.removeContentTypeParser('text/plain');
 
 	/* Everything a record holds that is known before the answer. */
 	const base = (req) => ({
