@@ -13,12 +13,22 @@ ratio to the first row, the ceiling:
                 coalescing table, durable audit, no HSS call; 200
   denied        the same export from a group no policy allows: 403, audited
   bad signature a well-formed RS256 token with a wrong signature: 401
+  node          with --node: bench/node/gateway.js (fastify + jsonwebtoken
+                + undici) behind a TLS front like the ceiling's: the same
+                RS256 key, policy file and export, a durable hash-chained
+                audit line (group-committed fdatasync), then a proxy to the
+                ceiling's static upstream; 200.  Two rows: with a
+                verified-token cache (--node-cache, default 4096 like
+                hssgw's jwt.cache_entries) and with none.  Skipped, with a
+                note on stderr, when node or bench/node/node_modules is
+                missing (npm ci --prefix bench/node).
 
 nginx's per-client limit_req is lifted through the template's GW_RATE and
 GW_BURST.  Needs wrk (Debian package).  Numbers, never assertions.
 
 usage: python3 bench/e2e.py --bin BUILD/bin --src . [--seconds 10]
        [--connections 32] [--threads N] [--jwt-cache N] [--json]
+       [--node [--node-cache N]]
        [--soak [REQUESTS]]   (default 1000000: RSS of hssgw, start and end)
 """
 
@@ -26,6 +36,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -71,6 +82,36 @@ server {
 }
 """
 
+NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
+NODE_CONF = """
+# bench/e2e.py: the Node.js gateway's TLS front, the ceiling's server with
+# the gateway (bench/node/gateway.js, on a unix socket) as its upstream.
+server {
+	listen 127.0.0.1:%(front)d ssl;
+	ssl_certificate %(cert)s;
+	ssl_certificate_key %(key)s;
+	ssl_protocols TLSv1.2 TLSv1.3;
+	ssl_session_cache shared:bench_tls:1m;
+	client_max_body_size 64k;
+	location / {
+		proxy_pass http://unix:%(sock)s:;
+		proxy_http_version 1.1;
+		proxy_set_header Connection "";
+		proxy_set_header X-Real-IP $remote_addr;
+	}
+}
+"""
+
+
+def node_missing():
+    """Why the Node rows cannot run, or None."""
+    if shutil.which("node") is None:
+        return "node not installed (Debian package nodejs)"
+    if not os.path.isdir(os.path.join(NODE_DIR, "node_modules")):
+        return ("bench/node/node_modules missing (npm ci --prefix %s)" %
+                NODE_DIR)
+    return None
+
 
 class BenchStack(st.Stack):
     """The integration stack plus task handles, coalescing and an include
@@ -99,6 +140,7 @@ class BenchStack(st.Stack):
         st.write_file(self.config_path, json.dumps(self.config, indent=1))
         with open(self.path("nginx", "emulator.conf"), "a") as f:
             f.write("\ninclude %s;\n" % self.path("nginx", "ceiling*.conf"))
+            f.write("include %s;\n" % self.path("nginx", "node-*.conf"))
 
     def add_ceiling(self, body):
         """Writes the ceiling's servers, reloads nginx, returns the port."""
@@ -110,6 +152,7 @@ class BenchStack(st.Stack):
             "up": up, "front": front, "body": body,
             "cert": self.path("tls", "server.pem"),
             "key": self.path("tls", "server.key")})
+        self.ceiling_up = up
         self.procs["nginx"].send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
         while True:
@@ -123,6 +166,56 @@ class BenchStack(st.Stack):
                 raise st.StackError("ceiling not up:\n" +
                                     self.log_tail("nginx"))
             time.sleep(0.05)
+
+    def add_node(self, name, cache, probe):
+        """Starts bench/node/gateway.js as `name` (token cache of `cache`
+        entries) proxying to the ceiling's upstream, behind its own TLS
+        front in this nginx; returns the front's port once `probe` (a
+        request through it) answers 200.  Its trail: audit/<name>.jsonl."""
+        sock = self.path(name + ".sock")
+        self._spawn(name, [
+            "node", os.path.join(NODE_DIR, "gateway.js"),
+            "--listen", "unix:" + sock,
+            "--key", self.path("keys", "idp-rs256.pub.pem"),
+            "--kid", "dev-rs256", "--issuer", st.ISSUER,
+            "--audience", st.AUDIENCE,
+            "--policy", self.path("policies", "demo.json"),
+            "--project", "%s=%s" % (st.PROJECT_ALIAS, st.REGION),
+            "--upstream", "http://127.0.0.1:%d" % self.ceiling_up,
+            "--audit", self.node_audit(name),
+            "--leeway", str(self.config["jwt"]["leeway_seconds"]),
+            "--cache", str(cache)])
+        front = st.free_port()
+        st.write_file(self.path("nginx", name + ".conf"), NODE_CONF % {
+            "front": front, "sock": sock,
+            "cert": self.path("tls", "server.pem"),
+            "key": self.path("tls", "server.key")})
+        self.procs["nginx"].send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 20
+        last = None
+        while True:
+            if self.procs[name].poll() is not None:
+                raise st.StackError("%s exited:\n%s" % (
+                    name, self.log_tail(name)))
+            try:
+                last = probe(front)
+                if last.status == 200:
+                    return front
+            except OSError as e:
+                last = e
+            if time.monotonic() > deadline:
+                raise st.StackError("%s not up: %r\n%s%s" % (
+                    name, last, self.log_tail(name),
+                    self.log_tail("nginx")))
+            time.sleep(0.1)
+
+    def node_audit(self, name):
+        return self.path("audit", name + ".jsonl")
+
+    def stop(self):
+        for name in [n for n in self.procs if n.startswith("node-")]:
+            self._terminate(self.procs.pop(name))
+        super().stop()
 
     def rss_kb(self):
         with open("/proc/%d/status" % self.procs["hssgw"].pid) as f:
@@ -191,7 +284,22 @@ def main():
     ap.add_argument("--soak", type=int, nargs="?", const=1000000,
                     default=0, metavar="REQUESTS",
                     help="status polls to send, reporting hssgw's RSS")
+    ap.add_argument("--node", action="store_true",
+                    help="add the Node.js gateway's rows (bench/node)")
+    ap.add_argument("--node-cache", type=int, default=4096, metavar="N",
+                    help="the Node gateway's verified-token cache for its "
+                    "cached row (default 4096, hssgw's default; 0 runs "
+                    "only the uncached row)")
     a = ap.parse_args()
+    if a.node and a.soak:
+        ap.error("--node and --soak do not go together")
+    if not 0 <= a.node_cache <= 1000000:
+        ap.error("--node-cache must be 0..1000000")
+    if a.node:
+        why = node_missing()
+        if why is not None:
+            print("e2e.py: Node rows skipped: " + why, file=sys.stderr)
+            a.node = False
     s = BenchStack(a.bin, a.src, rate=1000000, burst=1000000,
                    timeout_ms=5000, threads=a.threads,
                    jwt_cache=a.jwt_cache)
@@ -224,6 +332,9 @@ def main():
              ("POST", json.dumps(BODY), dict(jhdr, Authorization="Bearer " +
                                              bad_signature(tok)))),
         ]
+        nodes = []
+        if a.node:
+            nodes = add_node_rows(s, a, rows, tok)
         for name, want, (port, path), (method, body, hdr) in rows:
             r = s.request(method, path, body, hdr, port=port)
             if r.status != want:
@@ -236,6 +347,7 @@ def main():
                     a.connections)
             r["name"], r["want"] = name, want
             results.append(r)
+        trails = [check_node_trail(s, n) for n in nodes]
     finally:
         s.stop()
     ceil = results[0]["rps"] or 1
@@ -258,7 +370,57 @@ def main():
           "jwt.cache_entries: %s, durable audit on)" % (
               a.connections, a.seconds, a.threads or "default",
               "default" if a.jwt_cache is None else a.jwt_cache))
+    for t in trails:
+        print(t)
     return 0
+
+
+def add_node_rows(s, a, rows, tok):
+    """Starts the Node gateways (one with the token cache, one without),
+    appends their rows and checks each refuses what hssgw refuses: a bad
+    signature and no token (401), a group no policy allows (403).
+    Returns the gateways' names."""
+    jhdr = {"Content-Type": "application/json"}
+    body = json.dumps(BODY)
+    ok = dict(jhdr, Authorization="Bearer " + tok)
+    refused = [
+        (401, dict(jhdr, Authorization="Bearer " + bad_signature(tok))),
+        (401, jhdr),
+        (403, dict(jhdr, Authorization="Bearer " +
+                   s.mint(ttl=7200, groups=("nobody",)))),
+    ]
+    gateways = ([("node-cache", a.node_cache,
+                  "node: export, token cache (200)")]
+                if a.node_cache else [])
+    gateways.append(("node-nocache", 0, "node: export, no token cache (200)"))
+    names = []
+    for name, cache, row in gateways:
+        port = s.add_node(name, cache, lambda p: s.request(
+            "POST", st.EXPORT_PATH, body, ok, port=p))
+        for want, hdr in refused:
+            r = s.request("POST", st.EXPORT_PATH, body, hdr, port=port)
+            if r.status != want or r.json().get("error_code") is None:
+                raise st.StackError("%s: want %d, got %r" % (name, want, r))
+        rows.append((row, 200, (port, st.EXPORT_PATH), ("POST", body, ok)))
+        names.append(name)
+    return names
+
+
+def check_node_trail(s, name):
+    """The Node gateway's trail after its run: `hssgw audit verify` checks
+    its chain (the same hashing as hssgw's); returns a one-line summary."""
+    s.procs[name].send_signal(signal.SIGTERM)  # flushes and closes
+    s.procs[name].wait(timeout=10)
+    trail = s.node_audit(name)
+    p = subprocess.run([s.hssgw, "audit", "verify", "--no-checkpoint",
+                        trail], capture_output=True, text=True)
+    with open(trail, "rb") as f:
+        n = sum(1 for _ in f)
+    if p.returncode != 0:
+        raise st.StackError("%s: audit verify: %s%s" % (name, p.stdout,
+                                                        p.stderr))
+    return "%s: %d audit records, chain intact (hssgw audit verify)" % (
+        name, n)
 
 
 WARMUP = 2

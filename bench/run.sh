@@ -24,5 +24,15 @@ echo "== shared budget through Redis vs in process (bench/bench_shared.c)"
 "$root/build-bench/bin/bench_shared" "$secs"
 echo
 echo "== end to end through nginx (bench/e2e.py)"
+# The Node.js gateway's rows when node is there (npm ci from the pinned
+# package-lock.json the first time); without node the other rows still run.
+node_opt=()
+if command -v node >/dev/null; then
+	if [ ! -d "$root/bench/node/node_modules" ] && command -v npm >/dev/null; then
+		npm ci --prefix "$root/bench/node" --no-audit --no-fund \
+			--loglevel=error || echo "npm ci failed: Node rows skipped" >&2
+	fi
+	[ -d "$root/bench/node/node_modules" ] && node_opt=(--node)
+fi
 python3 "$root/bench/e2e.py" --bin "$root/build-bench/bin" --src "$root" \
-	--seconds "$secs"
+	--seconds "$secs" "${node_opt[@]}"
