@@ -55,7 +55,8 @@
  * the total read deadline. */
 #define PEEK_MAX (32 * 1024)
 /* The front thread's tick: deadlines are enforced this promptly. */
-#define TICK_MS 50
+#define TICK_MS  50
+#define HEAD_MAX (16 * 1024) /* a response head: our own headers only */
 
 /* A connection the front thread accepted and a worker has yet to take. */
 struct conn {
@@ -233,28 +234,42 @@ reason(int status)
 }
 
 /* Streaming answers (downloads): headers now, the body chunk by chunk. */
+/*
+ * The CGI response head (Status, the headers, Content-Length when length
+ * >= 0, the blank line) in one piece: formatted here, not with libfcgi's
+ * FCGX_FPrintF, which is slow and knows no %lld.  0 or -1.
+ */
+static int
+put_head(FCGX_Stream *out, const struct gw_http_resp *resp, long long length)
+{
+	struct gw_buf b;
+	size_t i;
+	int rc;
+
+	gw_buf_init(&b, HEAD_MAX);
+	gw_buf_printf(&b, "Status: %d %s\r\n", resp->status,
+	              reason(resp->status));
+	for (i = 0; i < resp->nheaders; i++)
+		gw_buf_printf(&b, "%s: %s\r\n", resp->headers[i].name,
+		              resp->headers[i].value);
+	if (length >= 0)
+		gw_buf_printf(&b, "Content-Length: %lld\r\n", length);
+	gw_buf_add(&b, "\r\n", 2);
+	rc = b.overflow || FCGX_PutStr(b.p, (int)b.len, out) != (int)b.len ? -1
+	                                                                   : 0;
+	gw_buf_reset(&b);
+	return rc;
+}
+
 static int
 stream_head(void *ctx, const struct gw_http_resp *resp, long long length)
 {
 	struct work *wk = ctx;
-	FCGX_Request *r = &wk->r;
 	int64_t t0 = mono_ms();
-	char cl[64];
-	size_t i;
 	int rc;
 
 	send_begin(wk);
-	FCGX_FPrintF(r->out, "Status: %d %s\r\n", resp->status,
-	             reason(resp->status));
-	for (i = 0; i < resp->nheaders; i++)
-		FCGX_FPrintF(r->out, "%s: %s\r\n", resp->headers[i].name,
-		             resp->headers[i].value);
-	/* libfcgi's printf knows no %lld: format it here. */
-	if (length >= 0) {
-		snprintf(cl, sizeof(cl), "Content-Length: %lld\r\n", length);
-		FCGX_PutS(cl, r->out);
-	}
-	rc = FCGX_PutS("\r\n", r->out) < 0 ? -1 : 0;
+	rc = put_head(wk->r.out, resp, length);
 	return send_end(wk, t0) == -1 ? -1 : rc;
 }
 
@@ -306,7 +321,6 @@ serve_one(struct work *wk)
 	struct gw_http_resp resp;
 	char *body = NULL;
 	int64_t t0;
-	size_t i;
 
 	memset(&req, 0, sizeof(req));
 	memset(&resp, 0, sizeof(resp));
@@ -333,15 +347,8 @@ serve_one(struct work *wk)
 
 	t0 = mono_ms();
 	send_begin(wk);
-	FCGX_FPrintF(r->out, "Status: %d %s\r\n", resp.status,
-	             reason(resp.status));
-	for (i = 0; i < resp.nheaders; i++)
-		FCGX_FPrintF(r->out, "%s: %s\r\n", resp.headers[i].name,
-		             resp.headers[i].value);
-	/* libfcgi's FCGX_FPrintF knows no %zu: it would end the headers. */
-	FCGX_FPrintF(r->out, "Content-Length: %lu\r\n\r\n",
-	             (unsigned long)resp.bodylen);
-	if (resp.bodylen > 0)
+	if (put_head(r->out, &resp, (long long)resp.bodylen) == 0 &&
+	    resp.bodylen > 0)
 		FCGX_PutStr(resp.body, (int)resp.bodylen, r->out);
 	(void)send_end(wk, t0);
 out:
