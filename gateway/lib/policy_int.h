@@ -10,6 +10,7 @@
 #define GW_POLICY_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "policy.h"
@@ -148,7 +149,38 @@ struct keydef {
 	int time_ms;   /* integers are ms since the epoch */
 };
 
+/* The actions hssgw knows (policy_cond.c); every Action must match one. */
+#define POL_NKNOWN_ACTIONS 4
+extern const char *const pol_known_actions[POL_NKNOWN_ACTIONS];
+
+/*
+ * The pre-filter (policy_index.c): one hash table slot per distinct
+ * (Principal claim key, literal value), listing the statements that value
+ * lets through; val borrows the pattern text, NULL marks an empty slot.
+ */
+struct pol_slot {
+	const char *val;
+	size_t len;
+	size_t key;
+	uint32_t hash;
+	uint32_t off, n; /* the statements: stmts[off, off + n) */
+	uint32_t fill, last;
+};
+
+/* Bitmaps of words uint64_t words, one bit per statement. */
+struct pol_index {
+	size_t words;
+	uint64_t *always; /* no Principal value can rule these out */
+	uint64_t *act[POL_NKNOWN_ACTIONS]; /* Action can apply to action a */
+	struct pol_slot *slots;            /* nslots, a power of two */
+	size_t nslots;
+	uint32_t *stmts;
+	size_t keys[GW_POL_KEYS_MAX]; /* the claim keys slots hold */
+	size_t nkeys;
+};
+
 struct gw_pol_set {
+	struct pol_index ix;
 	struct stmt *st;
 	size_t n, cap;
 	char **files;
@@ -209,10 +241,6 @@ struct explainer {
 	void (*fn)(struct explainer *, struct ev *, const struct stmt *,
 	           int applied);
 };
-
-/* The actions hssgw knows (policy_cond.c); every Action must match one. */
-#define POL_NKNOWN_ACTIONS 4
-extern const char *const pol_known_actions[POL_NKNOWN_ACTIONS];
 
 /* policy_match.c: ASCII case folding and wildcard matching. */
 /*
@@ -279,6 +307,13 @@ void pol_run(const struct gw_pol_set *set, const struct gw_pol_request *req,
 int pol_parse_ip(const char *s, struct cidr *out);
 int pol_parse_date(const char *s, int time_ms, long long *ms);
 int pol_parse_bool(const char *s, long long *b);
+
+/* policy_index.c: the pre-filter, built at load. */
+/* Builds set->ix over the whole set; 0, or -1 out of memory. */
+int pol_index_build(struct gw_pol_set *set);
+void pol_index_free(struct pol_index *ix);
+/* Sets in cand (ix.words words) the statements that can apply. */
+void pol_index_cands(struct ev *e, uint64_t *cand);
 
 /* policy_compile.c */
 int pol_cfail(struct cc *, const char *path, const char *fmt, ...)
