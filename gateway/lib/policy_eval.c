@@ -687,11 +687,23 @@ applies(struct ev *e, const struct stmt *st)
 	return 1;
 }
 
+/* snprintf's "%s" without its cost: it was a sixth of an evaluation. */
+static void
+copy_str(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 static void
 ref_set(struct gw_pol_ref *r, const struct stmt *st)
 {
-	snprintf(r->file, sizeof(r->file), "%s", st->file);
-	snprintf(r->sid, sizeof(r->sid), "%s", st->sid);
+	copy_str(r->file, sizeof(r->file), st->file);
+	copy_str(r->sid, sizeof(r->sid), st->sid);
 }
 
 static int

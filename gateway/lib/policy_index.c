@@ -188,10 +188,12 @@ pol_index_build(struct gw_pol_set *set)
 			ix->slots[i].last = UINT32_MAX;
 		}
 	}
-	for (a = 0; a < POL_NKNOWN_ACTIONS; a++)
+	for (a = 0; a < POL_NKNOWN_ACTIONS; a++) {
+		ix->actlen[a] = strlen(pol_known_actions[a]);
 		for (i = 0; i < set->n; i++)
 			if (action_can_apply(&set->st[i], pol_known_actions[a]))
 				ix->act[a][i / 64] |= UINT64_C(1) << (i % 64);
+	}
 	return 0;
 nomem:
 	pol_index_free(ix);
@@ -228,8 +230,10 @@ pol_index_cands(struct ev *e, uint64_t *cand)
 	 * request naming a known action in any case matches exactly what
 	 * that action does; any other action is not filtered.
 	 */
-	for (i = 0; i < POL_NKNOWN_ACTIONS; i++)
-		if (pol_ieq(e->req->action, pol_known_actions[i]))
+	len = strlen(e->req->action);
+	for (i = 0; i < POL_NKNOWN_ACTIONS && act == NULL; i++)
+		if (len == ix->actlen[i] &&
+		    pol_ieqn(e->req->action, pol_known_actions[i], len))
 			act = ix->act[i];
 	for (i = 0; act != NULL && i < ix->words; i++)
 		cand[i] &= act[i];

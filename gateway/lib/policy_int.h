@@ -172,6 +172,7 @@ struct pol_index {
 	size_t words;
 	uint64_t *always; /* no Principal value can rule these out */
 	uint64_t *act[POL_NKNOWN_ACTIONS]; /* Action can apply to action a */
+	size_t actlen[POL_NKNOWN_ACTIONS]; /* strlen(pol_known_actions[a]) */
 	struct pol_slot *slots;            /* nslots, a power of two */
 	size_t nslots;
 	uint32_t *stmts;
@@ -268,12 +269,17 @@ pol_ieqn(const char *a, const char *b, size_t n)
 	return 1;
 }
 
+/* Equal ignoring ASCII case; one walk, no strlen: most differ early. */
 static inline int
 pol_ieq(const char *a, const char *b)
 {
-	size_t la = strlen(a);
-
-	return la == strlen(b) && pol_ieqn(a, b, la);
+	for (;; a++, b++) {
+		if (pol_fold((unsigned char)*a, 1) !=
+		    pol_fold((unsigned char)*b, 1))
+			return 0;
+		if (*a == '\0')
+			return 1;
+	}
 }
 
 static inline int
