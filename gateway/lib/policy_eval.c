@@ -5,9 +5,10 @@
  * follow AWS IAM's documented semantics.  Only the statements the
  * pre-filter (policy_index.c) leaves are visited; each key's request
  * values are resolved and parsed once per request, each distinct element
- * evaluated once (memo ids).  Also the set's accessors and gw_pol_ctx_build. It
- * must never allocate, log or do I/O (gw_pol_explain, for the CLI, is the one
- * exception, through pol_run's explainer), and never change the set.
+ * evaluated once (memo ids).  Also the set's accessors and
+ * gw_pol_ctx_build.  It must never allocate, log or do I/O (gw_pol_explain,
+ * for the CLI, is the one exception, through pol_run's explainer), and
+ * never change the set.
  */
 #include <arpa/inet.h>
 #include <limits.h>

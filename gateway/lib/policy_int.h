@@ -2,9 +2,10 @@
  * Internal to the policy engine: for gateway/lib/policy*.c only, never
  * included anywhere else (the public API is policy.h).  It holds the
  * compiled set's structures, shared by compiling (policy_compile.c,
- * policy_cond.c), matching (policy_match.c), evaluation (policy_eval.c) and
- * explain/check (policy_explain.c), and the functions they call across
- * files, all named pol_*.
+ * policy_cond.c), matching (policy_match.c), the pre-filter
+ * (policy_index.c), evaluation (policy_eval.c) and explain/check
+ * (policy_explain.c), and the functions they call across files, all named
+ * pol_*.
  */
 #ifndef GW_POLICY_INT_H
 #define GW_POLICY_INT_H
@@ -167,7 +168,7 @@ struct pol_slot {
 	uint32_t fill, last;
 };
 
-/* Bitmaps of words uint64_t words, one bit per statement. */
+/* Bitmaps are words uint64_t long, one bit per statement in load order. */
 struct pol_index {
 	size_t words;
 	uint64_t *always; /* no Principal value can rule these out */
