@@ -837,6 +837,30 @@ gw_pol_eval(const struct gw_pol_set *set, const struct gw_pol_request *req,
 	pol_run(set, req, out, NULL);
 }
 
+size_t
+gw_pol_candidates(const struct gw_pol_set *set,
+                  const struct gw_pol_request *req)
+{
+	uint64_t cand[GW_POL_STATEMENTS_MAX / 64 + 1];
+	struct view views[GW_POL_KEYS_MAX];
+	unsigned char done[GW_POL_KEYS_MAX];
+	struct ev e;
+	size_t w, n = 0;
+
+	if (!request_ok(set, req))
+		return 0;
+	memset(done, 0, set->nkeys);
+	memset(&e, 0, sizeof(e));
+	e.set = set;
+	e.req = req;
+	e.views = views;
+	e.done = done;
+	pol_index_cands(&e, cand);
+	for (w = 0; w < set->ix.words; w++)
+		n += (size_t)__builtin_popcountll(cand[w]);
+	return n;
+}
+
 const char *
 gw_pol_effect_name(enum gw_pol_effect e)
 {

@@ -7,8 +7,8 @@
  * must not let through (case variants, the same value under another
  * claim), each with a positive control; every decision is also checked
  * against gw_pol_explain, which visits every statement without the index.
- * Then load order across bitmap words, the deciding list, and random sets
- * compared with explain.
+ * Then load order across bitmap words, the deciding list, that the index
+ * does filter (gw_pol_candidates), and random sets compared with explain.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -67,6 +67,9 @@ eval_both(const struct gw_pol_set *set, const char *spec, const char *action,
 	req.resource = DEMO_RES;
 	gw_pol_eval(set, &req, d);
 	same_as_explain(set, &req, d, name);
+	/* Every deciding statement was one the pre-filter left. */
+	assert_true(gw_pol_candidates(set, &req) >= d->ndeciding_total);
+	assert_true(gw_pol_candidates(set, &req) <= gw_pol_count(set));
 	claims_free(&c);
 	return d->effect;
 }
@@ -415,6 +418,83 @@ test_repeated_values(void **state)
 	gw_pol_free(set);
 }
 
+static size_t
+cands(const struct gw_pol_set *set, const char *spec, const char *action)
+{
+	struct gw_pol_request req = {0};
+	struct gw_claims c;
+	size_t n;
+
+	claims_parse(&c, spec);
+	req.claims = &c;
+	req.action = action;
+	req.resource = DEMO_RES;
+	n = gw_pol_candidates(set, &req);
+	claims_free(&c);
+	return n;
+}
+
+/*
+ * The pre-filter does filter: a request reaches the statements naming
+ * it, not the whole set (what makes evaluation cheap; a pre-filter that
+ * let everything through would pass every test above).
+ */
+static void
+test_candidates(void **state)
+{
+	struct gw_pol_request req = {0};
+	struct gw_claims none = {0};
+	struct gw_pol_set *set;
+
+	(void)state;
+	set = groups_set(200, NULL);
+	assert_int_equal(cands(set, "groups=[g5]", EXPORT), 1);
+	assert_int_equal(cands(set, "groups=[g5,g70,nobody,g5]", EXPORT), 2);
+	assert_int_equal(cands(set, "groups=[G5,g200]", EXPORT), 0);
+	assert_int_equal(cands(set, "sub=g5;team=g5", EXPORT), 0);
+	req.claims = &none;
+	req.action = EXPORT;
+	req.resource = DEMO_RES;
+	assert_int_equal(gw_pol_candidates(set, &req), 0);
+	assert_int_equal(gw_pol_candidates(NULL, &req), 0);
+	req.action = NULL;
+	assert_int_equal(gw_pol_candidates(set, &req), 0);
+	gw_pol_free(set);
+
+	/* Statements no literal Principal rules out are always left. */
+	set = load(DOC("{\"Effect\":\"Allow\",\"Principal\":\"*\",\"Action\":"
+	               "\"*\",\"Resource\":\"*\"},"
+	               "{\"Effect\":\"Allow\",\"Principal\":{\"jwt:groups\":"
+	               "\"a*\"},\"Action\":\"*\",\"Resource\":\"*\"},"
+	               "{\"Effect\":\"Deny\",\"NotPrincipal\":{\"jwt:groups\":"
+	               "\"a\"},\"Action\":\"*\",\"Resource\":\"*\"},"
+	               "{\"Effect\":\"Allow\",\"Principal\":{\"jwt:groups\":"
+	               "\"a*\",\"jwt:sub\":\"alice\"},\"Action\":\"*\","
+	               "\"Resource\":\"*\"},"
+	               "{\"Effect\":\"Allow\",\"Principal\":{\"jwt:groups\":"
+	               "\"a\"},\"Action\":\"*\",\"Resource\":\"*\"}"));
+	assert_int_equal(cands(set, "sub=bob;groups=[b]", EXPORT), 3);
+	assert_int_equal(cands(set, "sub=alice;groups=[b]", EXPORT), 4);
+	assert_int_equal(cands(set, "sub=alice;groups=[a]", EXPORT), 5);
+	gw_pol_free(set);
+
+	/* By action: exact per known action in any case, none otherwise. */
+	set = load(DOC("{\"Effect\":\"Allow\"," ANYONE ",\"Action\":\"" EXPORT
+	               "\",\"Resource\":\"*\"},"
+	               "{\"Effect\":\"Allow\"," ANYONE ",\"Action\":\"" GET_TASK
+	               "\",\"Resource\":\"*\"},"
+	               "{\"Effect\":\"Deny\"," ANYONE ",\"NotAction\":\"" EXPORT
+	               "\",\"Resource\":\"*\"},"
+	               "{\"Effect\":\"Allow\"," ANYONE ",\"Action\":\"hss:*\","
+	               "\"Resource\":\"*\"}"));
+	assert_int_equal(cands(set, "", EXPORT), 2);
+	assert_int_equal(cands(set, "", "HSS:EXPORTIMAGEBASELINE"), 2);
+	assert_int_equal(cands(set, "", GET_TASK), 3);
+	assert_int_equal(cands(set, "", "hss:downloadExportFile"), 2);
+	assert_int_equal(cands(set, "", "hss:Other"), 4);
+	gw_pol_free(set);
+}
+
 /* ---- random sets: eval with the index == explain without it ---- */
 
 static uint64_t rng = 0x9e3779b97f4a7c15u;
@@ -518,6 +598,7 @@ main(void)
 	    cmocka_unit_test(test_deciding_cap),
 	    cmocka_unit_test(test_deny_anywhere),
 	    cmocka_unit_test(test_repeated_values),
+	    cmocka_unit_test(test_candidates),
 	    cmocka_unit_test(test_random_sets),
 	};
 
