@@ -114,6 +114,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				     d.ndeciding == 0 ||
 				     d.ndeciding > GW_POL_DECIDING_MAX))
 					abort();
+				/* Every deciding statement was a candidate. */
+				if (gw_pol_candidates(set, &req) <
+				        d.ndeciding_total ||
+				    gw_pol_candidates(set, &req) >
+				        gw_pol_count(set))
+					abort();
 				js = gw_pol_explain(set, &req, &dx);
 				if (js == NULL || !same(&d, &dx))
 					abort();
