@@ -102,6 +102,13 @@ void gw_pol_free(struct gw_pol_set *);
 void gw_pol_eval(const struct gw_pol_set *, const struct gw_pol_request *,
                  struct gw_pol_decision *out);
 /*
+ * The number of statements the pre-filter built at load leaves for req:
+ * gw_pol_eval evaluates at most these, all others cannot apply.  0 for a
+ * NULL set or an incomplete request.  For tests and benchmarks.
+ */
+size_t gw_pol_candidates(const struct gw_pol_set *,
+                         const struct gw_pol_request *);
+/*
  * Evaluates like gw_pol_eval (filling *out when out is not NULL) and
  * explains the decision as a JSON object: decision, revision, deciding and
  * applied statements, for every other statement the first element or

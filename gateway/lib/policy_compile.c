@@ -5,7 +5,8 @@
  * networks, condition keys interned; no json-c reference kept) that
  * policy_eval.c evaluates.  This file loads documents and directories,
  * compiles statements (the elements that hold values in policy_cond.c),
- * gives elements their memo ids and frees the set.  It owns the compiled
+ * gives elements their memo ids, has the pre-filter built
+ * (policy_index.c) and frees the set.  It owns the compiled
  * set and its revision (SHA-256 over the documents).  It must never accept
  * an element, operator or key it does not enforce, and never let a
  * malformed document load partially.
@@ -113,6 +114,7 @@ gw_pol_free(struct gw_pol_set *set)
 		free(set->keys[i].name);
 	for (i = 0; i < set->nsigs; i++)
 		free(set->sigs[i]);
+	pol_index_free(&set->ix);
 	free(set);
 }
 
@@ -662,6 +664,10 @@ finish(struct gw_pol_set *set, EVP_MD_CTX *md, char *err, size_t errlen)
 		set->rev[2 * i + 1] = hex[d[i] & 0xf];
 	}
 	set->rev[sizeof(set->rev) - 1] = '\0';
+	if (pol_index_build(set) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	return 0;
 }
 

@@ -2,14 +2,16 @@
  * Internal to the policy engine: for gateway/lib/policy*.c only, never
  * included anywhere else (the public API is policy.h).  It holds the
  * compiled set's structures, shared by compiling (policy_compile.c,
- * policy_cond.c), matching (policy_match.c), evaluation (policy_eval.c) and
- * explain/check (policy_explain.c), and the functions they call across
- * files, all named pol_*.
+ * policy_cond.c), matching (policy_match.c), the pre-filter
+ * (policy_index.c), evaluation (policy_eval.c) and explain/check
+ * (policy_explain.c), and the functions they call across files, all named
+ * pol_*.
  */
 #ifndef GW_POLICY_INT_H
 #define GW_POLICY_INT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "policy.h"
@@ -148,7 +150,39 @@ struct keydef {
 	int time_ms;   /* integers are ms since the epoch */
 };
 
+/* The actions hssgw knows (policy_cond.c); every Action must match one. */
+#define POL_NKNOWN_ACTIONS 4
+extern const char *const pol_known_actions[POL_NKNOWN_ACTIONS];
+
+/*
+ * The pre-filter (policy_index.c): one hash table slot per distinct
+ * (Principal claim key, literal value), listing the statements that value
+ * lets through; val borrows the pattern text, NULL marks an empty slot.
+ */
+struct pol_slot {
+	const char *val;
+	size_t len;
+	size_t key;
+	uint32_t hash;
+	uint32_t off, n; /* the statements: stmts[off, off + n) */
+	uint32_t fill, last;
+};
+
+/* Bitmaps are words uint64_t long, one bit per statement in load order. */
+struct pol_index {
+	size_t words;
+	uint64_t *always; /* no Principal value can rule these out */
+	uint64_t *act[POL_NKNOWN_ACTIONS]; /* Action can apply to action a */
+	size_t actlen[POL_NKNOWN_ACTIONS]; /* strlen(pol_known_actions[a]) */
+	struct pol_slot *slots;            /* nslots, a power of two */
+	size_t nslots;
+	uint32_t *stmts;
+	size_t keys[GW_POL_KEYS_MAX]; /* the claim keys slots hold */
+	size_t nkeys;
+};
+
 struct gw_pol_set {
+	struct pol_index ix;
 	struct stmt *st;
 	size_t n, cap;
 	char **files;
@@ -210,10 +244,6 @@ struct explainer {
 	           int applied);
 };
 
-/* The actions hssgw knows (policy_cond.c); every Action must match one. */
-#define POL_NKNOWN_ACTIONS 4
-extern const char *const pol_known_actions[POL_NKNOWN_ACTIONS];
-
 /* policy_match.c: ASCII case folding and wildcard matching. */
 /*
  * ASCII case folding, never the locale's.  Inline: evaluation compares
@@ -240,12 +270,17 @@ pol_ieqn(const char *a, const char *b, size_t n)
 	return 1;
 }
 
+/* Equal ignoring ASCII case; one walk, no strlen: most differ early. */
 static inline int
 pol_ieq(const char *a, const char *b)
 {
-	size_t la = strlen(a);
-
-	return la == strlen(b) && pol_ieqn(a, b, la);
+	for (;; a++, b++) {
+		if (pol_fold((unsigned char)*a, 1) !=
+		    pol_fold((unsigned char)*b, 1))
+			return 0;
+		if (*a == '\0')
+			return 1;
+	}
 }
 
 static inline int
@@ -279,6 +314,13 @@ void pol_run(const struct gw_pol_set *set, const struct gw_pol_request *req,
 int pol_parse_ip(const char *s, struct cidr *out);
 int pol_parse_date(const char *s, int time_ms, long long *ms);
 int pol_parse_bool(const char *s, long long *b);
+
+/* policy_index.c: the pre-filter, built at load. */
+/* Builds set->ix over the whole set; 0, or -1 out of memory. */
+int pol_index_build(struct gw_pol_set *set);
+void pol_index_free(struct pol_index *ix);
+/* Sets in cand (ix.words words) the statements that can apply. */
+void pol_index_cands(struct ev *e, uint64_t *cand);
 
 /* policy_compile.c */
 int pol_cfail(struct cc *, const char *path, const char *fmt, ...)

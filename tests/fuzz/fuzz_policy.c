@@ -2,7 +2,9 @@
  * libFuzzer harness for the policy loader: each input is one document,
  * compiled from memory with gw_pol_load_buf and, when it loads, evaluated
  * against a few fixed requests with a condition context, explained (the
- * explanation must agree with the evaluation) and checked.  Seeds:
+ * explanation, which visits every statement, must agree with the
+ * evaluation, which visits only those the pre-filter leaves, on the whole
+ * deciding list) and checked.  Seeds:
  * policies/demo.json and policies/examples/.  Aborts on a broken invariant
  * so the fuzzer reports it.
  */
@@ -50,8 +52,25 @@ static const struct gw_kv ctx_badip[] = {
     {"gw:client_ip", badip, 1},    {"gw:current_time", now, 1},
 };
 
-static const char *const actions[] = {"hss:ExportImageBaseline", "HSS:X", ""};
+static const char *const actions[] = {"hss:ExportImageBaseline",
+                                      "HSS:GETEXPORTTASK",
+                                      "hss:downloadexportfile", "HSS:X", ""};
 static const char *const resources[] = {"hss:cn-north-4:demo", "hss::", ""};
+
+static int
+same(const struct gw_pol_decision *a, const struct gw_pol_decision *b)
+{
+	size_t i;
+
+	if (a->effect != b->effect || a->ndeciding != b->ndeciding ||
+	    a->ndeciding_total != b->ndeciding_total ||
+	    strcmp(a->sid, b->sid) != 0)
+		return 0;
+	for (i = 0; i < a->ndeciding; i++)
+		if (strcmp(a->deciding[i].sid, b->deciding[i].sid) != 0)
+			return 0;
+	return 1;
+}
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -95,9 +114,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				     d.ndeciding == 0 ||
 				     d.ndeciding > GW_POL_DECIDING_MAX))
 					abort();
+				/* Every deciding statement was a candidate. */
+				if (gw_pol_candidates(set, &req) <
+				        d.ndeciding_total ||
+				    gw_pol_candidates(set, &req) >
+				        gw_pol_count(set))
+					abort();
 				js = gw_pol_explain(set, &req, &dx);
-				if (js == NULL || dx.effect != d.effect ||
-				    strcmp(dx.sid, d.sid) != 0)
+				if (js == NULL || !same(&d, &dx))
 					abort();
 				free(js);
 			}
