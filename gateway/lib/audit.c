@@ -696,24 +696,30 @@ set_head(struct gw_audit *a, long long seq, const char *hash)
 
 /*
  * Called with the lock held: takes every waiter whose record is durable
- * (seq <= upto; upto -1: every waiter) off the list with state st and
- * posts it.  A waiter may return the moment it is posted, so its next
- * pointer is read first.
+ * (seq <= upto; upto -1: every waiter) off the list with state st, as a
+ * chain, and posts the first; each waiter posts the next one the moment
+ * it wakes (await_durable).  Posting them all from here made the last of
+ * a batch wait for the others' answers: a woken thread often preempts
+ * the one that woke it, which then posts the next only when it runs
+ * again.
  */
 static void
 wake_upto(struct gw_audit *a, long long upto, enum waiter_state st)
 {
-	struct waiter *w, *next;
+	struct waiter *first = a->wait_head, *w, *last = NULL;
 
-	for (w = a->wait_head; w != NULL && (upto < 0 || w->seq <= upto);
-	     w = next) {
-		next = w->next;
-		a->wait_head = next;
+	for (w = first; w != NULL && (upto < 0 || w->seq <= upto);
+	     w = w->next) {
 		w->state = st;
-		sem_post(&w->sem);
+		last = w;
 	}
+	if (last == NULL)
+		return;
+	a->wait_head = last->next;
 	if (a->wait_head == NULL)
 		a->wait_tail = NULL;
+	last->next = NULL;
+	sem_post(&first->sem);
 }
 
 /*
@@ -730,6 +736,7 @@ release_writer(struct gw_audit *a)
 		a->wait_head = w->next;
 		if (a->wait_head == NULL)
 			a->wait_tail = NULL;
+		w->next = NULL;    /* not a chain: only w is woken */
 		w->state = W_LEAD; /* a->writer stays set: it is w's */
 		sem_post(&w->sem);
 	} else
@@ -1172,6 +1179,8 @@ await_durable(struct gw_audit *a, long long my)
 		while (sem_wait(&w.sem) == -1 && errno == EINTR)
 			;
 		st = w.state;
+		if (w.next != NULL) /* the rest of wake_upto's chain */
+			sem_post(&w.next->sem);
 		sem_destroy(&w.sem);
 		if (st == W_DONE)
 			return 0;
