@@ -1,6 +1,7 @@
 /*
  * Upstream budget and caches (budget.h).  Each bucket is a sliding-window
- * log: a ring of its last per_minute grant times, each with the caller
+ * log: per_minute slots holding its last grants' times (a grant's time
+ * moves to its call's completion, gw_budget_done), each with the caller
  * that got it.  A call is granted only while fewer than per_minute of
  * those grants lie in the last 60 s, so no 60-second window, however it
  * is placed, ever holds more than per_minute calls: safe whether HSS
@@ -23,8 +24,9 @@
 #define CALLER_MAX     256
 
 struct grant {
-	int64_t t;
-	int used; /* a grant was logged here (an empty caller is allowed) */
+	int64_t t;   /* granted, or moved to the call's completion */
+	uint64_t id; /* names it for gw_budget_done; 0 once given back */
+	int used;    /* a grant was logged here (an empty caller is allowed) */
 	char caller[CALLER_MAX + 1];
 };
 
@@ -35,8 +37,7 @@ struct seen {
 
 struct bucket {
 	char key[BUCKET_KEY_MAX + 1];
-	struct grant *grants; /* ring of per_minute, oldest at next */
-	size_t next;
+	struct grant *grants; /* per_minute slots, in no order */
 	struct seen seen[GW_BUDGET_CALLERS];
 	unsigned long long refused; /* takes refused, for the metrics */
 };
@@ -44,6 +45,7 @@ struct bucket {
 struct gw_budget {
 	pthread_mutex_t lock;
 	long long per_minute;
+	uint64_t seq; /* the last grant's id */
 	struct bucket *b;
 	size_t nb;
 };
@@ -145,14 +147,23 @@ int
 gw_budget_take(struct gw_budget *g, const char *bucket, const char *caller,
                int64_t now, int64_t *retry_ms)
 {
+	return gw_budget_take_id(g, bucket, caller, now, retry_ms, NULL);
+}
+
+int
+gw_budget_take_id(struct gw_budget *g, const char *bucket, const char *caller,
+                  int64_t now, int64_t *retry_ms, uint64_t *grant)
+{
 	struct bucket *b = NULL;
-	struct grant *oldest_all;
+	struct grant *oldest_all = NULL;
 	long long share, used = 0;
 	int64_t oldest = -1;
 	size_t i, active;
 	int rc = -1;
 
 	*retry_ms = GW_BUDGET_WINDOW_MS;
+	if (grant != NULL)
+		*grant = 0;
 	if (g == NULL || bucket == NULL || caller == NULL ||
 	    strlen(bucket) > BUCKET_KEY_MAX || strlen(caller) > CALLER_MAX)
 		return -1;
@@ -167,6 +178,10 @@ gw_budget_take(struct gw_budget *g, const char *bucket, const char *caller,
 	for (i = 0; i < (size_t)g->per_minute; i++) {
 		struct grant *gr = &b->grants[i];
 
+		/* The slot to reuse: a free one, else the oldest. */
+		if (oldest_all == NULL ||
+		    (oldest_all->used && (!gr->used || gr->t < oldest_all->t)))
+			oldest_all = gr;
 		if (!in_window(gr, now) || strcmp(gr->caller, caller) != 0)
 			continue;
 		used++;
@@ -178,26 +193,60 @@ gw_budget_take(struct gw_budget *g, const char *bucket, const char *caller,
 		goto out;
 	}
 	/*
-	 * The ring holds the last per_minute grants and next is the oldest
-	 * of them: while it is inside the window, so are all per_minute,
-	 * and one more would make per_minute + 1 in 60 s.  Retry when it
-	 * leaves the window.
+	 * The log holds per_minute slots.  While even the oldest grant (by
+	 * its time: a completed call's time moved on, gw_budget_done, so
+	 * the slots are in no order) is inside the window, so are all
+	 * per_minute, and one more would make per_minute + 1 in 60 s.
+	 * Retry when it leaves the window: the first slot to free.
 	 */
-	oldest_all = &b->grants[b->next];
-	if (in_window(oldest_all, now)) {
-		*retry_ms = oldest_all->t + GW_BUDGET_HOLD_MS - now;
+	if (oldest_all == NULL || in_window(oldest_all, now)) {
+		if (oldest_all != NULL)
+			*retry_ms = oldest_all->t + GW_BUDGET_HOLD_MS - now;
 		goto out;
 	}
 	oldest_all->t = now;
 	oldest_all->used = 1;
+	oldest_all->id = ++g->seq;
 	snprintf(oldest_all->caller, sizeof(oldest_all->caller), "%s", caller);
-	b->next = (b->next + 1) % (size_t)g->per_minute;
+	if (grant != NULL)
+		*grant = oldest_all->id;
 	rc = 0;
 out:
 	if (*retry_ms < 1)
 		*retry_ms = 1;
 	pthread_mutex_unlock(&g->lock);
 	return rc;
+}
+
+/*
+ * HSS counts the call when it arrives, somewhere between the grant and
+ * the call's completion: holding the grant for a window from its
+ * completion covers every minute that arrival can fall in, whatever the
+ * latency.  Never moves a grant back (a clock that went back), so the
+ * hold only grows.
+ */
+void
+gw_budget_done(struct gw_budget *g, const char *bucket, const char *caller,
+               uint64_t grant, int64_t now)
+{
+	size_t i, k;
+
+	if (g == NULL || bucket == NULL || caller == NULL || grant == 0)
+		return;
+	pthread_mutex_lock(&g->lock);
+	for (i = 0; i < g->nb; i++) {
+		if (strcmp(g->b[i].key, bucket) != 0)
+			continue;
+		for (k = 0; k < (size_t)g->per_minute; k++) {
+			struct grant *gr = &g->b[i].grants[k];
+
+			if (gr->used && gr->id == grant &&
+			    strcmp(gr->caller, caller) == 0 && now > gr->t)
+				gr->t = now;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&g->lock);
 }
 
 void
@@ -238,18 +287,19 @@ gw_budget_peek(struct gw_budget *g, const char *bucket, int64_t now,
 
 /*
  * Gives back caller's latest grant (the call was never sent).  When it is
- * the newest of the ring, the ring steps back, so the slot is free at
- * once; else the grant stops counting for the caller's share and the
- * slot frees when the ring comes round to it: never sooner than a real
- * call would, so a refund cannot overspend.
+ * the newest grant of the bucket, its slot is free at once; else the
+ * grant stops counting for the caller's share and the slot frees when
+ * the grant leaves the window: never sooner than a real call would, so a
+ * refund cannot overspend.  Either way it is no longer a grant a
+ * gw_budget_done could move.
  */
 void
 gw_budget_refund(struct gw_budget *g, const char *bucket, const char *caller)
 {
 	struct bucket *b = NULL;
-	struct grant *gr;
-	size_t i, latest = 0, newest;
-	int found = 0;
+	struct grant *gr, *latest = NULL;
+	uint64_t newest = 0;
+	size_t i;
 
 	if (g == NULL || bucket == NULL || caller == NULL)
 		return;
@@ -259,20 +309,18 @@ gw_budget_refund(struct gw_budget *g, const char *bucket, const char *caller)
 			b = &g->b[i];
 	for (i = 0; b != NULL && i < (size_t)g->per_minute; i++) {
 		gr = &b->grants[i];
-		if (gr->used && strcmp(gr->caller, caller) == 0 &&
-		    (!found || gr->t > b->grants[latest].t)) {
-			latest = i;
-			found = 1;
-		}
+		if (gr->used && gr->id > newest)
+			newest = gr->id;
+		if (gr->used && gr->id != 0 &&
+		    strcmp(gr->caller, caller) == 0 &&
+		    (latest == NULL || gr->id > latest->id))
+			latest = gr;
 	}
-	if (found) {
-		newest = (b->next + (size_t)g->per_minute - 1) %
-		         (size_t)g->per_minute;
-		b->grants[latest].caller[0] = '\0';
-		if (latest == newest) {
-			b->grants[latest].used = 0;
-			b->next = newest;
-		}
+	if (latest != NULL) {
+		latest->caller[0] = '\0';
+		if (latest->id == newest)
+			latest->used = 0;
+		latest->id = 0;
 	}
 	pthread_mutex_unlock(&g->lock);
 }

@@ -24,10 +24,15 @@
 /*
  * HSS counts a call when it arrives, some time after hssgw granted it
  * (the intent record's fdatasync, the TLS handshake of a fresh
- * connection), and that time varies from call to call: grants spaced by
- * exactly 60 s could arrive 59.9 s apart.  The log keeps each grant this
- * much longer than a minute to absorb that (measured on loopback: a
- * first call arriving ~100 ms later than the sixth made HSS count 6).
+ * connection) and before the call completed.  A grant is therefore held
+ * from the grant until a window after the call's completion
+ * (gw_budget_done moves its time there), which covers HSS's minute
+ * whatever the latency.  The margin is only for what is left: hssgw's
+ * and HSS's clocks differ by a little, so a window measured here may end
+ * a little before HSS's.  (A call still in flight a whole hold after its
+ * grant stops counting until it completes; its request left within
+ * upstream.connect_timeout_ms, 3 s by default, so HSS counted it long
+ * before.)
  */
 #define GW_BUDGET_MARGIN_MS  2000
 #define GW_BUDGET_HOLD_MS    (GW_BUDGET_WINDOW_MS + GW_BUDGET_MARGIN_MS)
@@ -50,10 +55,26 @@ void gw_budget_free(struct gw_budget *);
  * 0 when granted; -1 when per_minute grants already lie in the last
  * GW_BUDGET_HOLD_MS or the caller used its share, with *retry_ms (>= 1)
  * until the oldest of those grants leaves that window.  A full bucket table
- * also refuses (retry after a window).
+ * also refuses (retry after a window).  A grant counts GW_BUDGET_HOLD_MS
+ * from now_ms, or from its call's completion once gw_budget_done moved it
+ * there (gw_budget_take_id names the grant for that).
  */
 int gw_budget_take(struct gw_budget *, const char *bucket, const char *caller,
                    int64_t now_ms, int64_t *retry_ms);
+/* gw_budget_take, and when granted *grant (>= 1) names the grant. */
+int gw_budget_take_id(struct gw_budget *, const char *bucket,
+                      const char *caller, int64_t now_ms, int64_t *retry_ms,
+                      uint64_t *grant);
+/*
+ * The call of grant (from gw_budget_take_id for bucket and caller) has
+ * completed at now_ms (an answer, an error or a timeout: anything once
+ * the request may have left): the grant now counts until
+ * GW_BUDGET_HOLD_MS after now_ms, never less than before.  Does nothing
+ * when the grant is gone (refunded, or its slot reused after it left
+ * the window) or unknown.
+ */
+void gw_budget_done(struct gw_budget *, const char *bucket, const char *caller,
+                    uint64_t grant, int64_t now_ms);
 
 /*
  * Gives back the latest call caller took from bucket, when nothing was

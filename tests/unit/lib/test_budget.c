@@ -218,6 +218,206 @@ refund(void **state)
 	gw_budget_free(b);
 }
 
+/*
+ * Gap pinned: a grant was held 62 s from the GRANT, but HSS counts the
+ * call when it arrives, up to its completion.  5 grants at 0 s, the first
+ * completing at 10 s (a slow call), the others at once: at 62.5 s the
+ * four fast slots are free, but a fifth call then could arrive within
+ * 60 s of the slow one's arrival (6 in HSS's minute, a 429), so it is
+ * refused until 10 s + 62 s, with Retry-After pointing there.  Positive
+ * control: all five complete at once, and all five are granted at 62.5 s.
+ */
+static void
+slow_call_holds(void **state)
+{
+	const char *who[5] = {"a", "b", "c", "d", "e"};
+	const char *later[5] = {"f", "g", "h", "i", "j"};
+	int64_t retry = 0;
+	uint64_t id[5];
+	int i, slow;
+
+	(void)state;
+	for (slow = 0; slow < 2; slow++) {
+		struct gw_budget *b = gw_budget_new(5);
+
+		for (i = 0; i < 5; i++)
+			assert_int_equal(gw_budget_take_id(b, "main|export",
+			                                   who[i], T0, &retry,
+			                                   &id[i]),
+			                 0);
+		for (i = 0; i < 5; i++)
+			assert_true(id[i] >= 1 && (i == 0 || id[i] != id[0]));
+		gw_budget_done(b, "main|export", "a", id[0],
+		               slow ? T0 + 10000 : T0 + 1);
+		for (i = 1; i < 5; i++)
+			gw_budget_done(b, "main|export", who[i], id[i], T0 + 1);
+		for (i = 0; i < 4; i++)
+			assert_int_equal(gw_budget_take(b, "main|export",
+			                                later[i], T0 + 62500,
+			                                &retry),
+			                 0);
+		if (!slow) {
+			assert_int_equal(gw_budget_take(b, "main|export", "j",
+			                                T0 + 62500, &retry),
+			                 0);
+			gw_budget_free(b);
+			continue;
+		}
+		assert_int_equal(
+		    gw_budget_take(b, "main|export", "j", T0 + 62500, &retry),
+		    -1);
+		assert_int_equal(retry, 10000 + GW_BUDGET_HOLD_MS - 62500);
+		assert_int_equal(
+		    gw_budget_take(b, "main|export", "j",
+		                   T0 + 10000 + GW_BUDGET_HOLD_MS - 1, &retry),
+		    -1);
+		assert_int_equal(retry, 1);
+		assert_int_equal(gw_budget_take(b, "main|export", "j",
+		                                T0 + 10000 + GW_BUDGET_HOLD_MS,
+		                                &retry),
+		                 0);
+		gw_budget_free(b);
+	}
+}
+
+/* A deterministic stream of pseudo-random numbers (no libc state). */
+static uint32_t
+lcg(uint32_t *x)
+{
+	*x = *x * 1103515245u + 12345u;
+	return (*x >> 8) & 0xffffff;
+}
+
+#define SIM_N 256
+
+/*
+ * Whether HSS could count more than 5 calls in one minute, each call
+ * arriving anywhere in [grant, completion]: 6 calls can all arrive
+ * within 60 s when the latest grant is less than 60 s after the earliest
+ * completion among them.  For each call k taken as that earliest
+ * completion, count the calls completing no sooner and granted before
+ * c_k + 60 s.
+ */
+static int
+worst_minute(const int64_t *g, const int64_t *c, int n)
+{
+	int i, k, cnt, best = 0;
+
+	for (k = 0; k < n; k++) {
+		for (cnt = 0, i = 0; i < n; i++)
+			cnt += c[i] >= c[k] && g[i] < c[k] + 60000;
+		if (cnt > best)
+			best = cnt;
+	}
+	return best;
+}
+
+/*
+ * A round robin of 10 callers, one request every 1.5 s for 6 simulated
+ * minutes, each call taking 0..20 s: however the arrivals fall between
+ * grant and completion, HSS never sees more than 5 in a minute, and the
+ * budget keeps granting.  Control: the same stream without
+ * gw_budget_done (the grant held from the grant only) lets HSS see 6 or
+ * more, so the check can fail.
+ */
+static void
+random_latency(void **state)
+{
+	int64_t g[SIM_N], c[SIM_N], retry = 0, t;
+	uint64_t id[SIM_N];
+	char who[SIM_N][16];
+	int done_on, i, k, n;
+
+	(void)state;
+	for (done_on = 0; done_on < 2; done_on++) {
+		struct gw_budget *b = gw_budget_new(5);
+		uint32_t x = 42;
+
+		n = 0;
+		for (i = 0; i * 1500 <= 360000; i++) {
+			t = T0 + (int64_t)i * 1500;
+			/* Completions due by now, in time order. */
+			for (;;) {
+				int first = -1;
+
+				for (k = 0; k < n; k++)
+					if (id[k] != 0 && c[k] <= t &&
+					    (first == -1 || c[k] < c[first]))
+						first = k;
+				if (first == -1)
+					break;
+				if (done_on)
+					gw_budget_done(b, "k", who[first],
+					               id[first], c[first]);
+				id[first] = 0;
+			}
+			assert_true(n < SIM_N);
+			snprintf(who[n], sizeof(who[n]), "team-%d", i % 10);
+			if (gw_budget_take_id(b, "k", who[n], t, &retry,
+			                      &id[n]) != 0)
+				continue;
+			g[n] = t;
+			c[n] = t + (int64_t)(lcg(&x) % 20001);
+			n++;
+		}
+		if (done_on) {
+			assert_true(worst_minute(g, c, n) <= 5);
+			assert_true(n >= 20); /* about 5 a 72..82 s */
+		} else
+			assert_true(worst_minute(g, c, n) > 5);
+		gw_budget_free(b);
+	}
+}
+
+/*
+ * gw_budget_done on a grant that is gone changes nothing: refunded
+ * (newest or not), never given, another bucket's or caller's, or one
+ * whose slot a later grant reuses; and bad input does not crash.
+ */
+static void
+done_gone(void **state)
+{
+	struct gw_budget *b = gw_budget_new(2);
+	const int64_t H = GW_BUDGET_HOLD_MS;
+	int64_t retry = 0;
+	uint64_t a, bb, c;
+
+	(void)state;
+	assert_int_equal(gw_budget_take_id(b, "k", "a", T0, &retry, &a), 0);
+	assert_int_equal(gw_budget_take_id(b, "k", "b", T0, &retry, &bb), 0);
+	/* "b" is the newest: refunded, its slot frees at once, and a late
+	 * done does not take it back. */
+	gw_budget_refund(b, "k", "b");
+	gw_budget_done(b, "k", "b", bb, T0 + 30000);
+	assert_int_equal(gw_budget_take_id(b, "k", "c", T0 + 1, &retry, &c), 0);
+	/* "a" is not the newest: refunded, held until it ages out from its
+	 * grant; a done after that does not move it. */
+	gw_budget_refund(b, "k", "a");
+	gw_budget_done(b, "k", "a", a, T0 + 30000);
+	/* Not found: wrong caller, wrong bucket, unknown id, no id. */
+	gw_budget_done(b, "k", "a", c, T0 + 30000);
+	gw_budget_done(b, "other", "c", c, T0 + 30000);
+	gw_budget_done(b, "k", "c", c + 100, T0 + 30000);
+	gw_budget_done(b, "k", "c", 0, T0 + 30000);
+	gw_budget_done(NULL, "k", "c", c, T0 + 30000);
+	gw_budget_done(b, NULL, "c", c, T0 + 30000);
+	gw_budget_done(b, "k", NULL, c, T0 + 30000);
+	assert_int_equal(gw_budget_take(b, "k", "d", T0 + H - 1, &retry), -1);
+	assert_int_equal(retry, 1);
+	assert_int_equal(gw_budget_take(b, "k", "d", T0 + H, &retry), 0);
+	/* c's slot held from its grant at T0 + 1 (nothing moved it). */
+	assert_int_equal(gw_budget_take(b, "k", "e", T0 + H, &retry), -1);
+	assert_int_equal(retry, 1);
+	/* A done never moves a grant back in time. */
+	gw_budget_done(b, "k", "c", c, T0 - 50000);
+	assert_int_equal(gw_budget_take(b, "k", "e", T0 + H + 1, &retry), 0);
+	/* c's slot now holds e's grant: c's done must not move it. */
+	gw_budget_done(b, "k", "c", c, T0 + H + 30000);
+	assert_int_equal(gw_budget_take(b, "k", "f", T0 + H + H + 1, &retry),
+	                 0);
+	gw_budget_free(b);
+}
+
 static void
 bad_input(void **state)
 {
@@ -315,6 +515,9 @@ main(void)
 	    cmocka_unit_test(sliding_window_round_robin),
 	    cmocka_unit_test(retry_after_exact),
 	    cmocka_unit_test(refund),
+	    cmocka_unit_test(slow_call_holds),
+	    cmocka_unit_test(random_latency),
+	    cmocka_unit_test(done_gone),
 	    cmocka_unit_test(peek),
 	    cmocka_unit_test(bad_input),
 	    cmocka_unit_test(cache_ttl),
