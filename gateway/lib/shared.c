@@ -69,6 +69,30 @@ static const char budget_lua[] =
     "redis.call('PEXPIRE', KEYS[1], n(hold))\n"
     "return {1, 0}\n";
 
+/*
+ * A granted call completed: its grant (KEYS[1], member ARGV[1]) now
+ * counts from Redis's time, the clock it was granted by, never earlier
+ * than before (a grant refunded or aged out is gone: nothing to move).
+ * ARGV[2]: hold_ms, the grants' key's life from now.  Returns 1 moved, 0
+ * not.  Reads the set with ZRANGE (at most per_minute grants) rather
+ * than ZSCORE, so an ACL user granted the budget script's commands
+ * (docs/SHARED_STATE.md) needs nothing more.
+ */
+static const char done_lua[] =
+    "if redis.replicate_commands ~= nil then redis.replicate_commands() end\n"
+    "local g = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')\n"
+    "local s = nil\n"
+    "for i = 1, #g, 2 do\n"
+    "  if g[i] == ARGV[1] then s = g[i + 1] end\n"
+    "end\n"
+    "if s == nil then return 0 end\n"
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+    "if now <= tonumber(s) then return 0 end\n"
+    "redis.call('ZADD', KEYS[1], 'XX', string.format('%.0f', now), ARGV[1])\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "return 1\n";
+
 /* Deletes a claim only when it is still ours (it may have expired). */
 static const char release_lua[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
@@ -76,11 +100,12 @@ static const char release_lua[] =
     "end\n"
     "return 0\n";
 
-enum script { SCRIPT_BUDGET, SCRIPT_RELEASE, SCRIPT__MAX };
+enum script { SCRIPT_BUDGET, SCRIPT_RELEASE, SCRIPT_DONE, SCRIPT__MAX };
 
 static const char *const script_src[SCRIPT__MAX] = {
     [SCRIPT_BUDGET] = budget_lua,
     [SCRIPT_RELEASE] = release_lua,
+    [SCRIPT_DONE] = done_lua,
 };
 
 struct conn {
@@ -553,6 +578,32 @@ gw_shared_budget_refund(struct gw_shared *sh, const char *bucket,
 	argv[1] = kg;
 	argv[2] = member;
 	r = run(sh, 3, argv, now_ms);
+	if (r != NULL)
+		freeReplyObject(r);
+}
+
+void
+gw_shared_budget_done(struct gw_shared *sh, const char *bucket,
+                      const char *caller, const char *grant, int64_t hold_ms,
+                      int64_t now_ms)
+{
+	char kg[KEY_MAX], member[GW_SHARED_GRANT_MAX + 512], hold[24];
+	const char *argv[6];
+	redisReply *r;
+
+	if (sh == NULL || bucket == NULL || caller == NULL || grant == NULL ||
+	    grant[0] == '\0' ||
+	    snprintf(kg, sizeof(kg), "%sbudget:{%s}:grants", sh->prefix,
+	             bucket) >= (int)sizeof(kg) ||
+	    snprintf(member, sizeof(member), "%s%s", grant, caller) >=
+	        (int)sizeof(member))
+		return;
+	snprintf(hold, sizeof(hold), "%lld", (long long)hold_ms);
+	argv[2] = "1";
+	argv[3] = kg;
+	argv[4] = member;
+	argv[5] = hold;
+	r = run_script(sh, SCRIPT_DONE, 6, argv, now_ms);
 	if (r != NULL)
 		freeReplyObject(r);
 }

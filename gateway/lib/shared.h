@@ -52,6 +52,16 @@ int gw_shared_budget_take(struct gw_shared *, const char *bucket,
 void gw_shared_budget_refund(struct gw_shared *, const char *bucket,
                              const char *caller, const char *grant,
                              int64_t now_ms);
+/*
+ * The call of grant has completed (answer, error or timeout): the grant
+ * now counts hold_ms from Redis's time (gw_budget_done's rule, with the
+ * clock that granted it).  Best effort within the usual timeouts: a
+ * grant gone or refunded, or a Redis that is down (degraded: the local
+ * budget takes over), changes nothing.
+ */
+void gw_shared_budget_done(struct gw_shared *, const char *bucket,
+                           const char *caller, const char *grant,
+                           int64_t hold_ms, int64_t now_ms);
 
 /*
  * While degraded: 0 when the local fallback budget may grant, 1 during

@@ -218,6 +218,132 @@ refund_and_noscript(void **state)
 	gw_shared_free(sh);
 }
 
+/* Sleeps ms milliseconds (the script reads Redis's clock, not ours). */
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) == -1)
+		continue;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define SLOW_HOLD 2000 /* a short hold, so the test runs in seconds */
+
+/*
+ * The slow-call case through Redis (budget.c's slow_call_holds, with
+ * Redis's clock and a 2 s hold): 5 grants, 4 done at once, the first done
+ * 1 s later.  At 2.2 s four slots are free but the fifth is held until
+ * 1 s + 2 s, and Retry-After points there.  Positive control, in another
+ * bucket on the same clock: all five done at once, five granted at 2.2 s.
+ * A refunded grant's done does not bring it back.
+ */
+static void
+slow_call_holds(void **state)
+{
+	static const char *const bk[2] = {"s|export", "c|export"};
+	static const char *const who[5] = {"a", "b", "c", "d", "e"};
+	static const char *const later[5] = {"f", "g", "h", "i", "j"};
+	char g[2][5][GW_SHARED_GRANT_MAX + 1], x[GW_SHARED_GRANT_MAX + 1];
+	struct gw_shared *sh;
+	int64_t retry = 0, t0;
+	int i, k;
+
+	(void)state;
+	SKIP_WITHOUT_REDIS();
+	sh = client(NULL, NULL);
+	assert_non_null(sh);
+	t0 = mono_ms();
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < 5; i++)
+			assert_int_equal(gw_shared_budget_take(
+			                     sh, bk[k], who[i], 5, SLOW_HOLD,
+			                     1000, 1000, &retry, g[k][i]),
+			                 0);
+	for (k = 0; k < 2; k++)
+		for (i = k == 0 ? 1 : 0; i < 5; i++)
+			gw_shared_budget_done(sh, bk[k], who[i], g[k][i],
+			                      SLOW_HOLD, 1000);
+	sleep_ms(1000);
+	gw_shared_budget_done(sh, bk[0], "a", g[0][0], SLOW_HOLD, 1000);
+	sleep_ms(t0 + 2200 - mono_ms());
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < 4; i++)
+			assert_int_equal(gw_shared_budget_take(
+			                     sh, bk[k], later[i], 5, SLOW_HOLD,
+			                     1000, 1000, &retry, x),
+			                 0);
+	assert_int_equal(gw_shared_budget_take(sh, bk[1], "j", 5, SLOW_HOLD,
+	                                       1000, 1000, &retry, x),
+	                 0);
+	assert_int_equal(gw_shared_budget_take(sh, bk[0], "j", 5, SLOW_HOLD,
+	                                       1000, 1000, &retry, x),
+	                 1);
+	/* Until 1 s + 2 s from the first grants: about 0.8 s from now. */
+	assert_true(retry > 300 && retry <= 1000);
+	sleep_ms((long)retry + 50);
+	assert_int_equal(gw_shared_budget_take(sh, bk[0], "j", 5, SLOW_HOLD,
+	                                       1000, 1000, &retry, x),
+	                 0);
+	/* Refunded, then done: the slot stays free. */
+	for (i = 0; i < 5; i++)
+		assert_int_equal(gw_shared_budget_take(sh, "z|export", who[i],
+		                                       5, HOLD, WIN, 1000,
+		                                       &retry, g[0][i]),
+		                 0);
+	gw_shared_budget_refund(sh, "z|export", "e", g[0][4], 1000);
+	gw_shared_budget_done(sh, "z|export", "e", g[0][4], HOLD, 1000);
+	gw_shared_budget_done(sh, "z|export", "e", "no-such-grant", HOLD, 1000);
+	assert_int_equal(gw_shared_budget_take(sh, "z|export", "f", 5, HOLD,
+	                                       WIN, 1000, &retry, x),
+	                 0);
+	assert_int_equal(gw_shared_budget_take(sh, "z|export", "g", 5, HOLD,
+	                                       WIN, 1000, &retry, x),
+	                 1);
+	assert_int_equal(gw_shared_degraded(sh), 0);
+	gw_shared_free(sh);
+}
+
+/*
+ * Redis down: done is best effort and returns within the timeouts (the
+ * first call dials and fails, then no probe is due), leaving the client
+ * degraded for the local budget; Redis back, done works again.
+ */
+static void
+done_redis_down(void **state)
+{
+	struct gw_shared *sh;
+	char g[GW_SHARED_GRANT_MAX + 1];
+	int64_t retry = 0, t;
+
+	(void)state;
+	SKIP_WITHOUT_REDIS();
+	sh = client(NULL, NULL);
+	assert_non_null(sh);
+	assert_int_equal(take(sh, "q|export", "a", &retry, g), 0);
+	redis_stop();
+	t = mono_ms();
+	gw_shared_budget_done(sh, "q|export", "a", g, HOLD, 7000);
+	gw_shared_budget_done(sh, "q|export", "a", g, HOLD, 7001);
+	assert_true(mono_ms() - t < 1000);
+	assert_int_equal(gw_shared_degraded(sh), 1);
+	assert_int_equal(redis_start(NULL), 0);
+	assert_int_equal(gw_shared_check(sh, 9000), 0);
+	assert_int_equal(take(sh, "q|export", "a", &retry, g), 0);
+	gw_shared_budget_done(sh, "q|export", "a", g, HOLD, 9001);
+	assert_int_equal(gw_shared_degraded(sh), 0);
+	gw_shared_free(sh);
+}
+
 static void
 cache_and_claim(void **state)
 {
@@ -344,6 +470,8 @@ main(void)
 	    cmocka_unit_test(window_limit),
 	    cmocka_unit_test(fair_share),
 	    cmocka_unit_test(refund_and_noscript),
+	    cmocka_unit_test(slow_call_holds),
+	    cmocka_unit_test(done_redis_down),
 	    cmocka_unit_test(cache_and_claim),
 	    cmocka_unit_test(degraded_and_back),
 	    cmocka_unit_test(acl_user),
