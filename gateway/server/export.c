@@ -329,6 +329,8 @@ run_export(struct reqstate *st, struct gw_worker *w)
 		t = gw_mono_us();
 		rc = send_upstream(st, w, cred);
 		st->lat_upstream += gw_mono_us() - t;
+		/* Sent (or may have been): held a window from now on. */
+		gw_pipe_budget_done(st, st->cred_name, "export");
 		if (rc != GW_OK || st->upresp.status != 429)
 			break;
 		rc = gw_pipe_throttled(st, attempt, "export");

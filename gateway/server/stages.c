@@ -501,6 +501,32 @@ gw_pipe_budget_refund(struct reqstate *st, const char *cred, const char *api)
 		gw_budget_refund(st->snap->budget, bucket, caller);
 	st->grant[0] = '\0';
 	st->local_grant = 0;
+	st->local_id = 0;
+}
+
+/*
+ * The call gw_pipe_budget_take took has completed: an answer, an error or
+ * a timeout, anything once the request may have left.  HSS counted it
+ * when it arrived, somewhere before now, so its grant is held a window
+ * from now (budget.h); in both budgets that granted it.  Once per grant:
+ * the grant is forgotten here.
+ */
+void
+gw_pipe_budget_done(struct reqstate *st, const char *cred, const char *api)
+{
+	char bucket[200], caller[256];
+
+	snprintf(bucket, sizeof(bucket), "%s|%s", cred, api);
+	caller_of(st, caller, sizeof(caller));
+	if (st->grant[0] != '\0')
+		gw_shared_budget_done(st->snap->shared, bucket, caller,
+		                      st->grant, GW_BUDGET_HOLD_MS,
+		                      gw_pipe_now(st));
+	if (st->local_id != 0)
+		gw_budget_done(st->snap->budget, bucket, caller, st->local_id,
+		               gw_pipe_now(st));
+	st->grant[0] = '\0';
+	st->local_id = 0;
 }
 
 /*
@@ -533,7 +559,8 @@ shared_take(struct reqstate *st, const char *bucket, const char *caller,
 		return 1;
 	if (rc == 0 && !gw_shared_armed(sh, GW_BUDGET_HOLD_MS, now))
 		return 0;
-	if (gw_budget_take(st->snap->budget, bucket, caller, now, retry) == 0) {
+	if (gw_budget_take_id(st->snap->budget, bucket, caller, now, retry,
+	                      &st->local_id) == 0) {
 		st->local_grant = 1;
 		return 0;
 	}
@@ -557,11 +584,13 @@ gw_pipe_budget_take(struct reqstate *st, const char *cred, const char *api)
 	st->api = api;
 	st->grant[0] = '\0';
 	st->local_grant = 0;
+	st->local_id = 0;
 	if (st->snap->shared != NULL)
 		refused = shared_take(st, bucket, caller, &retry);
 	else
-		refused = gw_budget_take(st->snap->budget, bucket, caller,
-		                         gw_pipe_now(st), &retry) != 0;
+		refused = gw_budget_take_id(st->snap->budget, bucket, caller,
+		                            gw_pipe_now(st), &retry,
+		                            &st->local_id) != 0;
 	if (!refused)
 		return GW_OK;
 	/* Counted here, whichever budget (shared or local) refused. */

@@ -107,7 +107,8 @@ struct reqstate {
 	/* shared_state: the claim on coalesce_key, the budget's grant */
 	char claim[GW_SHARED_TOKEN_MAX + 1];
 	char grant[GW_SHARED_GRANT_MAX + 1];
-	int local_grant; /* the local (fallback) budget granted too */
+	int local_grant;   /* the local (fallback) budget granted too */
+	uint64_t local_id; /* the local budget's grant, for its done */
 	/* tasks: the creator named by the handle (borrowed from taskq) */
 	const char *task_iss, *task_sub;
 	/* hss:ActForSubject, evaluated when the caller is not the creator */
@@ -148,6 +149,8 @@ enum gw_err gw_pipe_budget_take(struct reqstate *, const char *cred,
 /* Gives back the call gw_pipe_budget_take took when nothing was sent. */
 void gw_pipe_budget_refund(struct reqstate *, const char *cred,
                            const char *api);
+/* The call gw_pipe_budget_take took has completed (it was sent). */
+void gw_pipe_budget_done(struct reqstate *, const char *cred, const char *api);
 /* The caches (status, coalesced exports): local, then shared_state. */
 char *gw_pipe_cache_get(struct reqstate *, struct gw_cache *, const char *ns,
                         const char *key);

@@ -292,6 +292,8 @@ task_status(struct reqstate *st, struct gw_worker *w, struct taskq *q)
 		    gw_up_send(w->up, conf, st->upreq, &st->upresp, &st->fault);
 		st->lat_upstream += gw_mono_us() - t;
 		gw_pipe_attempt(st, gw_mono_us() - t);
+		/* Sent (or may have been): held a window from now on. */
+		gw_pipe_budget_done(st, st->cred_name, "export-task");
 		if (rc != GW_OK || st->upresp.status != 429)
 			break;
 		rc = gw_pipe_throttled(st, attempt, "export-task");
@@ -492,6 +494,7 @@ gw_pipe_handle_task_file(const struct gw_snapshot *s, struct gw_worker *w,
 			                  &st.upresp, &st.fault);
 			st.lat_upstream += gw_mono_us() - t;
 			gw_pipe_attempt(&st, gw_mono_us() - t);
+			gw_pipe_budget_done(&st, st.cred_name, "download");
 			/* A 429 comes before any byte went out: retry. */
 			if (rc != GW_OK || st.upresp.status != 429 ||
 			    resp->streamed)
