@@ -502,6 +502,62 @@ class SlidingBudget(unittest.TestCase):
         self.assertGreater(len(calls), 5)
 
 
+class SlowCallBudget(unittest.TestCase):
+    """A grant is held a minute (and the margin) from its call's
+    COMPLETION: HSS counts a call when it arrives, anywhere up to then."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = TaskStack(ARGS.bin, ARGS.src, timeout_ms=8000, tasks={
+            "budget_per_minute": 5}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def test_slow_call_holds_its_slot_from_completion(self):
+        """Gap pinned: a grant was held 62 s from the grant, so a call
+        HSS answered 4 s late freed its slot 4 s too early (a sixth call
+        could arrive within 60 s of it).  4 fast exports and one 4 s slow
+        one: at 63 s after them the four fast slots are free again (the
+        positive control: 4 granted) but the fifth is refused (429
+        HSSGW.0205) with Retry-After pointing at the slow call's
+        completion + 62 s, and granted once that passed."""
+        self.s.tasks_ctl({"limit_per_minute": 5, "delay_ms": 0,
+                          "file_bytes": 10})
+        for i in range(4):
+            r = self.s.export(dict(BODY, image_name="fast-%d" % i),
+                              token=self.s.mint(sub="slow-a-%d" % i))
+            self.assertEqual(r.status, 200, r)
+        fast_done = time.monotonic()
+        r = self.s.emulator_control("control", {"mode": "delay",
+                                                "delay_ms": 4000,
+                                                "count": 1})
+        self.assertEqual(r.status, 200, r)
+        r = self.s.export(dict(BODY, image_name="slow"),
+                          token=self.s.mint(sub="slow-a-4"))
+        self.assertEqual(r.status, 200, r)
+        slow_done = time.monotonic()
+        self.assertGreater(slow_done - fast_done, 3.5)
+        time.sleep(max(0.0, fast_done + 63 - time.monotonic()))
+        for i in range(4):
+            r = self.s.export(dict(BODY, image_name="late-%d" % i),
+                              token=self.s.mint(sub="slow-b-%d" % i))
+            self.assertEqual(r.status, 200, r)
+        tok = self.s.mint(sub="slow-b-4")
+        r = self.s.export(dict(BODY, image_name="late-4"), token=tok)
+        self.assertEqual(r.status, 429, r)
+        self.assertEqual(r.json()["error_code"], "HSSGW.0205", r)
+        ra = int(r.header("Retry-After"))
+        left = slow_done + 62 - time.monotonic()
+        self.assertGreaterEqual(ra, 1)
+        self.assertLessEqual(abs(ra - left), 1.5, (ra, left))
+        time.sleep(ra + 0.2)
+        r = self.s.export(dict(BODY, image_name="late-4"), token=tok)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.s.tasks_ctl()["throttled"], 0)
+
+
 class DroppedExport(unittest.TestCase):
     """Issue #11 item 5: an export is never sent to HSS twice."""
 
