@@ -423,6 +423,10 @@ dl_head(void *arg, const char *content_type, long long length)
 	struct dl *d = arg;
 	char name[256], cd[320];
 
+	/* HSS is answering, so it has counted the call: the grant is held a
+	 * window from now, not from the end of a long transfer to a slow
+	 * client (the done after gw_up_send is then a no-op). */
+	gw_pipe_budget_done(d->st, d->st->cred_name, "download");
 	d->resp->status = 200;
 	gw_pipe_resp_header(d->resp, "Content-Type",
 	                    content_type != NULL ? content_type
