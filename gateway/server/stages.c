@@ -486,21 +486,31 @@ gw_pipe_throttled(struct reqstate *st, int attempt, const char *api)
 	return gw_pipe_budget_take(st, st->cred_name, api);
 }
 
-/* Gives back the call gw_pipe_budget_take took, when nothing was sent. */
+/* A grant's budget bucket and fair-share caller. */
+static void
+grant_keys(struct reqstate *st, const char *cred, const char *api,
+           char bucket[200], char caller[256])
+{
+	snprintf(bucket, 200, "%s|%s", cred, api);
+	caller_of(st, caller, 256);
+}
+
+/*
+ * Gives back the call gw_pipe_budget_take took, when nothing was sent.
+ * A grant already completed (gw_pipe_budget_done) is not given back.
+ */
 void
 gw_pipe_budget_refund(struct reqstate *st, const char *cred, const char *api)
 {
 	char bucket[200], caller[256];
 
-	snprintf(bucket, sizeof(bucket), "%s|%s", cred, api);
-	caller_of(st, caller, sizeof(caller));
+	grant_keys(st, cred, api, bucket, caller);
 	if (st->grant[0] != '\0')
 		gw_shared_budget_refund(st->snap->shared, bucket, caller,
 		                        st->grant, gw_pipe_now(st));
-	if (st->snap->shared == NULL || st->local_grant)
+	if (st->local_id != 0)
 		gw_budget_refund(st->snap->budget, bucket, caller);
 	st->grant[0] = '\0';
-	st->local_grant = 0;
 	st->local_id = 0;
 }
 
@@ -516,8 +526,7 @@ gw_pipe_budget_done(struct reqstate *st, const char *cred, const char *api)
 {
 	char bucket[200], caller[256];
 
-	snprintf(bucket, sizeof(bucket), "%s|%s", cred, api);
-	caller_of(st, caller, sizeof(caller));
+	grant_keys(st, cred, api, bucket, caller);
 	if (st->grant[0] != '\0')
 		gw_shared_budget_done(st->snap->shared, bucket, caller,
 		                      st->grant, GW_BUDGET_HOLD_MS,
@@ -560,10 +569,8 @@ shared_take(struct reqstate *st, const char *bucket, const char *caller,
 	if (rc == 0 && !gw_shared_armed(sh, GW_BUDGET_HOLD_MS, now))
 		return 0;
 	if (gw_budget_take_id(st->snap->budget, bucket, caller, now, retry,
-	                      &st->local_id) == 0) {
-		st->local_grant = 1;
-		return 0;
-	}
+	                      &st->local_id) == 0)
+		return 0; /* local_id: the local budget granted too */
 	if (rc == 0) {
 		gw_shared_budget_refund(sh, bucket, caller, st->grant, now);
 		st->grant[0] = '\0';
@@ -583,7 +590,6 @@ gw_pipe_budget_take(struct reqstate *st, const char *cred, const char *api)
 	caller_of(st, caller, sizeof(caller));
 	st->api = api;
 	st->grant[0] = '\0';
-	st->local_grant = 0;
 	st->local_id = 0;
 	if (st->snap->shared != NULL)
 		refused = shared_take(st, bucket, caller, &retry);

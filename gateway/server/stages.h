@@ -107,8 +107,7 @@ struct reqstate {
 	/* shared_state: the claim on coalesce_key, the budget's grant */
 	char claim[GW_SHARED_TOKEN_MAX + 1];
 	char grant[GW_SHARED_GRANT_MAX + 1];
-	int local_grant;   /* the local (fallback) budget granted too */
-	uint64_t local_id; /* the local budget's grant, for its done */
+	uint64_t local_id; /* the local budget granted: refund, done; 0: not */
 	/* tasks: the creator named by the handle (borrowed from taskq) */
 	const char *task_iss, *task_sub;
 	/* hss:ActForSubject, evaluated when the caller is not the creator */

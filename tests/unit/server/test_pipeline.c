@@ -545,6 +545,9 @@ audit_down_fails_closed(void **state)
 	assert_null(strstr(r.body, "\nhssgw_audit_failures_total 0\n"));
 	assert_non_null(strstr(r.body, "\nhssgw_audit_failures_total "));
 	assert_non_null(strstr(r.body, "\nhssgw_audit_records_total 0\n"));
+	/* Nothing was sent: the export's grant was given back (all 5). */
+	assert_non_null(strstr(r.body, "\nhssgw_budget_tokens{credentials="
+	                               "\"main\",api=\"export\"} 5\n"));
 	gw_http_resp_reset(&r);
 }
 
