@@ -104,6 +104,16 @@ send_upstream(struct reqstate *st, struct gw_worker *w, struct gw_cred *cred)
 
 	for (attempt = 0; attempt < 2; attempt++) {
 		if (attempt > 0) {
+			/*
+			 * HSS has seen the rejected call (its per-IP limit
+			 * counts it): the resend is a call of its own and
+			 * needs a grant, or the budget would let 2 calls
+			 * through for 1 (a refusal answers 429 HSSGW.0205).
+			 */
+			gw_pipe_budget_done(st, st->cred_name, "export");
+			rc = gw_pipe_budget_take(st, st->cred_name, "export");
+			if (rc != GW_OK)
+				return rc;
 			gw_cred_invalidate(cred, pid, st->cred_fp);
 			gw_upresp_reset(&st->upresp);
 			rc =

@@ -558,6 +558,48 @@ class SlowCallBudget(unittest.TestCase):
         self.assertEqual(self.s.tasks_ctl()["throttled"], 0)
 
 
+class ReauthBudget(unittest.TestCase):
+    """HSS 401 answered by fresh credentials and a resend: the resend is
+    an HSS call of its own and takes a grant (export.c send_upstream)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = TaskStack(ARGS.bin, ARGS.src, tasks={
+            "budget_per_minute": 3, "coalesce_window_ms": 0}).start()
+        cls.tok = cls.s.mint(sub="dev-reauth")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def exports_seen(self):
+        return [e for e in self.s.emulator_lines()
+                if e["method"] == "POST" and
+                e["path"].endswith("/image/baseline/export")]
+
+    def test_resend_after_401_takes_a_grant(self):
+        """Gap pinned: the resend went out under the first send's grant,
+        so a budget of 3 let 4 calls reach HSS in a minute.  Now: one
+        export (1 grant), one rejected once (2 grants: [401, 200]), and
+        the next export is refused by the budget; with the old code it
+        was sent (200).  Positive control: the export before, within the
+        budget, goes through."""
+        self.s.tasks_ctl({"delay_ms": 0, "file_bytes": 10})
+        r = self.s.export(dict(BODY, image_name="r1"), token=self.tok)
+        self.assertEqual(r.status, 200, r)
+        n0 = len(self.exports_seen())
+        self.s.emulator_control("control", {"mode": "status",
+                                            "status": 401, "count": 1})
+        r = self.s.export(dict(BODY, image_name="r2"), token=self.tok)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual([e["status"] for e in self.exports_seen()[n0:]],
+                         [401, 200])
+        r = self.s.export(dict(BODY, image_name="r3"), token=self.tok)
+        self.assertEqual(r.status, 429, r)
+        self.assertEqual(r.json()["error_code"], "HSSGW.0205")
+        self.assertEqual(len(self.exports_seen()[n0:]), 2)
+
+
 class DroppedExport(unittest.TestCase):
     """Issue #11 item 5: an export is never sent to HSS twice."""
 
