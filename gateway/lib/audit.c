@@ -13,10 +13,10 @@
  * marks the trail broken (fail closed); the next emit or readiness check
  * after GW_AUDIT_HEAL_MS reopens it and writes a "summary" record saying
  * so, and the trail is ready again once that record is on disk.  Every
- * string is copied capped and as valid UTF-8 (put_capped).  Anonymous
- * records beyond a byte rate are counted, per client address and answer,
- * into a summary record per interval instead of written.  Never receives
- * a secret: the upstream request is printed redacted.
+ * string is copied capped and as valid UTF-8 (put_capped, audit_format.c).
+ * Anonymous records beyond a byte rate are counted, per client address and
+ * answer, into a summary record per interval instead of written.  Never
+ * receives a secret: the upstream request is printed redacted.
  */
 #include <sys/stat.h>
 
@@ -35,16 +35,11 @@
 #include <openssl/evp.h>
 
 #include "audit.h"
+#include "audit_int.h"
 #include "auditq.h"
 
 #define AUDIT_MAX_RECORD  (256 * 1024)
 #define AUDIT_PENDING_MAX (16 * 1024 * 1024)
-/* Caps on strings copied into a record (bytes, before JSON escaping). */
-#define CAP_TEXT   256
-#define CAP_PATH   512
-#define CAP_ADDR   64
-#define CAP_FILE   1024
-#define CAP_GROUPS 32 /* values of the groups claim */
 /* Anonymous summaries: table size, defaults (docs/AUDIT.md). */
 #define ANON_SLOTS            64
 #define ANON_DEFAULT_PER_HOUR (10LL * 1024 * 1024)
@@ -124,348 +119,6 @@ struct gw_audit {
 	void *sync_arg;
 };
 
-static const char *const phasename[GW_AUDIT_PHASE__MAX] = {
-    [GW_AUDIT_FINAL] = "final",
-    [GW_AUDIT_INTENT] = "intent",
-    [GW_AUDIT_OUTCOME] = "outcome",
-    [GW_AUDIT_SUMMARY] = "summary",
-};
-
-static void
-hex32(const unsigned char *md, char out[GW_AUDIT_HASH_HEX + 1])
-{
-	static const char hex[] = "0123456789abcdef";
-	int i;
-
-	for (i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 0xf];
-	}
-	out[GW_AUDIT_HASH_HEX] = '\0';
-}
-
-/*
- * Length of the well-formed UTF-8 sequence at p (RFC 3629 §4: no
- * overlong forms, no surrogates, nothing past U+10FFFF), 0 if there is
- * none.
- */
-static size_t
-utf8_seq(const unsigned char *p, size_t n)
-{
-	unsigned cp;
-	size_t len, i;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		cp = p[0] & 0x1fu;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		cp = p[0] & 0x0fu;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		cp = p[0] & 0x07u;
-	} else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (p[i] & 0x3fu);
-	}
-	if (len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff)))
-		return 0;
-	if (len == 4 && (cp < 0x10000 || cp > 0x10ffff))
-		return 0;
-	return len;
-}
-
-/*
- * Appends a caller's string as a JSON string a strict reader accepts and
- * an attacker cannot inflate: every byte that is not well-formed UTF-8
- * becomes U+FFFD, and past cap bytes the value is cut (on a character
- * boundary) and ends in "...[truncated N bytes sha256:<hex>]", the
- * length and SHA-256 of the whole original, so the cut value still
- * identifies it.  NULL is written as null.  Returns 0 or -1.
- */
-static int
-put_capped(struct gw_buf *b, const char *v, size_t cap)
-{
-	static const char fffd[] = "\xef\xbf\xbd";
-	unsigned char md[32];
-	const unsigned char *p = (const unsigned char *)v;
-	size_t n, i = 0, k, olen = 0;
-	char hex[GW_AUDIT_HASH_HEX + 1], o[CAP_FILE + 128];
-
-	if (v == NULL)
-		return gw_buf_add(b, "null", 4);
-	n = strlen(v);
-	if (cap > CAP_FILE)
-		cap = CAP_FILE;
-	while (i < n) {
-		k = utf8_seq(p + i, n - i);
-		if (olen + (k != 0 ? k : sizeof(fffd) - 1) > cap)
-			break;
-		if (k != 0) {
-			memcpy(o + olen, p + i, k);
-			olen += k;
-			i += k;
-		} else {
-			memcpy(o + olen, fffd, sizeof(fffd) - 1);
-			olen += sizeof(fffd) - 1;
-			i++;
-		}
-	}
-	if (i < n) {
-		if (gw_sha256(p, n, md) == -1)
-			return -1;
-		hex32(md, hex);
-		olen += (size_t)snprintf(o + olen, sizeof(o) - olen,
-		                         "...[truncated %zu bytes sha256:%s]",
-		                         n, hex);
-	}
-	return gw_buf_json_str(b, o, olen);
-}
-
-/*
- * The writer's members: each appends ,"k": (no comma right after an
- * opening brace or bracket) and a value.  A failed append sets the
- * buffer's overflow flag, which every later append keeps and the caller
- * checks once at the end.
- */
-static void
-key(struct gw_buf *b, const char *k)
-{
-	if (b->len > 0 && b->p[b->len - 1] != '{' && b->p[b->len - 1] != '[')
-		gw_buf_add(b, ",", 1);
-	gw_buf_json_str(b, k, strlen(k));
-	gw_buf_add(b, ":", 1);
-}
-
-static void
-put_cap(struct gw_buf *b, const char *k, const char *v, size_t cap)
-{
-	key(b, k);
-	if (put_capped(b, v, cap) == -1)
-		b->overflow = 1;
-}
-
-static void
-put_str(struct gw_buf *b, const char *k, const char *v)
-{
-	put_cap(b, k, v, CAP_TEXT);
-}
-
-/* A number, or null when absent says so. */
-static void
-put_int(struct gw_buf *b, const char *k, long long v, int absent)
-{
-	key(b, k);
-	if (absent)
-		gw_buf_add(b, "null", 4);
-	else
-		gw_buf_printf(b, "%lld", v);
-}
-
-/* Microseconds as milliseconds, to the microsecond: 1.234. */
-static void
-put_ms(struct gw_buf *b, const char *k, int64_t us)
-{
-	key(b, k);
-	if (us < 0) {
-		gw_buf_add(b, "-", 1);
-		us = -us;
-	}
-	gw_buf_printf(b, "%lld.%03lld", (long long)(us / 1000),
-	              (long long)(us % 1000));
-}
-
-static void
-put_raw(struct gw_buf *b, const char *k, const char *json)
-{
-	key(b, k);
-	gw_buf_puts(b, json);
-}
-
-/* A deciding statement {"file","sid"}, or null. */
-static void
-put_stmt(struct gw_buf *b, const char *k, const char *file, const char *sid)
-{
-	if (k != NULL)
-		key(b, k);
-	else if (b->len > 0 && b->p[b->len - 1] != '[')
-		gw_buf_add(b, ",", 1);
-	if (file == NULL) {
-		gw_buf_add(b, "null", 4);
-		return;
-	}
-	gw_buf_add(b, "{", 1);
-	put_cap(b, "file", file, CAP_FILE);
-	put_str(b, "sid", sid);
-	gw_buf_add(b, "}", 1);
-}
-
-/* Every upstream attempt, oldest first: status, HSS's code, latency. */
-static void
-put_attempts(struct gw_buf *b, const struct gw_audit_rec *r)
-{
-	const struct gw_audit_attempt *at;
-	size_t i;
-
-	key(b, "attempts");
-	gw_buf_add(b, "[", 1);
-	for (i = 0; i < r->nattempts && i < GW_AUDIT_ATTEMPTS_MAX; i++) {
-		at = &r->attempts[i];
-		gw_buf_add(b, i > 0 ? ",{" : "{", i > 0 ? 2 : 1);
-		put_int(b, "status", at->status, at->status == 0);
-		put_str(b, "error_code", at->error_code);
-		put_ms(b, "latency_ms", at->latency_us);
-		gw_buf_add(b, "}", 1);
-	}
-	gw_buf_add(b, "]", 1);
-}
-
-static void
-put_upstream(struct gw_buf *b, const struct gw_audit_rec *r)
-{
-	key(b, "upstream");
-	if (r->upreq == NULL) {
-		gw_buf_add(b, "null", 4);
-		return;
-	}
-	gw_buf_add(b, "{", 1);
-	key(b, "request");
-	if (gw_upreq_json(r->upreq, b) == -1)
-		b->overflow = 1;
-	put_int(b, "status", r->up_status, r->up_status == 0);
-	put_str(b, "error_code", r->up_error_code);
-	put_str(b, "task_id", r->task_id);
-	put_int(b, "record_total_num", r->record_total_num,
-	        r->record_total_num < 0);
-	if (r->nattempts > 0)
-		put_attempts(b, r);
-	gw_buf_add(b, "}", 1);
-}
-
-/* The shadow decision, or null when none was evaluated. */
-static void
-put_shadow(struct gw_buf *b, const struct gw_audit_rec *r)
-{
-	key(b, "shadow");
-	if (r->shadow_decision == NULL) {
-		gw_buf_add(b, "null", 4);
-		return;
-	}
-	gw_buf_add(b, "{", 1);
-	put_str(b, "decision", r->shadow_decision);
-	put_stmt(b, "statement", r->shadow_stmt_file, r->shadow_stmt_sid);
-	put_str(b, "policy_revision", r->shadow_revision);
-	gw_buf_add(b, "}", 1);
-}
-
-/* The token's groups, capped; a cut list says how long it was. */
-static void
-put_groups(struct gw_buf *b, const struct gw_audit_rec *r)
-{
-	size_t i;
-
-	key(b, "groups");
-	if (r->groups == NULL) {
-		gw_buf_add(b, "null", 4);
-		return;
-	}
-	gw_buf_add(b, "[", 1);
-	for (i = 0; i < r->ngroups && i < CAP_GROUPS; i++) {
-		if (i > 0)
-			gw_buf_add(b, ",", 1);
-		if (put_capped(b, r->groups[i], CAP_TEXT) == -1)
-			b->overflow = 1;
-	}
-	if (r->ngroups > CAP_GROUPS)
-		gw_buf_printf(b, ",\"...[truncated %zu values]\"", r->ngroups);
-	gw_buf_add(b, "]", 1);
-}
-
-/*
- * The record's content, written straight into buf (no JSON object tree:
- * this runs for every request, see bench/README.md).  summary, a JSON
- * object's text or NULL, is the "summary" member of a summary record.
- * Returns 0, or -1 with buf's contents undefined.
- */
-static int
-format_rec(const struct gw_audit_rec *r, const char *summary,
-           struct gw_buf *buf)
-{
-	char when[40];
-	size_t i;
-
-	if ((unsigned)r->phase >= GW_AUDIT_PHASE__MAX)
-		return -1;
-	gw_buf_add(buf, "{", 1);
-	/* "phase" first: the chain header is spliced in before it. */
-	put_str(buf, "phase", phasename[r->phase]);
-	gw_fmt_time_ms(r->time_ms, when, sizeof(when));
-	put_str(buf, "time", when);
-	put_str(buf, "instance", r->instance);
-	put_str(buf, "request_id", r->request_id);
-	put_cap(buf, "client_addr", r->client_addr, CAP_ADDR);
-	put_str(buf, "method", r->method);
-	put_cap(buf, "path", r->path, CAP_PATH);
-	put_str(buf, "subject", r->subject);
-	if (r->team != NULL)
-		put_str(buf, "team", r->team);
-	put_str(buf, "issuer", r->issuer);
-	put_str(buf, "jti", r->jti);
-	put_str(buf, "token_fp", r->token_fp);
-	put_groups(buf, r);
-	put_str(buf, "action", r->action);
-	put_str(buf, "resource", r->resource);
-	put_str(buf, "project", r->project);
-	put_str(buf, "decision", r->decision);
-	put_stmt(buf, "statement", r->stmt_file, r->stmt_sid);
-	key(buf, "statements");
-	gw_buf_add(buf, "[", 1);
-	for (i = 0; i < r->nstmts; i++)
-		put_stmt(buf, NULL, r->stmt_files[i], r->stmt_sids[i]);
-	gw_buf_add(buf, "]", 1);
-	put_str(buf, "policy_revision", r->policy_revision);
-	put_shadow(buf, r);
-	put_int(buf, "status", r->status, r->status == 0);
-	put_str(buf, "error_code", r->error_code);
-	put_str(buf, "error_field", r->error_field);
-	if (r->auth_error != NULL)
-		put_str(buf, "auth_error", r->auth_error);
-	put_str(buf, "credentials", r->cred_name);
-	put_str(buf, "credential_fp", r->cred_fp);
-	if (r->coalesced)
-		put_raw(buf, "coalesced", "true");
-	if (r->cached)
-		put_raw(buf, "cached", "true");
-	if (r->task_subject != NULL) {
-		put_str(buf, "task_issuer", r->task_issuer);
-		put_str(buf, "task_subject", r->task_subject);
-	}
-	put_upstream(buf, r);
-	if (summary != NULL)
-		put_raw(buf, "summary", summary);
-	key(buf, "latency_ms");
-	gw_buf_add(buf, "{", 1);
-	put_ms(buf, "auth", r->lat_auth_us);
-	put_ms(buf, "policy", r->lat_policy_us);
-	put_ms(buf, "upstream", r->lat_upstream_us);
-	put_ms(buf, "total", r->lat_total_us);
-	gw_buf_add(buf, "}}", 2);
-	return buf->overflow ? -1 : 0;
-}
-
-int
-gw_audit_format(const struct gw_audit_rec *r, struct gw_buf *buf)
-{
-	return format_rec(r, NULL, buf);
-}
-
 /*
  * Builds the chained line in line: header + content without its "{", the
  * SHA-256 of exactly those bytes, then the closing "}" replaced by
@@ -488,7 +141,7 @@ chain_line(long long seq, const char *prev, const struct gw_buf *content,
 	body = line->len;
 	if (gw_sha256(line->p, body, md) == -1)
 		return -1;
-	hex32(md, hash);
+	aud_hex32(md, hash);
 	line->len = body - 1; /* drop "}" */
 	if (gw_buf_add(line, ",\"hash\":\"", 9) == -1 ||
 	    gw_buf_add(line, hash, GW_AUDIT_HASH_HEX) == -1 ||
@@ -873,29 +526,29 @@ summary_json(const struct gw_audit *a, int64_t now, int failed,
 	gw_fmt_time_ms(a->nslots > 0 || a->sum_others > 0 ? a->sum_start_ms
 	                                                  : now,
 	               when, sizeof(when));
-	put_str(b, "since", when);
+	aud_str(b, "since", when);
 	gw_fmt_time_ms(now, when, sizeof(when));
-	put_str(b, "until", when);
-	key(b, "anonymous");
+	aud_str(b, "until", when);
+	aud_key(b, "anonymous");
 	gw_buf_add(b, "[", 1);
 	for (i = 0; i < a->nslots; i++) {
 		sl = &a->slots[i];
 		gw_buf_add(b, i > 0 ? ",{" : "{", i > 0 ? 2 : 1);
-		put_cap(b, "client_addr", sl->addr, CAP_ADDR);
-		put_int(b, "status", sl->status, sl->status == 0);
-		put_str(b, "error_code", sl->code[0] ? sl->code : NULL);
-		put_int(b, "count", sl->count, 0);
+		aud_cap(b, "client_addr", sl->addr, CAP_ADDR);
+		aud_int(b, "status", sl->status, sl->status == 0);
+		aud_str(b, "error_code", sl->code[0] ? sl->code : NULL);
+		aud_int(b, "count", sl->count, 0);
 		gw_buf_add(b, "}", 1);
 	}
 	gw_buf_add(b, "]", 1);
-	put_int(b, "others", a->sum_others, 0);
+	aud_int(b, "others", a->sum_others, 0);
 	if (failed) {
-		key(b, "trail_failure");
+		aud_key(b, "trail_failure");
 		gw_buf_add(b, "{", 1);
 		gw_fmt_time_ms(a->broken_ms, when, sizeof(when));
-		put_str(b, "since", when);
-		put_str(b, "reason", a->reason);
-		put_int(b, "refused", a->refused, 0);
+		aud_str(b, "since", when);
+		aud_str(b, "reason", a->reason);
+		aud_int(b, "refused", a->refused, 0);
 		gw_buf_add(b, "}", 1);
 	}
 	gw_buf_add(b, "}", 1);
@@ -916,7 +569,7 @@ summary_content(const struct gw_audit *a, int64_t now, const struct gw_buf *sum,
 	r.phase = GW_AUDIT_SUMMARY;
 	r.time_ms = now;
 	r.record_total_num = -1;
-	return format_rec(&r, sum->p, content);
+	return aud_format(&r, sum->p, content);
 }
 
 /*
