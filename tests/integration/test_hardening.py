@@ -10,7 +10,6 @@ buffers, hssgw bounds its writes by response_send_timeout_ms); nginx's own
 Run: test_hardening.py --bin BUILD/bin --src SRC.  Python 3 stdlib only.
 """
 
-import argparse
 import concurrent.futures
 import json
 import os
@@ -25,12 +24,10 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import runner  # noqa: E402
 import stack as stk  # noqa: E402
-from test_tasks import TaskStack, check_bytes  # noqa: E402
+from fixtures import (ARGS, TASK_BODY as BODY, TaskStack,  # noqa: E402
+                      check_bytes)
 
-ARGS = argparse.Namespace(bin=None, src=None)
 READ_MS = 1500
-BODY = {"project": stk.PROJECT_ALIAS, "image_type": "private_image",
-        "operate_all": True}
 
 
 # -- a minimal FastCGI client (FastCGI 1.0), to talk to hssgw directly --
@@ -517,4 +514,4 @@ class NginxErrors(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    sys.exit(runner.main(sys.modules[__name__], ARGS))
+    sys.exit(runner.main(sys.modules[__name__]))

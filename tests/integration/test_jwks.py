@@ -12,7 +12,6 @@ fetch; check-config fetches unless --offline; every fetch result is
 counted in hssgw_jwks_fetches_total, scraped through nginx.
 """
 
-import argparse
 import base64
 import concurrent.futures
 import json
@@ -35,8 +34,8 @@ except ImportError:
 import idp as idpmod
 import runner
 import stack as stk
+from fixtures import ARGS
 
-ARGS = argparse.Namespace()
 BOGUS = stk.EXPORT_PATH + "/" + "A" * 40
 
 
@@ -480,7 +479,7 @@ class TestJwksChanging(unittest.TestCase):
 
 
 def main():
-    return runner.main(sys.modules[__name__], ARGS)
+    return runner.main(sys.modules[__name__])
 
 
 if __name__ == "__main__":

@@ -11,8 +11,7 @@ import sys
 import unittest
 
 import runner
-
-ARGS = runner.argparse.Namespace(bin=None, src=None)
+from fixtures import ARGS, hssgw
 
 
 def src(*p):
@@ -22,12 +21,6 @@ def src(*p):
 def read(*p):
     with open(src(*p), encoding="utf-8") as f:
         return f.read()
-
-
-def hssgw(*argv):
-    p = subprocess.run([os.path.join(ARGS.bin, "hssgw")] + list(argv),
-                       capture_output=True, timeout=30, text=True)
-    return p.returncode, p.stdout, p.stderr
 
 
 def config_keys():
@@ -152,7 +145,7 @@ class CommandPage(unittest.TestCase):
 
 
 def main():
-    return runner.main(sys.modules[__name__], ARGS)
+    return runner.main(sys.modules[__name__])
 
 
 if __name__ == "__main__":

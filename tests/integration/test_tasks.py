@@ -9,13 +9,11 @@ hundreds of megabytes with hssgw's peak RSS measured.
 Run: test_tasks.py --bin BUILD/bin --src SRC.  Python 3 stdlib only.
 """
 
-import argparse
 import concurrent.futures
 import copy
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -25,78 +23,8 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import runner  # noqa: E402
 import stack as stk  # noqa: E402
-
-ARGS = argparse.Namespace(bin=None, src=None)
-TASK_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [{
-        "Sid": "AllowTasksDemo", "Effect": "Allow",
-        "Principal": {"jwt:groups": stk.ALLOWED_GROUP},
-        "Action": ["hss:GetExportTask", "hss:DownloadExportFile"],
-        "Resource": "hss:*:%s" % stk.PROJECT_ALIAS}],
-}
-BODY = {"project": stk.PROJECT_ALIAS, "image_type": "private_image",
-        "operate_all": True}
-
-
-class TaskStack(stk.Stack):
-    """The shared stack plus a handle key, a task policy and tasks keys."""
-
-    def __init__(self, *a, tasks=None, key_file=True, policies=(), **kw):
-        super().__init__(*a, **kw)
-        self.tasks = tasks or {}
-        self.key_file = key_file
-        self.extra_policies = policies  # files under policies/examples/
-
-    def _configs(self):
-        super()._configs()
-        stk.write_file(self.path("secrets", "task.key"),
-                       os.urandom(32).hex(), 0o600)
-        stk.write_file(self.path("policies", "tasks.json"),
-                       json.dumps(TASK_POLICY))
-        for name in self.extra_policies:
-            with open(os.path.join(self.srcdir, "policies", "examples",
-                                   name)) as f:
-                stk.write_file(self.path("policies", name), f.read())
-        t = {"handle_key_file": "secrets/task.key"} if self.key_file else {}
-        t.update(self.tasks)
-        self.config["tasks"] = t
-        stk.write_file(self.config_path, json.dumps(self.config, indent=1))
-
-    def get(self, path, token):
-        h = {"Authorization": "Bearer " + token} if token else {}
-        return self.request("GET", path, None, h)
-
-    def sighup_and_wait(self):
-        marker = "reloaded"
-        n = self.log_tail("hssgw", 1 << 20).count(marker)
-        self.procs["hssgw"].send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while self.log_tail("hssgw", 1 << 20).count(marker) == n:
-            assert time.monotonic() < deadline, "no reload"
-            time.sleep(0.02)
-
-    def tasks_ctl(self, doc=None):
-        if doc is None:
-            r = self.request("GET", "/_emulator/tasks", port=self.emu_port)
-        else:
-            r = self.emulator_control("tasks", doc)
-        assert r.status == 200, r
-        return r.json()
-
-
-def check_bytes(data, file_id, start=0):
-    """Every byte as the emulator generates it (emu_tasks.c emu_task_new);
-    data begins at file offset start, a multiple of 4096."""
-    seed = sum(file_id.encode()) % 256
-    base = bytes((seed + k) % 256 for k in range(4096 + 251))
-    for off in range(0, len(data), 4096):
-        i = (start + off) // 4096
-        want = i.to_bytes(8, "big") + base[i % 251 + 8:i % 251 + 4096]
-        got = data[off:off + 4096]
-        if got != want[:len(got)]:
-            return False
-    return True
+from fixtures import (ARGS, TASK_BODY as BODY, TASK_POLICY,  # noqa: E402
+                      TaskStack, check_bytes, max_in_window)
 
 
 class Flow(unittest.TestCase):
@@ -441,17 +369,6 @@ class Budget(unittest.TestCase):
         self.assertEqual(len(sent), 5)
         for p in sent:
             self.assertEqual(sorted(p), ["intent", "outcome"])
-
-
-def max_in_window(times_ms, window_ms=60000):
-    """The most of times_ms (any order) within any window_ms."""
-    t = sorted(times_ms)
-    best, j = 0, 0
-    for i in range(len(t)):
-        while t[i] - t[j] >= window_ms:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
 
 
 class SlidingBudget(unittest.TestCase):
@@ -1142,7 +1059,7 @@ def main():
     opts = os.environ.get("ASAN_OPTIONS", "")
     os.environ["ASAN_OPTIONS"] = (opts + ":" if opts else "") + \
         "quarantine_size_mb=1"
-    return runner.main(sys.modules[__name__], ARGS)
+    return runner.main(sys.modules[__name__])
 
 
 if __name__ == "__main__":
