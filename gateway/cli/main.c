@@ -93,7 +93,7 @@ cmd_serve(int argc, char *argv[])
 		fprintf(stderr, "hssgw: cannot disable core dumps\n");
 		return 1;
 	}
-	gw = gw_gw_open(path, err, sizeof(err));
+	gw = gw_gateway_open(path, err, sizeof(err));
 	if (gw == NULL) {
 		fprintf(stderr, "hssgw: %s\n", err);
 		return 1;
@@ -101,7 +101,7 @@ cmd_serve(int argc, char *argv[])
 	rc = gw_fcgi_serve(gw, err, sizeof(err));
 	if (rc != 0)
 		fprintf(stderr, "hssgw: %s\n", err);
-	gw_gw_free(gw);
+	gw_gateway_free(gw);
 	return rc == 0 ? 0 : 1;
 }
 

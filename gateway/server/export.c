@@ -309,7 +309,7 @@ run_export(struct reqstate *st, struct gw_worker *w)
 		return rc;
 	if (hit)
 		return check_answer(st);
-	cred = gw_pipe_cred_for(s, st->xreq->project);
+	cred = gw_snap_cred_get(s, st->xreq->project);
 	if (cred == NULL)
 		return gw_fault_set(&st->fault, GW_ERR_CREDENTIALS, "",
 		                    "no credentials for project");

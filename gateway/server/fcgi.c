@@ -315,7 +315,7 @@ serve_one(struct work *wk)
 	                                      stream_abort, wk};
 	struct server *sv = wk->sv;
 	FCGX_Request *r = &wk->r;
-	const struct gw_snapshot *snap = gw_gw_acquire(sv->gw);
+	const struct gw_snapshot *snap = gw_gateway_acquire(sv->gw);
 	const struct gw_config *conf = gw_pipe_config(snap);
 	struct gw_http_req req;
 	struct gw_http_resp resp;
@@ -341,7 +341,7 @@ serve_one(struct work *wk)
 	req.waiting_max = sv->waiting_max;
 	resp.stream = &stream;
 	gw_pipe_handle(snap, wk->w, &req, &resp);
-	gw_gw_release(sv->gw, snap);
+	gw_gateway_release(sv->gw, snap);
 	if (resp.streamed)
 		goto out;
 
@@ -793,7 +793,7 @@ is_tcp(int fd)
 static void
 refresh(struct server *sv)
 {
-	const struct gw_snapshot *s = gw_gw_acquire(sv->gw);
+	const struct gw_snapshot *s = gw_gateway_acquire(sv->gw);
 	char err[512];
 	int failed;
 
@@ -814,8 +814,8 @@ refresh(struct server *sv)
 		/* A malformed or hostile answer, or an outage: each logged. */
 		fprintf(stderr, "hssgw: %s\n", err);
 	sv->jwks_failing = failed > 0;
-	gw_gw_release(sv->gw, s);
-	gw_gw_audit_tick(sv->gw);
+	gw_gateway_release(sv->gw, s);
+	gw_gateway_audit_tick(sv->gw);
 }
 
 /* SIGHUP: a new snapshot, or the old one kept with the reason logged. */
@@ -825,21 +825,21 @@ reload(struct server *sv)
 	const struct gw_snapshot *s;
 	char err[1024];
 
-	if (gw_gw_reload(sv->gw, err, sizeof(err)) == -1) {
+	if (gw_gateway_reload(sv->gw, err, sizeof(err)) == -1) {
 		fprintf(stderr, "hssgw: reload refused, old config kept: %s\n",
 		        err);
 		return;
 	}
-	s = gw_gw_acquire(sv->gw);
+	s = gw_gateway_acquire(sv->gw);
 	fprintf(stderr, "hssgw: reloaded: policy revision %s\n",
 	        gw_pipe_revision(s));
-	gw_gw_release(sv->gw, s);
+	gw_gateway_release(sv->gw, s);
 }
 
 int
 gw_fcgi_serve(struct gw_gateway *gw, char *err, size_t errlen)
 {
-	const struct gw_snapshot *snap = gw_gw_acquire(gw);
+	const struct gw_snapshot *snap = gw_gateway_acquire(gw);
 	const struct gw_config *conf = gw_pipe_config(snap);
 	struct server sv;
 	struct work *wks = NULL;
@@ -940,7 +940,8 @@ gw_fcgi_serve(struct gw_gateway *gw, char *err, size_t errlen)
 			break;
 		if (sig == SIGHUP)
 			reload(&sv);
-		if (sig == SIGUSR1 && gw_gw_audit_reopen(gw, err, errlen) == -1)
+		if (sig == SIGUSR1 &&
+		    gw_gateway_audit_reopen(gw, err, errlen) == -1)
 			fprintf(stderr, "hssgw: audit reopen failed: %s\n",
 			        err);
 		/* SIGPIPE: ignored; writes fail with EPIPE instead. */
@@ -961,7 +962,7 @@ stop:
 	for (i = 0; i < started; i++)
 		pthread_join(tids[i], NULL);
 out:
-	gw_gw_release(gw, snap);
+	gw_gateway_release(gw, snap);
 	for (i = 0; wks != NULL && i < sv.nslots; i++) {
 		if (wks[i].w != NULL)
 			FCGX_Free(&wks[i].r, 1);

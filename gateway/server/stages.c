@@ -115,14 +115,6 @@ gw_pipe_bearer(const char *h)
 	return t;
 }
 
-struct gw_cred *
-gw_pipe_cred_for(const struct gw_snapshot *s, const struct gw_conf_project *p)
-{
-	size_t i = (size_t)(p->cred - s->conf->creds);
-
-	return i < s->conf->ncreds ? s->creds[i] : NULL;
-}
-
 /*
  * Finds an error code in an HSS error body, as tolerantly as the official
  * SDK (reference §3.3): error_code, or code, at the top or one level down.

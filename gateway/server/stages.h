@@ -1,12 +1,11 @@
 /*
- * The server's internals: the snapshot, the gateway, the per-request state
- * and the stages every route shares (stages.c).  For the files of
- * gateway/server/ only: the rest of hssgw sees pipeline.h.
+ * The server's internals: the per-request state and the stages every
+ * route shares (stages.c); the snapshot's types are in snapshot.h.  For the
+ * files of gateway/server/ only: the rest of hssgw sees pipeline.h.
  */
 #ifndef GW_STAGES_H
 #define GW_STAGES_H
 
-#include <pthread.h>
 #include <stdint.h>
 
 #include "audit.h"
@@ -19,6 +18,7 @@
 #include "pipeline.h"
 #include "policy.h"
 #include "shared.h"
+#include "snapshot.h"
 #include "tasks.h"
 #include "translate.h"
 #include "upstream.h"
@@ -27,50 +27,6 @@ struct json_object;
 
 #define ACTION_EXPORT "hss:ExportImageBaseline"
 #define RESP_MAX      (64 * 1024)
-
-struct gw_snapshot {
-	struct gw_config *conf;
-	struct gw_jwt_keyset *keys;
-	struct gw_pol_set *pol;
-	struct gw_pol_set *shadow; /* evaluated and audited, never enforced */
-	struct gw_cred **creds;    /* parallel to conf->creds */
-	struct gw_audit *audit;
-	int owns_audit; /* else borrowed from the gateway */
-	unsigned refs;  /* requests holding it; gateway lock */
-	/* tasks (docs/TASKS.md); under a gateway the budget, the caches
-	 * and a random key belong to it (they survive reloads) */
-	struct gw_task_key *tkey;
-	struct gw_budget *budget;
-	struct gw_cache *status_cache;
-	struct gw_cache *coalesce; /* export key -> HSS's export answer */
-	struct gw_flight *flight;  /* identical exports in the air */
-	struct gw_shared *shared;  /* shared_state, or NULL (SHARED_STATE.md) */
-	int tkey_borrowed;
-	int tasks_borrowed;         /* budget and caches */
-	struct gw_metrics *metrics; /* under a gateway, the gateway's */
-	int metrics_borrowed;
-};
-
-struct gw_gateway {
-	pthread_mutex_t lock;
-	struct gw_snapshot *cur;
-	struct gw_audit *audit;
-	char *path;
-	/* Outlive snapshots, so a reload neither refills the budget, empties
-	 * the caches nor (without a key file) voids every handle. */
-	struct gw_task_key *rkey; /* the random key, when one was drawn */
-	struct gw_budget *budget;
-	struct gw_cache *status_cache;
-	struct gw_cache *coalesce;
-	struct gw_flight *flight;
-	struct gw_shared *shared;
-	long long budget_per_minute; /* the rate the budget was made with */
-	struct gw_metrics *metrics;  /* outlives snapshots, like the budget */
-};
-
-struct gw_worker {
-	struct gw_upstream *up;
-};
 
 /* What one request accumulates on its way through the stages. */
 struct reqstate {
@@ -130,8 +86,6 @@ void gw_pipe_answer_error(const struct gw_http_req *, const struct gw_fault *,
                           struct gw_http_resp *);
 const char *gw_pipe_bearer(const char *authorization);
 enum gw_err gw_pipe_authenticate(struct reqstate *);
-struct gw_cred *gw_pipe_cred_for(const struct gw_snapshot *,
-                                 const struct gw_conf_project *);
 char *gw_pipe_find_error_code(struct json_object *);
 void gw_pipe_reqstate_init(struct reqstate *, const struct gw_snapshot *,
                            const struct gw_http_req *, const char *action);

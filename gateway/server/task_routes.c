@@ -159,7 +159,7 @@ task_open(struct reqstate *st, const char *handle, const char *action,
 		return gw_fault_set(&st->fault, GW_ERR_DENIED, "",
 		                    "not allowed to perform %s on %s", action,
 		                    st->resource);
-	q->cred = gw_pipe_cred_for(s, q->project);
+	q->cred = gw_snap_cred_get(s, q->project);
 	if (q->cred == NULL)
 		return gw_fault_set(&st->fault, GW_ERR_CREDENTIALS, "",
 		                    "no credentials for project");
