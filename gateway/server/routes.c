@@ -168,4 +168,5 @@ out:
 	gw_metrics_request(s->metrics, metric, resp->status, resp->err,
 	                   resp->err == GW_OK && resp->status >= 400,
 	                   gw_mono_us() - st.t_start);
+	gw_pipe_reqstate_reset(&st);
 }

@@ -149,6 +149,7 @@ not_found(const struct gw_snapshot *s, const struct gw_http_req *req,
 	gw_pipe_answer_error(req, &st.fault, resp);
 	if (gw_pipe_audit(&st, resp) != GW_OK)
 		gw_pipe_answer_unaudited(&st, resp);
+	gw_pipe_reqstate_reset(&st);
 }
 
 void
