@@ -186,7 +186,7 @@ translate_task(const struct gw_config *conf, const char *handle,
 	int rc;
 
 	gw_buf_init(&out, STDIN_MAX * 4);
-	rc = gw_pipe_translate_task(conf, handle, file_id, &out);
+	rc = gw_cli_translate_task(conf, handle, file_id, &out);
 	if (rc == 0)
 		printf("%s\n", out.p);
 	else
@@ -250,7 +250,7 @@ cmd_translate(int argc, char *argv[])
 		        STDIN_MAX);
 		goto out;
 	}
-	rc = gw_pipe_translate(conf, in, len, &out);
+	rc = gw_cli_translate(conf, in, len, &out);
 	if (rc == -1) {
 		fprintf(stderr, "hssgw: translation failed\n");
 		rc = 1;

@@ -136,21 +136,4 @@ void gw_pipe_handle(const struct gw_snapshot *, struct gw_worker *,
 /* Frees what a response holds; accepts a zeroed response. */
 void gw_http_resp_reset(struct gw_http_resp *);
 
-/*
- * Translates a simplified request for `hssgw translate`: on success the
- * upstream request JSON (token redacted) into out and 0; on failure the
- * error JSON into out and 1.  -1 on internal failure.
- */
-int gw_pipe_translate(const struct gw_config *, const char *body, size_t len,
-                      struct gw_buf *out);
-/*
- * For `hssgw translate --handle`: the HSS status request of the task a
- * handle names, and with file_id (NULL: left out) its download request,
- * as {"status": ..., "download": ...} into out (secrets redacted), built
- * as the server builds them; 0, 1 with a reason in out when the handle
- * does not open with the config's tasks.handle_key_file, -1 on failure.
- */
-int gw_pipe_translate_task(const struct gw_config *, const char *handle,
-                           const char *file_id, struct gw_buf *out);
-
 #endif
