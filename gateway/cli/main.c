@@ -18,7 +18,7 @@
 #include "cli.h"
 #include "client.h"
 #include "config.h"
-#include "fcgi.h"
+#include "daemon.h"
 #include "gw.h"
 #include "jwtv.h"
 #include "pipeline.h"
@@ -98,7 +98,7 @@ cmd_serve(int argc, char *argv[])
 		fprintf(stderr, "hssgw: %s\n", err);
 		return 1;
 	}
-	rc = gw_fcgi_serve(gw, err, sizeof(err));
+	rc = gw_daemon_run(gw, err, sizeof(err));
 	if (rc != 0)
 		fprintf(stderr, "hssgw: %s\n", err);
 	gw_gateway_free(gw);
