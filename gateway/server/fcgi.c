@@ -8,10 +8,9 @@
  * FastCGI params into a gw_http_req, run the pipeline and write the
  * response.  The front thread is also the watchdog: reading a request and
  * writing its answer have total deadlines, past which the socket is shut
- * down, so no peer of the socket can hold a worker or block another.  The
- * main thread waits for signals: SIGTERM/SIGINT stop the front so workers
- * finish what is queued and exit, SIGHUP reloads config, keys and
- * policies, SIGUSR1 reopens the audit file.  Reads only the params nginx
+ * down, so no peer of the socket can hold a worker or block another.
+ * Started and stopped by the daemon (daemon.c), which owns signals,
+ * reloads and the once-a-second refresh.  Reads only the params nginx
  * sets from trusted variables; never any other caller-controlled header.
  */
 /* accept4(2), F_DUPFD_CLOEXEC: Linux. */
@@ -27,7 +26,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -41,7 +39,6 @@
 #include "config.h"
 #include "fcgi.h"
 #include "pipeline.h"
-#include "upstream.h"
 
 /* Connections read or queued by the front thread at once; more wait in the
  * kernel's backlog, never on a worker.  Large, so that a peer must hold
@@ -83,8 +80,6 @@ struct server {
 	int listen_fd;
 	int check_peer; /* TCP listener: peers must be in the allow-list */
 	atomic_int stopping;
-	int cred_failing; /* main thread only: log transitions once */
-	int jwks_failing; /* main thread only: log transitions once */
 	int64_t read_ms, send_ms;
 	/* listen_allow, as addresses (IPv4 in IPv6-mapped form) */
 	struct in6_addr *allow;
@@ -315,7 +310,7 @@ serve_one(struct work *wk)
 	                                      stream_abort, wk};
 	struct server *sv = wk->sv;
 	FCGX_Request *r = &wk->r;
-	const struct gw_snapshot *snap = gw_gw_acquire(sv->gw);
+	const struct gw_snapshot *snap = gw_gateway_acquire(sv->gw);
 	const struct gw_config *conf = gw_pipe_config(snap);
 	struct gw_http_req req;
 	struct gw_http_resp resp;
@@ -341,7 +336,7 @@ serve_one(struct work *wk)
 	req.waiting_max = sv->waiting_max;
 	resp.stream = &stream;
 	gw_pipe_handle(snap, wk->w, &req, &resp);
-	gw_gw_release(sv->gw, snap);
+	gw_gateway_release(sv->gw, snap);
 	if (resp.streamed)
 		goto out;
 
@@ -783,199 +778,143 @@ is_tcp(int fd)
 	return sa.ss_family == AF_INET || sa.ss_family == AF_INET6;
 }
 
-/*
- * Once a second, off the request path: fetch or refresh every project's
- * credential when it is missing or due (IAM tokens ahead of expiry, with
- * the provider's backoff), so an idle gateway stays ready and one whose
- * IAM was down becomes ready again without waiting for a request.  Then
- * the audit trail's tick: a lagging checkpoint and a due summary.
- */
-static void
-refresh(struct server *sv)
-{
-	const struct gw_snapshot *s = gw_gw_acquire(sv->gw);
-	char err[512];
-	int failed;
-
-	failed = gw_pipe_prime(s, gw_now_ms(), err, sizeof(err));
-	if (failed > 0 && !sv->cred_failing)
-		fprintf(stderr, "hssgw: credentials not ready: %s\n", err);
-	else if (failed == 0 && sv->cred_failing)
-		fprintf(stderr, "hssgw: credentials ready\n");
-	sv->cred_failing = failed > 0;
-	/* JWK Sets: refresh when due; log each change of state once. */
-	failed = gw_pipe_prime_keys(s, gw_now_ms(), err, sizeof(err));
-	if (failed > 0 && !sv->jwks_failing)
-		fprintf(stderr, "hssgw: identity provider keys not ready: %s\n",
-		        err);
-	else if (failed == 0 && sv->jwks_failing)
-		fprintf(stderr, "hssgw: identity provider keys ready\n");
-	else if (failed == 0 && err[0] != '\0')
-		/* A malformed or hostile answer, or an outage: each logged. */
-		fprintf(stderr, "hssgw: %s\n", err);
-	sv->jwks_failing = failed > 0;
-	gw_gw_release(sv->gw, s);
-	gw_gw_audit_tick(sv->gw);
-}
-
-/* SIGHUP: a new snapshot, or the old one kept with the reason logged. */
-static void
-reload(struct server *sv)
-{
-	const struct gw_snapshot *s;
-	char err[1024];
-
-	if (gw_gw_reload(sv->gw, err, sizeof(err)) == -1) {
-		fprintf(stderr, "hssgw: reload refused, old config kept: %s\n",
-		        err);
-		return;
-	}
-	s = gw_gw_acquire(sv->gw);
-	fprintf(stderr, "hssgw: reloaded: policy revision %s\n",
-	        gw_pipe_revision(s));
-	gw_gw_release(sv->gw, s);
-}
-
-int
-gw_fcgi_serve(struct gw_gateway *gw, char *err, size_t errlen)
-{
-	const struct gw_snapshot *snap = gw_gw_acquire(gw);
-	const struct gw_config *conf = gw_pipe_config(snap);
+/* The running front: its state, the worker threads and the front thread. */
+struct gw_fcgi {
 	struct server sv;
-	struct work *wks = NULL;
-	pthread_t *tids = NULL, ftid;
-	sigset_t set;
-	const struct timespec tick = {1, 0};
-	size_t i, started = 0;
-	int sig = 0, rc = -1, front_up = 0;
+	const struct gw_snapshot *snap; /* held while serving: conf */
+	struct work *wks;
+	pthread_t *tids, ftid;
+	size_t started;
+	int front_up;
+};
 
-	memset(&sv, 0, sizeof(sv));
-	sv.gw = gw;
-	sv.listen_fd = -1;
-	atomic_init(&sv.stopping, 0);
-	atomic_init(&sv.waiting, 0);
-	sv.read_ms = conf->request_read_timeout_ms;
-	sv.send_ms = conf->response_send_timeout_ms;
-	sv.waiting_max = (int)(conf->threads - conf->reserve_threads);
-	for (i = 0; i < CONN_MAX; i++)
-		sv.pend[i].fd = -1;
-	pthread_mutex_init(&sv.qlock, NULL);
-	pthread_cond_init(&sv.qcond, NULL);
-	sv.nslots = (size_t)conf->threads;
-	sv.slots = calloc(sv.nslots, sizeof(*sv.slots));
-	wks = calloc(sv.nslots, sizeof(*wks));
-	tids = calloc(sv.nslots, sizeof(*tids));
-	if (sv.slots == NULL || wks == NULL || tids == NULL ||
-	    load_allow(&sv, conf) == -1) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < sv.nslots; i++) {
-		pthread_mutex_init(&sv.slots[i].lock, NULL);
-		sv.slots[i].fd = -1;
-	}
-	if (FCGX_Init() != 0 || gw_up_global_init() != 0) {
-		snprintf(err, errlen, "library initialisation failed");
-		goto out;
-	}
-	/* Not fatal: readiness (/healthz) reports it, requests get 503. */
-	if (gw_pipe_prime(snap, gw_now_ms(), err, errlen) > 0)
-		fprintf(stderr, "hssgw: credentials not ready: %s\n", err);
-	if (gw_pipe_prime_keys(snap, gw_now_ms(), err, errlen) > 0) {
-		fprintf(stderr, "hssgw: identity provider keys not ready: %s\n",
-		        err);
-		sv.jwks_failing = 1;
-	}
-	sv.listen_fd = open_listener(conf->listen, err, errlen);
-	if (sv.listen_fd < 0)
-		goto out;
-	/* Only the front thread accepts, and never blocks in accept(2). */
-	if (fcntl(sv.listen_fd, F_SETFL,
-	          fcntl(sv.listen_fd, F_GETFL) | O_NONBLOCK) == -1) {
-		snprintf(err, errlen, "listener: %s", strerror(errno));
-		goto out;
-	}
-	sv.check_peer = is_tcp(sv.listen_fd);
+void
+gw_fcgi_stop(struct gw_fcgi *f)
+{
+	struct server *sv;
+	size_t i;
 
-	/* Workers never see signals; the main thread waits for them. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-
-	for (i = 0; i < sv.nslots; i++) {
-		wks[i].sv = &sv;
-		wks[i].slot = &sv.slots[i];
-		wks[i].w = gw_pipe_worker_new();
-		/* No listening socket: libfcgi must never accept(2) itself. */
-		if (wks[i].w == NULL || FCGX_InitRequest(&wks[i].r, -1, 0) != 0)
-			break;
-		if (pthread_create(&tids[i], NULL, worker, &wks[i]) != 0)
-			break;
-		started++;
-	}
-	if (started == 0) {
-		snprintf(err, errlen, "cannot start worker threads");
-		goto out;
-	}
-	if (pthread_create(&ftid, NULL, front, &sv) != 0) {
-		snprintf(err, errlen, "cannot start the front thread");
-		goto stop;
-	}
-	front_up = 1;
-	fprintf(stderr,
-	        "hssgw: serving on %s with %zu threads, policy revision %s\n",
-	        conf->listen, started, gw_pipe_revision(snap));
-	for (;;) {
-		sig = sigtimedwait(&set, NULL, &tick);
-		if (sig == -1) {
-			if (errno == EAGAIN)
-				refresh(&sv);
-			continue;
-		}
-		if (sig == SIGTERM || sig == SIGINT)
-			break;
-		if (sig == SIGHUP)
-			reload(&sv);
-		if (sig == SIGUSR1 && gw_gw_audit_reopen(gw, err, errlen) == -1)
-			fprintf(stderr, "hssgw: audit reopen failed: %s\n",
-			        err);
-		/* SIGPIPE: ignored; writes fail with EPIPE instead. */
-	}
-	fprintf(stderr, "hssgw: signal %d: finishing requests in flight\n",
-	        sig);
-	rc = 0;
-stop:
-	atomic_store(&sv.stopping, 1);
-	if (front_up)
-		pthread_join(ftid, NULL);
+	if (f == NULL)
+		return;
+	sv = &f->sv;
+	atomic_store(&sv->stopping, 1);
+	if (f->front_up)
+		pthread_join(f->ftid, NULL);
 	else {
-		pthread_mutex_lock(&sv.qlock);
-		sv.qclosed = 1;
-		pthread_cond_broadcast(&sv.qcond);
-		pthread_mutex_unlock(&sv.qlock);
+		pthread_mutex_lock(&sv->qlock);
+		sv->qclosed = 1;
+		pthread_cond_broadcast(&sv->qcond);
+		pthread_mutex_unlock(&sv->qlock);
 	}
-	for (i = 0; i < started; i++)
-		pthread_join(tids[i], NULL);
-out:
-	gw_gw_release(gw, snap);
-	for (i = 0; wks != NULL && i < sv.nslots; i++) {
-		if (wks[i].w != NULL)
-			FCGX_Free(&wks[i].r, 1);
-		gw_pipe_worker_free(wks[i].w);
+	for (i = 0; i < f->started; i++)
+		pthread_join(f->tids[i], NULL);
+	if (f->snap != NULL)
+		gw_gateway_release(sv->gw, f->snap);
+	for (i = 0; f->wks != NULL && i < sv->nslots; i++) {
+		if (f->wks[i].w != NULL)
+			FCGX_Free(&f->wks[i].r, 1);
+		gw_pipe_worker_free(f->wks[i].w);
 	}
-	for (i = 0; sv.slots != NULL && i < sv.nslots; i++)
-		pthread_mutex_destroy(&sv.slots[i].lock);
-	free(sv.slots);
-	free(wks);
-	free(tids);
-	free(sv.allow);
-	if (sv.listen_fd > 0)
-		close(sv.listen_fd);
-	pthread_cond_destroy(&sv.qcond);
-	pthread_mutex_destroy(&sv.qlock);
-	return rc;
+	for (i = 0; sv->slots != NULL && i < sv->nslots; i++)
+		pthread_mutex_destroy(&sv->slots[i].lock);
+	free(sv->slots);
+	free(f->wks);
+	free(f->tids);
+	free(sv->allow);
+	if (sv->listen_fd > 0)
+		close(sv->listen_fd);
+	pthread_cond_destroy(&sv->qcond);
+	pthread_mutex_destroy(&sv->qlock);
+	free(f);
+}
+
+/* The listener, non-blocking: only the front thread accepts. */
+static int
+listen_on(struct server *sv, const struct gw_config *conf, char *err,
+          size_t errlen)
+{
+	sv->listen_fd = open_listener(conf->listen, err, errlen);
+	if (sv->listen_fd < 0)
+		return -1;
+	/* Only the front thread accepts, and never blocks in accept(2). */
+	if (fcntl(sv->listen_fd, F_SETFL,
+	          fcntl(sv->listen_fd, F_GETFL) | O_NONBLOCK) == -1) {
+		snprintf(err, errlen, "listener: %s", strerror(errno));
+		return -1;
+	}
+	sv->check_peer = is_tcp(sv->listen_fd);
+	return 0;
+}
+
+struct gw_fcgi *
+gw_fcgi_start(struct gw_gateway *gw, size_t *threads, char *err, size_t errlen)
+{
+	struct gw_fcgi *f = calloc(1, sizeof(*f));
+	const struct gw_config *conf;
+	struct server *sv;
+	size_t i;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	sv = &f->sv;
+	f->snap = gw_gateway_acquire(gw);
+	conf = gw_pipe_config(f->snap);
+	sv->gw = gw;
+	sv->listen_fd = -1;
+	atomic_init(&sv->stopping, 0);
+	atomic_init(&sv->waiting, 0);
+	sv->read_ms = conf->request_read_timeout_ms;
+	sv->send_ms = conf->response_send_timeout_ms;
+	sv->waiting_max = (int)(conf->threads - conf->reserve_threads);
+	for (i = 0; i < CONN_MAX; i++)
+		sv->pend[i].fd = -1;
+	pthread_mutex_init(&sv->qlock, NULL);
+	pthread_cond_init(&sv->qcond, NULL);
+	sv->nslots = (size_t)conf->threads;
+	sv->slots = calloc(sv->nslots, sizeof(*sv->slots));
+	f->wks = calloc(sv->nslots, sizeof(*f->wks));
+	f->tids = calloc(sv->nslots, sizeof(*f->tids));
+	if (sv->slots == NULL || f->wks == NULL || f->tids == NULL ||
+	    load_allow(sv, conf) == -1) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < sv->nslots; i++) {
+		pthread_mutex_init(&sv->slots[i].lock, NULL);
+		sv->slots[i].fd = -1;
+	}
+	if (FCGX_Init() != 0) {
+		snprintf(err, errlen, "library initialisation failed");
+		goto fail;
+	}
+	if (listen_on(sv, conf, err, errlen) == -1)
+		goto fail;
+	for (i = 0; i < sv->nslots; i++) {
+		f->wks[i].sv = sv;
+		f->wks[i].slot = &sv->slots[i];
+		f->wks[i].w = gw_pipe_worker_new();
+		/* No listening socket: libfcgi must never accept(2) itself. */
+		if (f->wks[i].w == NULL ||
+		    FCGX_InitRequest(&f->wks[i].r, -1, 0) != 0)
+			break;
+		if (pthread_create(&f->tids[i], NULL, worker, &f->wks[i]) != 0)
+			break;
+		f->started++;
+	}
+	if (f->started == 0) {
+		snprintf(err, errlen, "cannot start worker threads");
+		goto fail;
+	}
+	if (pthread_create(&f->ftid, NULL, front, sv) != 0) {
+		snprintf(err, errlen, "cannot start the front thread");
+		goto fail;
+	}
+	f->front_up = 1;
+	*threads = f->started;
+	return f;
+fail:
+	gw_fcgi_stop(f);
+	return NULL;
 }

@@ -1,5 +1,7 @@
 /*
- * The FastCGI front: serves a loaded snapshot until SIGTERM or SIGINT.
+ * The FastCGI front: accepts, reads each request's FastCGI stream and
+ * hands it to worker threads that serve it (fcgi.c, fcgi_record.c).  The
+ * daemon (daemon.h) starts and stops it.
  */
 #ifndef GW_FCGI_H
 #define GW_FCGI_H
@@ -7,12 +9,19 @@
 #include <stddef.h>
 
 struct gw_gateway;
+/* A running front: its listener, front thread and worker threads. */
+struct gw_fcgi;
 
 /*
- * Serves until SIGTERM or SIGINT; SIGHUP reloads.  0 after a clean stop,
- * -1 with a reason.
+ * Opens the configured listener and starts the worker threads and the
+ * front thread, which inherit the caller's signal mask (block the signals
+ * first).  *threads is the number of workers started.  NULL with a
+ * reason; the caller owns the result (gw_fcgi_stop).
  */
-int gw_fcgi_serve(struct gw_gateway *, char *err, size_t errlen);
+struct gw_fcgi *gw_fcgi_start(struct gw_gateway *, size_t *threads, char *err,
+                              size_t errlen);
+/* Stops accepting, lets the workers finish what is queued, frees; NULL ok. */
+void gw_fcgi_stop(struct gw_fcgi *);
 
 /*
  * 1 when the n bytes at p hold a whole FastCGI request (up to its empty
