@@ -10,9 +10,11 @@
 
 #include "audit.h"
 #include "budget.h"
+#include "cache.h"
 #include "claims.h"
 #include "config.h"
 #include "cred.h"
+#include "flight.h"
 #include "jwtv.h"
 #include "metrics.h"
 #include "pipeline.h"

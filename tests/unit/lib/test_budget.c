@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "budget.h"
+#include "cache.h"
 
 #define T0 1700000000000LL
 
