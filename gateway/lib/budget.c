@@ -23,6 +23,35 @@
 #define BUCKET_KEY_MAX 160
 #define CALLER_MAX     256
 
+int
+gw_budget_caller_key(const char *iss, const char *who,
+                     char out[GW_BUDGET_CALLER_KEY_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[32];
+	size_t li = strlen(iss), lw = strlen(who), i;
+	char *buf;
+	int rc;
+
+	out[0] = '\0';
+	buf = malloc(li + 1 + lw);
+	if (buf == NULL)
+		return -1;
+	memcpy(buf, iss, li);
+	buf[li] = '\0';
+	memcpy(buf + li + 1, who, lw);
+	rc = gw_sha256(buf, li + 1 + lw, md);
+	free(buf);
+	if (rc == -1)
+		return -1;
+	for (i = 0; i < sizeof(md); i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[GW_BUDGET_CALLER_KEY_LEN] = '\0';
+	return 0;
+}
+
 struct grant {
 	int64_t t;   /* granted, or moved to the call's completion */
 	uint64_t id; /* names it for gw_budget_done; 0 once given back */

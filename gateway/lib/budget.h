@@ -39,6 +39,19 @@
 
 struct gw_budget;
 
+/* The length of gw_budget_caller_key's key, in hex digits. */
+#define GW_BUDGET_CALLER_KEY_LEN 64
+
+/*
+ * The fair-share key of a caller: the hex SHA-256 of issuer, a NUL and
+ * who (a subject or a claim value), so callers of any length stay apart
+ * (cutting "iss sub" at 255 bytes merged two long subjects with a common
+ * prefix into one share, issue 21) and none is longer than a key may be.
+ * 0, or -1 with out empty.
+ */
+int gw_budget_caller_key(const char *iss, const char *who,
+                         char out[GW_BUDGET_CALLER_KEY_LEN + 1]);
+
 /* A budget of per_minute (1..600) calls per bucket; NULL on bad input. */
 struct gw_budget *gw_budget_new(long long per_minute);
 /* Frees a budget; accepts NULL. */

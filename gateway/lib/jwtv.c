@@ -937,14 +937,10 @@ verify_jwks(const struct issuer *is, const struct tok *t, int64_t now,
 		return GW_ERR_JWKS_STALE;
 	}
 	r = try_set(set, t, vk, reason);
-	if (r == 0) {
-		gw_jwks_set_free(set);
-		set = NULL;
-		if (gw_jwks_src_unknown_kid(is->src, now))
-			set = gw_jwks_src_get(is->src, now);
-		if (set != NULL)
-			r = try_set(set, t, vk, reason);
-	}
+	/* An unknown kid: the refresher refetches; this token is refused
+	 * now rather than hold a worker through discovery and a fetch. */
+	if (r == 0)
+		(void)gw_jwks_src_unknown_kid(is->src, now);
 	if (r != 1) {
 		gw_jwks_set_free(set);
 		return GW_ERR_TOKEN_INVALID;

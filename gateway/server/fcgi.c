@@ -3,7 +3,8 @@
  * thread accepts on the listening socket (a unix socket or TCP address
  * from config, or the inherited fd 0 as spawn-fcgi and systemd pass it),
  * refuses TCP peers outside listen_allow, waits until a request's FastCGI
- * stream has arrived and queues it; N worker threads hand each one to
+ * stream has arrived, in the one record order a request has (else it
+ * closes the connection), and queues it; N worker threads hand each one to
  * FCGX_Accept_r as an open ipcFd (libfcgi never accepts or locks), turn
  * FastCGI params into a gw_http_req, run the pipeline and write the
  * response.  The front thread is also the watchdog: reading a request and
@@ -16,15 +17,18 @@
 /* accept4(2), F_DUPFD_CLOEXEC: Linux. */
 #define _GNU_SOURCE
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -38,6 +42,7 @@
 
 #include "config.h"
 #include "fcgi.h"
+#include "metrics.h"
 #include "pipeline.h"
 
 /* Connections read or queued by the front thread at once; more wait in the
@@ -57,9 +62,13 @@
 
 /* A connection the front thread accepted and a worker has yet to take. */
 struct conn {
-	int fd;              /* -1: free */
-	int64_t deadline_ms; /* monotonic: the whole request read by then */
-	int complete;        /* the FastCGI stream has ended */
+	int fd; /* -1: free */
+	int64_t
+	    deadline_ms; /* monotonic, from accept: read and taken by then */
+	int complete;    /* the FastCGI stream has ended */
+	int peek_off;    /* SO_PEEK_OFF: each peek returns only new bytes */
+	int cut;         /* queued: shut down at its deadline */
+	struct gw_fcgi_walk walk; /* the records so far (fcgi_record.c) */
 };
 
 /*
@@ -77,6 +86,7 @@ struct slot {
 
 struct server {
 	struct gw_gateway *gw;
+	struct gw_metrics *metrics; /* hssgw_fcgi_rejected_total */
 	int listen_fd;
 	int check_peer; /* TCP listener: peers must be in the allow-list */
 	atomic_int stopping;
@@ -403,13 +413,12 @@ drain(int fd)
 static void
 serve_conn(struct work *wk, const struct conn *c)
 {
-	int64_t now = mono_ms();
 	int lfd;
 
-	/* A stream that already ended reads without blocking; the deadline
-	 * only guards libfcgi against a peer that lied about it. */
-	slot_set(wk->slot, c->fd,
-	         c->complete ? now + wk->sv->read_ms : c->deadline_ms);
+	/* The accept-time deadline, whole or not: a stream that ended reads
+	 * without blocking, and no peer buys a fresh window by handing over
+	 * early (issue 21). */
+	slot_set(wk->slot, c->fd, c->deadline_ms);
 	lfd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
 	if (lfd == -1)
 		goto out;
@@ -441,14 +450,56 @@ out:
 	close(c->fd);
 }
 
+/*
+ * Why a queued connection must not run, or GW_MET_FCGI__MAX: its deadline
+ * passed, its peer has gone (nginx gave up at fastcgi_read_timeout, or
+ * the client left and nginx closed), or it sent FCGI_ABORT_REQUEST.  An
+ * export nobody waits for would spend HSS's budget for nothing.
+ */
+static enum gw_met_fcgi
+stale(struct conn *c)
+{
+	struct pollfd pfd;
+	unsigned char b[64];
+	ssize_t n;
+
+	if (mono_ms() >= c->deadline_ms || c->cut)
+		return GW_MET_FCGI_EXPIRED;
+	memset(&pfd, 0, sizeof(pfd));
+	pfd.fd = c->fd;
+	pfd.events = POLLIN | POLLRDHUP;
+	if (poll(&pfd, 1, 0) != 1)
+		return GW_MET_FCGI__MAX;
+	if (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))
+		return GW_MET_FCGI_GONE;
+	/* Bytes after a whole request: only the record walk's offset says
+	 * where they start, so without SO_PEEK_OFF they are libfcgi's. */
+	if (!c->complete || !c->peek_off || !(pfd.revents & POLLIN))
+		return GW_MET_FCGI__MAX;
+	n = recv(c->fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0 && gw_fcgi_walk(&c->walk, b, (size_t)n) == -1)
+		return c->walk.reject == GW_FCGI_REJ_ABORTED
+		           ? GW_MET_FCGI_ABORTED
+		           : GW_MET_FCGI_ORDER;
+	return GW_MET_FCGI__MAX;
+}
+
 static void *
 worker(void *arg)
 {
 	struct work *wk = arg;
 	struct conn c;
+	enum gw_met_fcgi why;
 
-	while (take(wk->sv, &c) == 0)
-		serve_conn(wk, &c);
+	while (take(wk->sv, &c) == 0) {
+		why = stale(&c);
+		if (why == GW_MET_FCGI__MAX) {
+			serve_conn(wk, &c);
+			continue;
+		}
+		gw_metrics_fcgi_rejected(wk->sv->metrics, why);
+		close(c.fd);
+	}
 	return NULL;
 }
 
@@ -491,25 +542,85 @@ hand_over(struct server *sv, int efd, size_t i)
 	sv->npend--;
 }
 
+/* The rejections of the walk, as the metric counts them. */
+static const enum gw_met_fcgi reject_metric[GW_FCGI_REJ__MAX] = {
+    [GW_FCGI_REJ_NONE] = GW_MET_FCGI_ORDER,
+    [GW_FCGI_REJ_MALFORMED] = GW_MET_FCGI_MALFORMED,
+    [GW_FCGI_REJ_FOREIGN_ID] = GW_MET_FCGI_FOREIGN_ID,
+    [GW_FCGI_REJ_ORDER] = GW_MET_FCGI_ORDER,
+    [GW_FCGI_REJ_MANAGEMENT] = GW_MET_FCGI_MANAGEMENT,
+    [GW_FCGI_REJ_ABORTED] = GW_MET_FCGI_ABORTED,
+};
+
 /*
- * New data on a connection being read: hand it over once it ended.
- * Returns 1 if it was handed over or dropped, 0 if it waits for more.
+ * The bytes of c not walked yet, into buf: -1 with errno, 0 for EOF.
+ * With SO_PEEK_OFF each peek starts where the last ended; without it
+ * (TCP before Linux 6.9) the kernel's count of queued bytes skips the
+ * copy until the walk can move on, so a trickle still costs one copy a
+ * record, not one per byte.
+ */
+static ssize_t
+peek_new(struct conn *c, unsigned char *buf)
+{
+	size_t want = PEEK_MAX - c->walk.fed;
+	ssize_t n;
+	int avail;
+
+	if (c->peek_off)
+		return recv(c->fd, buf, want, MSG_PEEK | MSG_DONTWAIT);
+	if (ioctl(c->fd, SIOCINQ, &avail) == 0 && avail > 0 &&
+	    (size_t)avail < c->walk.fed + gw_fcgi_walk_need(&c->walk) &&
+	    (size_t)avail < PEEK_MAX) {
+		errno = EAGAIN;
+		return -1;
+	}
+	n = recv(c->fd, buf, PEEK_MAX, MSG_PEEK | MSG_DONTWAIT);
+	if (n <= 0)
+		return n;
+	if ((size_t)n <= c->walk.fed) {
+		errno = EAGAIN;
+		return -1;
+	}
+	memmove(buf, buf + c->walk.fed, (size_t)n - c->walk.fed);
+	return n - (ssize_t)c->walk.fed;
+}
+
+/*
+ * New data on a connection being read: walk its records, hand it over
+ * once they end (or PEEK_MAX of them are buffered), close it when they
+ * break the order.  Returns 1 if it was handed over or dropped, 0 if it
+ * waits for more.
  */
 static int
 peek(struct server *sv, int efd, size_t i, unsigned char *buf)
 {
+	struct conn *c = &sv->pend[i];
 	ssize_t n;
+	int rc = 0;
 
-	n = recv(sv->pend[i].fd, buf, PEEK_MAX, MSG_PEEK | MSG_DONTWAIT);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	if (n <= 0) {
-		drop_pending(sv, efd, i); /* the peer left or failed */
+	/* Edge-triggered: read until nothing is left. */
+	while (rc == 0 && c->walk.fed < PEEK_MAX) {
+		n = peek_new(c, buf);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return 0;
+		if (n <= 0) {
+			drop_pending(sv, efd, i); /* the peer left or failed */
+			return 1;
+		}
+		rc = gw_fcgi_walk(&c->walk, buf, (size_t)n);
+	}
+	if (rc == -1) {
+		gw_metrics_fcgi_rejected(sv->metrics,
+		                         reject_metric[c->walk.reject]);
+		complain(sv,
+		         "connection closed: FastCGI records out of order: ",
+		         gw_fcgi_reject_name(c->walk.reject));
+		drop_pending(sv, efd, i);
 		return 1;
 	}
-	sv->pend[i].complete = gw_fcgi_stream_ended(buf, (size_t)n);
-	if (!sv->pend[i].complete && n < PEEK_MAX)
-		return 0;
+	c->complete = rc == 1;
 	hand_over(sv, efd, i);
 	return 1;
 }
@@ -555,7 +666,7 @@ accept_some(struct server *sv, int efd, unsigned char *buf)
 	char addr[INET6_ADDRSTRLEN];
 	socklen_t len;
 	size_t i;
-	int fd, one = 1;
+	int fd, one = 1, zero = 0;
 
 	while (room(sv)) {
 		memset(&sa, 0, sizeof(sa));
@@ -598,7 +709,10 @@ accept_some(struct server *sv, int efd, unsigned char *buf)
 			;
 		sv->pend[i].fd = fd;
 		sv->pend[i].deadline_ms = mono_ms() + sv->read_ms;
-		sv->pend[i].complete = 0;
+		sv->pend[i].complete = sv->pend[i].cut = 0;
+		gw_fcgi_walk_init(&sv->pend[i].walk);
+		sv->pend[i].peek_off = setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF,
+		                                  &zero, sizeof(zero)) == 0;
 		sv->npend++;
 		/* nginx writes the request as soon as it has connected: most
 		 * streams are whole by now and skip the epoll set. */
@@ -614,6 +728,27 @@ accept_some(struct server *sv, int efd, unsigned char *buf)
 	}
 }
 
+/*
+ * Queued connections past their deadline are shut down: their peer (nginx)
+ * hears at once, and the worker that takes one drops it (stale).
+ */
+static void
+watch_queue(struct server *sv, int64_t now)
+{
+	struct conn *c;
+	size_t i;
+
+	pthread_mutex_lock(&sv->qlock);
+	for (i = 0; i < sv->qlen; i++) {
+		c = &sv->q[(sv->qhead + i) % CONN_MAX];
+		if (!c->cut && now >= c->deadline_ms) {
+			shutdown(c->fd, SHUT_RDWR);
+			c->cut = 1;
+		}
+	}
+	pthread_mutex_unlock(&sv->qlock);
+}
+
 /* The watchdog: connections and workers past their deadline are cut. */
 static void
 watch(struct server *sv, int efd)
@@ -622,6 +757,8 @@ watch(struct server *sv, int efd)
 	struct slot *sl;
 	size_t i;
 	int cut;
+
+	watch_queue(sv, now);
 
 	for (i = 0; i < CONN_MAX; i++)
 		if (sv->pend[i].fd != -1 && now >= sv->pend[i].deadline_ms) {
@@ -862,6 +999,7 @@ gw_fcgi_start(struct gw_gateway *gw, size_t *threads, char *err, size_t errlen)
 	f->snap = gw_gateway_acquire(gw);
 	conf = gw_pipe_config(f->snap);
 	sv->gw = gw;
+	sv->metrics = gw_gateway_metrics(gw);
 	sv->listen_fd = -1;
 	atomic_init(&sv->stopping, 0);
 	atomic_init(&sv->waiting, 0);

@@ -105,6 +105,10 @@ int gw_gateway_reload(struct gw_gateway *, char *err, size_t errlen);
 int gw_gateway_audit_reopen(struct gw_gateway *, char *err, size_t errlen);
 /* Once a second: the trail's lagging checkpoint and due summary. */
 void gw_gateway_audit_tick(struct gw_gateway *);
+/* The gateway's metrics registry, for the front; borrowed, never NULL
+ * once open. */
+struct gw_metrics;
+struct gw_metrics *gw_gateway_metrics(struct gw_gateway *);
 /* The current snapshot, held until gw_gateway_release. */
 const struct gw_snapshot *gw_gateway_acquire(struct gw_gateway *);
 /* Releases a snapshot from gw_gateway_acquire. */

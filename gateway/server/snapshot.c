@@ -350,6 +350,12 @@ gw_gateway_audit_tick(struct gw_gateway *g)
 	gw_audit_tick(g->audit);
 }
 
+struct gw_metrics *
+gw_gateway_metrics(struct gw_gateway *g)
+{
+	return g->metrics;
+}
+
 const struct gw_snapshot *
 gw_gateway_acquire(struct gw_gateway *g)
 {

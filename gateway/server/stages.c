@@ -17,6 +17,7 @@
 
 #include <json-c/json.h>
 
+#include "budget.h"
 #include "stages.h"
 
 void
@@ -431,20 +432,25 @@ gw_pipe_answer_unaudited(struct reqstate *st, struct gw_http_resp *resp)
 }
 /*
  * Who shares a fair share: the configured claim's first value, else the
- * subject; prefixed with the issuer so two IdPs never share one.
+ * subject; with the issuer so two IdPs never share one; keyed by a hash
+ * of the whole, however long (gw_budget_caller_key).
  */
 static void
 caller_of(const struct reqstate *st, char *out, size_t cap)
 {
 	const struct gw_claim *c = NULL;
 	const char *who = st->claims->sub;
+	char key[GW_BUDGET_CALLER_KEY_LEN + 1];
 
 	if (st->snap->conf->tasks_fair_share_claim != NULL)
 		c = gw_claims_get(st->claims,
 		                  st->snap->conf->tasks_fair_share_claim);
 	if (c != NULL && c->nvalues > 0)
 		who = c->values[0];
-	snprintf(out, cap, "%s %s", st->claims->iss, who);
+	/* Out of memory: one shared key, never a wrong caller's. */
+	if (gw_budget_caller_key(st->claims->iss, who, key) == -1)
+		snprintf(key, sizeof(key), "?");
+	snprintf(out, cap, "%s", key);
 }
 
 /* The request's clock: its start time plus what has passed since. */

@@ -104,6 +104,7 @@ class ScrapeTests(MetricsCase):
                 ("hssgw_jwt_cache_hits_total", "counter"),
                 ("hssgw_jwks_fetches_total", "counter"),
                 ("hssgw_config_reloads_total", "counter"),
+                ("hssgw_fcgi_rejected_total", "counter"),
                 ("hssgw_build_info", "gauge"),
                 ("hssgw_policy_revision_info", "gauge"),
                 ("process_resident_memory_bytes", "gauge"),

@@ -1044,6 +1044,91 @@ class Client(unittest.TestCase):
         self.assertEqual(os.path.getsize(out), 1000)
         self.assertFalse(os.path.exists(out + ".part"))
 
+    def fake_gateway(self, file_answer):
+        """An HTTPS server on loopback with the stack's certificate that
+        answers the export and the status like the gateway, and the file
+        with the raw bytes file_answer (status line, headers, body).
+        Returns its URL; stopped at cleanup."""
+        import http.server
+        import ssl
+        import threading
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def answer(self, doc):
+                b = json.dumps(doc).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(b)))
+                self.end_headers()
+                self.wfile.write(b)
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.answer({"handle": "H1", "task_id": "t1"})
+
+            def do_GET(self):
+                if not self.path.endswith("/file"):
+                    self.answer({"task_status": "success"})
+                    return
+                self.wfile.write(file_answer)
+                self.wfile.flush()
+                self.close_connection = True
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.s.path("tls", "server.pem"),
+                            self.s.path("tls", "server.key"))
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        t = threading.Thread(target=srv.serve_forever, daemon=True)
+        t.start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        return "https://127.0.0.1:%d/" % srv.server_address[1]
+
+    def run_fake(self, file_answer, name):
+        url = self.fake_gateway(file_answer)
+        out = self.s.path("tmp", name)
+        argv = [self.s.hssgw, "export", "--url", url,
+                "--project", stk.PROJECT_ALIAS, "--out", out,
+                "--cacert", self.s.ca, "--poll-seconds", "1"]
+        p = subprocess.run(argv, env=dict(os.environ, HSSGW_TOKEN="t.t.t"),
+                           capture_output=True, text=True, timeout=60)
+        return p, out
+
+    def test_client_refuses_unframed_and_empty_downloads(self):
+        """Issue 21 item 3, the gap pinned: an answer without a length
+        (close-delimited) was taken whole however short, and an empty 200
+        became a 0-byte FILE, both with exit 0.  Positive control: the
+        same server with Content-Length gives FILE and exit 0."""
+        data = bytes(range(256)) * 40
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/zip\r\n"
+        cases = {
+            "close.zip": head + b"Connection: close\r\n\r\n" + data,
+            "empty.zip": head + b"Content-Length: 0\r\n\r\n",
+            "empty-close.zip": head + b"Connection: close\r\n\r\n",
+            "chunked.zip": head + b"Transfer-Encoding: chunked\r\n\r\n" +
+            b"%x\r\n" % len(data) + data + b"\r\n0\r\n\r\n",
+            "short.zip": head + b"Content-Length: %d\r\n\r\n" %
+            (len(data) + 10) + data,
+        }
+        for name, answer in cases.items():
+            with self.subTest(case=name):
+                p, out = self.run_fake(answer, name)
+                self.assertNotEqual(p.returncode, 0, p.stderr)
+                self.assertFalse(os.path.exists(out), p.stderr)
+                self.assertFalse(os.path.exists(out + ".part"))
+        p, out = self.run_fake(head + b"Content-Length: %d\r\n\r\n" %
+                               len(data) + data, "framed.zip")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), data)
+        self.assertIn("%d bytes in" % len(data), p.stderr)
+
     def test_client_usage(self):
         p = subprocess.run([self.s.hssgw, "export", "--url", "http://x"],
                            capture_output=True, text=True, timeout=10,
