@@ -11,50 +11,19 @@
 
 #include "cli.h"
 #include "config.h"
+#include "cred.h"
 #include "tasks.h"
 #include "translate.h"
 #include "upstream.h"
 
-/*
- * The headers each credential type adds at send time, as "hssgw translate"
- * shows them: secrets as "<redacted>", the signing time as a placeholder.
- * A NULL value stands for the project id, which is no secret.
- * TODO(merge): use cred module's table (lib/cred owns the headers).
- */
-static const struct cred_header {
-	const char *type;
-	const char *name;
-	const char *value;
-	int secret;
-} cred_headers[] = {
-    {"token_file", "X-Auth-Token", "<redacted>", 1},
-    {"iam_password", "X-Auth-Token", "<redacted>", 1},
-    {"iam_agency", "X-Auth-Token", "<redacted>", 1},
-    {"aksk", "X-Sdk-Date", "<YYYYMMDDTHHMMSSZ at send time>", 0},
-    {"aksk", "X-Project-Id", NULL, 0},
-    {"aksk", "Authorization", "<redacted>", 1},
-};
-
-/* Adds the project's credential headers, placeholders only; 0 or -1. */
+/* The project's credential headers, placeholders only (the table is the
+ * credentials module's); 0 or -1, also for a project without one. */
 static int
-show_cred_headers(struct gw_upreq *up, const struct gw_conf_project *p)
+show_headers(struct gw_upreq *up, const struct gw_conf_project *p)
 {
-	const struct cred_header *h;
-	size_t i;
-	int found = 0;
-
-	for (i = 0; i < sizeof(cred_headers) / sizeof(cred_headers[0]); i++) {
-		h = &cred_headers[i];
-		if (p->cred == NULL || strcmp(h->type, p->cred->type) != 0)
-			continue;
-		found = 1;
-		if (gw_upreq_set_header(up, h->name,
-		                        h->value ? h->value : p->project_id,
-		                        h->secret) == -1)
-			return -1;
-	}
-	/* A type with no row would print a request that cannot be sent. */
-	return found ? 0 : -1;
+	if (p->cred == NULL)
+		return -1;
+	return gw_cred_show_headers(up, p->cred->type, p->project_id);
 }
 
 /* One task request as "hssgw translate" prints it; 0 or -1. */
@@ -69,7 +38,7 @@ show_task(const struct gw_conf_project *p, const struct gw_task_ref *ref,
 	int rc = -1;
 
 	if (gw_tr_task_build(p, eps, api, id, &up, NULL) != GW_OK ||
-	    show_cred_headers(up, p) == -1 || gw_upreq_json(up, out) == -1)
+	    show_headers(up, p) == -1 || gw_upreq_json(up, out) == -1)
 		goto out;
 	rc = 0;
 out:
@@ -147,7 +116,7 @@ gw_cli_translate(const struct gw_config *conf, const char *body, size_t len,
 		rc = 1;
 		goto out;
 	}
-	if (show_cred_headers(up, xreq->project) == -1 ||
+	if (show_headers(up, xreq->project) == -1 ||
 	    gw_upreq_json(up, out) == -1)
 		goto out;
 	rc = 0;

@@ -12,8 +12,10 @@
 
 #include "audit.h"
 #include "budget.h"
+#include "cache.h"
 #include "config.h"
 #include "cred.h"
+#include "flight.h"
 #include "jwtv.h"
 #include "metrics.h"
 #include "pipeline.h"
