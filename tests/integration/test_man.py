@@ -137,8 +137,8 @@ class CommandPage(unittest.TestCase):
     def test_every_signal(self):
         page = read("man", "hssgw.8")
         sigs = page.split(".Sh SIGNALS", 1)[1].split(".Sh ", 1)[0]
-        fcgi = read("gateway", "server", "fcgi.c")
-        handled = set(re.findall(r"sigaddset\(&set, (SIG\w+)\)", fcgi))
+        daemon = read("gateway", "server", "daemon.c")
+        handled = set(re.findall(r"sigaddset\(&set, (SIG\w+)\)", daemon))
         self.assertLessEqual({"SIGTERM", "SIGHUP", "SIGUSR1"}, handled)
         for s in handled:
             with self.subTest(signal=s):
