@@ -164,11 +164,15 @@ gw_cred_token_ok(const char *t)
 
 /* ---- the provider table and the interface ------------------------- */
 
-static const struct cred_ops *const cred_types[] = {
-    &gw_cred_token_file_ops,
-    &gw_cred_iam_password_ops,
-    &gw_cred_iam_agency_ops,
-    &gw_cred_aksk_ops,
+/* The config's credential types and the provider of each. */
+static const struct cred_type {
+	const char *type;
+	const struct cred_ops *ops;
+} cred_types[] = {
+    {"token_file", &gw_cred_token_file_ops},
+    {"iam_password", &gw_cred_iam_ops},
+    {"iam_agency", &gw_cred_iam_ops},
+    {"aksk", &gw_cred_aksk_ops},
 };
 
 static const struct cred_ops *
@@ -177,8 +181,8 @@ ops_get(const char *type)
 	size_t i;
 
 	for (i = 0; i < sizeof(cred_types) / sizeof(cred_types[0]); i++)
-		if (strcmp(cred_types[i]->type, type) == 0)
-			return cred_types[i];
+		if (strcmp(cred_types[i].type, type) == 0)
+			return cred_types[i].ops;
 	return NULL;
 }
 

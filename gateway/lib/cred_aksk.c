@@ -76,7 +76,6 @@ aksk_free(void *state)
 }
 
 const struct cred_ops gw_cred_aksk_ops = {
-    .type = "aksk",
     .load = aksk_load,
     .apply = aksk_apply,
     .free = aksk_free,

@@ -668,20 +668,8 @@ iam_set_sender(struct gw_cred *c, gw_cred_send_fn fn, void *arg)
 	}
 }
 
-const struct cred_ops gw_cred_iam_password_ops = {
-    .type = "iam_password",
-    .load = iam_load,
-    .apply = iam_apply,
-    .free = iam_free,
-    .invalidate = iam_invalidate,
-    .prime = iam_prime,
-    .ready = iam_ready,
-    .expiry = iam_expiry,
-    .set_sender = iam_set_sender,
-};
-
-const struct cred_ops gw_cred_iam_agency_ops = {
-    .type = "iam_agency",
+/* Both iam_password and iam_agency (iam_load tells them apart). */
+const struct cred_ops gw_cred_iam_ops = {
     .load = iam_load,
     .apply = iam_apply,
     .free = iam_free,

@@ -16,13 +16,12 @@
 #include "cred.h"
 
 /*
- * One row per provider type.  load fills c->state (-1 with a reason naming
- * the entry and file on failure); apply is thread-safe; free wipes and
- * frees the state and accepts NULL.  invalidate, prime, ready, expiry and
- * set_sender are NULL for types without a token cache.
+ * A provider, named by one or more rows of cred.c's type table.  load fills
+ * c->state (-1 with a reason naming the entry and file on failure); apply is
+ * thread-safe; free wipes and frees the state and accepts NULL.  invalidate,
+ * prime, ready, expiry and set_sender are NULL for types without a token cache.
  */
 struct cred_ops {
-	const char *type;
 	int (*load)(struct gw_cred *, const struct gw_conf_cred *, char *err,
 	            size_t errlen);
 	enum gw_err (*apply)(struct gw_cred *, struct gw_upreq *,
@@ -47,10 +46,9 @@ struct gw_cred {
 	atomic_ullong fetch_ok, fetch_failed;
 };
 
-/* The providers, one row each (cred_token.c, cred_iam.c, cred_aksk.c). */
+/* The providers (cred_token.c; cred_iam.c, both IAM types; cred_aksk.c). */
 extern const struct cred_ops gw_cred_token_file_ops;
-extern const struct cred_ops gw_cred_iam_password_ops;
-extern const struct cred_ops gw_cred_iam_agency_ops;
+extern const struct cred_ops gw_cred_iam_ops;
 extern const struct cred_ops gw_cred_aksk_ops;
 
 /*

@@ -136,7 +136,6 @@ token_file_free(void *state)
 }
 
 const struct cred_ops gw_cred_token_file_ops = {
-    .type = "token_file",
     .load = token_file_load,
     .apply = token_file_apply,
     .free = token_file_free,
