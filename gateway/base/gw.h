@@ -112,6 +112,11 @@ int64_t gw_mono_us(void);
  */
 int gw_read_file(const char *path, size_t cap, int secret, char **out,
                  size_t *outlen, char *err, size_t errlen);
+/*
+ * fsync(2) of the directory that holds path, so a rename or create in it
+ * lasts a crash.  0 or -1 (errno set).
+ */
+int gw_sync_dir(const char *path);
 
 /*
  * A growable byte buffer with a hard cap fixed at creation.  Appends that

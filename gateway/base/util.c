@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -319,6 +320,24 @@ out:
 	}
 	if (fd != -1)
 		close(fd);
+	return rc;
+}
+
+int
+gw_sync_dir(const char *path)
+{
+	char *copy;
+	int fd, rc;
+
+	copy = strdup(path);
+	if (copy == NULL)
+		return -1;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(copy);
+	if (fd == -1)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
 	return rc;
 }
 

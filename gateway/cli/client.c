@@ -432,31 +432,6 @@ part_create(struct run *r)
 	return 0;
 }
 
-/* fsync(2) of the directory that holds path, so a rename into it lasts.
- * 0 or -1. */
-static int
-sync_dir(const char *path)
-{
-	char dir[URL_MAX];
-	const char *slash = strrchr(path, '/');
-	int fd, rc;
-
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == path)
-		snprintf(dir, sizeof(dir), "/");
-	else if ((size_t)(slash - path) < sizeof(dir))
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
-	else
-		return -1;
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /* Streams the file to OUT.part, then renames it to OUT; 0 or -1. */
 static int
 download(struct run *r)
@@ -510,7 +485,7 @@ download(struct run *r)
 		goto out;
 	}
 	r->part_path[0] = '\0'; /* renamed: nothing left to remove */
-	if (sync_dir(r->o->out) == -1) {
+	if (gw_sync_dir(r->o->out) == -1) {
 		fprintf(stderr, "hssgw export: %s: directory not synced: %s\n",
 		        r->o->out, strerror(errno));
 		goto out;

@@ -22,7 +22,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <stdio.h>
@@ -170,25 +169,6 @@ write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* Makes a rename or create in path's directory durable. */
-static int
-sync_dir(const char *path)
-{
-	char *copy;
-	int fd, rc;
-
-	copy = strdup(path);
-	if (copy == NULL)
-		return -1;
-	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(copy);
-	if (fd == -1)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 /* Rewrites <path>.checkpoint via a temporary file and rename(2). */
 static int
 write_checkpoint(const struct gw_audit *a, long long seq, const char *hash,
@@ -240,7 +220,7 @@ open_file(const struct gw_audit *a, long long *size, int *regular, char *err,
 	*regular = S_ISREG(sb.st_mode);
 	*size = (long long)sb.st_size;
 	/* A newly created file must survive a crash with its name. */
-	if (*regular && !a->opts.nosync && sync_dir(a->path) == -1) {
+	if (*regular && !a->opts.nosync && gw_sync_dir(a->path) == -1) {
 		snprintf(err, errlen, "%s: directory sync: %s", a->path,
 		         strerror(errno));
 		close(fd);

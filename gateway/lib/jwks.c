@@ -33,6 +33,7 @@
 #include <openssl/x509.h>
 
 #include "jwks.h"
+#include "jwtv_int.h"
 #include "upstream.h"
 
 #define RSA_MIN_BITS   2048
@@ -562,7 +563,6 @@ int
 gw_jwks_parse(const char *json, size_t len, struct gw_jwks_set **out, char *err,
               size_t errlen)
 {
-	json_tokener *tk = NULL;
 	json_object *root = NULL, *keys = NULL;
 	struct gw_jwks_set *s = NULL;
 	struct gw_jwk k;
@@ -576,19 +576,8 @@ gw_jwks_parse(const char *json, size_t len, struct gw_jwks_set **out, char *err,
 		why = "JWK Set empty or over 64 KiB";
 		goto out;
 	}
-	if (memchr(json, '\0', len) != NULL || !gw_utf8_valid(json, len))
-		goto out;
-	tk = json_tokener_new_ex(JSON_DEPTH);
-	if (tk == NULL)
-		goto out;
-	json_tokener_set_flags(tk, JSON_TOKENER_STRICT |
-	                               JSON_TOKENER_VALIDATE_UTF8);
-	root = json_tokener_parse_ex(tk, json, (int)len);
-	if (root == NULL ||
-	    json_tokener_get_error(tk) != json_tokener_success ||
-	    json_tokener_get_parse_end(tk) != len ||
-	    !json_object_is_type(root, json_type_object) ||
-	    !json_object_object_get_ex(root, "keys", &keys) ||
+	root = jwt_json_object(json, len, JSON_DEPTH);
+	if (root == NULL || !json_object_object_get_ex(root, "keys", &keys) ||
 	    !json_object_is_type(keys, json_type_array))
 		goto out;
 	n = json_object_array_length(keys);
@@ -631,8 +620,6 @@ out:
 	jwk_reset(&k);
 	gw_jwks_set_free(s);
 	json_object_put(root);
-	if (tk != NULL)
-		json_tokener_free(tk);
 	return rc;
 }
 

@@ -1,9 +1,10 @@
 /*
- * The strict JSON readers every JWT file shares (jwtv_int.h): a header,
- * payload or claims file parsed with no NUL, valid UTF-8, no \u0000 and
- * nothing after the object; a string member; a NumericDate.  Owns
- * nothing (json-c objects go to the caller).  Calls no other hssgw file
- * but base, so jwtv.c and jwt_claims.c both call down into it.
+ * The strict JSON readers every JWT file shares (jwtv_int.h): one strict
+ * parse (no NUL, valid UTF-8, capped depth, nothing after the object) for
+ * a JWK Set (jwks.c) and, refusing \u0000 too, for a header, payload or
+ * claims file; a string member; a NumericDate.  Owns nothing (json-c
+ * objects go to the caller).  Calls no other hssgw file but base, so
+ * jwtv.c, jwt_claims.c and jwks.c all call down into it.
  */
 #include <limits.h>
 #include <stdint.h>
@@ -34,27 +35,22 @@ has_nul_escape(const unsigned char *p, size_t n)
 	return 0;
 }
 
-/*
- * Parses JSON text into an object, strictly (no NUL, valid UTF-8, no
- * \u0000, nothing after it); NULL if it is anything else.
- */
 json_object *
-jwt_parse_json(const unsigned char *raw, size_t len)
+jwt_json_object(const char *raw, size_t len, int depth)
 {
 	json_tokener *tk = NULL;
 	json_object *obj = NULL;
 
 	if (raw == NULL || len == 0 || len > INT_MAX)
 		goto out;
-	if (memchr(raw, '\0', len) != NULL ||
-	    !gw_utf8_valid((const char *)raw, len) || has_nul_escape(raw, len))
+	if (memchr(raw, '\0', len) != NULL || !gw_utf8_valid(raw, len))
 		goto out;
-	tk = json_tokener_new_ex(JSON_DEPTH);
+	tk = json_tokener_new_ex(depth);
 	if (tk == NULL)
 		goto out;
 	json_tokener_set_flags(tk, JSON_TOKENER_STRICT |
 	                               JSON_TOKENER_VALIDATE_UTF8);
-	obj = json_tokener_parse_ex(tk, (const char *)raw, (int)len);
+	obj = json_tokener_parse_ex(tk, raw, (int)len);
 	if (obj == NULL || json_tokener_get_error(tk) != json_tokener_success ||
 	    json_tokener_get_parse_end(tk) != len ||
 	    !json_object_is_type(obj, json_type_object)) {
@@ -65,6 +61,14 @@ out:
 	if (tk != NULL)
 		json_tokener_free(tk);
 	return obj;
+}
+
+json_object *
+jwt_parse_json(const unsigned char *raw, size_t len)
+{
+	if (raw == NULL || has_nul_escape(raw, len))
+		return NULL;
+	return jwt_json_object((const char *)raw, len, JSON_DEPTH);
 }
 
 /* Borrowed string member, or NULL if absent or not a string. */

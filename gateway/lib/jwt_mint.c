@@ -88,12 +88,7 @@ pem_sign(enum alg alg, const unsigned char *key, size_t keylen, const char *in,
 	if (ctx == NULL ||
 	    EVP_DigestSignInit(ctx, &pctx, md_alg, NULL, pkey) != 1)
 		goto out;
-	if (ai->pss &&
-	    (md_alg == NULL ||
-	     EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-	     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) !=
-	         1 ||
-	     EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md_alg) != 1))
+	if (jwt_pss_setup(pctx, ai, md_alg) == -1)
 		goto out;
 	if (EVP_DigestSign(ctx, NULL, &derlen, (const unsigned char *)in,
 	                   inlen) != 1)

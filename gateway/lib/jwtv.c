@@ -289,6 +289,20 @@ jwt_check_pkey(EVP_PKEY *pkey, enum alg alg, char *err, size_t errlen)
 	return 0;
 }
 
+int
+jwt_pss_setup(EVP_PKEY_CTX *pctx, const struct alg_info *ai, const EVP_MD *md)
+{
+	if (!ai->pss)
+		return 0;
+	if (md == NULL ||
+	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) !=
+	        1 ||
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md) != 1)
+		return -1;
+	return 0;
+}
+
 static int
 load_pubkey(struct key *k, const char *path, char *err, size_t errlen)
 {
@@ -770,12 +784,7 @@ evp_verify(const struct vkey *k, const struct tok *t)
 	if (ctx == NULL ||
 	    EVP_DigestVerifyInit(ctx, &pctx, md_alg, NULL, k->pkey) != 1)
 		goto out;
-	if (ai->pss &&
-	    (md_alg == NULL ||
-	     EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-	     EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) !=
-	         1 ||
-	     EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, md_alg) != 1))
+	if (jwt_pss_setup(pctx, ai, md_alg) == -1)
 		goto out;
 	if (EVP_DigestVerify(ctx, sig, siglen, (const unsigned char *)t->seg[0],
 	                     inlen) == 1)

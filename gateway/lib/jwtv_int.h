@@ -1,9 +1,11 @@
 /*
- * Internal to JWT verification: for jwtv*.c / jwt_*.c only, never included
- * anywhere else (the public API is jwtv.h).  It holds the pinned algorithm
- * table (defined in jwtv.c) and the functions jwtv.c, jwt_json.c,
- * jwt_claims.c and jwt_mint.c call across files, all named jwt_*; calls
- * go one way: jwtv.c -> jwt_claims.c, both -> jwt_json.c.  It must
+ * Internal to JWT verification: for jwtv*.c, jwt_*.c and jwks.c only, never
+ * included anywhere else (the public API is jwtv.h, the build keeps it off
+ * other folders' include paths).  It holds the pinned algorithm table
+ * (defined in jwtv.c) and the functions jwtv.c, jwt_json.c, jwt_claims.c,
+ * jwt_mint.c and jwks.c call across files, all named jwt_*; calls go one
+ * way: jwt_mint.c -> jwtv.c -> jwt_claims.c, and jwtv.c, jwt_claims.c and
+ * jwks.c -> jwt_json.c.  It must
  * stay free of <jwt.h>: libjwt's names for the algorithms are kept in
  * jwtv.c.
  */
@@ -57,10 +59,20 @@ int jwt_alg_lookup(const char *name);
 /* Checks that a key's type matches its pinned alg. */
 int jwt_check_pkey(EVP_PKEY *pkey, enum alg alg, char *err, size_t errlen);
 /*
- * The strict JSON readers (jwt_json.c).
- * Parses JSON text into an object, strictly (no NUL, valid UTF-8, no
- * \u0000, nothing after it); NULL if it is anything else.
+ * Sets RSASSA-PSS padding, salt = hash length and MGF1 with md on a sign
+ * or verify context when ai is a PS alg (RFC 7518 3.5); 0 (also for any
+ * other alg) or -1.
  */
+int jwt_pss_setup(EVP_PKEY_CTX *pctx, const struct alg_info *ai,
+                  const EVP_MD *md);
+/*
+ * The strict JSON readers (jwt_json.c).
+ * Parses JSON text into an object, strictly (no NUL, valid UTF-8, json-c's
+ * strict mode at most depth deep, nothing after it); NULL if it is
+ * anything else, else the caller's.
+ */
+json_object *jwt_json_object(const char *raw, size_t len, int depth);
+/* The same for JWT parts and claims files: depth 16, also no \u0000. */
 json_object *jwt_parse_json(const unsigned char *raw, size_t len);
 /* Borrowed string member, or NULL if absent or not a string. */
 const char *jwt_get_str(json_object *o, const char *name);
