@@ -136,4 +136,29 @@ const char *gw_pol_effect_name(enum gw_pol_effect);
  */
 const char *gw_pol_hss_key(size_t i, int *is_time);
 
+/*
+ * The i-th statement of a set in load order: its file, Sid and effect
+ * (effect may be NULL).  0, or -1 past the end.  For policy test.
+ */
+int gw_pol_stmt_at(const struct gw_pol_set *, size_t i, struct gw_pol_ref *out,
+                   enum gw_pol_effect *effect);
+/*
+ * The i-th condition key the set reads, in conditions, variables or
+ * Principal ("jwt:<claim>", "hss:<field>", "gw:<key>"), or NULL past the
+ * end; *is_claim (may be NULL) is set when it is a jwt: claim, whose name
+ * follows the prefix.  A name may appear twice (Principal claims match
+ * exactly, condition claims ignoring case).  Borrowed from the set.
+ */
+const char *gw_pol_key_at(const struct gw_pol_set *, size_t i, int *is_claim);
+
+/*
+ * Appends to out[n, max) the claims the set reads, by name (without
+ * "jwt:"), not already in out[0, n), each with the token's values (found
+ * exactly, else ignoring case), or NULL values when the token lacks it.
+ * Values and names are borrowed.  Returns the new count.  For the audit
+ * record, so a replay sees what the policies read.
+ */
+size_t gw_pol_claims_read(const struct gw_pol_set *, const struct gw_claims *,
+                          struct gw_kv *out, size_t n, size_t max);
+
 #endif
