@@ -43,7 +43,11 @@ export_fill_rec(struct reqstate *st, void *ctx, struct gw_audit_rec *r)
 {
 	const struct export_ctx *x = ctx;
 
-	(void)st;
+	/* The request's condition keys (hss:...), for a replay (issue 24). */
+	if (st->decided && x->xreq != NULL) {
+		r->ctx = x->xreq->ctx;
+		r->nctx = x->xreq->nctx;
+	}
 	if (r->phase == GW_AUDIT_INTENT)
 		return;
 	r->record_total_num = x->record_total_num;

@@ -318,10 +318,6 @@ fill_rec(struct reqstate *st, enum gw_audit_phase phase, struct gw_audit_rec *r)
 		    gw_pol_claims_read(st->snap->shadow, st->claims, r->claims,
 		                       r->nclaims, GW_AUDIT_CLAIMS_MAX);
 	}
-	if (st->decided && st->xreq != NULL) {
-		r->ctx = st->xreq->ctx;
-		r->nctx = st->xreq->nctx;
-	}
 	if (st->decided && st->snap->shadow != NULL) {
 		r->shadow_decision = gw_pol_effect_name(st->shadow.effect);
 		r->shadow_stmt_file =
