@@ -306,23 +306,29 @@ stmt_index(const struct run *r, const struct gw_pol_ref *ref)
 	return r->nstmt;
 }
 
-/* Counts the case: every deciding statement, every applied one. */
+/*
+ * Counts the case once per statement: it applied (scratch bit 1, set by
+ * gw_pol_decide) or decided (bit 2: a deciding statement of the route's
+ * action, or of the hss:ActForSubject that let the caller in).
+ */
 static void
 count(struct run *r, const struct gw_pol_verdict *v)
 {
 	size_t i, k;
 
-	for (i = 0; i < r->nstmt; i++)
-		r->applied[i] += r->scratch[i];
 	for (i = 0; i < v->decision.ndeciding; i++) {
 		k = stmt_index(r, &v->decision.deciding[i]);
 		if (k < r->nstmt)
-			r->decided[k]++;
+			r->scratch[k] |= 2;
 	}
 	for (i = 0; v->acted_for && i < v->actfor.ndeciding; i++) {
 		k = stmt_index(r, &v->actfor.deciding[i]);
 		if (k < r->nstmt)
-			r->decided[k]++;
+			r->scratch[k] |= 2;
+	}
+	for (i = 0; i < r->nstmt; i++) {
+		r->applied[i] += (r->scratch[i] & 1) != 0;
+		r->decided[i] += (r->scratch[i] & 2) != 0;
 	}
 }
 
