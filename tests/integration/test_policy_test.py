@@ -57,7 +57,7 @@ def demo_config(d, policies_dir):
 class PolicyTest(unittest.TestCase):
     def setUp(self):
         self.d = tempfile.mkdtemp(prefix="hssgw-pt-")
-        self.src = ARGS.src
+        self.src = os.path.abspath(ARGS.src)
         self.conf = demo_config(self.d, os.path.join(self.src, "policies"))
 
     def tearDown(self):
