@@ -10,6 +10,7 @@
 #include "gw.h"
 
 struct gw_config;
+struct gw_pol_set;
 
 /* Caps what a subcommand reads from standard input. */
 #define STDIN_MAX (1024 * 1024)
@@ -22,6 +23,16 @@ const char *gw_cli_config_arg(int argc, char *argv[]);
 char *gw_cli_read_stdin(size_t *len);
 /* hssgw policy check|explain ...; exit status. */
 int gw_cli_policy(int argc, char *argv[]);
+/*
+ * The config at path and its policies_dir, as serve loads them; NULL
+ * with the reason on stderr (*conf may then be set: free it).
+ */
+struct gw_pol_set *gw_cli_polset_load(const char *path,
+                                      struct gw_config **conf);
+/* hssgw policy test ...; exit status (cli_policy_test.c). */
+int gw_cli_policy_test(int argc, char *argv[]);
+/* hssgw policy replay ...; exit status (cli_policy_replay.c). */
+int gw_cli_policy_replay(int argc, char *argv[]);
 /* hssgw audit verify|query ...; exit status. */
 int gw_cli_audit(int argc, char *argv[]);
 /* hssgw audit report ...; exit status. */

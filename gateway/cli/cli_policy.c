@@ -1,6 +1,7 @@
 /*
  * hssgw policy check|explain: operators' view of the policy engine.  Loads
- * config, keys and policies as serve does, evaluates off line, prints.
+ * config, keys and policies as serve does, evaluates off line, prints;
+ * hands test and replay to their own files.
  * Never runs on the request path; claims read from a file are not
  * verified (explain only).
  */
@@ -44,25 +45,6 @@ out:
 	return c;
 }
 
-/* Config, then its policy directory; prints the reason on failure. */
-static struct gw_pol_set *
-policy_load(const char *path, struct gw_config **conf)
-{
-	struct gw_pol_set *set = NULL;
-	char err[1024];
-
-	*conf = gw_conf_load(path, err, sizeof(err));
-	if (*conf == NULL) {
-		fprintf(stderr, "hssgw: %s\n", err);
-		return NULL;
-	}
-	set = gw_pol_load_dir((*conf)->policies_dir, err, sizeof(err));
-	if (set == NULL)
-		fprintf(stderr, "hssgw: %s: error: %s\n", (*conf)->policies_dir,
-		        err);
-	return set;
-}
-
 /* Loads and checks one policy directory; -1 on error (printed). */
 static int
 policy_check_dir(const char *dir, const char *what)
@@ -95,7 +77,11 @@ static const char explain_usage[] =
 static const char policy_usage[] =
     "usage: hssgw policy check --config FILE\n"
     "       hssgw policy explain --config FILE (--token JWT | --claims FILE) "
-    "[--client-ip IP] < request.json\n";
+    "[--client-ip IP] < request.json\n"
+    "       hssgw policy test --config FILE [--junit OUT.xml] "
+    "[--min-coverage PCT] CASES...\n"
+    "       hssgw policy replay --config CANDIDATE [--since T] [--until T] "
+    "[--format json|table] TRAIL...\n";
 
 /*
  * hssgw policy check --config FILE: the policies and the shadow policies;
@@ -181,7 +167,7 @@ policy_explain(int argc, char *argv[])
 	if (path == NULL || (token == NULL) == (cfile == NULL) ||
 	    optind != argc)
 		goto usage;
-	set = policy_load(path, &conf);
+	set = gw_cli_polset_load(path, &conf);
 	if (set == NULL)
 		goto out;
 	memset(&fault, 0, sizeof(fault));
@@ -254,6 +240,10 @@ gw_cli_policy(int argc, char *argv[])
 		return policy_check(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "explain") == 0)
 		return policy_explain(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "test") == 0)
+		return gw_cli_policy_test(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "replay") == 0)
+		return gw_cli_policy_replay(argc - 1, argv + 1);
 	if (gw_cli_help(argc, argv, policy_usage))
 		return 0;
 	fputs(policy_usage, stderr);

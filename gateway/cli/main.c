@@ -460,7 +460,8 @@ static const struct cmd {
      "the HSS request(s)"},
     {"mint-token", cmd_mint_token, "--key FILE --alg ALG ...: dev JWT"},
     {"policy", gw_cli_policy,
-     "check|explain --config FILE ...: check or explain policies"},
+     "check|explain|test|replay --config FILE ...: check, explain, test "
+     "or replay policies"},
     {"fields", cmd_fields, "print the HSS field table (Markdown)"},
     {"audit", gw_cli_audit,
      "verify|query|report FILE...: check the chain, print records, or "

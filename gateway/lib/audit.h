@@ -50,6 +50,7 @@ struct gw_audit_attempt {
 };
 
 #define GW_AUDIT_ATTEMPTS_MAX 16 /* attempts recorded per request */
+#define GW_AUDIT_CLAIMS_MAX   32 /* claims recorded per request */
 
 /*
  * Every field may be NULL/zero when the request never got that far.
@@ -115,6 +116,15 @@ struct gw_audit_rec {
 	/* Every upstream attempt, oldest first; NULL/0 when none. */
 	const struct gw_audit_attempt *attempts;
 	size_t nattempts;
+	/*
+	 * What the policies read, written as "policy_input" when either is
+	 * set: the claims the loaded sets reference (values NULL: the token
+	 * lacks it), and the request's condition keys (hss:...), borrowed.
+	 */
+	struct gw_kv claims[GW_AUDIT_CLAIMS_MAX];
+	size_t nclaims;
+	const struct gw_kv *ctx;
+	size_t nctx;
 };
 
 /* How the trail is kept; the zero value is the safe default. */

@@ -276,6 +276,48 @@ put_groups(struct gw_buf *b, const struct gw_audit_rec *r)
 	gw_buf_add(b, "]", 1);
 }
 
+/* {"name": [values...] or null, ...}, names and values capped. */
+static void
+put_kvs(struct gw_buf *b, const char *k, const struct gw_kv *kv, size_t n)
+{
+	size_t i, j;
+
+	aud_key(b, k);
+	gw_buf_add(b, "{", 1);
+	for (i = 0; i < n; i++) {
+		aud_key(b, kv[i].key);
+		if (kv[i].values == NULL) {
+			gw_buf_add(b, "null", 4);
+			continue;
+		}
+		gw_buf_add(b, "[", 1);
+		for (j = 0; j < kv[i].nvalues && j < CAP_GROUPS; j++) {
+			if (j > 0)
+				gw_buf_add(b, ",", 1);
+			if (put_capped(b, kv[i].values[j], CAP_TEXT) == -1)
+				b->overflow = 1;
+		}
+		if (kv[i].nvalues > CAP_GROUPS)
+			gw_buf_printf(b, ",\"...[truncated %zu values]\"",
+			              kv[i].nvalues);
+		gw_buf_add(b, "]", 1);
+	}
+	gw_buf_add(b, "}", 1);
+}
+
+/* What the policies read: the claims they reference, the context. */
+static void
+put_policy_input(struct gw_buf *b, const struct gw_audit_rec *r)
+{
+	if (r->nclaims == 0 && r->nctx == 0)
+		return;
+	aud_key(b, "policy_input");
+	gw_buf_add(b, "{", 1);
+	put_kvs(b, "claims", r->claims, r->nclaims);
+	put_kvs(b, "context", r->ctx, r->ctx != NULL ? r->nctx : 0);
+	gw_buf_add(b, "}", 1);
+}
+
 /*
  * The record's content, written straight into buf (no JSON object tree:
  * this runs for every request, see bench/README.md).  summary, a JSON
@@ -335,6 +377,7 @@ aud_format(const struct gw_audit_rec *r, const char *summary,
 		aud_str(buf, "task_issuer", r->task_issuer);
 		aud_str(buf, "task_subject", r->task_subject);
 	}
+	put_policy_input(buf, r);
 	put_upstream(buf, r);
 	if (summary != NULL)
 		put_raw(buf, "summary", summary);

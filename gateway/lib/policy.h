@@ -136,4 +136,82 @@ const char *gw_pol_effect_name(enum gw_pol_effect);
  */
 const char *gw_pol_hss_key(size_t i, int *is_time);
 
+/*
+ * The i-th statement of a set in load order: its file, Sid and effect
+ * (effect may be NULL).  0, or -1 past the end.  For policy test.
+ */
+int gw_pol_stmt_at(const struct gw_pol_set *, size_t i, struct gw_pol_ref *out,
+                   enum gw_pol_effect *effect);
+/*
+ * The i-th condition key the set reads, in conditions, variables or
+ * Principal ("jwt:<claim>", "hss:<field>", "gw:<key>"), or NULL past the
+ * end; *is_claim (may be NULL) is set when it is a jwt: claim, whose name
+ * follows the prefix.  A name may appear twice (Principal claims match
+ * exactly, condition claims ignoring case).  Borrowed from the set.
+ */
+const char *gw_pol_key_at(const struct gw_pol_set *, size_t i, int *is_claim);
+
+/*
+ * Appends to out[n, max) the claims the set reads, by name (without
+ * "jwt:"), not already in out[0, n), each with the token's values (found
+ * exactly, else ignoring case), or NULL values when the token lacks it.
+ * Values and names are borrowed.  Returns the new count.  For the audit
+ * record, so a replay sees what the policies read.
+ */
+size_t gw_pol_claims_read(const struct gw_pol_set *, const struct gw_claims *,
+                          struct gw_kv *out, size_t n, size_t max);
+
+/*
+ * One decision as the gateway makes it (policy_decide.c): the request's
+ * context plus the gw: keys, then, on a task route whose caller is not
+ * the task's creator, hss:ActForSubject first, then the route's action.
+ * The server, `policy test` and `policy replay` all decide through
+ * gw_pol_decide, so none of them can decide differently.
+ */
+struct gw_pol_input {
+	const struct gw_claims *claims;
+	const char *action;      /* the route's action */
+	const char *resource;    /* "hss:<region>:<project-alias>" */
+	const struct gw_kv *ctx; /* hss: keys (translation's, or the task's) */
+	size_t nctx;
+	int64_t now_ms;        /* gw:current_time */
+	const char *client_ip; /* gw:client_ip; NULL: unusable */
+	/* A task route: the creator named by the handle; NULL for exports. */
+	const char *task_iss, *task_sub;
+	/*
+	 * NULL, or one flag per statement of the set (gw_pol_count): set
+	 * for every statement that applied.  Visits every statement (as
+	 * explain does): for `policy test`'s coverage, not the request path.
+	 */
+	unsigned char *applied;
+};
+
+struct gw_pol_verdict {
+	/* The route's action's, or hss:ActForSubject's when that denied. */
+	struct gw_pol_decision decision;
+	const char *action; /* the action decision is about */
+	/* hss:ActForSubject, evaluated when the caller is not the creator */
+	struct gw_pol_decision actfor;
+	int acted_for; /* evaluated and allowed */
+};
+
+/* Decides; 0, or -1 when the context exceeds GW_POL_CTX_MAX (denied). */
+int gw_pol_decide(const struct gw_pol_set *, const struct gw_pol_input *,
+                  struct gw_pol_verdict *out);
+
+/* The task routes' hss: keys, and storage for them (gw_pol_task_ctx). */
+struct gw_pol_task_ctx {
+	struct gw_kv kv[5];
+	const char *v[5];
+	size_t n;
+};
+/*
+ * Fills c with hss:task_issuer, hss:task_subject, hss:project,
+ * hss:region and, when eps is not NULL, hss:enterprise_project_id; the
+ * strings are borrowed.
+ */
+void gw_pol_task_ctx_build(struct gw_pol_task_ctx *c, const char *iss,
+                           const char *sub, const char *alias,
+                           const char *region, const char *eps);
+
 #endif

@@ -43,7 +43,11 @@ export_fill_rec(struct reqstate *st, void *ctx, struct gw_audit_rec *r)
 {
 	const struct export_ctx *x = ctx;
 
-	(void)st;
+	/* The request's condition keys (hss:...), for a replay (issue 24). */
+	if (st->decided && x->xreq != NULL) {
+		r->ctx = x->xreq->ctx;
+		r->nctx = x->xreq->nctx;
+	}
 	if (r->phase == GW_AUDIT_INTENT)
 		return;
 	r->record_total_num = x->record_total_num;
@@ -305,8 +309,8 @@ run_export(struct reqstate *st, struct gw_worker *w)
 	const struct gw_snapshot *s = st->snap;
 	const struct gw_http_req *req = st->req;
 	struct export_ctx *x = xctx(st);
-	struct gw_pol_request preq;
-	struct gw_pol_ctx pctx;
+	struct gw_pol_input in;
+	struct gw_pol_verdict v;
 	struct gw_cred *cred;
 	enum gw_err rc;
 	int64_t t;
@@ -333,19 +337,20 @@ run_export(struct reqstate *st, struct gw_worker *w)
 	t = gw_mono_us();
 	snprintf(st->resource, sizeof(st->resource), "hss:%s:%s",
 	         x->xreq->project->region, x->xreq->project->alias);
-	memset(&preq, 0, sizeof(preq));
-	preq.claims = st->claims;
-	preq.action = ACTION_EXPORT;
-	preq.resource = st->resource;
-	if (gw_pol_ctx_build(&pctx, x->xreq->ctx, x->xreq->nctx, req->now_ms,
-	                     req->client_addr) == -1)
+	memset(&in, 0, sizeof(in));
+	in.claims = st->claims;
+	in.action = ACTION_EXPORT;
+	in.resource = st->resource;
+	in.ctx = x->xreq->ctx;
+	in.nctx = x->xreq->nctx;
+	in.now_ms = req->now_ms;
+	in.client_ip = req->client_addr;
+	if (gw_pol_decide(s->pol, &in, &v) == -1)
 		return gw_fault_set(&st->fault, GW_ERR_INTERNAL, "",
 		                    "request context too large");
-	preq.ctx = pctx.kv;
-	preq.nctx = pctx.n;
-	gw_pol_eval(s->pol, &preq, &st->decision);
-	if (s->shadow != NULL)
-		gw_pol_eval(s->shadow, &preq, &st->shadow);
+	st->decision = v.decision;
+	if (s->shadow != NULL && gw_pol_decide(s->shadow, &in, &v) == 0)
+		st->shadow = v.decision;
 	st->decided = 1;
 	st->lat_policy = gw_mono_us() - t;
 	if (st->decision.effect != GW_POL_ALLOW)

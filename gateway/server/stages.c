@@ -309,6 +309,15 @@ fill_rec(struct reqstate *st, enum gw_audit_phase phase, struct gw_audit_rec *r)
 		r->nstmts = st->decision.ndeciding;
 	}
 	r->policy_revision = gw_pol_revision(st->snap->pol);
+	/* What the policies read, so a replay sees the same (issue 24). */
+	if (st->decided && st->claims != NULL) {
+		r->nclaims =
+		    gw_pol_claims_read(st->snap->pol, st->claims, r->claims, 0,
+		                       GW_AUDIT_CLAIMS_MAX);
+		r->nclaims =
+		    gw_pol_claims_read(st->snap->shadow, st->claims, r->claims,
+		                       r->nclaims, GW_AUDIT_CLAIMS_MAX);
+	}
 	if (st->decided && st->snap->shadow != NULL) {
 		r->shadow_decision = gw_pol_effect_name(st->shadow.effect);
 		r->shadow_stmt_file =

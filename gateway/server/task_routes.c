@@ -61,6 +61,8 @@ struct taskq {
 	/* hss:ActForSubject, evaluated when the caller is not the creator */
 	struct gw_pol_decision actfor;
 	int acted_for;
+	/* the hss: keys the policy read, kept for the records */
+	struct gw_pol_task_ctx pctx;
 };
 
 /* The task's fields of a record (docs/AUDIT.md). */
@@ -72,6 +74,11 @@ taskq_fill_rec(struct reqstate *st, void *ctx, struct gw_audit_rec *r)
 
 	r->task_issuer = q->task_iss;
 	r->task_subject = q->task_sub;
+	/* The hss: keys the policy read, for a replay (issue 24). */
+	if (st->decided) {
+		r->ctx = q->pctx.kv;
+		r->nctx = q->pctx.n;
+	}
 	/* Acting for another subject: the Allow that let it, too. */
 	for (i = 0; st->decided && q->acted_for && i < q->actfor.ndeciding &&
 	            r->nstmts < GW_POL_DECIDING_MAX;
@@ -136,11 +143,8 @@ task_open(struct reqstate *st, const char *handle, const char *action,
           struct taskq *q)
 {
 	const struct gw_snapshot *s = st->snap;
-	struct gw_pol_request preq;
-	struct gw_pol_ctx pctx;
-	const char *issv[1], *subv[1], *projv[1], *regv[1], *epsv[1];
-	struct gw_kv kv[5];
-	size_t nkv = 4;
+	struct gw_pol_input in;
+	struct gw_pol_verdict v;
 	enum gw_err rc;
 	int64_t t;
 
@@ -160,50 +164,35 @@ task_open(struct reqstate *st, const char *handle, const char *action,
 	t = gw_mono_us();
 	snprintf(st->resource, sizeof(st->resource), "hss:%s:%s",
 	         q->project->region, q->project->alias);
-	issv[0] = q->ref.iss;
-	subv[0] = q->ref.sub;
-	projv[0] = q->project->alias;
-	regv[0] = q->project->region;
-	kv[0] = (struct gw_kv){"hss:task_issuer", issv, 1};
-	kv[1] = (struct gw_kv){"hss:task_subject", subv, 1};
-	kv[2] = (struct gw_kv){"hss:project", projv, 1};
-	kv[3] = (struct gw_kv){"hss:region", regv, 1};
 	/* The task's enterprise project, as its export's policy saw it. */
-	epsv[0] = task_eps(q);
-	if (epsv[0] != NULL)
-		kv[nkv++] =
-		    (struct gw_kv){"hss:enterprise_project_id", epsv, 1};
-	memset(&preq, 0, sizeof(preq));
-	preq.claims = st->claims;
-	preq.resource = st->resource;
-	if (gw_pol_ctx_build(&pctx, kv, nkv, st->req->now_ms,
-	                     st->req->client_addr) == -1)
+	gw_pol_task_ctx_build(&q->pctx, q->ref.iss, q->ref.sub,
+	                      q->project->alias, q->project->region,
+	                      task_eps(q));
+	memset(&in, 0, sizeof(in));
+	in.claims = st->claims;
+	in.action = action;
+	in.resource = st->resource;
+	in.ctx = q->pctx.kv;
+	in.nctx = q->pctx.n;
+	in.now_ms = st->req->now_ms;
+	in.client_ip = st->req->client_addr;
+	in.task_iss = q->ref.iss;
+	in.task_sub = q->ref.sub;
+	if (gw_pol_decide(s->pol, &in, &v) == -1)
 		return gw_fault_set(&st->fault, GW_ERR_INTERNAL, "",
 		                    "request context too large");
-	preq.ctx = pctx.kv;
-	preq.nctx = pctx.n;
-	if (!gw_task_is_creator(&q->ref, st->claims->iss, st->claims->sub)) {
-		preq.action = ACTION_ACT_FOR;
-		gw_pol_eval(s->pol, &preq, &q->actfor);
-		q->acted_for = 1;
-		if (q->actfor.effect != GW_POL_ALLOW) {
-			/* Recorded as what it is: a denied act-for. */
-			st->action = ACTION_ACT_FOR;
-			st->decision = q->actfor;
-			q->acted_for = 0;
-			st->decided = 1;
-			if (s->shadow != NULL)
-				gw_pol_eval(s->shadow, &preq, &st->shadow);
-			st->lat_policy = gw_mono_us() - t;
-			return no_such_task(st);
-		}
-	}
-	preq.action = action;
-	gw_pol_eval(s->pol, &preq, &st->decision);
-	if (s->shadow != NULL)
-		gw_pol_eval(s->shadow, &preq, &st->shadow);
+	/* A denied act-for is recorded as what it is (v.action). */
+	st->action = v.action;
+	st->decision = v.decision;
+	q->actfor = v.actfor;
+	q->acted_for = v.acted_for;
+	if (s->shadow != NULL && gw_pol_decide(s->shadow, &in, &v) == 0)
+		st->shadow = v.decision;
 	st->decided = 1;
 	st->lat_policy = gw_mono_us() - t;
+	if (strcmp(st->action, ACTION_ACT_FOR) == 0 &&
+	    st->decision.effect != GW_POL_ALLOW)
+		return no_such_task(st);
 	if (st->decision.effect != GW_POL_ALLOW)
 		return gw_fault_set(&st->fault, GW_ERR_DENIED, "",
 		                    "not allowed to perform %s on %s", action,

@@ -146,7 +146,7 @@ emit(struct sink *a, const struct kind *k, long long i, long long step,
 {
 	const char *groups[1];
 	struct gw_audit_rec r;
-	char rid[32], err[256], task[32];
+	char rid[32], err[256], task[32], res[128];
 	enum gw_err e;
 
 	memset(&r, 0, sizeof(r));
@@ -167,6 +167,11 @@ emit(struct sink *a, const struct kind *k, long long i, long long step,
 	}
 	r.action = k->action;
 	r.project = k->project;
+	/* The resource policy replay decides on (bench/bench_replay.sh). */
+	if (k->project != NULL && k->decision != NULL) {
+		snprintf(res, sizeof(res), "hss:cn-north-4:%s", k->project);
+		r.resource = res;
+	}
 	r.decision = k->decision;
 	r.stmt_file = k->sid != NULL ? "policies/teams.json" : NULL;
 	r.stmt_sid = k->sid;
