@@ -149,7 +149,11 @@ class CiStack(TaskStack):
     auditors' policy."""
 
     def __init__(self, *a, **kw):
-        super().__init__(*a, policies=EXAMPLES, **kw)
+        # No status cache and no coalescing: each test's task is its own
+        # and each poll sees HSS's (the emulator's) current status.
+        super().__init__(*a, policies=EXAMPLES, tasks={
+            "status_cache_ttl_s": 0, "coalesce_window_ms": 0,
+            "budget_per_minute": 600}, **kw)
         self.endpoint = None
 
     def _configs(self):
