@@ -9,7 +9,10 @@
  * goes through upstream.c (gw_up_send, gw_up_stream) rather than a second
  * libcurl user: same TLS verification, caps and timeouts as the gateway.
  * The token travels only in the Authorization header (a secret header,
- * wiped after use); it is never printed.
+ * wiped after use); it is never printed.  It comes from --token,
+ * HSSGW_TOKEN or --id-token SOURCE (idtoken.c: a CI job's own token,
+ * fetched again before it expires), asked for before every request.
+ * "hssgw whoami" shares the options and prints GET /v1/whoami.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +30,7 @@
 #include "client.h"
 #include "config.h"
 #include "gw.h"
+#include "idtoken.h"
 #include "upreq.h"
 #include "upstream.h"
 
@@ -38,7 +42,9 @@
 #define FILE_MAX     (1LL << 40)
 
 struct opts {
+	const char *cmd; /* "export" or "whoami", for messages */
 	const char *url, *token, *project, *out, *cacert;
+	const char *id_token, *id_cacert, *id_audience;
 	const char *fields[FIELDS_MAX];
 	size_t nfields;
 	long long poll_s, max_wait_s;
@@ -47,6 +53,7 @@ struct opts {
 /* One run's state: the upstream handle and the limits it sends with. */
 struct run {
 	const struct opts *o;
+	struct gw_idtok *tok;
 	struct gw_config conf;
 	struct gw_upstream *up;
 	char base[URL_MAX];
@@ -73,27 +80,40 @@ static const struct option longopts[] = {
     {"cacert", required_argument, NULL, 'c'},
     {"poll-seconds", required_argument, NULL, 's'},
     {"max-wait-seconds", required_argument, NULL, 'w'},
+    {"id-token", required_argument, NULL, 'I'},
+    {"id-token-cacert", required_argument, NULL, 'C'},
+    {"id-token-audience", required_argument, NULL, 'A'},
     {NULL, 0, NULL, 0},
 };
 
 static void
-usage(FILE *to)
+usage(FILE *to, int whoami)
 {
-	fprintf(to, "usage: hssgw export --url URL --token JWT --project P "
-	            "[--field name=value ...]\n"
-	            "         --out FILE [--cacert FILE] [--poll-seconds 12] "
-	            "[--max-wait-seconds 3600]\n"
+	if (whoami)
+		fprintf(to, "usage: hssgw whoami --url URL (--token JWT | "
+		            "--id-token SOURCE) [--cacert FILE]\n");
+	else
+		fprintf(to, "usage: hssgw export --url URL (--token JWT | "
+		            "--id-token SOURCE) --project P\n"
+		            "         [--field name=value ...] --out FILE "
+		            "[--cacert FILE] [--poll-seconds 12]\n"
+		            "         [--max-wait-seconds 3600]\n");
+	fprintf(to, "  SOURCE: github-actions[:AUDIENCE] | env:VAR | "
+	            "file:PATH  [--id-token-cacert FILE]\n"
+	            "          [--id-token-audience AUD] (default "
+	            "$HSSGW_ID_TOKEN_AUDIENCE, else " GW_IDTOK_AUDIENCE ")\n"
 	            "  --token may be omitted when HSSGW_TOKEN holds it "
 	            "(keeps it out of ps)\n");
 }
 
 static int
-parse_args(int argc, char *argv[], struct opts *o)
+parse_args(int argc, char *argv[], struct opts *o, int whoami)
 {
 	long long n;
 	int ch;
 
 	memset(o, 0, sizeof(*o));
+	o->cmd = whoami ? "whoami" : "export";
 	o->poll_s = 12; /* HSS allows 5 calls a minute (reference 6) */
 	o->max_wait_s = 3600;
 	optind = 1;
@@ -120,6 +140,15 @@ parse_args(int argc, char *argv[], struct opts *o)
 		case 'c':
 			o->cacert = optarg;
 			break;
+		case 'I':
+			o->id_token = optarg;
+			break;
+		case 'C':
+			o->id_cacert = optarg;
+			break;
+		case 'A':
+			o->id_audience = optarg;
+			break;
 		case 's':
 		case 'w':
 			if (gw_strtonum(optarg, 1, 86400, &n) == -1)
@@ -130,10 +159,18 @@ parse_args(int argc, char *argv[], struct opts *o)
 			return -1;
 		}
 	}
-	if (o->token == NULL)
+	if (o->id_audience == NULL)
+		o->id_audience = getenv("HSSGW_ID_TOKEN_AUDIENCE");
+	if (o->token != NULL && o->id_token != NULL)
+		return -1;
+	if (o->token == NULL && o->id_token == NULL)
 		o->token = getenv("HSSGW_TOKEN");
-	if (optind != argc || o->url == NULL || o->token == NULL ||
-	    o->project == NULL || o->out == NULL ||
+	if (whoami && (o->project != NULL || o->out != NULL || o->nfields))
+		return -1;
+	if (!whoami && (o->project == NULL || o->out == NULL))
+		return -1;
+	if (optind != argc || o->url == NULL ||
+	    (o->token == NULL && o->id_token == NULL) ||
 	    strncmp(o->url, "https://", 8) != 0 ||
 	    strlen(o->url) >= URL_MAX - 2 * HANDLE_MAX)
 		return -1;
@@ -177,32 +214,56 @@ out:
 	return ret;
 }
 
-/* A request to the gateway with the bearer token (a secret header). */
+/*
+ * Sets q's Authorization to the token the source holds now, fetching a
+ * new one first when it would expire soon (a secret header, replaced in
+ * place).  0, or -1 after saying why (never with the token).
+ */
+static int
+authorize(struct run *r, struct gw_upreq *q)
+{
+	char err[512], auth[16384];
+	const char *tok = gw_idtok_get(r->tok, err, sizeof(err));
+	int rc = -1;
+
+	if (tok == NULL) {
+		fprintf(stderr, "hssgw %s: %s\n", r->o->cmd, err);
+		return -1;
+	}
+	if ((size_t)snprintf(auth, sizeof(auth), "Bearer %s", tok) >=
+	        sizeof(auth) ||
+	    gw_upreq_set_header(q, "Authorization", auth, 1) == -1)
+		fprintf(stderr, "hssgw %s: token too large\n", r->o->cmd);
+	else
+		rc = 0;
+	gw_wipe(auth, sizeof(auth));
+	return rc;
+}
+
+/* A request to the gateway with the bearer token; NULL after saying why. */
 static struct gw_upreq *
 request(struct run *r, const char *method, const char *path)
 {
 	struct gw_upreq *q = NULL;
-	char url[URL_MAX], auth[16384];
+	char url[URL_MAX];
 
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", r->base, path) >=
 	        sizeof(url) ||
-	    (size_t)snprintf(auth, sizeof(auth), "Bearer %s", r->o->token) >=
-	        sizeof(auth))
-		goto out;
-	q = gw_upreq_new(method, url);
-	if (q != NULL &&
-	    gw_upreq_set_header(q, "Authorization", auth, 1) == -1) {
+	    (q = gw_upreq_new(method, url)) == NULL) {
+		fprintf(stderr, "hssgw %s: request too large\n", r->o->cmd);
+		return NULL;
+	}
+	if (authorize(r, q) == -1) {
 		gw_upreq_free(q);
 		q = NULL;
 	}
-out:
-	gw_wipe(auth, sizeof(auth));
 	return q;
 }
 
 /* Prints the gateway's error answer (its error_code and error_msg). */
 static void
-server_error(const char *what, const struct gw_upresp *resp)
+server_error(const struct run *r, const char *what,
+             const struct gw_upresp *resp)
 {
 	struct json_object *o =
 	    json_tokener_parse(resp->body ? resp->body : "");
@@ -212,7 +273,7 @@ server_error(const char *what, const struct gw_upresp *resp)
 		json_object_object_get_ex(o, "error_code", &code);
 		json_object_object_get_ex(o, "error_msg", &msg);
 	}
-	fprintf(stderr, "hssgw export: %s: HTTP %ld %s: %s\n", what,
+	fprintf(stderr, "hssgw %s: %s: HTTP %ld %s: %s\n", r->o->cmd, what,
 	        resp->status, code ? json_object_get_string(code) : "-",
 	        msg ? json_object_get_string(msg) : "(no error message)");
 	json_object_put(o);
@@ -244,7 +305,9 @@ start_export(struct run *r)
 	char *body = export_body(r->o);
 	int rc = -1;
 
-	if (q == NULL || body == NULL) {
+	if (q == NULL)
+		goto out;
+	if (body == NULL) {
 		fprintf(stderr, "hssgw export: request too large\n");
 		goto out;
 	}
@@ -258,7 +321,7 @@ start_export(struct run *r)
 		goto out;
 	}
 	if (resp.status != 200) {
-		server_error("export", &resp);
+		server_error(r, "export", &resp);
 		goto out;
 	}
 	if (member(resp.body, "handle", r->handle, sizeof(r->handle)) == -1 ||
@@ -309,6 +372,9 @@ poll_status(struct run *r)
 		goto out;
 	for (;;) {
 		gw_upresp_reset(&resp);
+		/* A long wait may outlive the token: a fresh one if due. */
+		if (authorize(r, q) == -1)
+			goto out;
 		if (gw_up_send(r->up, &r->conf, q, &resp, &f) != GW_OK) {
 			fprintf(stderr, "hssgw export: status: %s\n", f.msg);
 			goto out;
@@ -330,7 +396,7 @@ poll_status(struct run *r)
 			        "hssgw export: task %s: busy, waiting\n",
 			        r->task_id);
 		else {
-			server_error("status", &resp);
+			server_error(r, "status", &resp);
 			goto out;
 		}
 		if (waited + r->o->poll_s > r->o->max_wait_s) {
@@ -458,7 +524,7 @@ download(struct run *r)
 		goto out;
 	}
 	if (resp.status != 200) {
-		server_error("download", &resp);
+		server_error(r, "download", &resp);
 		goto out;
 	}
 	/* Known, nonzero and equal: nothing else is renamed into place. */
@@ -498,39 +564,67 @@ out:
 	return rc;
 }
 
+/*
+ * argv, the run and its token source: 0 to go on, else the exit status
+ * (0 after --help, 2 on a usage error, 1 on a bad source or no HTTPS).
+ */
+static int
+setup(int argc, char *argv[], struct opts *o, struct run *r, int whoami,
+      int *done)
+{
+	char err[512];
+	size_t n;
+
+	*done = 1;
+	memset(r, 0, sizeof(*r));
+	r->o = o;
+	r->part_fd = -1;
+	if (argc >= 2 &&
+	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage(stdout, whoami);
+		return 0;
+	}
+	if (parse_args(argc, argv, o, whoami) == -1) {
+		usage(stderr, whoami);
+		return 2;
+	}
+	r->tok = o->id_token != NULL
+	             ? gw_idtok_new(o->id_token, o->id_audience, o->id_cacert,
+	                            err, sizeof(err))
+	             : gw_idtok_fixed(o->token);
+	if (r->tok == NULL) {
+		fprintf(stderr, "hssgw %s: %s\n", o->cmd,
+		        o->id_token != NULL ? err : "out of memory");
+		return 1;
+	}
+	snprintf(r->base, sizeof(r->base), "%s", o->url);
+	n = strlen(r->base);
+	while (n > 8 && r->base[n - 1] == '/')
+		r->base[--n] = '\0';
+	/* The gateway may retry HSS for 20 s: wait longer than it does. */
+	r->conf.up_ca_file = (char *)o->cacert;
+	r->conf.up_connect_timeout_ms = 10000;
+	r->conf.up_timeout_ms = 120000;
+	r->conf.up_max_response_bytes = RESPONSE_MAX;
+	if (gw_up_global_init() != 0 || (r->up = gw_up_new()) == NULL) {
+		fprintf(stderr, "hssgw %s: cannot set up HTTPS\n", o->cmd);
+		return 1;
+	}
+	*done = 0;
+	return 0;
+}
+
 int
 gw_client_export(int argc, char *argv[])
 {
 	struct opts o;
 	struct run r;
-	size_t n;
-	int rc = 1;
+	int done, rc;
 
-	if (argc >= 2 &&
-	    (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		usage(stdout);
-		return 0;
-	}
-	if (parse_args(argc, argv, &o) == -1) {
-		usage(stderr);
-		return 2;
-	}
-	memset(&r, 0, sizeof(r));
-	r.o = &o;
-	r.part_fd = -1;
-	snprintf(r.base, sizeof(r.base), "%s", o.url);
-	n = strlen(r.base);
-	while (n > 8 && r.base[n - 1] == '/')
-		r.base[--n] = '\0';
-	/* The gateway may retry HSS for 20 s: wait longer than it does. */
-	r.conf.up_ca_file = (char *)o.cacert;
-	r.conf.up_connect_timeout_ms = 10000;
-	r.conf.up_timeout_ms = 120000;
-	r.conf.up_max_response_bytes = RESPONSE_MAX;
-	if (gw_up_global_init() != 0 || (r.up = gw_up_new()) == NULL) {
-		fprintf(stderr, "hssgw export: cannot set up HTTPS\n");
+	rc = setup(argc, argv, &o, &r, 0, &done);
+	if (done)
 		goto out;
-	}
+	rc = 1;
 	/* FILE.part first: a refused path must not cost an HSS export. */
 	if (part_create(&r) == 0 && start_export(&r) == 0 &&
 	    poll_status(&r) == 0 && download(&r) == 0)
@@ -542,5 +636,50 @@ out:
 	if (rc != 0 && r.part_path[0] != '\0' && r.part_created)
 		unlink(r.part_path);
 	gw_up_free(r.up);
+	gw_idtok_free(r.tok);
+	return rc;
+}
+
+int
+gw_client_whoami(int argc, char *argv[])
+{
+	struct gw_upreq *q = NULL;
+	struct gw_upresp resp = {0};
+	struct gw_fault f = {0};
+	struct json_object *js = NULL;
+	struct opts o;
+	struct run r;
+	int done, rc;
+
+	rc = setup(argc, argv, &o, &r, 1, &done);
+	if (done)
+		goto out;
+	rc = 1;
+	q = request(&r, "GET", "/v1/whoami");
+	if (q == NULL)
+		goto out;
+	if (gw_up_send(r.up, &r.conf, q, &resp, &f) != GW_OK) {
+		fprintf(stderr, "hssgw whoami: %s\n", f.msg);
+		goto out;
+	}
+	if (resp.status != 200) {
+		server_error(&r, "whoami", &resp);
+		goto out;
+	}
+	js = json_tokener_parse(resp.body ? resp.body : "");
+	if (js == NULL || !json_object_is_type(js, json_type_object)) {
+		fprintf(stderr, "hssgw whoami: the answer is not JSON\n");
+		goto out;
+	}
+	printf("%s\n", json_object_to_json_string_ext(
+	                   js, JSON_C_TO_STRING_PRETTY |
+	                           JSON_C_TO_STRING_NOSLASHESCAPE));
+	rc = fflush(stdout) == 0 ? 0 : 1;
+out:
+	json_object_put(js);
+	gw_upresp_reset(&resp);
+	gw_upreq_free(q);
+	gw_up_free(r.up);
+	gw_idtok_free(r.tok);
 	return rc;
 }

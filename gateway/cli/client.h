@@ -14,5 +14,10 @@
  * stderr), 2 on a usage error.
  */
 int gw_client_export(int argc, char *argv[]);
+/*
+ * Runs "hssgw whoami" with argv[0] == "whoami": prints GET /v1/whoami's
+ * answer.  0 on a 200, 1 on failure, 2 on a usage error.
+ */
+int gw_client_whoami(int argc, char *argv[]);
 
 #endif

@@ -469,6 +469,8 @@ static const struct cmd {
     {"export", gw_client_export,
      "--url URL --token JWT --project P --out FILE ...: export, poll, "
      "download"},
+    {"whoami", gw_client_whoami,
+     "--url URL (--token JWT | --id-token SOURCE): what the token may do"},
     {"version", cmd_version, "print the version"},
 };
 

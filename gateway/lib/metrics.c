@@ -70,6 +70,7 @@ static const char *const route_name[GW_MET_ROUTE__MAX] = {
     [GW_MET_ROUTE_EXPORT] = "export",
     [GW_MET_ROUTE_TASK_STATUS] = "task_status",
     [GW_MET_ROUTE_TASK_FILE] = "task_file",
+    [GW_MET_ROUTE_WHOAMI] = "whoami",
     [GW_MET_ROUTE_HEALTHZ] = "healthz",
     [GW_MET_ROUTE_METRICS] = "metrics",
     [GW_MET_ROUTE_OTHER] = "other",

@@ -125,6 +125,13 @@ char *gw_pol_explain(const struct gw_pol_set *, const struct gw_pol_request *,
  */
 size_t gw_pol_check(const struct gw_pol_set *, int64_t now_ms,
                     struct gw_buf *buf);
+/*
+ * 1 when some statement of the set reads the claim called name (a
+ * Principal's jwt:<name>, exact; a condition key or a ${jwt:<name>}
+ * variable, case-insensitive as IAM compares them), else 0.  For GET
+ * /v1/whoami: which of a caller's claims the policies look at.
+ */
+int gw_pol_reads_claim(const struct gw_pol_set *, const char *name);
 /* Hex SHA-256 of the loaded documents: the policy revision. Borrowed. */
 const char *gw_pol_revision(const struct gw_pol_set *);
 /* "allow", "explicit_deny" or "implicit_deny". */

@@ -4,7 +4,8 @@
  * looked up case-insensitively as IAM does, on first use, then read from
  * the request's view cache.  The evaluator (policy_eval.c), the
  * pre-filter (policy_index.c) and the explainer all read keys through
- * it.  It owns nothing, must never allocate, and borrows every value from
+ * it; gw_pol_reads_claim asks the same key table which claims are read.
+ * It owns nothing, must never allocate, and borrows every value from
  * the request.
  */
 #include <string.h>
@@ -81,4 +82,21 @@ pol_lookup(struct ev *e, size_t k)
 	if (e->done[k])
 		return &e->views[k];
 	return resolve(e, k);
+}
+
+int
+gw_pol_reads_claim(const struct gw_pol_set *set, const char *name)
+{
+	const struct keydef *kd;
+	size_t i;
+
+	if (set == NULL || name == NULL)
+		return 0;
+	for (i = 0; i < set->nkeys; i++) {
+		kd = &set->keys[i];
+		if (kd->src != KS_CTX &&
+		    pol_name_eq(kd->name + 4, name, kd->src == KS_PCLAIM))
+			return 1;
+	}
+	return 0;
 }

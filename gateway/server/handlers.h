@@ -18,6 +18,9 @@ void gw_pipe_handle_task_status(const struct gw_snapshot *, struct gw_worker *,
 void gw_pipe_handle_task_file(const struct gw_snapshot *, struct gw_worker *,
                               const struct gw_http_req *,
                               struct gw_http_resp *);
+/* GET /v1/whoami, what the caller's token may do (whoami.c). */
+void gw_pipe_handle_whoami(const struct gw_snapshot *, struct gw_worker *,
+                           const struct gw_http_req *, struct gw_http_resp *);
 /* GET /metrics, the Prometheus scrape; not audited (scrape.c). */
 void gw_pipe_handle_metrics(const struct gw_snapshot *, struct gw_worker *,
                             const struct gw_http_req *, struct gw_http_resp *);

@@ -1,7 +1,7 @@
 /*
  * The route table and the one entry point, gw_pipe_handle: method and path
- * pick a handler (export.c, task_routes.c, or /healthz here); anything
- * else is a 404 or 405, audited like every answer.  The only file that
+ * pick a handler (export.c, task_routes.c, whoami.c, or /healthz here);
+ * anything else is a 404 or 405, audited like every answer.  The only file that
  * names the handlers, so the dependencies run one way: routes -> handlers
  * -> stages -> snapshot.
  */
@@ -73,6 +73,7 @@ static const struct route {
      GW_MET_ROUTE_TASK_STATUS},
     {"GET", "/v1/exports/image-baseline/*/file", gw_pipe_handle_task_file, 1,
      GW_MET_ROUTE_TASK_FILE},
+    {"GET", "/v1/whoami", gw_pipe_handle_whoami, 0, GW_MET_ROUTE_WHOAMI},
     {"GET", "/healthz", handle_health, 0, GW_MET_ROUTE_HEALTHZ},
     {"GET", "/metrics", gw_pipe_handle_metrics, 0, GW_MET_ROUTE_METRICS},
 };

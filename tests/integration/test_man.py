@@ -146,9 +146,14 @@ class CommandPage(unittest.TestCase):
 
     def test_environment(self):
         page = read("man", "hssgw.8")
-        for var in set(re.findall(r'getenv\("(\w+)"\)',
-                                  read("gateway", "cli", "client.c"))):
-            self.assertIn(".It Ev " + var, page)
+        seen = set()
+        for f in ("client.c", "idtoken.c"):
+            seen |= set(re.findall(r'getenv\("(\w+)"\)',
+                                   read("gateway", "cli", f)))
+        self.assertIn("ACTIONS_ID_TOKEN_REQUEST_URL", seen)
+        for var in seen:
+            # One .It may name several variables, comma-separated.
+            self.assertRegex(page, r"\n\.It Ev (\S+ , )*%s\b" % var)
 
 
 def main():

@@ -301,6 +301,15 @@ class Live(unittest.TestCase):
         f = self.call("GET", base + "/file", token=self.alice, want=200)
         self.assertEqual(len(f.body), 5000)
 
+    def test_whoami(self):
+        """GET /v1/whoami through nginx: 200 for a token, 401 without,
+        405 for another method, each as the document declares."""
+        doc = self.call("GET", "/v1/whoami", token=self.alice,
+                        want=200).json()
+        self.assertEqual(doc["projects"][0]["project"], stk.PROJECT_ALIAS)
+        self.call("GET", "/v1/whoami", want=401)
+        self.call("POST", "/v1/whoami", body="{}", want=405)
+
     def test_health(self):
         self.call("GET", "/healthz", want=200)
         self.call("POST", "/healthz", body="{}", want=405)

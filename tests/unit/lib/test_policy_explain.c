@@ -347,6 +347,41 @@ static const struct example_case example_cases[] = {
     {"sub=eve;groups=[secops]", "gw:client_ip=::1;hss:export_size=1",
      "hss:eu-west-0:x", GW_POL_ALLOW, "10-security-team.json",
      "SecurityTeamEverywhere"},
+    /*
+     * The CI examples of docs/CI.md (ci-*.json): bound to stable ids and
+     * the issuer, not to a sub prefix.  Gap pinned: another repository,
+     * an unprotected ref or another service account gets nothing.
+     */
+    {"sub=repo:acme/images:ref:refs/heads/main;"
+     "iss=https://token.actions.githubusercontent.com;repository_id=812345;"
+     "ref=refs/heads/main",
+     OK_CTX, "hss:cn-north-4:demo", GW_POL_ALLOW, "ci-github.json",
+     "GitHubImagesRepoOnMain"},
+    {"sub=repo:acme/images:ref:refs/heads/dev;"
+     "iss=https://token.actions.githubusercontent.com;repository_id=812345;"
+     "ref=refs/heads/dev",
+     OK_CTX, "hss:cn-north-4:demo", GW_POL_IMPLICIT_DENY, "", ""},
+    {"sub=repo:evil/images:ref:refs/heads/main;"
+     "iss=https://token.actions.githubusercontent.com;repository_id=999;"
+     "ref=refs/heads/main",
+     OK_CTX, "hss:cn-north-4:demo", GW_POL_IMPLICIT_DENY, "", ""},
+    {"sub=project_path:sec/images:ref_type:branch:ref:main;"
+     "iss=https://gitlab.example.com;project_id=1204;ref_protected=true",
+     OK_CTX, "hss:cn-north-4:demo", GW_POL_ALLOW, "ci-gitlab.json",
+     "GitLabImagesProjectProtectedRefs"},
+    {"sub=project_path:sec/images:ref_type:branch:ref:wip;"
+     "iss=https://gitlab.example.com;project_id=1204;ref_protected=false",
+     OK_CTX, "hss:cn-north-4:demo", GW_POL_IMPLICIT_DENY, "", ""},
+    {"sub=system:serviceaccount:security:hss-baseline;"
+     "iss=https://kubernetes.default.svc.cluster.local",
+     OK_CTX, "hss:cn-north-4:demo", GW_POL_ALLOW, "ci-kubernetes.json",
+     "KubernetesBaselineCronJob"},
+    {"sub=system:serviceaccount:default:default;"
+     "iss=https://kubernetes.default.svc.cluster.local",
+     OK_CTX, "hss:cn-north-4:demo", GW_POL_IMPLICIT_DENY, "", ""},
+    {"sub=system:serviceaccount:security:hss-baseline;"
+     "iss=https://kubernetes.default.svc.cluster.local",
+     OK_CTX, "hss:cn-north-4:prod", GW_POL_IMPLICIT_DENY, "", ""},
 };
 
 /*
@@ -432,7 +467,7 @@ test_example_policies(void **state)
 
 	(void)state;
 	set = load_dir(GW_SOURCE_DIR "/policies/examples");
-	assert_int_equal(gw_pol_count(set), 14);
+	assert_int_equal(gw_pol_count(set), 17);
 	for (i = 0; i < sizeof(example_cases) / sizeof(example_cases[0]); i++) {
 		const struct example_case *tc = &example_cases[i];
 
@@ -450,10 +485,35 @@ test_example_policies(void **state)
 	gw_pol_free(set);
 }
 
+/*
+ * gw_pol_reads_claim, which GET /v1/whoami shows: a Principal's claim
+ * exactly, a condition key or variable case-insensitively, and no claim
+ * no statement reads.  Gap pinned: whoami must not echo claims that no
+ * policy looks at (an e-mail address, say) nor miss one that decides.
+ */
+static void
+test_reads_claim(void **state)
+{
+	struct gw_pol_set *set;
+
+	(void)state;
+	set = load_dir(GW_SOURCE_DIR "/policies/examples");
+	assert_int_equal(gw_pol_reads_claim(set, "repository_id"), 1);
+	assert_int_equal(gw_pol_reads_claim(set, "groups"), 1);
+	assert_int_equal(gw_pol_reads_claim(set, "pipeline"), 1);
+	assert_int_equal(gw_pol_reads_claim(set, "PIPELINE"), 1);
+	assert_int_equal(gw_pol_reads_claim(set, "Repository_id"), 0);
+	assert_int_equal(gw_pol_reads_claim(set, "email"), 0);
+	assert_int_equal(gw_pol_reads_claim(set, "hss:project"), 0);
+	assert_int_equal(gw_pol_reads_claim(NULL, "groups"), 0);
+	gw_pol_free(set);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_reads_claim),
 	    cmocka_unit_test(test_example_policies),
 	    cmocka_unit_test(test_example_act_for),
 	    cmocka_unit_test(test_explain),
