@@ -315,22 +315,20 @@ gw_budget_peek(struct gw_budget *g, const char *bucket, int64_t now,
 }
 
 /*
- * Gives back caller's latest grant (the call was never sent).  When it is
- * the newest grant of the bucket, its slot is free at once; else the
- * grant stops counting for the caller's share and the slot frees when
- * the grant leaves the window: never sooner than a real call would, so a
- * refund cannot overspend.  Either way it is no longer a grant a
- * gw_budget_done could move.
+ * Gives back the grant named grant (the call was never sent): its slot
+ * is free at once and it stops counting for caller's share.  Exact, so a
+ * refund never frees a grant whose call another request did send (a
+ * refund by caller alone could pick a concurrent request's grant).
  */
 void
-gw_budget_refund(struct gw_budget *g, const char *bucket, const char *caller)
+gw_budget_refund(struct gw_budget *g, const char *bucket, const char *caller,
+                 uint64_t grant)
 {
 	struct bucket *b = NULL;
-	struct grant *gr, *latest = NULL;
-	uint64_t newest = 0;
+	struct grant *gr;
 	size_t i;
 
-	if (g == NULL || bucket == NULL || caller == NULL)
+	if (g == NULL || bucket == NULL || caller == NULL || grant == 0)
 		return;
 	pthread_mutex_lock(&g->lock);
 	for (i = 0; i < g->nb; i++)
@@ -338,18 +336,13 @@ gw_budget_refund(struct gw_budget *g, const char *bucket, const char *caller)
 			b = &g->b[i];
 	for (i = 0; b != NULL && i < (size_t)g->per_minute; i++) {
 		gr = &b->grants[i];
-		if (gr->used && gr->id > newest)
-			newest = gr->id;
-		if (gr->used && gr->id != 0 &&
-		    strcmp(gr->caller, caller) == 0 &&
-		    (latest == NULL || gr->id > latest->id))
-			latest = gr;
-	}
-	if (latest != NULL) {
-		latest->caller[0] = '\0';
-		if (latest->id == newest)
-			latest->used = 0;
-		latest->id = 0;
+		if (!gr->used || gr->id != grant ||
+		    strcmp(gr->caller, caller) != 0)
+			continue;
+		gr->caller[0] = '\0';
+		gr->used = 0;
+		gr->id = 0;
+		break;
 	}
 	pthread_mutex_unlock(&g->lock);
 }

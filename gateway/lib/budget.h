@@ -83,13 +83,14 @@ void gw_budget_done(struct gw_budget *, const char *bucket, const char *caller,
                     uint64_t grant, int64_t now_ms);
 
 /*
- * Gives back the latest call caller took from bucket, when nothing was
- * sent with it (an export whose intent record could not be written):
- * its grant no longer counts against the caller's share and the bucket
- * gets its token back.  Does nothing when there is no such grant.
+ * Gives back grant (from gw_budget_take_id for bucket and caller) when
+ * nothing was sent with it (no intent record, no wait slot): its slot is
+ * free at once and it no longer counts against the caller's share.  Does
+ * nothing when the grant is gone (refunded, or its slot reused), unknown
+ * or 0.  Never for a call that was sent: gw_budget_done holds those.
  */
 void gw_budget_refund(struct gw_budget *, const char *bucket,
-                      const char *caller);
+                      const char *caller, uint64_t grant);
 
 /*
  * Counts one call refused for bucket (for the metrics), by this budget or

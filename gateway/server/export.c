@@ -238,10 +238,36 @@ shared_claim(struct reqstate *st, int64_t limit, int *hit)
 		default:
 			break;
 		}
+		/* Claimed elsewhere: waiting for that instance's call. */
+		if (gw_pipe_wait_slot(st) != GW_OK)
+			return st->fault.err;
 		nanosleep(&ts, NULL);
 		if ((*hit = coalesce_hit(st)) == 1)
 			return GW_OK;
 	}
+}
+
+/*
+ * Joins the single flight of the coalesce key, limit ms from the
+ * request's start.  Following a flight is a wait on another request's HSS
+ * call, so a follower takes a wait slot first (*rc GW_ERR_BUSY, 503, when
+ * none is free: it has taken no budget and waits for nothing); a leader
+ * takes none yet, the budget comes first (run_export).
+ */
+static enum gw_flight_rc
+flight_join(struct reqstate *st, int64_t limit, enum gw_err *rc)
+{
+	const char *key = xctx(st)->coalesce_key;
+	enum gw_flight_rc f = gw_flight_join(st->snap->flight, key, 0);
+
+	*rc = GW_OK;
+	if (f != GW_FLIGHT_TIMEOUT)
+		return f; /* lead, go alone, or it has just landed */
+	*rc = gw_pipe_wait_slot(st);
+	if (*rc != GW_OK)
+		return GW_FLIGHT_TIMEOUT;
+	return gw_flight_join(st->snap->flight, key,
+	                      limit - (gw_mono_us() - st->t_start) / 1000);
 }
 
 /*
@@ -251,10 +277,11 @@ shared_claim(struct reqstate *st, int64_t limit, int *hit)
  * and below a handle bound to this caller.  No HSS call, no budget.  The
  * key is built before credentials are applied, so it holds no secret and
  * no signing time.  Single flight: while an identical export is in the
- * air, this one waits for it to land (at most until its own deadline,
- * the longer of tasks.retry_deadline_ms and upstream.timeout_ms from the
- * request's start) and takes its answer; if the first failed, the next
- * in line flies.  *hit is 1 when st->upresp now holds the earlier answer.
+ * air, this one takes a wait slot and waits for it to land (at most
+ * until its own deadline, the longer of tasks.retry_deadline_ms and
+ * upstream.timeout_ms from the request's start) and takes its answer; if
+ * the first failed, the next in line flies.  An answer found in the
+ * table needs no slot.  *hit is 1 when st->upresp now holds the earlier answer.
  */
 static enum gw_err
 coalesce(struct reqstate *st, int *hit)
@@ -266,6 +293,7 @@ coalesce(struct reqstate *st, int *hit)
 	                    ? conf->tasks_retry_deadline_ms
 	                    : conf->up_timeout_ms;
 	struct gw_buf b;
+	enum gw_err rc;
 
 	*hit = 0;
 	if (conf->tasks_coalesce_window_ms <= 0)
@@ -282,9 +310,7 @@ coalesce(struct reqstate *st, int *hit)
 	for (;;) {
 		if ((*hit = coalesce_hit(st)) == 1)
 			return GW_OK;
-		switch (gw_flight_join(s->flight, x->coalesce_key,
-		                       limit - (gw_mono_us() - st->t_start) /
-		                                   1000)) {
+		switch (flight_join(st, limit, &rc)) {
 		case GW_FLIGHT_LEAD:
 			x->flight_lead = 1;
 			if (s->shared != NULL)
@@ -293,6 +319,8 @@ coalesce(struct reqstate *st, int *hit)
 		case GW_FLIGHT_NONE:
 			return GW_OK;
 		case GW_FLIGHT_TIMEOUT:
+			if (rc != GW_OK)
+				return rc; /* no wait slot */
 			return gw_fault_set(&st->fault, GW_ERR_UPSTREAM_TIMEOUT,
 			                    "",
 			                    "an identical export is still "
@@ -384,8 +412,12 @@ run_export(struct reqstate *st, struct gw_worker *w)
 	 * never happens.  The other way round, fail closed: no export leaves
 	 * without its durable intent record, and when that record cannot be
 	 * written the call taken is given back, since nothing was sent.
+	 * Only now, granted, does it take its slot to wait on HSS: with
+	 * none free it is 503 HSSGW.0305 and the grant is given back.
 	 */
 	rc = gw_pipe_budget_take(st, st->cred_name, "export");
+	if (rc == GW_OK)
+		rc = gw_pipe_wait_slot(st);
 	if (rc != GW_OK)
 		return rc;
 	rc = gw_pipe_audit_intent(st);

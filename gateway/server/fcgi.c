@@ -861,7 +861,14 @@ open_listener(const char *listen, char *err, size_t errlen)
 		}
 	} else
 		path = listen; /* "host:port": libfcgi opens TCP */
-	fd = FCGX_OpenSocket(path, 128);
+	/*
+	 * nginx connects without blocking: with the backlog full, connect(2)
+	 * on a unix socket fails at once (EAGAIN) and the client gets a 502.
+	 * 128 did at 512 concurrent clients (bench/concurrency.py), while
+	 * the front was still accepting; as deep as the front's table (the
+	 * kernel caps it at net.core.somaxconn).
+	 */
+	fd = FCGX_OpenSocket(path, CONN_MAX);
 	if (fd < 0) {
 		snprintf(err, errlen, "%s: cannot listen", listen);
 		return -1;

@@ -57,42 +57,27 @@ typedef void route_fn(const struct gw_snapshot *, struct gw_worker *,
                       const struct gw_http_req *, struct gw_http_resp *);
 
 /*
- * waits: the handler may wait on HSS or on another request's HSS call.
- * metric: the route label of hssgw_requests_total.
+ * metric: the route label of hssgw_requests_total.  No route is capped
+ * here: a handler takes its slot to wait on HSS (gw_pipe_wait_slot) only
+ * once it knows it must wait, so refusals, denials, budget refusals and
+ * cached answers never count against reserve_threads.
  */
 static const struct route {
 	const char *method;
 	const char *path;
 	route_fn *fn;
-	int waits;
 	enum gw_met_route metric;
 } routes[] = {
-    {"POST", "/v1/exports/image-baseline", gw_pipe_handle_export, 1,
+    {"POST", "/v1/exports/image-baseline", gw_pipe_handle_export,
      GW_MET_ROUTE_EXPORT},
-    {"GET", "/v1/exports/image-baseline/*", gw_pipe_handle_task_status, 1,
+    {"GET", "/v1/exports/image-baseline/*", gw_pipe_handle_task_status,
      GW_MET_ROUTE_TASK_STATUS},
-    {"GET", "/v1/exports/image-baseline/*/file", gw_pipe_handle_task_file, 1,
+    {"GET", "/v1/exports/image-baseline/*/file", gw_pipe_handle_task_file,
      GW_MET_ROUTE_TASK_FILE},
-    {"GET", "/v1/whoami", gw_pipe_handle_whoami, 0, GW_MET_ROUTE_WHOAMI},
-    {"GET", "/healthz", handle_health, 0, GW_MET_ROUTE_HEALTHZ},
-    {"GET", "/metrics", gw_pipe_handle_metrics, 0, GW_MET_ROUTE_METRICS},
+    {"GET", "/v1/whoami", gw_pipe_handle_whoami, GW_MET_ROUTE_WHOAMI},
+    {"GET", "/healthz", handle_health, GW_MET_ROUTE_HEALTHZ},
+    {"GET", "/metrics", gw_pipe_handle_metrics, GW_MET_ROUTE_METRICS},
 };
-
-/*
- * At most threads - reserve_threads requests may be in a route that can
- * wait on HSS: the rest of the workers stay free for /healthz and cheap
- * answers however slow HSS is.  0 when the cap is reached.
- */
-static int
-wait_enter(const struct gw_http_req *req)
-{
-	if (req->waiting == NULL)
-		return 1;
-	if (atomic_fetch_add(req->waiting, 1) < req->waiting_max)
-		return 1;
-	atomic_fetch_sub(req->waiting, 1);
-	return 0;
-}
 
 /* A route path: "*" stands for one non-empty segment. */
 static int
@@ -137,28 +122,16 @@ gw_pipe_handle(const struct gw_snapshot *s, struct gw_worker *w,
 		if (req->method == NULL ||
 		    strcmp(routes[i].method, req->method) != 0)
 			continue;
-		if (routes[i].waits && !wait_enter(req)) {
-			gw_fault_set(&st.fault, GW_ERR_BUSY, "",
-			             "every worker that may wait on HSS is "
-			             "busy: retry later");
-			break;
-		}
 		routes[i].fn(s, w, req, resp);
-		if (routes[i].waits && req->waiting != NULL)
-			atomic_fetch_sub(req->waiting, 1);
 		goto out;
 	}
-	if (st.fault.err != GW_OK)
-		; /* set above */
-	else if (path_known)
+	if (path_known)
 		gw_fault_set(&st.fault, GW_ERR_METHOD, "",
 		             "method not allowed");
 	else
 		gw_fault_set(&st.fault, GW_ERR_NOT_FOUND, "",
 		             "no such endpoint");
 	gw_pipe_answer_error(req, &st.fault, resp);
-	if (st.fault.err == GW_ERR_BUSY)
-		gw_pipe_resp_header(resp, "Retry-After", "1");
 	/* Every request hssgw answers is audited, but the health probe. */
 	if (gw_pipe_audit(&st, resp) != GW_OK)
 		gw_pipe_answer_unaudited(&st, resp);

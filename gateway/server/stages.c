@@ -241,6 +241,9 @@ gw_pipe_reqstate_reset(struct reqstate *st)
 
 	if (st->route != NULL && st->route->reset != NULL)
 		st->route->reset(st->route_ctx);
+	if (st->wait_slot)
+		atomic_fetch_sub(st->req->waiting, 1);
+	st->wait_slot = 0;
 	st->route = NULL;
 	st->route_ctx = NULL;
 	for (i = 0; i < GW_AUDIT_ATTEMPTS_MAX; i++) {
@@ -538,7 +541,8 @@ gw_pipe_budget_refund(struct reqstate *st, const char *cred, const char *api)
 		gw_shared_budget_refund(st->snap->shared, bucket, caller,
 		                        st->grant, gw_pipe_now(st));
 	if (st->local_id != 0)
-		gw_budget_refund(st->snap->budget, bucket, caller);
+		gw_budget_refund(st->snap->budget, bucket, caller,
+		                 st->local_id);
 	st->grant[0] = '\0';
 	st->local_id = 0;
 }
@@ -637,6 +641,35 @@ gw_pipe_budget_take(struct reqstate *st, const char *cred, const char *api)
 	                    "the upstream budget for %s is spent; retry in "
 	                    "%lld s",
 	                    api, (long long)st->retry_after_s);
+}
+
+/*
+ * reserve_threads: at most threads - reserve_threads requests wait on HSS
+ * at once (sending to it, or waiting for an identical export's call), so
+ * the other workers stay free for /healthz and every answer that needs no
+ * wait.  Taken just before the first wait, once per request, released by
+ * the teardown.  None free: 503 HSSGW.0305 with Retry-After: 1, and the
+ * grant the budget gave for the call (if any) is given back, since nothing
+ * is sent.
+ */
+enum gw_err
+gw_pipe_wait_slot(struct reqstate *st)
+{
+	atomic_int *n = st->req->waiting;
+
+	if (n == NULL || st->wait_slot)
+		return GW_OK;
+	if (atomic_fetch_add(n, 1) < st->req->waiting_max) {
+		st->wait_slot = 1;
+		return GW_OK;
+	}
+	atomic_fetch_sub(n, 1);
+	if (st->grant[0] != '\0' || st->local_id != 0)
+		gw_pipe_budget_refund(st, st->cred_name, st->api);
+	st->retry_after_s = 1;
+	return gw_fault_set(&st->fault, GW_ERR_BUSY, "",
+	                    "every worker that may wait on HSS is busy: "
+	                    "retry later");
 }
 
 char *

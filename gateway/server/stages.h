@@ -85,6 +85,7 @@ struct reqstate {
 	char *attempt_codes[GW_AUDIT_ATTEMPTS_MAX]; /* owned */
 	size_t nattempts;
 	const char *api; /* the budget's API of the HSS call (metrics) */
+	int wait_slot;   /* holds one of req->waiting (gw_pipe_wait_slot) */
 	/* the route's context (gw_pipe_reqstate_route), or NULL */
 	const struct gw_route_ops *route;
 	void *route_ctx;
@@ -121,6 +122,8 @@ void gw_pipe_budget_refund(struct reqstate *, const char *cred,
                            const char *api);
 /* The call gw_pipe_budget_take took has completed (it was sent). */
 void gw_pipe_budget_done(struct reqstate *, const char *cred, const char *api);
+/* A slot to wait on HSS, after the budget; GW_ERR_BUSY (refunded) if none. */
+enum gw_err gw_pipe_wait_slot(struct reqstate *);
 /* The caches (status, coalesced exports): local, then shared_state. */
 char *gw_pipe_cache_get(struct reqstate *, struct gw_cache *, const char *ns,
                         const char *key);

@@ -323,6 +323,8 @@ task_status(struct reqstate *st, struct gw_worker *w, struct taskq *q)
 	if (rc != GW_OK)
 		return rc;
 	rc = gw_pipe_budget_take(st, st->cred_name, "export-task");
+	if (rc == GW_OK)
+		rc = gw_pipe_wait_slot(st); /* a cached answer needs none */
 	for (attempt = 0; rc == GW_OK; attempt++) {
 		t = gw_mono_us();
 		rc =
@@ -512,6 +514,8 @@ gw_pipe_handle_task_file(const struct gw_snapshot *s, struct gw_worker *w,
 		rc = task_upreq(&st, &q, GW_TR_TASK_DOWNLOAD, q.file_id);
 	if (rc == GW_OK)
 		rc = gw_pipe_budget_take(&st, st.cred_name, "download");
+	if (rc == GW_OK)
+		rc = gw_pipe_wait_slot(&st);
 	if (rc == GW_OK) {
 		d.st = &st;
 		d.q = &q;

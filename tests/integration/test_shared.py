@@ -303,6 +303,60 @@ class FairShares(unittest.TestCase):
         self.assertEqual((c["export_calls"], c["throttled"]), (5, 0))
 
 
+class SlotRefund(unittest.TestCase):
+    """Issue 21 item 2 with the budget in Redis: a call the shared budget
+    granted that then finds no wait slot (threads 4, reserve_threads 1:
+    three exports already waiting on a slow HSS) is 503 HSSGW.0305 and
+    its grant is removed from Redis, so the minute still has two calls
+    for later exports, and the sixth is the budget's 429.  Gap pinned: a
+    grant kept for a call never sent would make the next caller's 429."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = Redis().start()
+        extra = shared_state("unix:" + cls.redis.sock, expected_instances=1)
+        extra["reserve_threads"] = 1
+        cls.s = SharedStack(
+            ARGS.bin, ARGS.src, threads=4, instances=1, timeout_ms=8000,
+            config_extra=extra,
+            tasks={"budget_per_minute": 5}).start()
+        cls.s.tasks_ctl({"limit_per_minute": 5})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+        cls.redis.close()
+
+    def test_refused_slot_gives_the_shared_grant_back(self):
+        s = self.s
+        r = s.emulator_control("control", {"mode": "delay",
+                                           "delay_ms": 1500})
+        self.assertEqual(r.status // 100, 2, r)
+        tok = s.mint(sub="slot-team")
+        with concurrent.futures.ThreadPoolExecutor(3) as ex:
+            futs = [ex.submit(s.export, dict(BODY, image_name="w%d" % i),
+                              tok) for i in range(3)]
+            deadline = time.monotonic() + 10
+            while len(s.exports_seen()) < 3:
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.02)
+            busy = [s.export(dict(BODY, image_name="b%d" % i), tok)
+                    for i in range(2)]
+            waited = [f.result() for f in futs]
+        s.emulator_control("control", {"mode": "ok"})
+        self.assertEqual([r.status for r in waited], [200] * 3, waited)
+        for r in busy:
+            self.assertEqual(r.status, 503, r)
+            self.assertEqual(r.json()["error_code"], "HSSGW.0305")
+            self.assertEqual(r.header("Retry-After"), "1")
+        after = [s.export(dict(BODY, image_name="a%d" % i), tok)
+                 for i in range(3)]
+        self.assertEqual([r.status for r in after], [200, 200, 429], after)
+        self.assertEqual(after[2].json()["error_code"], "HSSGW.0205")
+        c = s.tasks_ctl()
+        self.assertEqual((c["export_calls"], c["throttled"]), (5, 0))
+
+
 def stunnel(conf_path, text):
     stk.write_file(conf_path, text, 0o600)
     return subprocess.Popen(["stunnel4", conf_path],

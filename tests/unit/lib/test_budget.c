@@ -191,31 +191,68 @@ retry_after_exact(void **state)
 }
 
 /*
- * A grant whose call never left (its intent record could not be written)
- * is given back: the newest grant frees its slot at once; an older one
- * never frees a slot sooner than a real call would (no overspending).
+ * A grant whose call never left (no intent record, no wait slot) is given
+ * back by its id: its slot frees at once, newest or not.  Gap pinned: the
+ * refund went by caller ("its latest grant"), so under concurrency it
+ * could free the grant of a request of the same caller that was sent, and
+ * an older grant was not freed at all (the next caller got 429 although
+ * nothing had been sent).  Positive control: a full window refuses.
  */
 static void
 refund(void **state)
 {
 	int64_t retry = 0;
-	struct gw_budget *b = gw_budget_new(2);
+	uint64_t a, b1, b2;
+	struct gw_budget *b = gw_budget_new(3);
 
 	(void)state;
-	assert_int_equal(gw_budget_take(b, "k", "a", T0, &retry), 0);
-	assert_int_equal(gw_budget_take(b, "k", "b", T0 + 1, &retry), 0);
+	assert_int_equal(gw_budget_take_id(b, "k", "a", T0, &retry, &a), 0);
+	assert_int_equal(gw_budget_take_id(b, "k", "b", T0 + 1, &retry, &b1),
+	                 0);
+	assert_int_equal(gw_budget_take_id(b, "k", "b", T0 + 2, &retry, &b2),
+	                 0);
 	/* Positive control: the window is full. */
-	assert_int_equal(gw_budget_take(b, "k", "c", T0 + 2, &retry), -1);
-	gw_budget_refund(b, "k", "b");
-	assert_int_equal(gw_budget_take(b, "k", "c", T0 + 3, &retry), 0);
-	assert_int_equal(gw_budget_take(b, "k", "d", T0 + 4, &retry), -1);
-	/* "a" is not the newest: its slot stays held until it ages out. */
-	gw_budget_refund(b, "k", "a");
+	assert_int_equal(gw_budget_take(b, "k", "c", T0 + 3, &retry), -1);
+	/* b's older grant, not its newest one: that one is freed. */
+	gw_budget_refund(b, "k", "b", b1);
+	assert_int_equal(gw_budget_take(b, "k", "c", T0 + 4, &retry), 0);
 	assert_int_equal(gw_budget_take(b, "k", "d", T0 + 5, &retry), -1);
-	/* Refunding what was never granted changes nothing. */
-	gw_budget_refund(b, "k", "nobody");
-	gw_budget_refund(b, "other", "a");
+	/* Refunding what was never granted, twice, or 0 changes nothing:
+	 * a, b2 and c still count. */
+	gw_budget_refund(b, "k", "b", b1);
+	gw_budget_refund(b, "k", "nobody", b2);
+	gw_budget_refund(b, "other", "b", b2);
+	gw_budget_refund(b, "k", "b", 0);
+	gw_budget_refund(NULL, "k", "b", b2);
 	assert_int_equal(gw_budget_take(b, "k", "d", T0 + 6, &retry), -1);
+	/* An older grant (c is the bucket's newest) is freed at once too. */
+	gw_budget_refund(b, "k", "a", a);
+	assert_int_equal(gw_budget_take(b, "k", "d", T0 + 7, &retry), 0);
+	assert_int_equal(gw_budget_take(b, "k", "e", T0 + 8, &retry), -1);
+	gw_budget_free(b);
+}
+
+/*
+ * The refund of an older grant, the bucket full of concurrent grants (the
+ * wait-slot refusal): the grant in the middle is freed and the next
+ * caller granted at once; the others still count.
+ */
+static void
+refund_middle(void **state)
+{
+	int64_t retry = 0;
+	uint64_t id[5];
+	struct gw_budget *b = gw_budget_new(5);
+	int i;
+
+	(void)state;
+	for (i = 0; i < 5; i++)
+		assert_int_equal(
+		    gw_budget_take_id(b, "k", "a", T0 + i, &retry, &id[i]), 0);
+	assert_int_equal(gw_budget_take(b, "k", "a", T0 + 5, &retry), -1);
+	gw_budget_refund(b, "k", "a", id[2]);
+	assert_int_equal(gw_budget_take(b, "k", "a", T0 + 6, &retry), 0);
+	assert_int_equal(gw_budget_take(b, "k", "a", T0 + 7, &retry), -1);
 	gw_budget_free(b);
 }
 
@@ -381,41 +418,41 @@ done_gone(void **state)
 	struct gw_budget *b = gw_budget_new(2);
 	const int64_t H = GW_BUDGET_HOLD_MS;
 	int64_t retry = 0;
-	uint64_t a, bb, c;
+	uint64_t a, bb, c, d;
 
 	(void)state;
 	assert_int_equal(gw_budget_take_id(b, "k", "a", T0, &retry, &a), 0);
 	assert_int_equal(gw_budget_take_id(b, "k", "b", T0, &retry, &bb), 0);
-	/* "b" is the newest: refunded, its slot frees at once, and a late
-	 * done does not take it back. */
-	gw_budget_refund(b, "k", "b");
+	/* "b" refunded: its slot frees at once, and a late done does not
+	 * take it back. */
+	gw_budget_refund(b, "k", "b", bb);
 	gw_budget_done(b, "k", "b", bb, T0 + 30000);
 	assert_int_equal(gw_budget_take_id(b, "k", "c", T0 + 1, &retry, &c), 0);
-	/* "a" is not the newest: refunded, held until it ages out from its
-	 * grant; a done after that does not move it. */
-	gw_budget_refund(b, "k", "a");
+	/* "a" refunded too, older or not: its slot frees at once, and a
+	 * done after that does not move the grant that reuses it. */
+	gw_budget_refund(b, "k", "a", a);
+	assert_int_equal(gw_budget_take_id(b, "k", "d", T0 + 1, &retry, &d), 0);
 	gw_budget_done(b, "k", "a", a, T0 + 30000);
 	/* Not found: wrong caller, wrong bucket, unknown id, no id. */
 	gw_budget_done(b, "k", "a", c, T0 + 30000);
 	gw_budget_done(b, "other", "c", c, T0 + 30000);
-	gw_budget_done(b, "k", "c", c + 100, T0 + 30000);
+	gw_budget_done(b, "k", "c", c + d + 100, T0 + 30000);
 	gw_budget_done(b, "k", "c", 0, T0 + 30000);
 	gw_budget_done(NULL, "k", "c", c, T0 + 30000);
 	gw_budget_done(b, NULL, "c", c, T0 + 30000);
 	gw_budget_done(b, "k", NULL, c, T0 + 30000);
-	assert_int_equal(gw_budget_take(b, "k", "d", T0 + H - 1, &retry), -1);
-	assert_int_equal(retry, 1);
-	assert_int_equal(gw_budget_take(b, "k", "d", T0 + H, &retry), 0);
-	/* c's slot held from its grant at T0 + 1 (nothing moved it). */
+	/* c and d held from their grants at T0 + 1 (nothing moved them). */
 	assert_int_equal(gw_budget_take(b, "k", "e", T0 + H, &retry), -1);
 	assert_int_equal(retry, 1);
 	/* A done never moves a grant back in time. */
 	gw_budget_done(b, "k", "c", c, T0 - 50000);
 	assert_int_equal(gw_budget_take(b, "k", "e", T0 + H + 1, &retry), 0);
-	/* c's slot now holds e's grant: c's done must not move it. */
+	/* c's done moves c's grant, not e's (which reuses d's slot). */
 	gw_budget_done(b, "k", "c", c, T0 + H + 30000);
 	assert_int_equal(gw_budget_take(b, "k", "f", T0 + H + H + 1, &retry),
 	                 0);
+	assert_int_equal(gw_budget_take(b, "k", "g", T0 + H + H + 2, &retry),
+	                 -1);
 	gw_budget_free(b);
 }
 
@@ -586,6 +623,7 @@ main(void)
 	    cmocka_unit_test(sliding_window_round_robin),
 	    cmocka_unit_test(retry_after_exact),
 	    cmocka_unit_test(refund),
+	    cmocka_unit_test(refund_middle),
 	    cmocka_unit_test(slow_call_holds),
 	    cmocka_unit_test(random_latency),
 	    cmocka_unit_test(done_gone),

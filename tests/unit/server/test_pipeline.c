@@ -344,65 +344,113 @@ too_large(void **state)
 	gw_http_resp_reset(&r);
 }
 
-/*
- * reserve_threads: with every worker that may wait on HSS taken, an export
- * is answered at once with 503 HSSGW.0305 and Retry-After (audited), while
- * /healthz, which never waits, is still served; the slot count is left as
- * found.  Positive control: one slot free, the export runs its stages.
- */
+/* An export of case c with req's slots; the caller resets r. */
 static void
-waiting_cap(void **state)
+capped(struct fixture *fx, const struct pcase *c, atomic_int *waiting,
+       struct gw_http_resp *r)
 {
-	struct fixture *fx = *state;
-	const struct pcase *c = &cases[sizeof(cases) / sizeof(cases[0]) - 1];
 	struct gw_http_req req;
-	struct gw_http_resp r;
-	atomic_int waiting;
-	char auth[4096], *t;
-	size_t before;
+	char auth[4096], *t = NULL;
 
-	t = token(c->groups, c->exp_delta);
-	snprintf(auth, sizeof(auth), "Bearer %s", t);
 	memset(&req, 0, sizeof(req));
 	req.method = c->method;
 	req.path = c->path;
 	req.content_type = c->ctype;
-	req.authorization = auth;
+	if (c->groups != NULL) {
+		t = token(c->groups, c->exp_delta);
+		snprintf(auth, sizeof(auth), "Bearer %s", t);
+		req.authorization = auth;
+	}
 	req.client_addr = "192.0.2.7";
 	req.request_id = "req-0002";
 	req.body = c->body;
 	req.bodylen = strlen(c->body);
 	req.now_ms = gw_now_ms();
-	req.waiting = &waiting;
+	req.waiting = waiting;
 	req.waiting_max = 2;
-	atomic_init(&waiting, 2);
-	before = audit_lines(fx, NULL, 0);
-	gw_pipe_handle(fx->snap, fx->w, &req, &r);
-	assert_int_equal(r.status, 503);
-	assert_non_null(strstr(r.body, "\"error_code\":\"HSSGW.0305\""));
-	assert_string_equal(header(&r, "Retry-After"), "1");
-	assert_int_equal(audit_lines(fx, NULL, 0) - before, 1);
-	assert_int_equal(atomic_load(&waiting), 2);
-	gw_http_resp_reset(&r);
+	gw_pipe_handle(fx->snap, fx->w, &req, r);
+	free(t);
+}
 
-	req.method = "GET";
-	req.path = "/healthz";
-	gw_pipe_handle(fx->snap, fx->w, &req, &r);
+static const struct pcase *
+case_named(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (strcmp(cases[i].name, name) == 0)
+			return &cases[i];
+	fail_msg("no case %s", name);
+	return NULL;
+}
+
+/*
+ * reserve_threads: with every worker that may wait on HSS taken, an
+ * export that would send is answered at once with 503 HSSGW.0305 and
+ * Retry-After (one audit record), its budget grant given back; /healthz
+ * is still served; the slot count is left as found.  Gap pinned (issue
+ * 21): the slot was taken on entering the route, so answers that wait
+ * for nothing (401, 403, the budget's 429) were 503 too, and a 503 came
+ * before the budget.  Positive control: one slot free, the export runs
+ * its stages (502: HSS is a closed port) and spends the budget (5 a
+ * minute), whose refusal then wins over a full cap.
+ */
+static void
+waiting_cap(void **state)
+{
+	struct fixture *fx = *state;
+	const struct pcase *c = case_named("allowed, upstream down");
+	struct gw_http_resp r;
+	atomic_int waiting;
+	size_t before;
+	int i;
+
+	atomic_init(&waiting, 2);
+	capped(fx, case_named("no policy allows"), &waiting, &r);
+	assert_int_equal(r.status, 403);
+	gw_http_resp_reset(&r);
+	capped(fx, case_named("no token"), &waiting, &r);
+	assert_int_equal(r.status, 401);
+	gw_http_resp_reset(&r);
+	for (i = 0; i < 6; i++) {
+		before = audit_lines(fx, NULL, 0);
+		capped(fx, c, &waiting, &r);
+		assert_int_equal(r.status, 503);
+		assert_non_null(
+		    strstr(r.body, "\"error_code\":\"HSSGW.0305\""));
+		assert_string_equal(header(&r, "Retry-After"), "1");
+		assert_int_equal(audit_lines(fx, NULL, 0) - before, 1);
+		assert_int_equal(atomic_load(&waiting), 2);
+		gw_http_resp_reset(&r);
+	}
+
+	capped(fx,
+	       &(struct pcase){.method = "GET", .path = "/healthz", .body = ""},
+	       &waiting, &r);
 	/* Answered by the health check itself, not the cap. */
 	assert_non_null(strstr(r.body, "\"status\":"));
 	assert_null(strstr(r.body, "HSSGW.0305"));
 	gw_http_resp_reset(&r);
 
-	/* One slot free: the export goes through its stages (HSS is a
-	 * closed port here: 502) and gives the slot back. */
+	/* One slot free: the 6 refused above spent nothing, so 5 go. */
 	atomic_init(&waiting, 1);
-	req.method = c->method;
-	req.path = c->path;
-	gw_pipe_handle(fx->snap, fx->w, &req, &r);
-	assert_int_equal(r.status, c->status);
-	assert_int_equal(atomic_load(&waiting), 1);
+	for (i = 0; i < 5; i++) {
+		capped(fx, c, &waiting, &r);
+		assert_int_equal(r.status, c->status);
+		assert_int_equal(atomic_load(&waiting), 1);
+		gw_http_resp_reset(&r);
+	}
+	capped(fx, c, &waiting, &r);
+	assert_int_equal(r.status, 429);
+	assert_non_null(strstr(r.body, "HSSGW.0205"));
 	gw_http_resp_reset(&r);
-	free(t);
+	/* Spent and every slot taken: the budget's 429, not 503. */
+	atomic_init(&waiting, 2);
+	capped(fx, c, &waiting, &r);
+	assert_int_equal(r.status, 429);
+	assert_non_null(header(&r, "Retry-After"));
+	assert_int_equal(atomic_load(&waiting), 2);
+	gw_http_resp_reset(&r);
 }
 
 /* One request through gw_pipe_handle; the caller resets r. */
