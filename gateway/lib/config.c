@@ -511,7 +511,7 @@ check_listen(const char *s)
 
 	if (s == NULL)
 		return -1;
-	if (strcmp(s, "fd:0") == 0)
+	if (strcmp(s, "fd:0") == 0 || strcmp(s, "systemd") == 0)
 		return 0;
 	if (strncmp(s, "unix:/", 6) == 0)
 		return 0;
@@ -687,7 +687,8 @@ check_refs(struct loadctx *c, struct gw_config *conf)
 	if (check_listen(conf->listen) == -1)
 		return fail(
 		    c, "listen",
-		    "must be \"unix:/path\", \"host:port\" or \"fd:0\"");
+		    "must be \"unix:/path\", \"host:port\", \"fd:0\" or "
+		    "\"systemd\"");
 	for (i = 0; i < conf->nlisten_allow; i++)
 		if (check_ip(conf->listen_allow[i]) == -1) {
 			snprintf(path, sizeof(path), "listen_allow[%zu]", i);

@@ -68,7 +68,7 @@ struct gw_conf_project {
 
 struct gw_config {
 	char *path;
-	char *listen; /* "unix:/path", "host:port" or "fd:0" */
+	char *listen; /* "unix:/path", "host:port", "fd:0" or "systemd" */
 	long long threads;
 	long long max_body_bytes;
 	long long request_read_timeout_ms;  /* header + body, total */

@@ -228,6 +228,18 @@ front_keys_load(void **state)
 	assert_non_null(c);
 	assert_int_equal(c->reserve_threads, 0);
 	gw_conf_free(c);
+	/* Socket activation: the socket comes from systemd at start. */
+	free(text);
+	text = replace(good, "\"unix:/run/hssgw/hssgw.sock\"", "\"systemd\"");
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	c = gw_conf_load(path, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(c->listen, "systemd");
+	gw_conf_free(c);
 	unlink(path);
 	free(text);
 	free(good);
