@@ -29,10 +29,11 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import runner  # noqa: E402
 import stack as stk  # noqa: E402
-from fixtures import ARGS, TASK_BODY as BODY, max_in_window  # noqa: E402
-from test_shared import SharedStack  # noqa: E402
+from fixtures import (ARGS, TASK_BODY as BODY, TaskStack,  # noqa: E402
+                      max_in_window)
 
 MASTER = "hssgw-it"
+EXPORT_SUFFIX = "/image/baseline/export"
 
 
 def cli(port, *args):
@@ -108,6 +109,23 @@ class Sentinels:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class SentinelStack(TaskStack):
+    """TaskStack with several instances (their configs written after
+    TaskStack's tasks settings)."""
+
+    def _configs(self):
+        super()._configs()
+        self.write_instance_configs()
+
+    def healthz(self):
+        r = self.request("GET", "/healthz")
+        return r.status, r.json()
+
+    def exports_seen(self):
+        return [e for e in self.emulator_lines()
+                if e["method"] == "POST" and e["path"].endswith(EXPORT_SUFFIX)]
+
+
 class Stream:
     """One distinct export a second until stop(): (time, status, name)."""
 
@@ -147,7 +165,7 @@ class Failover(unittest.TestCase):
             if shutil.which(b) is None:
                 raise unittest.SkipTest(b + " not installed")
         cls.sn = Sentinels().start()
-        cls.s = SharedStack(
+        cls.s = SentinelStack(
             ARGS.bin, ARGS.src, threads=4, instances=3,
             config_extra={"shared_state": {
                 "sentinels": ["127.0.0.1:%d" % p

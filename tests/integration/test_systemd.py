@@ -41,7 +41,6 @@ import runner  # noqa: E402
 import sockhold  # noqa: E402
 import stack as stk  # noqa: E402
 from fixtures import ARGS  # noqa: E402
-from test_jwks import JwksStack  # noqa: E402
 
 WATCHDOG_USEC = 1000000  # pings every 0.5 s
 
@@ -98,12 +97,28 @@ class Notify:
         self.sock.close()
 
 
-class NotifyStack(JwksStack):
-    """The JWKS stack with hssgw socket-activated by a Holder and
-    notifying the test's socket."""
+class NotifyStack(stk.Stack):
+    """The usual stack plus an issuer whose keys come from the test IdP
+    (answering 503 until told otherwise), hssgw socket-activated by a
+    Holder and notifying the test's socket."""
+
+    def __init__(self, *a, keys=(), **kw):
+        super().__init__(*a, **kw)
+        self.initial_keys = keys
+        self.idp = None
 
     def _configs(self):
         super()._configs()
+        self.idp = idpmod.IdP(self.path("tls", "server.pem"),
+                              self.path("tls", "server.key")).start()
+        self.idp.set_keys(self.initial_keys)
+        self.idp.serve("down")
+        self.config["jwt"]["issuers"].append({
+            "issuer": self.idp.issuer, "audiences": [stk.AUDIENCE],
+            "discovery_url": self.idp.issuer +
+            "/.well-known/openid-configuration",
+            "algorithms": ["RS256"], "jwks_ca_file": "tls/ca.pem",
+            "jwks_refresh_s": 1})
         self.config["listen"] = "systemd"
         stk.write_file(self.config_path, json.dumps(self.config, indent=1))
 
@@ -121,6 +136,19 @@ class NotifyStack(JwksStack):
             stdin=subprocess.DEVNULL, stdout=out, stderr=out,
             cwd=self.state)
 
+    def _wait_ready(self, timeout=20.0):
+        # Not ready by design (the IdP is down): hssgw answers 503.
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                if self.request("GET", "/healthz").status in (200, 503):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise stk.StackError("hssgw never answered /healthz\n" +
+                             self.log_tail("hssgw"))
+
     def stop(self):
         holder = getattr(self, "holder", None)
         super().stop_backend()
@@ -130,6 +158,8 @@ class NotifyStack(JwksStack):
         if n is not None:
             n.close()
         super().stop()
+        if self.idp is not None:
+            self.idp.stop()
 
 
 def pings(msgs):
@@ -200,8 +230,7 @@ class Activation(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.key = idpmod.new_key("RSA", kid="k1")
-        cls.s = NotifyStack(ARGS.bin, ARGS.src, refresh_s=1,
-                            idp_mode="down",
+        cls.s = NotifyStack(ARGS.bin, ARGS.src,
                             keys=[idpmod.public(cls.key)])
         cls.t_start = time.monotonic()
         cls.s.start()
