@@ -170,11 +170,11 @@ def measure(s, seconds, restarts, reloads, upgrade_to=None, conns=32,
     load.join(timeout=seconds + 90)
     statuses, errors = ex.stop()
     s.emulator_control("control", {"mode": "ok"})
+    took = [d for _, d in s.restarts[-restarts:]] if restarts else []
     result.update({"restarts": restarts, "reloads": reloads,
                    "exit_codes": rcs, "exports": statuses,
                    "export_errors": errors,
-                   "restart_s": [round(d, 2) for _, d in s.restarts[-restarts:]]
-                   if restarts else []})
+                   "restart_s": [round(d, 2) for d in took]})
     return result
 
 
