@@ -11,6 +11,9 @@ cd "$root"
 . deploy/lib.sh
 
 # redis-tools: redis-cli in test_shared; stunnel4: its TLS tunnel to Redis.
+# redis-sentinel: the failover test (test_sentinel.py); wrk: the load of
+# test_restart.py; systemd: systemd-analyze verify on the units
+# (test_systemd.py; no systemd runs as PID 1 in the tests).
 # python3-jwcrypto: the test IdP's keys and tokens (test_jwks.py).
 # prometheus: the real Prometheus and promtool of test_metrics.py.
 # chromium, jq, bc: the audit report's browser test (test_report.py).
@@ -19,7 +22,7 @@ cd "$root"
 # (test_openapi.py); dpkg-dev (dpkg-shlibdeps, dpkg-buildflags), lintian and
 # file build and check the Debian package (test_package.py).
 hssgw_install_missing "${HSSGW_PKGS[@]}" clang clang-format clang-tidy libclang-rt-14-dev \
-	chromium jq bc redis-tools stunnel4 \
+	chromium jq bc redis-tools stunnel4 redis-sentinel wrk systemd \
 	mandoc python3-yaml python3-jsonschema nodejs dpkg-dev lintian file prometheus python3-jwcrypto
 
 build=$root/build-test

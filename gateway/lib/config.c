@@ -230,7 +230,17 @@ static const struct ckey taskkeys[] = {
  * to printable characters without spaces, so it cannot split a command.
  */
 static const struct ckey sharedkeys[] = {
-    {"redis", K_STR, F(gw_config, shared_redis), 1, 6, PATH_MAX, NULL, NULL, 0,
+    /* One endpoint, or Sentinels and a master name (check_shared). */
+    {"redis", K_STR, F(gw_config, shared_redis), 0, 6, PATH_MAX, NULL, NULL, 0,
+     0},
+    {"sentinels", K_STRLIST, F(gw_config, shared_sentinels), 0, 1, 261, NULL,
+     NULL, 0, F(gw_config, nshared_sentinels)},
+    {"master_name", K_STR, F(gw_config, shared_master_name), 0, 1, 128, NULL,
+     NULL, 0, 0},
+    {"sentinel_username", K_STR, F(gw_config, shared_sentinel_username), 0, 1,
+     128, NULL, NULL, 0, 0},
+    {"sentinel_password_file", K_PATH,
+     F(gw_config, shared_sentinel_password_file), 0, 1, PATH_MAX, NULL, NULL, 0,
      0},
     {"username", K_STR, F(gw_config, shared_username), 0, 1, 128, NULL, NULL, 0,
      0},
@@ -511,7 +521,7 @@ check_listen(const char *s)
 
 	if (s == NULL)
 		return -1;
-	if (strcmp(s, "fd:0") == 0)
+	if (strcmp(s, "fd:0") == 0 || strcmp(s, "systemd") == 0)
 		return 0;
 	if (strncmp(s, "unix:/", 6) == 0)
 		return 0;
@@ -611,8 +621,56 @@ is_token(const char *s)
 }
 
 /*
+ * shared_state.sentinels: each "host:port" (a name or an IPv4 address,
+ * as in shared_state.redis), split into shared_sentinel_hosts and
+ * _ports.  At most GW_CONF_SENTINELS_MAX.
+ */
+static int
+check_sentinels(struct loadctx *c, struct gw_config *conf)
+{
+	char path[64];
+	const char *colon;
+	size_t i, n = conf->nshared_sentinels;
+
+	if (conf->shared_master_name == NULL ||
+	    !is_token(conf->shared_master_name))
+		return fail(
+		    c, "shared_state.master_name",
+		    "required with sentinels, without spaces or control "
+		    "characters");
+	if (n > GW_CONF_SENTINELS_MAX)
+		return fail(c, "shared_state.sentinels", "at most 16");
+	if (conf->shared_sentinel_username != NULL &&
+	    !is_token(conf->shared_sentinel_username))
+		return fail(c, "shared_state.sentinel_username",
+		            "must hold no spaces or control characters");
+	conf->shared_sentinel_hosts = calloc(n, sizeof(char *));
+	conf->shared_sentinel_ports = calloc(n, sizeof(long long));
+	if (conf->shared_sentinel_hosts == NULL ||
+	    conf->shared_sentinel_ports == NULL)
+		return fail(c, "", "no memory");
+	for (i = 0; i < n; i++) {
+		snprintf(path, sizeof(path), "shared_state.sentinels[%zu]", i);
+		colon = strrchr(conf->shared_sentinels[i], ':');
+		if (colon == NULL || colon == conf->shared_sentinels[i] ||
+		    !is_token(conf->shared_sentinels[i]) ||
+		    strchr(conf->shared_sentinels[i], '@') != NULL ||
+		    gw_strtonum(colon + 1, 1, 65535,
+		                &conf->shared_sentinel_ports[i]) == -1)
+			return fail(c, path, "must be \"host:port\"");
+		conf->shared_sentinel_hosts[i] =
+		    strndup(conf->shared_sentinels[i],
+		            (size_t)(colon - conf->shared_sentinels[i]));
+		if (conf->shared_sentinel_hosts[i] == NULL)
+			return fail(c, "", "no memory");
+	}
+	return 0;
+}
+
+/*
  * shared_state.redis: "unix:/path" or "redis://host:port[/db]" (db 0..15,
- * Redis's default databases), split here so shared.c parses nothing.
+ * Redis's default databases), split here so shared.c parses nothing; or
+ * shared_state.sentinels with master_name instead.
  */
 static int
 check_shared(struct loadctx *c, struct gw_config *conf)
@@ -621,8 +679,27 @@ check_shared(struct loadctx *c, struct gw_config *conf)
 	char num[16];
 	size_t n;
 
-	if (s == NULL)
+	if (s != NULL && conf->nshared_sentinels > 0)
+		return fail(c, "shared_state",
+		            "either redis or sentinels, not both");
+	if (s == NULL && conf->nshared_sentinels == 0) {
+		/* An object with neither names no server: say so. */
+		if (conf->shared_username != NULL ||
+		    conf->shared_password_file != NULL ||
+		    conf->shared_key_prefix != NULL ||
+		    conf->shared_master_name != NULL ||
+		    conf->shared_sentinel_username != NULL ||
+		    conf->shared_sentinel_password_file != NULL)
+			return fail(c, "shared_state",
+			            "redis or sentinels required");
 		return 0;
+	}
+	if ((conf->shared_master_name != NULL ||
+	     conf->shared_sentinel_username != NULL ||
+	     conf->shared_sentinel_password_file != NULL) &&
+	    conf->nshared_sentinels == 0)
+		return fail(c, "shared_state.master_name",
+		            "only with sentinels");
 	if (conf->shared_key_prefix != NULL &&
 	    !is_token(conf->shared_key_prefix))
 		return fail(c, "shared_state.key_prefix",
@@ -630,6 +707,8 @@ check_shared(struct loadctx *c, struct gw_config *conf)
 	if (conf->shared_username != NULL && !is_token(conf->shared_username))
 		return fail(c, "shared_state.username",
 		            "must hold no spaces or control characters");
+	if (s == NULL)
+		return check_sentinels(c, conf);
 	if (strncmp(s, "unix:/", 6) == 0) {
 		conf->shared_unix = strdup(s + 5);
 		return conf->shared_unix != NULL ? 0 : fail(c, "", "no memory");
@@ -687,7 +766,8 @@ check_refs(struct loadctx *c, struct gw_config *conf)
 	if (check_listen(conf->listen) == -1)
 		return fail(
 		    c, "listen",
-		    "must be \"unix:/path\", \"host:port\" or \"fd:0\"");
+		    "must be \"unix:/path\", \"host:port\", \"fd:0\" or "
+		    "\"systemd\"");
 	for (i = 0; i < conf->nlisten_allow; i++)
 		if (check_ip(conf->listen_allow[i]) == -1) {
 			snprintf(path, sizeof(path), "listen_allow[%zu]", i);
@@ -845,6 +925,12 @@ free_strv(char **v, size_t n)
 	free(v);
 }
 
+int
+gw_conf_shared(const struct gw_config *conf)
+{
+	return conf->shared_redis != NULL || conf->nshared_sentinels > 0;
+}
+
 void
 gw_conf_free(struct gw_config *conf)
 {
@@ -912,6 +998,14 @@ gw_conf_free(struct gw_config *conf)
 	free(conf->shared_key_prefix);
 	free(conf->shared_unix);
 	free(conf->shared_host);
+	free_strv(conf->shared_sentinels, conf->nshared_sentinels);
+	/* Parsed only once every sentinel was loaded: may be NULL. */
+	if (conf->shared_sentinel_hosts != NULL)
+		free_strv(conf->shared_sentinel_hosts, conf->nshared_sentinels);
+	free(conf->shared_sentinel_ports);
+	free(conf->shared_master_name);
+	free(conf->shared_sentinel_username);
+	free(conf->shared_sentinel_password_file);
 	free(conf);
 }
 

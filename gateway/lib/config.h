@@ -7,6 +7,8 @@
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
 
+#define GW_CONF_SENTINELS_MAX 16 /* shared_state.sentinels */
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -68,7 +70,7 @@ struct gw_conf_project {
 
 struct gw_config {
 	char *path;
-	char *listen; /* "unix:/path", "host:port" or "fd:0" */
+	char *listen; /* "unix:/path", "host:port", "fd:0" or "systemd" */
 	long long threads;
 	long long max_body_bytes;
 	long long request_read_timeout_ms;  /* header + body, total */
@@ -115,11 +117,19 @@ struct gw_config {
 	long long tasks_retry_deadline_ms; /* HSS 429 retries; 0: none */
 	/* this instance's name in audit records; default the hostname */
 	char *instance;
-	/* shared_state (docs/SHARED_STATE.md); shared_redis NULL: none */
-	char *shared_redis;         /* "unix:/path" or "redis://host:port/db" */
-	char *shared_username;      /* Redis 6+ ACL user, or NULL */
-	char *shared_password_file; /* secret file, or NULL */
-	char *shared_key_prefix;    /* default "hssgw:" */
+	/* shared_state (docs/SHARED_STATE.md): shared_redis, or Sentinels
+	 * (nshared_sentinels > 0); neither: none (gw_conf_shared) */
+	char *shared_redis;       /* "unix:/path" or "redis://host:port/db" */
+	char **shared_sentinels;  /* "host:port" each */
+	size_t nshared_sentinels; /* at most GW_CONF_SENTINELS_MAX */
+	char *shared_master_name; /* with sentinels: the master's name */
+	char *shared_sentinel_username;      /* Sentinel's ACL user, or NULL */
+	char *shared_sentinel_password_file; /* secret file, or NULL */
+	char **shared_sentinel_hosts;        /* parsed: nshared_sentinels */
+	long long *shared_sentinel_ports;
+	char *shared_username;               /* Redis 6+ ACL user, or NULL */
+	char *shared_password_file;          /* secret file, or NULL */
+	char *shared_key_prefix;             /* default "hssgw:" */
 	long long shared_timeout_ms;         /* connect and command, 250 */
 	long long shared_expected_instances; /* local fallback divisor, 2 */
 	/* shared_redis, parsed at load: a unix path, or host, port and db */
@@ -135,6 +145,8 @@ struct gw_config {
 struct gw_config *gw_conf_load(const char *path, char *err, size_t errlen);
 /* Frees a config; accepts NULL. */
 void gw_conf_free(struct gw_config *);
+/* 1 when shared_state names a Redis or Sentinels, else 0. */
+int gw_conf_shared(const struct gw_config *);
 /* Borrowed project by alias, or NULL. */
 const struct gw_conf_project *gw_conf_project_get(const struct gw_config *,
                                                   const char *alias);

@@ -7,6 +7,16 @@
  * costs a request nothing but the probe.  Uses only commands Redis 5+ and
  * Valkey share (EVALSHA, SCRIPT LOAD, SET NX PX, GET, ZREM, PING, AUTH,
  * SELECT).  Never logs the password, and wipes it when freed.
+ *
+ * With Sentinels (shared_state.sentinels), every connection starts by
+ * asking them where the master is (SENTINEL get-master-addr-by-name) and
+ * checks that the server it reached says ROLE master; an error on the
+ * master (it died, or a demoted one answers READONLY) marks Redis lost
+ * like any other, and the next probe asks the Sentinels again, so a
+ * failover is followed within a probe.  A master at a new address is
+ * treated as a Redis that lost its data (replication is asynchronous:
+ * the last grants may be missing): no grant for a hold window from when
+ * the old one was lost, so HSS never sees more than its budget.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -117,6 +127,13 @@ struct gw_shared {
 	pthread_mutex_t lock;
 	char *unix_path, *host, *username, *password, *prefix;
 	int port, db;
+	/* Sentinels (nsent > 0): where to ask for master_name's master */
+	char **sent_hosts, *master_name, *sent_username, *sent_password;
+	int *sent_ports;
+	size_t nsent;
+	size_t sent_next;  /* under lock: the one that answered last */
+	char master[300];  /* under lock: the master's "host:port", or "" */
+	int64_t hold_from; /* under lock: a new master since; 0: none */
 	struct timeval tv;
 	struct conn *conns;
 	size_t nconns;
@@ -144,15 +161,74 @@ sha1_hex(const char *s, char out[41])
 	return 0;
 }
 
+/* A secret file (owner-only, like every other secret), one trailing
+ * newline dropped; 0 with *out owned by the caller, or -1 with a reason
+ * naming key, never the content. */
+static int
+read_password(const char *file, const char *key, char **out, char *err,
+              size_t errlen)
+{
+	char *pw = NULL, rerr[256];
+	size_t len = 0;
+
+	if (gw_read_file(file, PASSWORD_MAX, 1, &pw, &len, rerr,
+	                 sizeof(rerr)) == -1) {
+		snprintf(err, errlen, "shared_state.%s: %s", key, rerr);
+		return -1;
+	}
+	while (len > 0 && (pw[len - 1] == '\n' || pw[len - 1] == '\r'))
+		pw[--len] = '\0';
+	if (len == 0) {
+		snprintf(err, errlen, "shared_state.%s: empty", key);
+		gw_secret_free(pw);
+		return -1;
+	}
+	*out = pw;
+	return 0;
+}
+
+/* The Sentinels, the master name and Sentinel's own credentials. */
+static int
+sentinels_copy(struct gw_shared *sh, const struct gw_config *conf, char *err,
+               size_t errlen)
+{
+	size_t i, n = conf->nshared_sentinels;
+
+	sh->sent_hosts = calloc(n, sizeof(*sh->sent_hosts));
+	sh->sent_ports = calloc(n, sizeof(*sh->sent_ports));
+	sh->master_name = gw_strdup(conf->shared_master_name);
+	sh->sent_username = gw_strdup(conf->shared_sentinel_username);
+	if (sh->sent_hosts == NULL || sh->sent_ports == NULL ||
+	    sh->master_name == NULL ||
+	    (conf->shared_sentinel_username != NULL &&
+	     sh->sent_username == NULL)) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	sh->nsent = n;
+	for (i = 0; i < n; i++) {
+		sh->sent_hosts[i] = gw_strdup(conf->shared_sentinel_hosts[i]);
+		sh->sent_ports[i] = (int)conf->shared_sentinel_ports[i];
+		if (sh->sent_hosts[i] == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+	}
+	if (conf->shared_sentinel_password_file != NULL)
+		return read_password(conf->shared_sentinel_password_file,
+		                     "sentinel_password_file",
+		                     &sh->sent_password, err, errlen);
+	return 0;
+}
+
 struct gw_shared *
 gw_shared_new(const struct gw_config *conf, size_t pool, char *err,
               size_t errlen)
 {
 	struct gw_shared *sh = NULL, *ret = NULL;
-	char *pw = NULL, rerr[256];
-	size_t len = 0, i;
+	size_t i;
 
-	if (conf->shared_redis == NULL || pool < 1 || pool > 1024) {
+	if (!gw_conf_shared(conf) || pool < 1 || pool > 1024) {
 		snprintf(err, errlen, "shared_state: no redis");
 		return NULL;
 	}
@@ -173,28 +249,17 @@ gw_shared_new(const struct gw_config *conf, size_t pool, char *err,
 	    (conf->shared_host != NULL && sh->host == NULL) ||
 	    (conf->shared_username != NULL && sh->username == NULL))
 		goto nomem;
+	if (conf->nshared_sentinels > 0 &&
+	    sentinels_copy(sh, conf, err, errlen) == -1)
+		goto out;
 	sh->port = (int)conf->shared_port;
 	sh->db = (int)conf->shared_db;
 	sh->tv.tv_sec = (time_t)(conf->shared_timeout_ms / 1000);
 	sh->tv.tv_usec = (suseconds_t)(conf->shared_timeout_ms % 1000) * 1000;
-	if (conf->shared_password_file != NULL) {
-		/* A secret file: owner-only, like every other secret. */
-		if (gw_read_file(conf->shared_password_file, PASSWORD_MAX, 1,
-		                 &pw, &len, rerr, sizeof(rerr)) == -1) {
-			snprintf(err, errlen, "shared_state.password_file: %s",
-			         rerr);
-			goto out;
-		}
-		while (len > 0 && (pw[len - 1] == '\n' || pw[len - 1] == '\r'))
-			pw[--len] = '\0';
-		if (len == 0) {
-			snprintf(err, errlen,
-			         "shared_state.password_file: empty");
-			goto out;
-		}
-		sh->password = pw;
-		pw = NULL;
-	}
+	if (conf->shared_password_file != NULL &&
+	    read_password(conf->shared_password_file, "password_file",
+	                  &sh->password, err, errlen) == -1)
+		goto out;
 	for (i = 0; i < SCRIPT__MAX; i++)
 		if (sha1_hex(script_src[i], sh->sha[i]) == -1) {
 			snprintf(err, errlen, "shared_state: no SHA-1");
@@ -207,7 +272,6 @@ gw_shared_new(const struct gw_config *conf, size_t pool, char *err,
 nomem:
 	snprintf(err, errlen, "out of memory");
 out:
-	gw_secret_free(pw);
 	gw_shared_free(sh);
 	return ret;
 }
@@ -223,6 +287,13 @@ gw_shared_free(struct gw_shared *sh)
 		if (sh->conns[i].c != NULL)
 			redisFree(sh->conns[i].c);
 	free(sh->conns);
+	for (i = 0; sh->sent_hosts != NULL && i < sh->nsent; i++)
+		free(sh->sent_hosts[i]);
+	free(sh->sent_hosts);
+	free(sh->sent_ports);
+	free(sh->master_name);
+	free(sh->sent_username);
+	gw_secret_free(sh->sent_password);
 	free(sh->unix_path);
 	free(sh->host);
 	free(sh->username);
@@ -286,19 +357,22 @@ command(redisContext *c, int argc, const char **argv)
 	return redisCommandArgv(c, argc, argv, lens);
 }
 
-/* Connects, authenticates and selects the db; NULL with a reason. */
+/*
+ * Connects to unix_path, or host and port, with the timeouts and
+ * authenticates (user may be NULL: requirepass); NULL with a reason.
+ */
 static redisContext *
-dial(struct gw_shared *sh, char *why, size_t cap)
+connect_auth(const struct gw_shared *sh, const char *unix_path,
+             const char *host, int port, const char *user, const char *password,
+             char *why, size_t cap)
 {
 	redisContext *c;
 	redisReply *r = NULL;
 	const char *argv[3];
-	char db[16];
 	int argc;
 
-	c = sh->unix_path != NULL
-	        ? redisConnectUnixWithTimeout(sh->unix_path, sh->tv)
-	        : redisConnectWithTimeout(sh->host, sh->port, sh->tv);
+	c = unix_path != NULL ? redisConnectUnixWithTimeout(unix_path, sh->tv)
+	                      : redisConnectWithTimeout(host, port, sh->tv);
 	if (c == NULL || c->err) {
 		snprintf(why, cap, "connect: %s",
 		         c != NULL ? c->errstr : "out of memory");
@@ -308,30 +382,17 @@ dial(struct gw_shared *sh, char *why, size_t cap)
 		snprintf(why, cap, "cannot set the command timeout");
 		goto fail;
 	}
-	if (sh->password != NULL) {
+	if (password != NULL) {
 		/* Redis 6+ ACL: AUTH user password; else requirepass. */
 		argc = 0;
 		argv[argc++] = "AUTH";
-		if (sh->username != NULL)
-			argv[argc++] = sh->username;
-		argv[argc++] = sh->password;
+		if (user != NULL)
+			argv[argc++] = user;
+		argv[argc++] = password;
 		r = command(c, argc, argv);
 		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
 			/* Redis's reason (WRONGPASS...) names no secret. */
 			snprintf(why, cap, "AUTH: %s",
-			         r != NULL ? r->str : c->errstr);
-			goto fail;
-		}
-		freeReplyObject(r);
-		r = NULL;
-	}
-	if (sh->db != 0) {
-		snprintf(db, sizeof(db), "%d", sh->db);
-		argv[0] = "SELECT";
-		argv[1] = db;
-		r = command(c, 2, argv);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			snprintf(why, cap, "SELECT: %s",
 			         r != NULL ? r->str : c->errstr);
 			goto fail;
 		}
@@ -344,6 +405,164 @@ fail:
 	if (c != NULL)
 		redisFree(c);
 	return NULL;
+}
+
+/* A reply of two strings, the second a port: SENTINEL's master address. */
+static int
+master_addr(const redisReply *r, char *host, size_t hostcap, int *port)
+{
+	long long p;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING ||
+	    r->element[1]->type != REDIS_REPLY_STRING ||
+	    r->element[0]->len == 0 || r->element[0]->len >= hostcap ||
+	    gw_strtonum(r->element[1]->str, 1, 65535, &p) == -1)
+		return -1;
+	memcpy(host, r->element[0]->str, r->element[0]->len + 1);
+	*port = (int)p;
+	return 0;
+}
+
+/*
+ * Asks the Sentinels, the one that answered last first, for master_name's
+ * master: 0 with host and port, or -1 with the last reason.
+ */
+static int
+ask_sentinels(struct gw_shared *sh, char *host, size_t hostcap, int *port,
+              char *why, size_t cap)
+{
+	const char *argv[3] = {"SENTINEL", "get-master-addr-by-name",
+	                       sh->master_name};
+	redisContext *c;
+	redisReply *r;
+	char e[200];
+	size_t i, k, first;
+
+	pthread_mutex_lock(&sh->lock);
+	first = sh->sent_next;
+	pthread_mutex_unlock(&sh->lock);
+	snprintf(why, cap, "no Sentinel answered");
+	for (i = 0; i < sh->nsent; i++) {
+		k = (first + i) % sh->nsent;
+		c = connect_auth(sh, NULL, sh->sent_hosts[k], sh->sent_ports[k],
+		                 sh->sent_username, sh->sent_password, e,
+		                 sizeof(e));
+		r = c != NULL ? command(c, 3, argv) : NULL;
+		if (c != NULL && master_addr(r, host, hostcap, port) == 0) {
+			freeReplyObject(r);
+			redisFree(c);
+			pthread_mutex_lock(&sh->lock);
+			sh->sent_next = k;
+			pthread_mutex_unlock(&sh->lock);
+			return 0;
+		}
+		if (c != NULL)
+			snprintf(e, sizeof(e), "%s",
+			         r == NULL ? c->errstr
+			         : r->type == REDIS_REPLY_ERROR
+			             ? r->str
+			             : "no master of that name");
+		snprintf(why, cap, "Sentinel %s:%d: %s", sh->sent_hosts[k],
+		         sh->sent_ports[k], e);
+		if (r != NULL)
+			freeReplyObject(r);
+		if (c != NULL)
+			redisFree(c);
+	}
+	return -1;
+}
+
+/* 0 when the server says ROLE master; a replica (or a demoted master
+ * not yet told) is no place for the budget. */
+static int
+is_master(redisContext *c, char *why, size_t cap)
+{
+	const char *argv[1] = {"ROLE"};
+	redisReply *r = command(c, 1, argv);
+	int ok;
+
+	ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
+	     r->element[0]->type == REDIS_REPLY_STRING &&
+	     strcmp(r->element[0]->str, "master") == 0;
+	if (!ok)
+		snprintf(why, cap, "ROLE: %s",
+		         r == NULL                      ? c->errstr
+		         : r->type == REDIS_REPLY_ERROR ? r->str
+		                                        : "not the master");
+	if (r != NULL)
+		freeReplyObject(r);
+	return ok ? 0 : -1;
+}
+
+/*
+ * The master reached is at host:port.  Another address than the last
+ * one is a failover: the new master may lack the last grants, so hold
+ * grants from when the old one was lost (now, if this instance saw no
+ * error), as for a Redis that lost its data.
+ */
+static void
+note_master(struct gw_shared *sh, const char *host, int port, int64_t now)
+{
+	char addr[sizeof(sh->master)];
+
+	snprintf(addr, sizeof(addr), "%s:%d", host, port);
+	pthread_mutex_lock(&sh->lock);
+	if (sh->master[0] != '\0' && strcmp(sh->master, addr) != 0) {
+		sh->hold_from = sh->degraded ? sh->degraded_since : now;
+		fprintf(stderr,
+		        "hssgw: shared state: new master %s (was %s): "
+		        "failover; no grant until a window has passed since "
+		        "the old one was lost\n",
+		        addr, sh->master);
+	}
+	memcpy(sh->master, addr, sizeof(addr));
+	pthread_mutex_unlock(&sh->lock);
+}
+
+/*
+ * Connects (to the master the Sentinels name, checked with ROLE),
+ * authenticates and selects the db; NULL with a reason.
+ */
+static redisContext *
+dial(struct gw_shared *sh, int64_t now, char *why, size_t cap)
+{
+	redisContext *c;
+	redisReply *r;
+	const char *argv[2];
+	char db[16], host[256];
+	int port = sh->port;
+
+	if (sh->nsent > 0 &&
+	    ask_sentinels(sh, host, sizeof(host), &port, why, cap) == -1)
+		return NULL;
+	c = connect_auth(sh, sh->unix_path, sh->nsent > 0 ? host : sh->host,
+	                 port, sh->username, sh->password, why, cap);
+	if (c == NULL)
+		return NULL;
+	if (sh->db != 0) {
+		snprintf(db, sizeof(db), "%d", sh->db);
+		argv[0] = "SELECT";
+		argv[1] = db;
+		r = command(c, 2, argv);
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			snprintf(why, cap, "SELECT: %s",
+			         r != NULL ? r->str : c->errstr);
+			if (r != NULL)
+				freeReplyObject(r);
+			redisFree(c);
+			return NULL;
+		}
+		freeReplyObject(r);
+	}
+	if (sh->nsent > 0) {
+		if (is_master(c, why, cap) == -1) {
+			redisFree(c);
+			return NULL;
+		}
+		note_master(sh, host, port, now);
+	}
+	return c;
 }
 
 /*
@@ -375,7 +594,7 @@ conn_get(struct gw_shared *sh, int64_t now)
 	if (cn == NULL)
 		return NULL; /* more callers than the pool: never waits */
 	if (cn->c == NULL)
-		cn->c = dial(sh, why, sizeof(why));
+		cn->c = dial(sh, now, why, sizeof(why));
 	if (cn->c == NULL) {
 		mark_down(sh, why, now);
 		pthread_mutex_lock(&sh->lock);
@@ -513,6 +732,7 @@ gw_shared_budget_take(struct gw_shared *sh, const char *bucket,
 	char id[2 * ID_HEX + 1];
 	const char *argv[10];
 	redisReply *r;
+	int64_t held;
 	int rc = -1;
 
 	*retry_ms = window_ms;
@@ -520,6 +740,16 @@ gw_shared_budget_take(struct gw_shared *sh, const char *bucket,
 	if (sh == NULL || strlen(bucket) > 160 ||
 	    gw_random_hex(id, ID_HEX) == -1)
 		return -1;
+	/* A new master (a failover) may have lost the last grants. */
+	pthread_mutex_lock(&sh->lock);
+	held = sh->hold_from != 0 && now_ms < sh->hold_from + hold_ms
+	           ? sh->hold_from + hold_ms - now_ms
+	           : 0;
+	pthread_mutex_unlock(&sh->lock);
+	if (held > 0) {
+		*retry_ms = held;
+		return 1;
+	}
 	if (snprintf(kg, sizeof(kg), "%sbudget:{%s}:grants", sh->prefix,
 	             bucket) >= (int)sizeof(kg) ||
 	    snprintf(ks, sizeof(ks), "%sbudget:{%s}:callers", sh->prefix,

@@ -41,7 +41,9 @@ void gw_shared_free(struct gw_shared *);
  * (grant names it, for gw_shared_budget_refund); 1 when refused, with
  * *retry_ms (>= 1) until the grant that blocks leaves the window; -1
  * when Redis cannot answer: degraded (gw_shared_degraded: the caller
- * falls back), or, rarely, every pooled connection busy (refuse).
+ * falls back), or, rarely, every pooled connection busy (refuse).  With
+ * Sentinels, 1 also for hold_ms after this instance lost a master that
+ * failed over (the new one may lack the last grants).
  */
 int gw_shared_budget_take(struct gw_shared *, const char *bucket,
                           const char *caller, long long per_minute,

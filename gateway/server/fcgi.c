@@ -44,6 +44,7 @@
 #include "fcgi.h"
 #include "metrics.h"
 #include "pipeline.h"
+#include "sd.h"
 
 /* Connections read or queued by the front thread at once; more wait in the
  * kernel's backlog, never on a worker.  Large, so that a peer must hold
@@ -812,8 +813,12 @@ front(void *arg)
 	memset(&lev, 0, sizeof(lev));
 	lev.events = EPOLLIN;
 	lev.data.u64 = UINT64_MAX;
-	while (!atomic_load(&sv->stopping)) {
-		k = room(sv) && mono_ms() >= sv->pause_until_ms;
+	/* Stopping: accept no more (the backlog keeps them for the next
+	 * process on an inherited socket), but read what was accepted to
+	 * its end or deadline, so a restart drops no request. */
+	while (!atomic_load(&sv->stopping) || sv->npend > 0) {
+		k = !atomic_load(&sv->stopping) && room(sv) &&
+		    mono_ms() >= sv->pause_until_ms;
 		/* Full: leave new peers in the kernel's backlog. */
 		if (k != listening &&
 		    epoll_ctl(efd, k ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
@@ -852,6 +857,9 @@ open_listener(const char *listen, char *err, size_t errlen)
 
 	if (strcmp(listen, "fd:0") == 0)
 		return 0;
+	/* Socket activation: the socket and its path belong to systemd. */
+	if (strcmp(listen, "systemd") == 0)
+		return gw_sd_listen_fd(err, errlen);
 	if (strncmp(listen, "unix:", 5) == 0) {
 		path = listen + 5;
 		/* A stale socket from a previous run blocks bind(2). */

@@ -126,6 +126,12 @@ int gw_pipe_prime(const struct gw_snapshot *, int64_t now_ms, char *err,
  */
 int gw_pipe_prime_keys(const struct gw_snapshot *, int64_t now_ms, char *err,
                        size_t errlen);
+/*
+ * What /healthz calls ready: NULL when the audit trail takes records,
+ * every JWKS issuer has a usable key set and every project a credential;
+ * else the reason ("audit", "jwks", "credentials"), static.
+ */
+const char *gw_pipe_unready(const struct gw_snapshot *, int64_t now_ms);
 /* The policy revision a snapshot enforces (borrowed). */
 const char *gw_pipe_revision(const struct gw_snapshot *);
 

@@ -12,26 +12,33 @@
 #include "handlers.h"
 #include "stages.h"
 
+const char *
+gw_pipe_unready(const struct gw_snapshot *s, int64_t now_ms)
+{
+	size_t i;
+
+	/* Ready when the trail takes records, every JWKS issuer has a
+	 * usable key set and every project has a valid credential: no
+	 * request would get a 503 for want of any. */
+	if (!gw_audit_ready(s->audit))
+		return "audit";
+	if (gw_jwt_keyset_unready(s->keys, now_ms / 1000) != NULL)
+		return "jwks";
+	for (i = 0; i < s->conf->nprojects; i++)
+		if (!gw_cred_ready(gw_snap_cred_get(s, &s->conf->projects[i]),
+		                   now_ms))
+			return "credentials";
+	return NULL;
+}
+
 static void
 handle_health(const struct gw_snapshot *s, struct gw_worker *w,
               const struct gw_http_req *req, struct gw_http_resp *resp)
 {
 	struct gw_buf b;
-	const char *why = NULL;
-	size_t i;
+	const char *why = gw_pipe_unready(s, req->now_ms);
 
 	(void)w;
-	/* Ready when the trail takes records, every JWKS issuer has a
-	 * usable key set and every project has a valid credential: no
-	 * request would get a 503 for want of any. */
-	if (!gw_audit_ready(s->audit))
-		why = "audit";
-	else if (gw_jwt_keyset_unready(s->keys, req->now_ms / 1000) != NULL)
-		why = "jwks";
-	for (i = 0; why == NULL && i < s->conf->nprojects; i++)
-		if (!gw_cred_ready(gw_snap_cred_get(s, &s->conf->projects[i]),
-		                   req->now_ms))
-			why = "credentials";
 	gw_buf_init(&b, 256);
 	resp->status = why == NULL ? 200 : 503;
 	/* The metrics' code label: the error a request would get now. */

@@ -53,7 +53,7 @@ tasks_load(struct gw_snapshot *s, char *err, size_t errlen)
 		return -1;
 	}
 	per = s->conf->tasks_budget_per_minute;
-	if (s->conf->shared_redis != NULL) {
+	if (gw_conf_shared(s->conf)) {
 		/*
 		 * Shared: the local budget is the fallback while Redis is
 		 * lost, each instance's part of HSS's limit (SHARED_STATE.md).

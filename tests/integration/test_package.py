@@ -27,10 +27,11 @@ from fixtures import ARGS  # noqa: E402
 
 # The runtime packages of deploy/lib.sh's build dependencies.
 RUNTIME = ("libc6", "libfcgi0ldbl", "libjson-c5", "libcurl4", "libjwt0",
-           "libssl3", "ca-certificates", "adduser")
+           "libssl3", "libsystemd0", "ca-certificates", "adduser")
 FILES = (
     "usr/sbin/hssgw",
     "lib/systemd/system/hssgw.service",
+    "lib/systemd/system/hssgw.socket",
     "etc/hssgw/hssgw.json",
     "etc/hssgw/policies",
     "etc/logrotate.d/hssgw",
@@ -126,6 +127,16 @@ class Package(unittest.TestCase):
         self.assertIn("ExecStart=/usr/sbin/hssgw serve --config "
                       "/etc/hssgw/hssgw.json", unit)
         self.assertNotIn("/usr/local", unit)
+        # Socket activation: the service takes hssgw.socket's socket and
+        # the installed example config says so.
+        self.assertIn("Requires=hssgw.socket", unit)
+        self.assertIn("Type=notify", unit)
+        with open(self.p("lib/systemd/system/hssgw.socket")) as f:
+            sock = f.read()
+        self.assertIn("ListenStream=/run/hssgw/hssgw.sock", sock)
+        self.assertNotIn("/usr/local", sock)
+        with open(self.p("etc/hssgw/hssgw.json")) as f:
+            self.assertEqual(json.load(f)["listen"], "systemd")
 
     def test_installed_man_pages_lint_clean(self):
         for page in ("man8/hssgw.8.gz", "man5/hssgw.json.5.gz"):

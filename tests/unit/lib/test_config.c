@@ -123,6 +123,25 @@ static const struct badcase {
      "listen_allow[0]: must be an IPv4 or IPv6 address"},
     {"\"threads\": 8", "\"threads\": 8, \"listen_allow\": [\"10.0.0.0/8\"]",
      "listen_allow[0]: must be an IPv4 or IPv6 address"},
+    /* Sentinels: one way to name the server, with its master name. */
+    {"\"threads\": 8",
+     "\"threads\": 8, \"shared_state\": {\"redis\": \"unix:/r.sock\", "
+     "\"sentinels\": [\"h:1\"], \"master_name\": \"m\"}",
+     "shared_state: either redis or sentinels, not both"},
+    {"\"threads\": 8",
+     "\"threads\": 8, \"shared_state\": {\"sentinels\": [\"h:1\"]}",
+     "shared_state.master_name: required with sentinels"},
+    {"\"threads\": 8",
+     "\"threads\": 8, \"shared_state\": {\"sentinels\": [\"h:0\"], "
+     "\"master_name\": \"m\"}",
+     "shared_state.sentinels[0]: must be \"host:port\""},
+    {"\"threads\": 8",
+     "\"threads\": 8, \"shared_state\": {\"redis\": \"unix:/r.sock\", "
+     "\"master_name\": \"m\"}",
+     "shared_state.master_name: only with sentinels"},
+    {"\"threads\": 8",
+     "\"threads\": 8, \"shared_state\": {\"username\": \"u\"}",
+     "shared_state: redis or sentinels required"},
     /* No worker left for exports would refuse every one. */
     {"\"threads\": 8", "\"threads\": 8, \"reserve_threads\": 8",
      "reserve_threads: must be below threads"},
@@ -228,6 +247,18 @@ front_keys_load(void **state)
 	assert_non_null(c);
 	assert_int_equal(c->reserve_threads, 0);
 	gw_conf_free(c);
+	/* Socket activation: the socket comes from systemd at start. */
+	free(text);
+	text = replace(good, "\"unix:/run/hssgw/hssgw.sock\"", "\"systemd\"");
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	c = gw_conf_load(path, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_string_equal(c->listen, "systemd");
+	gw_conf_free(c);
 	unlink(path);
 	free(text);
 	free(good);
@@ -274,6 +305,26 @@ shared_state(void **state)
 	assert_null(c->shared_unix);
 	assert_int_equal(c->shared_expected_instances, 3);
 	assert_int_equal(c->shared_timeout_ms, 250);
+	gw_conf_free(c);
+	free(text);
+	/* Sentinels and a master name instead of one endpoint. */
+	text = replace(good, "\"default_export_size\": 500",
+	               "\"default_export_size\": 500, \"shared_state\": "
+	               "{\"sentinels\": [\"10.0.0.1:26379\", "
+	               "\"sentinel.b:26380\"], \"master_name\": \"hssgw\", "
+	               "\"sentinel_username\": \"watch\"}");
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	c = gw_conf_load(path, err, sizeof(err));
+	if (c == NULL)
+		fail_msg("%s", err);
+	assert_true(gw_conf_shared(c));
+	assert_null(c->shared_redis);
+	assert_int_equal(c->nshared_sentinels, 2);
+	assert_string_equal(c->shared_sentinel_hosts[1], "sentinel.b");
+	assert_int_equal(c->shared_sentinel_ports[1], 26380);
+	assert_string_equal(c->shared_master_name, "hssgw");
 	gw_conf_free(c);
 	free(text);
 	/* Without shared_state: nothing shared; the instance is the host. */
