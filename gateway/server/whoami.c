@@ -1,7 +1,7 @@
 /*
  * GET /v1/whoami: what the caller's own token lets it do.  Authenticates
- * like every route, then asks the enforcing policy set (gw_pol_eval, the
- * one evaluator) for each configured project and each of the three
+ * like every route, then asks the enforcing policy set (gw_pol_decide, the
+ * routes' own decision) for each configured project and each of the three
  * actions, with the context the export and task routes build for a
  * request that names only the project: export as the body
  * {"project": ALIAS} translates (what `hssgw policy explain` sees for that
@@ -58,54 +58,43 @@ minimal_export(const struct gw_config *conf, const char *alias)
 }
 
 /*
- * One action on one project: 1 when the enforcing set allows it.  The
- * task context is task_open's (task_routes.c) for a task the caller
- * created: hss:task_issuer and hss:task_subject are its own, the
- * enterprise project the project's default.
+ * One action on one project: 1 when the enforcing set allows it, decided
+ * by gw_pol_decide as the routes decide.  The task context is
+ * task_open's (task_routes.c) for a task the caller created:
+ * hss:task_issuer and hss:task_subject are its own, the enterprise
+ * project the project's default.
  */
 static int
 allowed(const struct reqstate *st, const struct gw_conf_project *p,
         const struct gw_export_req *x, const struct wact *a)
 {
-	const char *issv[1], *subv[1], *projv[1], *regv[1], *epsv[1];
-	struct gw_pol_decision d;
-	struct gw_pol_request preq;
-	struct gw_pol_ctx pctx;
-	struct gw_kv kv[5];
-	size_t nkv = 4;
-	int rc;
+	struct gw_pol_task_ctx tctx;
+	struct gw_pol_verdict v;
+	struct gw_pol_input in;
 
-	memset(&preq, 0, sizeof(preq));
-	preq.claims = st->claims;
-	preq.action = a->action;
-	preq.resource = st->resource;
+	memset(&in, 0, sizeof(in));
+	in.claims = st->claims;
+	in.action = a->action;
+	in.resource = st->resource;
+	in.now_ms = st->req->now_ms;
+	in.client_ip = st->req->client_addr;
 	if (!a->task) {
 		if (x == NULL)
 			return 0;
-		rc = gw_pol_ctx_build(&pctx, x->ctx, x->nctx, st->req->now_ms,
-		                      st->req->client_addr);
+		in.ctx = x->ctx;
+		in.nctx = x->nctx;
 	} else {
-		issv[0] = st->claims->iss;
-		subv[0] = st->claims->sub;
-		projv[0] = p->alias;
-		regv[0] = p->region;
-		kv[0] = (struct gw_kv){"hss:task_issuer", issv, 1};
-		kv[1] = (struct gw_kv){"hss:task_subject", subv, 1};
-		kv[2] = (struct gw_kv){"hss:project", projv, 1};
-		kv[3] = (struct gw_kv){"hss:region", regv, 1};
-		epsv[0] = p->enterprise_project_id;
-		if (epsv[0] != NULL)
-			kv[nkv++] = (struct gw_kv){"hss:enterprise_project_id",
-			                           epsv, 1};
-		rc = gw_pol_ctx_build(&pctx, kv, nkv, st->req->now_ms,
-		                      st->req->client_addr);
+		gw_pol_task_ctx_build(&tctx, st->claims->iss, st->claims->sub,
+		                      p->alias, p->region,
+		                      p->enterprise_project_id);
+		in.ctx = tctx.kv;
+		in.nctx = tctx.n;
+		in.task_iss = st->claims->iss;
+		in.task_sub = st->claims->sub;
 	}
-	if (rc == -1)
+	if (gw_pol_decide(st->snap->pol, &in, &v) == -1)
 		return 0;
-	preq.ctx = pctx.kv;
-	preq.nctx = pctx.n;
-	gw_pol_eval(st->snap->pol, &preq, &d);
-	return d.effect == GW_POL_ALLOW;
+	return v.decision.effect == GW_POL_ALLOW;
 }
 
 /* The caller's claims that some statement reads, as the policy sees them. */

@@ -41,7 +41,7 @@ GH_CLAIMS = {"repository": "acme/images", "repository_id": "812345",
 GL_CLAIMS = {"project_id": "1204", "ref_protected": "true",
              "project_path": "sec/images"}
 K8S_SUB = "system:serviceaccount:security:hss-baseline"
-EXAMPLES = ("ci-github.json", "ci-gitlab.json", "ci-kubernetes.json")
+EXAMPLES = ("62-ci-github.json", "63-ci-gitlab.json", "64-ci-kubernetes.json")
 # whoami's partly allowed caller: task status on staging, nothing else.
 AUDITORS = {"Version": "2012-10-17", "Statement": [{
     "Sid": "AuditorsStatusStaging", "Effect": "Allow",

@@ -355,7 +355,7 @@ static const struct example_case example_cases[] = {
     {"sub=repo:acme/images:ref:refs/heads/main;"
      "iss=https://token.actions.githubusercontent.com;repository_id=812345;"
      "ref=refs/heads/main",
-     OK_CTX, "hss:cn-north-4:demo", GW_POL_ALLOW, "ci-github.json",
+     OK_CTX, "hss:cn-north-4:demo", GW_POL_ALLOW, "62-ci-github.json",
      "GitHubImagesRepoOnMain"},
     {"sub=repo:acme/images:ref:refs/heads/dev;"
      "iss=https://token.actions.githubusercontent.com;repository_id=812345;"
@@ -367,14 +367,14 @@ static const struct example_case example_cases[] = {
      OK_CTX, "hss:cn-north-4:demo", GW_POL_IMPLICIT_DENY, "", ""},
     {"sub=project_path:sec/images:ref_type:branch:ref:main;"
      "iss=https://gitlab.example.com;project_id=1204;ref_protected=true",
-     OK_CTX, "hss:cn-north-4:demo", GW_POL_ALLOW, "ci-gitlab.json",
+     OK_CTX, "hss:cn-north-4:demo", GW_POL_ALLOW, "63-ci-gitlab.json",
      "GitLabImagesProjectProtectedRefs"},
     {"sub=project_path:sec/images:ref_type:branch:ref:wip;"
      "iss=https://gitlab.example.com;project_id=1204;ref_protected=false",
      OK_CTX, "hss:cn-north-4:demo", GW_POL_IMPLICIT_DENY, "", ""},
     {"sub=system:serviceaccount:security:hss-baseline;"
      "iss=https://kubernetes.default.svc.cluster.local",
-     OK_CTX, "hss:cn-north-4:demo", GW_POL_ALLOW, "ci-kubernetes.json",
+     OK_CTX, "hss:cn-north-4:demo", GW_POL_ALLOW, "64-ci-kubernetes.json",
      "KubernetesBaselineCronJob"},
     {"sub=system:serviceaccount:default:default;"
      "iss=https://kubernetes.default.svc.cluster.local",
