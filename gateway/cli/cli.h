@@ -1,6 +1,6 @@
 /*
  * The command line's shared helpers and the subcommands that live outside
- * main.c (policy, audit).  Used by main.c only.
+ * main.c (policy, audit, audit ship).  Used by main.c only.
  */
 #ifndef GW_CLI_H
 #define GW_CLI_H
@@ -22,5 +22,7 @@ int gw_cli_policy(int argc, char *argv[]);
 int gw_cli_audit(int argc, char *argv[]);
 /* hssgw audit report ...; exit status. */
 int gw_cli_audit_report(int argc, char *argv[]);
+/* hssgw audit ship --config FILE: runs until a stop signal; exit status. */
+int gw_cli_audit_ship(int argc, char *argv[]);
 
 #endif

@@ -233,11 +233,15 @@ gw_cli_audit(int argc, char *argv[])
 		return cmd_audit_query(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "report") == 0)
 		return gw_cli_audit_report(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "ship") == 0)
+		return gw_cli_audit_ship(argc - 1, argv + 1);
 	if (gw_cli_help(argc, argv,
 	                "usage: hssgw audit verify|query|report FILE... "
-	                "[OPTIONS]\n"))
+	                "[OPTIONS]\n"
+	                "       hssgw audit ship --config FILE\n"))
 		return 0;
 	fprintf(stderr,
-	        "usage: hssgw audit verify|query|report FILE... [OPTIONS]\n");
+	        "usage: hssgw audit verify|query|report FILE... [OPTIONS]\n"
+	        "       hssgw audit ship --config FILE\n");
 	return 2;
 }

@@ -464,7 +464,8 @@ static const struct cmd {
     {"fields", cmd_fields, "print the HSS field table (Markdown)"},
     {"audit", gw_cli_audit,
      "verify|query|report FILE...: check the chain, print records, or "
-     "write an HTML report"},
+     "write an HTML report; ship --config FILE: send it to the "
+     "collector"},
     {"export", gw_client_export,
      "--url URL --token JWT --project P --out FILE ...: export, poll, "
      "download"},
