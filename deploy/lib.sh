@@ -9,11 +9,12 @@
 # it a minimal root has no trust store for HSS's certificate.
 # libhiredis-dev and redis-server: shared_state (docs/SHARED_STATE.md) and
 # HSSGW_INSTANCES=N ./deploy/local.sh.
+# librelp-dev: hssgw audit ship's RELP client (docs/AUDIT.md, "Shipping").
 # shellcheck disable=SC2034 # used by the scripts that source this file
 HSSGW_PKGS=(build-essential cmake pkg-config libfcgi-dev libfcgi-bin
 	libjson-c-dev libcurl4-openssl-dev libjwt-dev libssl-dev libcmocka-dev
 	nginx-light openssl curl ca-certificates python3 spawn-fcgi
-	libhiredis-dev redis-server)
+	libhiredis-dev redis-server librelp-dev)
 
 # hssgw_install_missing PKG...: installs the packages dpkg does not list as
 # installed; runs apt-get update only when something is missing.

@@ -28,10 +28,13 @@ import runner  # noqa: E402
 ARGS = argparse.Namespace(bin=None, src=None)
 # The runtime packages of deploy/lib.sh's build dependencies.
 RUNTIME = ("libc6", "libfcgi0ldbl", "libjson-c5", "libcurl4", "libjwt0",
+           "librelp0",
            "libssl3", "ca-certificates", "adduser")
 FILES = (
     "usr/sbin/hssgw",
     "lib/systemd/system/hssgw.service",
+    "lib/systemd/system/hssgw-audit-ship.service",
+    "usr/share/hssgw/rsyslog/hssgw-collector.conf",
     "etc/hssgw/hssgw.json",
     "etc/hssgw/policies",
     "etc/logrotate.d/hssgw",
@@ -125,6 +128,11 @@ class Package(unittest.TestCase):
         with open(self.p("lib/systemd/system/hssgw.service")) as f:
             unit = f.read()
         self.assertIn("ExecStart=/usr/sbin/hssgw serve --config "
+                      "/etc/hssgw/hssgw.json", unit)
+        self.assertNotIn("/usr/local", unit)
+        with open(self.p("lib/systemd/system/hssgw-audit-ship.service")) as f:
+            unit = f.read()
+        self.assertIn("ExecStart=/usr/sbin/hssgw audit ship --config "
                       "/etc/hssgw/hssgw.json", unit)
         self.assertNotIn("/usr/local", unit)
 
