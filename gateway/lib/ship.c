@@ -310,6 +310,7 @@ at_eof(struct gw_ship_follow *f, char *err, size_t errlen)
 {
 	struct stat sb, live;
 	int64_t now = gw_now_ms();
+	int r;
 
 	if (fstat(f->fd, &sb) == -1) {
 		snprintf(err, errlen, "%s: %s", f->path, strerror(errno));
@@ -330,10 +331,14 @@ at_eof(struct gw_ship_follow *f, char *err, size_t errlen)
 	if (stat(f->path, &live) == 0 && live.st_dev == f->dev &&
 	    live.st_ino == f->ino)
 		return 0; /* the live file: wait for more */
+	/* A look that found nothing new waits LOCATE_MS before the next;
+	 * one that moved on does not (a backlog of many rotated files). */
 	if (now - f->last_locate_ms < LOCATE_MS)
 		return 0;
-	f->last_locate_ms = now;
-	return locate(f, err, errlen);
+	r = locate(f, err, errlen);
+	if (r == 0)
+		f->last_locate_ms = now;
+	return r;
 }
 
 /* Reads more of the file into the buffer: 1 read some, else at_eof's. */

@@ -261,6 +261,11 @@ class ShipInstances(unittest.TestCase):
         ships = []
         try:
             load = Load(s, 150, workers=3).start()
+            # Records with bytes a syslog daemon likes to escape: DEL,
+            # UTF-8, a backslash (JSON escapes only the C0 controls).
+            for path in ("/v1/%7F%7F", "/v1/%C3%A9t%C3%A9", "/v1/a%5Cb",
+                         "/v1/%E2%80%AE"):
+                self.assertEqual(s.request("GET", path).status, 404)
             for i in (1, 2, 3):
                 cfg = with_ship(s.instance_config(i),
                                 ship_section(s.state, port, "-%d" % i),
