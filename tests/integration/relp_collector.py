@@ -39,7 +39,7 @@ def wait_port(port, timeout=10.0):
 class Collector:
     """rsyslogd -n -f <rendered conf> -i <pid file> on 127.0.0.1:port."""
 
-    def __init__(self, srcdir, state, port=None, sync=True):
+    def __init__(self, srcdir, state, port=None, sync=True, tls=None):
         self.srcdir, self.state = srcdir, state
         self.port = port or free_port()
         self.dir = os.path.join(state, "collected")
@@ -55,9 +55,17 @@ class Collector:
             text = f.read()
         text = text.replace("/var/log/hssgw-collector", self.dir)
         text = text.replace("/var/spool/hssgw-collector", self.spool)
-        text = text.replace('input(type="imrelp" port="2514"',
-                            'input(type="imrelp" port="%d" '
-                            'address="127.0.0.1"' % self.port)
+        # tls: {"ca", "cert", "key", "peer"}: the commented TLS input of
+        # the shipped file, with client certificates checked by name.
+        extra = ""
+        if tls is not None:
+            extra = (' tls="on" tls.caCert="%s" tls.myCert="%s" '
+                     'tls.myPrivKey="%s" tls.authMode="name" '
+                     'tls.permittedPeer=["%s"]' % (
+                         tls["ca"], tls["cert"], tls["key"], tls["peer"]))
+        text = text.replace('\ninput(type="imrelp" port="2514"',
+                            '\ninput(type="imrelp" port="%d" '
+                            'address="127.0.0.1"%s' % (self.port, extra))
         if not sync:
             text = text.replace('sync="on"', 'sync="off"')
         with open(self.conf, "w") as f:

@@ -8,7 +8,8 @@ the collector has every record, byte for byte and in order, duplicates
 only identical, and the collected file verifies; three instances into
 one collector, one verified file each; a collector that answers errors,
 never acknowledges or drops the connection leaves the cursor where it
-was and skips nothing.  Run as
+was and skips nothing; TLS both ways with certificates checked by name.
+Run as
 
     test_ship.py --bin BUILD/bin --src REPO
 
@@ -353,6 +354,90 @@ class ShipInstances(unittest.TestCase):
             self.assertIsNone(rc.check_collected(col.lines("gw-1"), trail))
         finally:
             col.kill()
+
+
+def make_certs(d):
+    """A CA, the collector's certificate (localhost) and a gateway's
+    (gw-client), with the openssl CLI."""
+    os.makedirs(d, exist_ok=True)
+
+    def ossl(*a):
+        subprocess.run(("openssl",) + a, check=True, capture_output=True)
+
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+         d + "/ca.key", "-out", d + "/ca.pem", "-days", "2", "-subj",
+         "/CN=ship test CA")
+    for name in ("localhost", "gw-client"):
+        ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout",
+             "%s/%s.key" % (d, name), "-out", "%s/%s.csr" % (d, name),
+             "-subj", "/CN=" + name)
+        with open("%s/%s.ext" % (d, name), "w") as f:
+            f.write("subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\n"
+                    % name)
+        ossl("x509", "-req", "-in", "%s/%s.csr" % (d, name), "-CA",
+             d + "/ca.pem", "-CAkey", d + "/ca.key", "-CAcreateserial",
+             "-days", "2", "-extfile", "%s/%s.ext" % (d, name), "-out",
+             "%s/%s.pem" % (d, name))
+    return d
+
+
+class ShipTls(unittest.TestCase):
+    """TLS both ways with librelp and imrelp: the collector checks the
+    gateway's certificate by name, the shipper the collector's; a
+    shipper expecting another collector name is refused and its cursor
+    stays."""
+
+    def test_tls_both_ways(self):
+        s = st.Stack(ARGS.bin, ARGS.src)
+        s.start()
+        col = None
+        try:
+            d = make_certs(s.path("relp-tls"))
+            col = rc.Collector(ARGS.src, s.path("tls-col"), tls={
+                "ca": d + "/ca.pem", "cert": d + "/localhost.pem",
+                "key": d + "/localhost.key", "peer": "gw-client"}).start()
+            tok = s.mint(sub="dev-mallory", groups=(st.DENY_GROUP,))
+            for _ in range(20):
+                self.assertEqual(s.export(BODY, token=tok).status, 403)
+            trail = rc.trail_lines(s.path("audit", "audit.jsonl"))
+            last = int(rc.SEQ.match(trail[-1]).group(1))
+            tls = {"tls": True, "tls_ca_file": d + "/ca.pem",
+                   "tls_cert_file": d + "/gw-client.pem",
+                   "tls_key_file": d + "/gw-client.key"}
+            # The wrong collector name first: nothing acknowledged.
+            bad = with_ship(s.config_path, ship_section(
+                s.state, col.port, "-tls", relp="localhost:%d" % col.port,
+                tls_permitted_peers=["other-collector"], timeout_s=2,
+                **tls), s.path("ship-bad.json"))
+            sh = Shipper(s.hssgw, bad, s.path("logs", "ship-bad.log"))
+            sh.start()
+            try:
+                self.assertTrue(wait_for(lambda: rc.read_metrics(s.path(
+                    "ship-tls.prom")).get("hssgw_audit_ship_failures_total",
+                                          0) >= 1, 15), sh.tail())
+            finally:
+                sh.kill()
+            self.assertFalse(os.path.exists(s.path("ship-tls.cursor")))
+            self.assertEqual(col.lines(s.config.get("instance") or
+                                       json.loads(trail[0])["instance"]),
+                             [])
+            good = with_ship(s.config_path, ship_section(
+                s.state, col.port, "-tls", relp="localhost:%d" % col.port,
+                **tls), s.path("ship-good.json"))
+            sh = Shipper(s.hssgw, good, s.path("logs", "ship-good.log"))
+            sh.start()
+            try:
+                self.assertTrue(wait_for(lambda: (rc.read_json(s.path(
+                    "ship-tls.cursor")) or {}).get("seq") == last, 20),
+                    sh.tail() + col.log_tail())
+            finally:
+                sh.kill()
+            inst = json.loads(trail[0])["instance"]
+            self.assertIsNone(rc.check_collected(col.lines(inst), trail))
+        finally:
+            if col is not None:
+                col.kill()
+            s.stop()
 
 
 class ShipConfig(unittest.TestCase):
