@@ -406,6 +406,16 @@ take(struct gw_ship_follow *f, size_t nl, struct gw_ship_rec *rec, char *err,
 	if (f->next == 0)
 		f->next = seq;
 	if (seq < f->next) {
+		/* Passing the acknowledged record itself: it must be the one
+		 * the collector has, or the trail was rewritten or replaced. */
+		if (seq == f->next - 1 && f->have_prev &&
+		    strcmp(rec->hash, f->prev) != 0) {
+			snprintf(err, errlen,
+			         "%s: seq %lld is not the record the collector "
+			         "acknowledged (the trail was rewritten)",
+			         f->path, seq);
+			return -1;
+		}
 		f->pos = nl + 1;
 		return 0;
 	}
