@@ -58,7 +58,7 @@ def row(args, state, trail, last, sync, batch):
     try:
         while True:
             c = rc.read_json(os.path.join(d, "ship.cursor")) or {}
-            if c.get("seq") == last:
+            if c.get("seq", 0) >= last:
                 break
             if p.poll() is not None or time.monotonic() - t0 > 600:
                 raise SystemExit("shipper stopped or too slow; see %s" % d)
