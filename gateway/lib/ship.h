@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "audit.h"
+#include "audit.h" /* GW_AUDIT_HASH_HEX only: ship.c calls nothing of it */
 
 /*
  * The longest record shipped: the collector's maxMessageSize is 4 MiB
