@@ -246,6 +246,7 @@ locate(struct gw_ship_follow *f, char *err, size_t errlen)
 	int fd, best_fd = -1;
 	DIR *d;
 
+	memset(&best_sb, 0, sizeof(best_sb));
 	d = opendir(f->dir);
 	if (d == NULL) {
 		snprintf(err, errlen, "%s: %s", f->dir, strerror(errno));
