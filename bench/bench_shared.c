@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "budget.h"
+#include "cache.h"
 #include "config.h"
 #include "gw.h"
 #include "shared.h"

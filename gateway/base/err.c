@@ -1,7 +1,7 @@
 /*
  * The one table that maps the error vocabulary to HTTP status, a stable
  * machine-readable code and a short description.  Codes are a public
- * contract (README "Error codes"): never renumber, only add.
+ * contract (docs/openapi.yaml, "Error codes"): never renumber, only add.
  */
 #include "gw.h"
 

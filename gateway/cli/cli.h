@@ -1,11 +1,16 @@
 /*
  * The command line's shared helpers and the subcommands that live outside
- * main.c (policy, audit, audit ship).  Used by main.c only.
+ * main.c (policy, audit, audit ship, the translate output).  Used by main.c
+ * only.
  */
 #ifndef GW_CLI_H
 #define GW_CLI_H
 
 #include <stddef.h>
+
+#include "gw.h"
+
+struct gw_config;
 
 /* Caps what a subcommand reads from standard input. */
 #define STDIN_MAX (1024 * 1024)
@@ -24,5 +29,23 @@ int gw_cli_audit(int argc, char *argv[]);
 int gw_cli_audit_report(int argc, char *argv[]);
 /* hssgw audit ship --config FILE: runs until a stop signal; exit status. */
 int gw_cli_audit_ship(int argc, char *argv[]);
+
+/* The translate output (cli_translate.c). */
+/*
+ * Translates a simplified request for `hssgw translate`: on success the
+ * upstream request JSON (token redacted) into out and 0; on failure the
+ * error JSON into out and 1.  -1 on internal failure.
+ */
+int gw_cli_translate(const struct gw_config *, const char *body, size_t len,
+                     struct gw_buf *out);
+/*
+ * For `hssgw translate --handle`: the HSS status request of the task a
+ * handle names, and with file_id (NULL: left out) its download request,
+ * as {"status": ..., "download": ...} into out (secrets redacted), built
+ * as the server builds them; 0, 1 with a reason in out when the handle
+ * does not open with the config's tasks.handle_key_file, -1 on failure.
+ */
+int gw_cli_translate_task(const struct gw_config *, const char *handle,
+                          const char *file_id, struct gw_buf *out);
 
 #endif

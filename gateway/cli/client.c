@@ -2,7 +2,10 @@
  * "hssgw export": export, poll, download (client.h, docs/TASKS.md).  One
  * run owns one upstream handle and the output file; nothing outlives it.
  * The file is written to FILE.part and renamed to FILE only once every
- * announced byte arrived, so FILE is never a truncated download.  HTTP
+ * announced byte arrived, so FILE is never a truncated download: an
+ * answer that announces no length (close-delimited or chunked: a cut
+ * cannot be told from the end) or an empty one is refused, and FILE and
+ * its directory are fsynced before the client says done.  HTTP
  * goes through upstream.c (gw_up_send, gw_up_stream) rather than a second
  * libcurl user: same TLS verification, caps and timeouts as the gateway.
  * The token travels only in the Authorization header (a secret header,
@@ -58,6 +61,7 @@ struct run {
 struct part {
 	int fd;
 	long long want, got;
+	const char *why; /* the head refused the answer: the reason */
 };
 
 static const struct option longopts[] = {
@@ -349,7 +353,15 @@ part_head(void *arg, const char *content_type, long long length)
 
 	(void)content_type;
 	p->want = length;
-	return 0;
+	/* The gateway always sends HSS's Content-Length; without one (a
+	 * proxy that changed the framing, a broken server) the end of the
+	 * body cannot be told from a cut (issue 21). */
+	if (length < 0)
+		p->why = "the answer announced no length; refusing a download "
+		         "whose end cannot be checked";
+	else if (length == 0)
+		p->why = "the answer is empty";
+	return p->why != NULL ? -1 : 0;
 }
 
 static int
@@ -420,6 +432,31 @@ part_create(struct run *r)
 	return 0;
 }
 
+/* fsync(2) of the directory that holds path, so a rename into it lasts.
+ * 0 or -1. */
+static int
+sync_dir(const char *path)
+{
+	char dir[URL_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd, rc;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if ((size_t)(slash - path) < sizeof(dir))
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	else
+		return -1;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
 /* Streams the file to OUT.part, then renames it to OUT; 0 or -1. */
 static int
 download(struct run *r)
@@ -441,15 +478,25 @@ download(struct run *r)
 	sink.arg = &p;
 	if (gw_up_stream(r->up, &r->conf, q, &sink, FILE_MAX, 600000, &resp,
 	                 &f) != GW_OK) {
-		fprintf(stderr, "hssgw export: download: %s\n", f.msg);
+		fprintf(stderr, "hssgw export: download: %s\n",
+		        p.why != NULL ? p.why : f.msg);
 		goto out;
 	}
 	if (resp.status != 200) {
 		server_error("download", &resp);
 		goto out;
 	}
-	if ((p.want >= 0 && p.got != p.want) || fsync(p.fd) == -1) {
-		fprintf(stderr, "hssgw export: download incomplete\n");
+	/* Known, nonzero and equal: nothing else is renamed into place. */
+	if (p.want <= 0 || p.got != p.want) {
+		fprintf(stderr,
+		        "hssgw export: download incomplete: %lld of %lld "
+		        "bytes\n",
+		        p.got, p.want);
+		goto out;
+	}
+	if (fsync(p.fd) == -1) {
+		fprintf(stderr, "hssgw export: %s: %s\n", r->part_path,
+		        strerror(errno));
 		goto out;
 	}
 	r->part_fd = -1;
@@ -462,8 +509,13 @@ download(struct run *r)
 		        strerror(errno));
 		goto out;
 	}
-	fprintf(stderr, "hssgw export: %lld bytes in %s\n", p.got, r->o->out);
 	r->part_path[0] = '\0'; /* renamed: nothing left to remove */
+	if (sync_dir(r->o->out) == -1) {
+		fprintf(stderr, "hssgw export: %s: directory not synced: %s\n",
+		        r->o->out, strerror(errno));
+		goto out;
+	}
+	fprintf(stderr, "hssgw export: %lld bytes in %s\n", p.got, r->o->out);
 	rc = 0;
 out:
 	gw_upresp_reset(&resp);

@@ -18,7 +18,7 @@
 #include "cli.h"
 #include "client.h"
 #include "config.h"
-#include "fcgi.h"
+#include "daemon.h"
 #include "gw.h"
 #include "jwtv.h"
 #include "pipeline.h"
@@ -93,15 +93,15 @@ cmd_serve(int argc, char *argv[])
 		fprintf(stderr, "hssgw: cannot disable core dumps\n");
 		return 1;
 	}
-	gw = gw_gw_open(path, err, sizeof(err));
+	gw = gw_gateway_open(path, err, sizeof(err));
 	if (gw == NULL) {
 		fprintf(stderr, "hssgw: %s\n", err);
 		return 1;
 	}
-	rc = gw_fcgi_serve(gw, err, sizeof(err));
+	rc = gw_daemon_run(gw, err, sizeof(err));
 	if (rc != 0)
 		fprintf(stderr, "hssgw: %s\n", err);
-	gw_gw_free(gw);
+	gw_gateway_free(gw);
 	return rc == 0 ? 0 : 1;
 }
 
@@ -186,7 +186,7 @@ translate_task(const struct gw_config *conf, const char *handle,
 	int rc;
 
 	gw_buf_init(&out, STDIN_MAX * 4);
-	rc = gw_pipe_translate_task(conf, handle, file_id, &out);
+	rc = gw_cli_translate_task(conf, handle, file_id, &out);
 	if (rc == 0)
 		printf("%s\n", out.p);
 	else
@@ -250,7 +250,7 @@ cmd_translate(int argc, char *argv[])
 		        STDIN_MAX);
 		goto out;
 	}
-	rc = gw_pipe_translate(conf, in, len, &out);
+	rc = gw_cli_translate(conf, in, len, &out);
 	if (rc == -1) {
 		fprintf(stderr, "hssgw: translation failed\n");
 		rc = 1;

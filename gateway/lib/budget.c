@@ -1,5 +1,5 @@
 /*
- * Upstream budget and caches (budget.h).  Each bucket is a sliding-window
+ * Upstream budget (budget.h).  Each bucket is a sliding-window
  * log: per_minute slots holding its last grants' times (a grant's time
  * moves to its call's completion, gw_budget_done), each with the caller
  * that got it.  A call is granted only while fewer than per_minute of
@@ -22,6 +22,35 @@
 
 #define BUCKET_KEY_MAX 160
 #define CALLER_MAX     256
+
+int
+gw_budget_caller_key(const char *iss, const char *who,
+                     char out[GW_BUDGET_CALLER_KEY_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[32];
+	size_t li = strlen(iss), lw = strlen(who), i;
+	char *buf;
+	int rc;
+
+	out[0] = '\0';
+	buf = malloc(li + 1 + lw);
+	if (buf == NULL)
+		return -1;
+	memcpy(buf, iss, li);
+	buf[li] = '\0';
+	memcpy(buf + li + 1, who, lw);
+	rc = gw_sha256(buf, li + 1 + lw, md);
+	free(buf);
+	if (rc == -1)
+		return -1;
+	for (i = 0; i < sizeof(md); i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[GW_BUDGET_CALLER_KEY_LEN] = '\0';
+	return 0;
+}
 
 struct grant {
 	int64_t t;   /* granted, or moved to the call's completion */
@@ -323,123 +352,4 @@ gw_budget_refund(struct gw_budget *g, const char *bucket, const char *caller)
 		latest->id = 0;
 	}
 	pthread_mutex_unlock(&g->lock);
-}
-
-struct centry {
-	char *key;
-	char *value;
-	int64_t expires;
-};
-
-struct gw_cache {
-	pthread_mutex_t lock;
-	struct centry e[GW_CACHE_ENTRIES];
-};
-
-struct gw_cache *
-gw_cache_new(void)
-{
-	struct gw_cache *c = calloc(1, sizeof(struct gw_cache));
-
-	if (c != NULL)
-		pthread_mutex_init(&c->lock, NULL);
-	return c;
-}
-
-static void
-centry_clear(struct centry *e)
-{
-	free(e->key);
-	free(e->value);
-	memset(e, 0, sizeof(*e));
-}
-
-void
-gw_cache_free(struct gw_cache *c)
-{
-	size_t i;
-
-	if (c == NULL)
-		return;
-	for (i = 0; i < GW_CACHE_ENTRIES; i++)
-		centry_clear(&c->e[i]);
-	pthread_mutex_destroy(&c->lock);
-	free(c);
-}
-
-static struct centry *
-cfind(struct gw_cache *c, const char *key)
-{
-	size_t i;
-
-	for (i = 0; i < GW_CACHE_ENTRIES; i++)
-		if (c->e[i].key != NULL && strcmp(c->e[i].key, key) == 0)
-			return &c->e[i];
-	return NULL;
-}
-
-char *
-gw_cache_get(struct gw_cache *c, const char *key, int64_t now)
-{
-	struct centry *e;
-	char *v = NULL;
-
-	if (c == NULL || key == NULL)
-		return NULL;
-	pthread_mutex_lock(&c->lock);
-	e = cfind(c, key);
-	if (e != NULL && now < e->expires)
-		v = strdup(e->value);
-	pthread_mutex_unlock(&c->lock);
-	return v;
-}
-
-int
-gw_cache_put(struct gw_cache *c, const char *key, const char *value,
-             int64_t now, int64_t ttl, int add_only)
-{
-	struct centry *e, *victim = NULL;
-	char *k = NULL, *v = NULL;
-	size_t i;
-	int rc = -1;
-
-	if (c == NULL || key == NULL || value == NULL || ttl < 1 ||
-	    strnlen(key, GW_CACHE_KEY_MAX + 1) > GW_CACHE_KEY_MAX ||
-	    strnlen(value, GW_CACHE_VALUE_MAX + 1) > GW_CACHE_VALUE_MAX)
-		return -1;
-	k = strdup(key);
-	v = strdup(value);
-	if (k == NULL || v == NULL)
-		goto out;
-	pthread_mutex_lock(&c->lock);
-	e = cfind(c, key);
-	if (e != NULL && add_only && now < e->expires) {
-		pthread_mutex_unlock(&c->lock);
-		rc = 1;
-		goto out;
-	}
-	if (e == NULL)
-		for (i = 0; i < GW_CACHE_ENTRIES; i++) {
-			struct centry *x = &c->e[i];
-
-			if (x->key == NULL || now >= x->expires) {
-				victim = x;
-				break;
-			}
-			if (victim == NULL || x->expires < victim->expires)
-				victim = x;
-		}
-	else
-		victim = e;
-	centry_clear(victim);
-	victim->key = k;
-	victim->value = v;
-	victim->expires = now + ttl;
-	k = v = NULL;
-	pthread_mutex_unlock(&c->lock);
-	rc = 0;
-out:
-	free(k);
-	free(v);
-	return rc;
 }

@@ -6,11 +6,8 @@
  * (a subject, or a claim such as team) gets a fair share:
  * ceil(per_minute / callers seen in the last minute) calls a minute, so
  * one busy pipeline cannot starve the rest.
- * Also two small TTL caches that save budget: identical exports within a
- * window share one task (coalescing) and status answers are reused for
- * a while.  Thread-safe (one mutex each); time is passed in (now_ms), so
- * tests drive the clock.  Keys and values are copied; nothing secret may
- * be put in (callers key by the redacted request).
+ * The caches that also save budget are cache.h.  Thread-safe (one
+ * mutex); time is passed in (now_ms), so tests drive the clock.
  */
 #ifndef GW_BUDGET_H
 #define GW_BUDGET_H
@@ -39,12 +36,21 @@
 #define GW_BUDGET_BUCKETS    256 /* (credentials, API) pairs */
 #define GW_BUDGET_CALLERS    64  /* callers tracked per bucket */
 #define GW_BUDGET_PER_MINUTE 600 /* HSS's total per API (section 6) */
-#define GW_CACHE_ENTRIES     256
-#define GW_CACHE_KEY_MAX     65536
-#define GW_CACHE_VALUE_MAX   65536
 
 struct gw_budget;
-struct gw_cache;
+
+/* The length of gw_budget_caller_key's key, in hex digits. */
+#define GW_BUDGET_CALLER_KEY_LEN 64
+
+/*
+ * The fair-share key of a caller: the hex SHA-256 of issuer, a NUL and
+ * who (a subject or a claim value), so callers of any length stay apart
+ * (cutting "iss sub" at 255 bytes merged two long subjects with a common
+ * prefix into one share, issue 21) and none is longer than a key may be.
+ * 0, or -1 with out empty.
+ */
+int gw_budget_caller_key(const char *iss, const char *who,
+                         char out[GW_BUDGET_CALLER_KEY_LEN + 1]);
 
 /* A budget of per_minute (1..600) calls per bucket; NULL on bad input. */
 struct gw_budget *gw_budget_new(long long per_minute);
@@ -99,22 +105,5 @@ void gw_budget_refused(struct gw_budget *, const char *bucket);
  */
 void gw_budget_peek(struct gw_budget *, const char *bucket, int64_t now_ms,
                     long long *left, unsigned long long *refused);
-
-/* A cache of at most GW_CACHE_ENTRIES entries; NULL on ENOMEM. */
-struct gw_cache *gw_cache_new(void);
-/* Frees a cache; accepts NULL. */
-void gw_cache_free(struct gw_cache *);
-/*
- * The value cached under key and unexpired at now_ms, as a copy the
- * caller frees; NULL when absent, expired or on ENOMEM.
- */
-char *gw_cache_get(struct gw_cache *, const char *key, int64_t now_ms);
-/*
- * Caches a copy of value under key until now_ms + ttl_ms, replacing what
- * was there; when full, the entry nearest expiry goes.  0 or -1 (bounds,
- * ENOMEM).  With add_only, an unexpired entry is kept and 1 returned.
- */
-int gw_cache_put(struct gw_cache *, const char *key, const char *value,
-                 int64_t now_ms, int64_t ttl_ms, int add_only);
 
 #endif

@@ -866,7 +866,7 @@ gw_conf_load(const char *path, char *err, size_t errlen)
 	}
 	conf->path = strdup(path);
 	/* One request per thread, held through fdatasync and HSS calls:
-	 * sized for 32 concurrent clients (README, "Sizing"). */
+	 * sized for 32 concurrent clients (hssgw(8), SIZING). */
 	conf->threads = 32;
 	conf->max_body_bytes = 65536;
 	conf->request_read_timeout_ms = 5000;

@@ -1193,3 +1193,43 @@ gw_cred_refreshes(const struct gw_cred *c, unsigned long long *ok,
 	*failed = atomic_load_explicit(&((struct gw_cred *)c)->fetch_failed,
 	                               memory_order_relaxed);
 }
+
+static const struct gw_cred_header cred_headers[] = {
+    {"token_file", "X-Auth-Token", "<redacted>", 1},
+    {"iam_password", "X-Auth-Token", "<redacted>", 1},
+    {"iam_agency", "X-Auth-Token", "<redacted>", 1},
+    {"aksk", "X-Sdk-Date", "<YYYYMMDDTHHMMSSZ at send time>", 0},
+    {"aksk", "X-Project-Id", NULL, 0},
+    {"aksk", "Authorization", "<redacted>", 1},
+};
+
+const struct gw_cred_header *
+gw_cred_headers(size_t *n)
+{
+	*n = sizeof(cred_headers) / sizeof(cred_headers[0]);
+	return cred_headers;
+}
+
+int
+gw_cred_show_headers(struct gw_upreq *req, const char *type,
+                     const char *project_id)
+{
+	const struct gw_cred_header *h;
+	const char *v;
+	size_t i;
+	int found = 0;
+
+	if (req == NULL || type == NULL)
+		return -1;
+	for (i = 0; i < sizeof(cred_headers) / sizeof(cred_headers[0]); i++) {
+		h = &cred_headers[i];
+		if (strcmp(h->type, type) != 0)
+			continue;
+		found = 1;
+		v = h->shown != NULL ? h->shown : project_id;
+		if (v == NULL ||
+		    gw_upreq_set_header(req, h->name, v, h->secret) == -1)
+			return -1;
+	}
+	return found ? 0 : -1;
+}

@@ -84,4 +84,27 @@ int gw_cred_expiry(struct gw_cred *, const char *project_id, int64_t *exp_ms);
 void gw_cred_refreshes(const struct gw_cred *, unsigned long long *ok,
                        unsigned long long *failed);
 
+/*
+ * The headers each credential type adds at send time, one row per header,
+ * as shown without sending ("hssgw translate"): shown is "<redacted>" for a
+ * secret, a placeholder for the signing time, NULL for the project id
+ * (no secret).  The one table of them; static, never freed.
+ */
+struct gw_cred_header {
+	const char *type; /* the credentials entry's type, e.g. "aksk" */
+	const char *name; /* e.g. "X-Auth-Token" */
+	const char *shown;
+	int secret;
+};
+
+/* The table above and its length in *n; never NULL. */
+const struct gw_cred_header *gw_cred_headers(size_t *n);
+/*
+ * Adds type's headers to req as shown (placeholders, never a secret;
+ * project_id where shown is NULL).  0, or -1 when type has no row (a
+ * request that could not be sent) or on ENOMEM.
+ */
+int gw_cred_show_headers(struct gw_upreq *req, const char *type,
+                         const char *project_id);
+
 #endif

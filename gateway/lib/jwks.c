@@ -92,6 +92,7 @@ struct gw_jwks_src {
 	char *uri; /* jwks_uri in use (configured or discovered) */
 	int64_t last_ok_s, next_s, last_kid_s;
 	int busy;
+	int kid_wanted; /* an unknown kid asked the next tick to refetch */
 	char last_error[ERR_MAX];
 	struct gw_jwks_stats st;
 };
@@ -940,17 +941,21 @@ gw_jwks_src_tick(struct gw_jwks_src *src, int64_t now_s, char *err,
 	uint64_t bad = 0;
 	int go = 0, ok, failed = 0;
 
+	int kid = 0;
+
 	pthread_mutex_lock(&src->mu);
-	if (!src->busy && now_s >= src->next_s &&
+	if (!src->busy && (now_s >= src->next_s || src->kid_wanted) &&
 	    (src->c.jwks_uri != NULL || src->c.discovery_url != NULL)) {
 		src->busy = 1;
 		go = 1;
+		kid = src->kid_wanted;
+		src->kid_wanted = 0;
 		bad = src->st.fetches[GW_JWKS_ERROR] +
 		      src->st.fetches[GW_JWKS_REJECTED];
 	}
 	pthread_mutex_unlock(&src->mu);
 	if (go)
-		fetch(src, now_s, 0);
+		fetch(src, now_s, kid);
 	pthread_mutex_lock(&src->mu);
 	ok = usable(src, now_s);
 	failed = go && src->st.fetches[GW_JWKS_ERROR] +
@@ -974,23 +979,21 @@ gw_jwks_src_unknown_kid(struct gw_jwks_src *src, int64_t now_s)
 {
 	int go = 0;
 
+	/* Only scheduled: the worker answers its token at once, and the
+	 * refresher (gw_jwks_src_tick, once a second) does discovery and the
+	 * fetch, up to connect + fetch timeouts off the request path. */
 	pthread_mutex_lock(&src->mu);
 	if (src->c.jwks_uri == NULL && src->c.discovery_url == NULL)
 		go = 0;
-	else if (src->busy || (src->last_kid_s != 0 &&
-	                       now_s - src->last_kid_s < GW_JWKS_KID_REFETCH_S))
+	else if (src->busy || src->kid_wanted ||
+	         (src->last_kid_s != 0 &&
+	          now_s - src->last_kid_s < GW_JWKS_KID_REFETCH_S))
 		src->st.fetches[GW_JWKS_LIMITED]++;
 	else {
-		src->busy = 1;
+		src->kid_wanted = 1;
 		src->last_kid_s = now_s;
 		go = 1;
 	}
-	pthread_mutex_unlock(&src->mu);
-	if (!go)
-		return 0;
-	fetch(src, now_s, 1);
-	pthread_mutex_lock(&src->mu);
-	go = src->last_ok_s == now_s;
 	pthread_mutex_unlock(&src->mu);
 	return go;
 }

@@ -133,9 +133,11 @@ struct gw_jwks_set *gw_jwks_src_get(struct gw_jwks_src *, int64_t now_s);
 int gw_jwks_src_tick(struct gw_jwks_src *, int64_t now_s, char *err,
                      size_t errlen);
 /*
- * A token named a kid the set lacks: refetch now unless a fetch is in
- * flight or one ran in the last GW_JWKS_KID_REFETCH_S seconds.  The wait
- * is bounded by the fetch timeouts.  1 if a new set was installed, else 0.
+ * A token named a kid the set lacks: asks the next gw_jwks_src_tick to
+ * refetch, unless a fetch is in flight or one was asked in the last
+ * GW_JWKS_KID_REFETCH_S seconds.  Never waits (the token is refused now;
+ * a later one with that kid verifies once the set arrived).  1 if a
+ * refetch was scheduled, else 0.
  */
 int gw_jwks_src_unknown_kid(struct gw_jwks_src *, int64_t now_s);
 /* Takes the set and timing of old when both fetch the same URLs. */

@@ -1,9 +1,11 @@
 /*
  * Internal to JWT verification: for jwtv*.c / jwt_*.c only, never included
  * anywhere else (the public API is jwtv.h).  It holds the pinned algorithm
- * table (defined in jwtv.c) and the functions jwtv.c, jwt_claims.c and
- * jwt_mint.c call across files, all named jwt_*.  It must stay free of
- * <jwt.h>: libjwt's names for the algorithms are kept in jwtv.c.
+ * table (defined in jwtv.c) and the functions jwtv.c, jwt_json.c,
+ * jwt_claims.c and jwt_mint.c call across files, all named jwt_*; calls
+ * go one way: jwtv.c -> jwt_claims.c, both -> jwt_json.c.  It must
+ * stay free of <jwt.h>: libjwt's names for the algorithms are kept in
+ * jwtv.c.
  */
 #ifndef GW_JWTV_INT_H
 #define GW_JWTV_INT_H
@@ -55,6 +57,7 @@ int jwt_alg_lookup(const char *name);
 /* Checks that a key's type matches its pinned alg. */
 int jwt_check_pkey(EVP_PKEY *pkey, enum alg alg, char *err, size_t errlen);
 /*
+ * The strict JSON readers (jwt_json.c).
  * Parses JSON text into an object, strictly (no NUL, valid UTF-8, no
  * \u0000, nothing after it); NULL if it is anything else.
  */

@@ -97,6 +97,18 @@ _Static_assert(sizeof(class_label) / sizeof(class_label[0]) == 6,
 _Static_assert(sizeof(route_name) / sizeof(route_name[0]) == GW_MET_ROUTE__MAX,
                "every route needs a name");
 
+static const char *const fcgi_name[GW_MET_FCGI__MAX] = {
+    [GW_MET_FCGI_MALFORMED] = "malformed",
+    [GW_MET_FCGI_FOREIGN_ID] = "foreign_id",
+    [GW_MET_FCGI_ORDER] = "out_of_order",
+    [GW_MET_FCGI_MANAGEMENT] = "management",
+    [GW_MET_FCGI_ABORTED] = "aborted",
+    [GW_MET_FCGI_GONE] = "peer_gone",
+    [GW_MET_FCGI_EXPIRED] = "expired",
+};
+_Static_assert(sizeof(fcgi_name) / sizeof(fcgi_name[0]) == GW_MET_FCGI__MAX,
+               "every FastCGI rejection needs a name");
+
 #define NCODE (GW_ERR__MAX + 1) /* the last: HSS's answer passed through */
 
 struct gw_metrics {
@@ -110,6 +122,7 @@ struct gw_metrics {
 	struct hist audit_sync;
 	counter jwt[GW_MET_JWT__MAX];
 	counter reloads[GW_MET_RESULT__MAX];
+	counter fcgi_rejected[GW_MET_FCGI__MAX];
 };
 
 static void
@@ -258,6 +271,13 @@ gw_metrics_reload(struct gw_metrics *m, int ok)
 {
 	if (m != NULL)
 		inc(&m->reloads[ok ? GW_MET_OK : GW_MET_FAILED]);
+}
+
+void
+gw_metrics_fcgi_rejected(struct gw_metrics *m, enum gw_met_fcgi r)
+{
+	if (m != NULL && (unsigned)r < GW_MET_FCGI__MAX)
+		inc(&m->fcgi_rejected[r]);
 }
 
 /* ---- the text format ------------------------------------------------ */
@@ -496,6 +516,10 @@ gw_metrics_write(const struct gw_metrics *m, struct gw_buf *b)
 	labelled(b, "hssgw_config_reloads_total",
 	         "Configuration reloads (SIGHUP), by result.", "result",
 	         result_name, m->reloads, GW_MET_RESULT__MAX);
+	labelled(b, "hssgw_fcgi_rejected_total",
+	         "FastCGI connections closed by the front before any worker "
+	         "ran them, by reason.",
+	         "reason", fcgi_name, m->fcgi_rejected, GW_MET_FCGI__MAX);
 }
 
 /* ---- process_* (Prometheus "Writing client libraries") ------------- */

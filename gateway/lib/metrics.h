@@ -54,6 +54,19 @@ enum gw_met_jwt {
 
 enum gw_met_result { GW_MET_OK, GW_MET_FAILED, GW_MET_RESULT__MAX };
 
+/* hssgw_fcgi_rejected_total{reason}: FastCGI connections the front closed
+ * before any worker ran them (server/fcgi.c). */
+enum gw_met_fcgi {
+	GW_MET_FCGI_MALFORMED,  /* not version 1, or a bad BEGIN_REQUEST */
+	GW_MET_FCGI_FOREIGN_ID, /* a record of another request id */
+	GW_MET_FCGI_ORDER,      /* a record out of the request's order */
+	GW_MET_FCGI_MANAGEMENT, /* a management record (request id 0) */
+	GW_MET_FCGI_ABORTED,    /* FCGI_ABORT_REQUEST */
+	GW_MET_FCGI_GONE,       /* queued, and the peer closed meanwhile */
+	GW_MET_FCGI_EXPIRED,    /* queued past request_read_timeout_ms */
+	GW_MET_FCGI__MAX
+};
+
 struct gw_metrics;
 
 /* A zeroed registry; NULL on ENOMEM. */
@@ -83,6 +96,7 @@ void gw_metrics_audit_record(struct gw_metrics *, int ok);
 void gw_metrics_audit_sync(void *metrics, int64_t latency_us);
 void gw_metrics_jwt(struct gw_metrics *, enum gw_met_jwt);
 void gw_metrics_reload(struct gw_metrics *, int ok);
+void gw_metrics_fcgi_rejected(struct gw_metrics *, enum gw_met_fcgi);
 
 /*
  * Writing.  A scrape writes each family once: gw_met_family (HELP and

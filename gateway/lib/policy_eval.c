@@ -4,8 +4,8 @@
  * Conditions, NotAction, NotResource, NotPrincipal and policy variables
  * follow AWS IAM's documented semantics.  Only the statements the
  * pre-filter (policy_index.c) leaves are visited; each key's request
- * values are resolved and parsed once per request, each distinct element
- * evaluated once (memo ids).  Also the set's accessors and
+ * values are resolved once per request (policy_lookup.c) and parsed once, each
+ * distinct element evaluated once (memo ids).  Also the set's accessors and
  * gw_pol_ctx_build.  It must never allocate, log or do I/O (gw_pol_explain,
  * for the CLI, is the one exception, through pol_run's explainer), and
  * never change the set.
@@ -26,78 +26,6 @@ static const char *const effect_names[GW_POL_EFFECT__MAX] = {
 _Static_assert(sizeof(effect_names) / sizeof(effect_names[0]) ==
                    GW_POL_EFFECT__MAX,
                "one name per effect");
-
-static void
-resolve_claim(const struct gw_claims *cl, const char *name, int exact,
-              struct view *vw)
-{
-	size_t i;
-
-	if (cl == NULL)
-		return;
-	/* Condition keys are case-insensitive in IAM, claims included. */
-	for (i = 0; i < cl->n; i++) {
-		if (cl->v[i].name == NULL ||
-		    !pol_name_eq(cl->v[i].name, name, exact))
-			continue;
-		if (cl->v[i].values == NULL)
-			return;
-		vw->v = (const char *const *)cl->v[i].values;
-		vw->n = cl->v[i].nvalues;
-		return;
-	}
-	/* iss, sub and jti also live in their own fields. */
-	if (pol_name_eq(name, "iss", exact))
-		vw->one = cl->iss;
-	else if (pol_name_eq(name, "sub", exact))
-		vw->one = cl->sub;
-	else if (pol_name_eq(name, "jti", exact))
-		vw->one = cl->jti;
-	if (vw->one != NULL) {
-		vw->v = &vw->one;
-		vw->n = 1;
-	}
-}
-
-static struct view *
-resolve(struct ev *e, size_t k)
-{
-	const struct keydef *kd = &e->set->keys[k];
-	struct view *vw = &e->views[k];
-	size_t i;
-
-	e->done[k] = 1;
-	memset(vw, 0, sizeof(*vw));
-	if (kd->src != KS_CTX) {
-		resolve_claim(e->req->claims, kd->name + 4,
-		              kd->src == KS_PCLAIM, vw);
-		if (vw->n > 0 && vw->v[0] != NULL)
-			vw->len0 = strlen(vw->v[0]);
-		return vw;
-	}
-	for (i = 0; i < e->req->nctx; i++) {
-		if (e->req->ctx[i].key == NULL ||
-		    !pol_ieq(e->req->ctx[i].key, kd->name))
-			continue;
-		if (e->req->ctx[i].values != NULL) {
-			vw->v = e->req->ctx[i].values;
-			vw->n = e->req->ctx[i].nvalues;
-		}
-		break;
-	}
-	if (vw->n > 0 && vw->v[0] != NULL)
-		vw->len0 = strlen(vw->v[0]);
-	return vw;
-}
-
-/* A key's values, resolved on first use and then read from the cache. */
-struct view *
-pol_lookup(struct ev *e, size_t k)
-{
-	if (e->done[k])
-		return &e->views[k];
-	return resolve(e, k);
-}
 
 /*
  * Substitutes a pattern's variables into buf/w (cap bytes each).  A

@@ -2,10 +2,11 @@
  * Internal to the policy engine: for gateway/lib/policy*.c only, never
  * included anywhere else (the public API is policy.h).  It holds the
  * compiled set's structures, shared by compiling (policy_compile.c,
- * policy_cond.c), matching (policy_match.c), the pre-filter
- * (policy_index.c), evaluation (policy_eval.c) and explain/check
- * (policy_explain.c), and the functions they call across files, all named
- * pol_*.
+ * policy_cond.c), matching (policy_match.c), the request's key values
+ * (policy_lookup.c), the pre-filter (policy_index.c), evaluation
+ * (policy_eval.c) and explain/check (policy_explain.c), and the functions
+ * they call across files, all named pol_*.  Calls go one way: eval ->
+ * index -> lookup, eval -> lookup.
  */
 #ifndef GW_POLICY_INT_H
 #define GW_POLICY_INT_H
@@ -307,8 +308,10 @@ pol_bytes_eq(const char *a, const char *b, size_t n)
 	return 1;
 }
 
-/* policy_eval.c: evaluation, and the value parsers compiling shares. */
+/* policy_lookup.c: a key's request values, resolved on first use. */
 struct view *pol_lookup(struct ev *e, size_t k);
+
+/* policy_eval.c: evaluation, and the value parsers compiling shares. */
 void pol_run(const struct gw_pol_set *set, const struct gw_pol_request *req,
              struct gw_pol_decision *out, struct explainer *x);
 int pol_parse_ip(const char *s, struct cidr *out);

@@ -9,9 +9,6 @@
  * creator is the pipeline's question (policy action hss:ActForSubject);
  * this module only says who created it.  Verification is constant time
  * and every failure looks the same.  Never returns or logs the key.
- *
- * Also the single flight of identical exports: the first of several
- * identical requests leads, the others wait for it to land (in-process).
  */
 #ifndef GW_TASKS_H
 #define GW_TASKS_H
@@ -89,31 +86,5 @@ int gw_task_is_creator(const struct gw_task_ref *ref, const char *iss,
  * else 2 s, 4 s, 8 s, then 16 s.  The caller caps it by its deadline.
  */
 int64_t gw_task_retry_delay_ms(int attempt, long long retry_after_s);
-
-/* Single flight: what gw_flight_join tells its caller. */
-enum gw_flight_rc {
-	GW_FLIGHT_LEAD,    /* no identical flight: go, then gw_flight_land */
-	GW_FLIGHT_LANDED,  /* an identical flight ended: look for its answer */
-	GW_FLIGHT_TIMEOUT, /* it is still flying after wait_ms */
-	GW_FLIGHT_NONE     /* no slot free: go alone, do not land */
-};
-
-/* At most this many distinct flights at once; more go alone. */
-#define GW_FLIGHT_SLOTS 256
-
-struct gw_flight;
-
-/* A flight table (thread-safe; monotonic clock); NULL on ENOMEM. */
-struct gw_flight *gw_flight_new(void);
-/* Frees a table no thread uses any more; accepts NULL. */
-void gw_flight_free(struct gw_flight *);
-/*
- * Joins the flight of key (any bytes; only its SHA-256 is kept): leads
- * one if none is in the air, else waits at most wait_ms for it to land.
- */
-enum gw_flight_rc gw_flight_join(struct gw_flight *, const char *key,
-                                 int64_t wait_ms);
-/* Ends the flight of key that gw_flight_join let this caller lead. */
-void gw_flight_land(struct gw_flight *, const char *key);
 
 #endif

@@ -4,7 +4,6 @@
  * policy, coalesces identical exports, injects the project's credentials
  * (cred.c), takes the budget, writes the durable intent record, sends the
  * one HSS call and passes HSS's answer back with a signed task handle.
- * Also "hssgw translate", which prints the HSS request an export becomes.
  * Never sends an export without its intent record on disk.
  */
 #include <stdio.h>
@@ -17,6 +16,55 @@
 
 #include "stages.h"
 #include "handlers.h"
+
+/*
+ * The export route's context (gw_route_ops): the parsed request and the
+ * coalescing state, torn down with the request by export_reset.
+ */
+struct export_ctx {
+	struct gw_export_req *xreq;
+	long long record_total_num; /* from HSS's 200; -1 else */
+	int coalesced;              /* the export answer is an earlier one's */
+	char *coalesce_key;         /* project and redacted request, or NULL */
+	int flight_lead; /* leads the single flight of coalesce_key */
+	/* shared_state: the claim on coalesce_key */
+	char claim[GW_SHARED_TOKEN_MAX + 1];
+};
+
+static struct export_ctx *
+xctx(const struct reqstate *st)
+{
+	return st->route_ctx;
+}
+
+/* The export's fields of a record (docs/AUDIT.md). */
+static void
+export_fill_rec(struct reqstate *st, void *ctx, struct gw_audit_rec *r)
+{
+	const struct export_ctx *x = ctx;
+
+	(void)st;
+	if (r->phase == GW_AUDIT_INTENT)
+		return;
+	r->record_total_num = x->record_total_num;
+	r->coalesced = x->coalesced;
+	/* A coalesced answer is an earlier call's: nothing was sent. */
+	if (x->coalesced)
+		r->up_status = 0;
+}
+
+static void
+export_reset(void *ctx)
+{
+	struct export_ctx *x = ctx;
+
+	free(x->coalesce_key);
+	x->coalesce_key = NULL;
+	gw_tr_req_free(x->xreq);
+	x->xreq = NULL;
+}
+
+static const struct gw_route_ops export_ops = {export_fill_rec, export_reset};
 
 static enum gw_err coalesce(struct reqstate *, int *);
 
@@ -80,7 +128,7 @@ check_answer(struct reqstate *st)
 		             "out-of-range record_total_num");
 		goto out;
 	}
-	st->record_total_num = n;
+	xctx(st)->record_total_num = n;
 	st->passthrough = 1;
 	rc = GW_OK;
 out:
@@ -97,7 +145,7 @@ out:
 static enum gw_err
 send_upstream(struct reqstate *st, struct gw_worker *w, struct gw_cred *cred)
 {
-	const char *pid = st->xreq->project->project_id;
+	const char *pid = xctx(st)->xreq->project->project_id;
 	enum gw_err rc;
 	int64_t t;
 	int attempt;
@@ -133,16 +181,17 @@ send_upstream(struct reqstate *st, struct gw_worker *w, struct gw_cred *cred)
 	                    "HSS rejected the gateway's own credentials");
 }
 
-/* The earlier answer cached under st->coalesce_key, if any: 1 or 0. */
+/* The earlier answer cached under the coalesce key, if any: 1 or 0. */
 static int
 coalesce_hit(struct reqstate *st)
 {
+	struct export_ctx *x = xctx(st);
 	char *hit = gw_pipe_cache_get(st, st->snap->coalesce, "coalesce",
-	                              st->coalesce_key);
+	                              x->coalesce_key);
 
 	if (hit == NULL)
 		return 0;
-	st->coalesced = 1;
+	x->coalesced = 1;
 	st->cred_name = NULL;
 	st->upresp.status = 200;
 	st->upresp.body = hit;
@@ -161,6 +210,7 @@ static enum gw_err
 shared_claim(struct reqstate *st, int64_t limit, int *hit)
 {
 	struct gw_shared *sh = st->snap->shared;
+	struct export_ctx *x = xctx(st);
 	struct timespec ts = {0, 100 * 1000000L};
 	int64_t left;
 
@@ -171,13 +221,13 @@ shared_claim(struct reqstate *st, int64_t limit, int *hit)
 			                    "",
 			                    "an identical export is still "
 			                    "waiting for HSS");
-		switch (gw_shared_claim(sh, "claim", st->coalesce_key, left,
-		                        st->claim, gw_pipe_now(st))) {
+		switch (gw_shared_claim(sh, "claim", x->coalesce_key, left,
+		                        x->claim, gw_pipe_now(st))) {
 		case 1:
 			/* It may have landed between our look and claim. */
 			if ((*hit = coalesce_hit(st)) == 1)
-				gw_shared_release(sh, "claim", st->coalesce_key,
-				                  st->claim, gw_pipe_now(st));
+				gw_shared_release(sh, "claim", x->coalesce_key,
+				                  x->claim, gw_pipe_now(st));
 			return GW_OK;
 		case -1:
 			return GW_OK;
@@ -207,6 +257,7 @@ coalesce(struct reqstate *st, int *hit)
 {
 	const struct gw_snapshot *s = st->snap;
 	const struct gw_config *conf = s->conf;
+	struct export_ctx *x = xctx(st);
 	int64_t limit = conf->tasks_retry_deadline_ms > conf->up_timeout_ms
 	                    ? conf->tasks_retry_deadline_ms
 	                    : conf->up_timeout_ms;
@@ -216,22 +267,22 @@ coalesce(struct reqstate *st, int *hit)
 	if (conf->tasks_coalesce_window_ms <= 0)
 		return GW_OK;
 	gw_buf_init(&b, GW_CACHE_KEY_MAX);
-	if (gw_buf_printf(&b, "%s\n", st->xreq->project->project_id) == -1 ||
+	if (gw_buf_printf(&b, "%s\n", x->xreq->project->project_id) == -1 ||
 	    gw_upreq_json(st->upreq, &b) == -1) {
 		gw_buf_reset(&b);
 		return GW_OK; /* too large to key: sent, never coalesced */
 	}
-	st->coalesce_key = gw_buf_take(&b, NULL);
-	if (st->coalesce_key == NULL)
+	x->coalesce_key = gw_buf_take(&b, NULL);
+	if (x->coalesce_key == NULL)
 		return GW_OK;
 	for (;;) {
 		if ((*hit = coalesce_hit(st)) == 1)
 			return GW_OK;
-		switch (gw_flight_join(s->flight, st->coalesce_key,
+		switch (gw_flight_join(s->flight, x->coalesce_key,
 		                       limit - (gw_mono_us() - st->t_start) /
 		                                   1000)) {
 		case GW_FLIGHT_LEAD:
-			st->flight_lead = 1;
+			x->flight_lead = 1;
 			if (s->shared != NULL)
 				return shared_claim(st, limit, hit);
 			return GW_OK;
@@ -253,6 +304,7 @@ run_export(struct reqstate *st, struct gw_worker *w)
 {
 	const struct gw_snapshot *s = st->snap;
 	const struct gw_http_req *req = st->req;
+	struct export_ctx *x = xctx(st);
 	struct gw_pol_request preq;
 	struct gw_pol_ctx pctx;
 	struct gw_cred *cred;
@@ -272,19 +324,20 @@ run_export(struct reqstate *st, struct gw_worker *w)
 	if (!is_json_type(req->content_type))
 		return gw_fault_set(&st->fault, GW_ERR_MEDIA_TYPE,
 		                    "Content-Type", "must be application/json");
-	rc = gw_tr_parse(s->conf, req->body, req->bodylen, &st->xreq,
-	                 &st->fault);
+	rc =
+	    gw_tr_parse(s->conf, req->body, req->bodylen, &x->xreq, &st->fault);
 	if (rc != GW_OK)
 		return rc;
+	st->project = x->xreq->project->alias;
 
 	t = gw_mono_us();
 	snprintf(st->resource, sizeof(st->resource), "hss:%s:%s",
-	         st->xreq->project->region, st->xreq->project->alias);
+	         x->xreq->project->region, x->xreq->project->alias);
 	memset(&preq, 0, sizeof(preq));
 	preq.claims = st->claims;
 	preq.action = ACTION_EXPORT;
 	preq.resource = st->resource;
-	if (gw_pol_ctx_build(&pctx, st->xreq->ctx, st->xreq->nctx, req->now_ms,
+	if (gw_pol_ctx_build(&pctx, x->xreq->ctx, x->xreq->nctx, req->now_ms,
 	                     req->client_addr) == -1)
 		return gw_fault_set(&st->fault, GW_ERR_INTERNAL, "",
 		                    "request context too large");
@@ -301,7 +354,7 @@ run_export(struct reqstate *st, struct gw_worker *w)
 		                    "not allowed to perform %s on %s",
 		                    ACTION_EXPORT, st->resource);
 
-	rc = gw_tr_build(st->xreq, &st->upreq, &st->fault);
+	rc = gw_tr_build(x->xreq, &st->upreq, &st->fault);
 	if (rc != GW_OK)
 		return rc;
 	rc = coalesce(st, &hit);
@@ -309,12 +362,12 @@ run_export(struct reqstate *st, struct gw_worker *w)
 		return rc;
 	if (hit)
 		return check_answer(st);
-	cred = gw_pipe_cred_for(s, st->xreq->project);
+	cred = gw_snap_cred_get(s, x->xreq->project);
 	if (cred == NULL)
 		return gw_fault_set(&st->fault, GW_ERR_CREDENTIALS, "",
 		                    "no credentials for project");
 	st->cred_name = gw_cred_name(cred);
-	rc = gw_cred_apply(cred, st->upreq, st->xreq->project->project_id,
+	rc = gw_cred_apply(cred, st->upreq, x->xreq->project->project_id,
 	                   req->now_ms, st->cred_fp, &st->fault);
 	if (rc != GW_OK)
 		return rc;
@@ -348,9 +401,9 @@ run_export(struct reqstate *st, struct gw_worker *w)
 	if (rc != GW_OK)
 		return rc;
 	rc = check_answer(st);
-	if (rc == GW_OK && st->upresp.status == 200 && st->coalesce_key != NULL)
+	if (rc == GW_OK && st->upresp.status == 200 && x->coalesce_key != NULL)
 		/* add_only: the first task stays the one others get. */
-		gw_pipe_cache_put(st, s->coalesce, "coalesce", st->coalesce_key,
+		gw_pipe_cache_put(st, s->coalesce, "coalesce", x->coalesce_key,
 		                  st->upresp.body,
 		                  s->conf->tasks_coalesce_window_ms, 1);
 	return rc;
@@ -359,13 +412,14 @@ run_export(struct reqstate *st, struct gw_worker *w)
 static void
 add_handle(struct reqstate *st, struct gw_http_resp *resp)
 {
+	const struct gw_export_req *xreq = xctx(st)->xreq;
 	char h[GW_TASK_HANDLE_MAX + 1];
 	struct json_object *o = NULL;
 	const char *text;
 
 	if (resp->status != 200 || st->task_id == NULL ||
-	    gw_task_seal(st->snap->tkey, st->task_id, st->xreq->project->alias,
-	                 st->xreq->enterprise_project_id, st->claims->iss,
+	    gw_task_seal(st->snap->tkey, st->task_id, xreq->project->alias,
+	                 xreq->enterprise_project_id, st->claims->iss,
 	                 st->claims->sub, st->req->now_ms, h, sizeof(h)) == -1)
 		return;
 	o = json_tokener_parse(resp->body);
@@ -387,15 +441,19 @@ gw_pipe_handle_export(const struct gw_snapshot *s, struct gw_worker *w,
                       const struct gw_http_req *req, struct gw_http_resp *resp)
 {
 	struct reqstate st;
+	struct export_ctx x;
 	enum gw_err rc;
 
 	gw_pipe_reqstate_init(&st, s, req, ACTION_EXPORT);
+	memset(&x, 0, sizeof(x));
+	x.record_total_num = -1;
+	gw_pipe_reqstate_route(&st, &export_ops, &x);
 	rc = run_export(&st, w);
-	if (st.flight_lead)
+	if (x.flight_lead)
 		/* After the cache put: those waiting find the answer. */
-		gw_flight_land(s->flight, st.coalesce_key);
-	if (st.claim[0] != '\0')
-		gw_shared_release(s->shared, "claim", st.coalesce_key, st.claim,
+		gw_flight_land(s->flight, x.coalesce_key);
+	if (x.claim[0] != '\0')
+		gw_shared_release(s->shared, "claim", x.coalesce_key, x.claim,
 		                  gw_pipe_now(&st));
 	if (rc == GW_OK && st.passthrough) {
 		/* HSS's own status and JSON body, unchanged. */
@@ -407,7 +465,7 @@ gw_pipe_handle_export(const struct gw_snapshot *s, struct gw_worker *w,
 		                    "application/json;charset=utf-8");
 		add_handle(&st, resp);
 		gw_pipe_resp_header(resp, "X-Hssgw-Coalesced",
-		                    st.coalesced ? "true" : "false");
+		                    x.coalesced ? "true" : "false");
 	} else {
 		if (st.fault.err == GW_OK)
 			gw_fault_set(&st.fault,
@@ -428,154 +486,5 @@ gw_pipe_handle_export(const struct gw_snapshot *s, struct gw_worker *w,
 	}
 	if (gw_pipe_audit(&st, resp) != GW_OK)
 		gw_pipe_answer_unaudited(&st, resp);
-	free(st.task_id);
-	free(st.up_error_code);
 	gw_pipe_reqstate_reset(&st);
-	free(st.coalesce_key);
-	gw_upresp_reset(&st.upresp);
-	gw_upreq_free(st.upreq);
-	gw_tr_req_free(st.xreq);
-	gw_claims_free(st.claims);
-}
-
-/*
- * The headers each credential type adds at send time, as "hssgw translate"
- * shows them: secrets as "<redacted>", the signing time as a placeholder.
- * A NULL value stands for the project id, which is no secret.
- */
-static const struct cred_header {
-	const char *type;
-	const char *name;
-	const char *value;
-	int secret;
-} cred_headers[] = {
-    {"token_file", "X-Auth-Token", "<redacted>", 1},
-    {"iam_password", "X-Auth-Token", "<redacted>", 1},
-    {"iam_agency", "X-Auth-Token", "<redacted>", 1},
-    {"aksk", "X-Sdk-Date", "<YYYYMMDDTHHMMSSZ at send time>", 0},
-    {"aksk", "X-Project-Id", NULL, 0},
-    {"aksk", "Authorization", "<redacted>", 1},
-};
-
-/* Adds the project's credential headers, placeholders only; 0 or -1. */
-static int
-show_cred_headers(struct gw_upreq *up, const struct gw_conf_project *p)
-{
-	const struct cred_header *h;
-	size_t i;
-	int found = 0;
-
-	for (i = 0; i < sizeof(cred_headers) / sizeof(cred_headers[0]); i++) {
-		h = &cred_headers[i];
-		if (p->cred == NULL || strcmp(h->type, p->cred->type) != 0)
-			continue;
-		found = 1;
-		if (gw_upreq_set_header(up, h->name,
-		                        h->value ? h->value : p->project_id,
-		                        h->secret) == -1)
-			return -1;
-	}
-	/* A type with no row would print a request that cannot be sent. */
-	return found ? 0 : -1;
-}
-
-/* One task request as "hssgw translate" prints it; 0 or -1. */
-static int
-show_task(const struct gw_conf_project *p, const struct gw_task_ref *ref,
-          enum gw_tr_task_api api, const char *id, struct gw_buf *out)
-{
-	struct gw_upreq *up = NULL;
-	const char *eps = !ref->has_eps         ? p->enterprise_project_id
-	                  : ref->eps[0] != '\0' ? ref->eps
-	                                        : NULL;
-	int rc = -1;
-
-	if (gw_tr_task_build(p, eps, api, id, &up, NULL) != GW_OK ||
-	    show_cred_headers(up, p) == -1 || gw_upreq_json(up, out) == -1)
-		goto out;
-	rc = 0;
-out:
-	gw_upreq_free(up);
-	return rc;
-}
-
-int
-gw_pipe_translate_task(const struct gw_config *conf, const char *handle,
-                       const char *file_id, struct gw_buf *out)
-{
-	struct gw_task_key *key = NULL;
-	const struct gw_conf_project *p = NULL;
-	struct gw_task_ref ref;
-	char err[512];
-	int rc = -1;
-
-	if (conf->tasks_handle_key_file == NULL) {
-		gw_buf_puts(out, "no tasks.handle_key_file: handles of a "
-		                 "random per-process key cannot be opened");
-		return 1;
-	}
-	key = gw_task_key_load(conf->tasks_handle_key_file, err, sizeof(err));
-	if (key == NULL) {
-		gw_buf_puts(out, err);
-		return 1;
-	}
-	if (gw_task_open(key, handle, &ref) == -1 ||
-	    (p = gw_conf_project_get(conf, ref.project)) == NULL) {
-		gw_buf_puts(out, "the handle does not open with this config");
-		rc = 1;
-		goto out;
-	}
-	gw_buf_puts(out, "{\"status\": ");
-	if (show_task(p, &ref, GW_TR_TASK_STATUS, ref.task_id, out) == -1)
-		goto out;
-	if (file_id != NULL) {
-		gw_buf_puts(out, ",\n\"download\": ");
-		if (show_task(p, &ref, GW_TR_TASK_DOWNLOAD, file_id, out) == -1)
-			goto out;
-	}
-	rc = gw_buf_puts(out, "}") == 0 && !out->overflow ? 0 : -1;
-out:
-	gw_task_key_free(key);
-	return rc;
-}
-
-int
-gw_pipe_translate(const struct gw_config *conf, const char *body, size_t len,
-                  struct gw_buf *out)
-{
-	struct gw_export_req *xreq = NULL;
-	struct gw_upreq *up = NULL;
-	struct json_object *o = NULL;
-	struct gw_fault f;
-	int rc = -1;
-
-	memset(&f, 0, sizeof(f));
-	if (gw_tr_parse(conf, body, len, &xreq, &f) != GW_OK ||
-	    gw_tr_build(xreq, &up, &f) != GW_OK) {
-		o = json_object_new_object();
-		json_object_object_add(
-		    o, "status", json_object_new_int(gw_err_status(f.err)));
-		json_object_object_add(
-		    o, "error_code",
-		    json_object_new_string(gw_err_code(f.err)));
-		json_object_object_add(o, "field",
-		                       json_object_new_string(f.field));
-		json_object_object_add(o, "error_msg",
-		                       json_object_new_string(f.msg));
-		gw_buf_puts(out, json_object_to_json_string_ext(
-		                     o, JSON_C_TO_STRING_PRETTY |
-		                            JSON_C_TO_STRING_SPACED |
-		                            JSON_C_TO_STRING_NOSLASHESCAPE));
-		rc = 1;
-		goto out;
-	}
-	if (show_cred_headers(up, xreq->project) == -1 ||
-	    gw_upreq_json(up, out) == -1)
-		goto out;
-	rc = 0;
-out:
-	json_object_put(o);
-	gw_upreq_free(up);
-	gw_tr_req_free(xreq);
-	return rc;
 }

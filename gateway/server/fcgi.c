@@ -3,31 +3,33 @@
  * thread accepts on the listening socket (a unix socket or TCP address
  * from config, or the inherited fd 0 as spawn-fcgi and systemd pass it),
  * refuses TCP peers outside listen_allow, waits until a request's FastCGI
- * stream has arrived and queues it; N worker threads hand each one to
+ * stream has arrived, in the one record order a request has (else it
+ * closes the connection), and queues it; N worker threads hand each one to
  * FCGX_Accept_r as an open ipcFd (libfcgi never accepts or locks), turn
  * FastCGI params into a gw_http_req, run the pipeline and write the
  * response.  The front thread is also the watchdog: reading a request and
  * writing its answer have total deadlines, past which the socket is shut
- * down, so no peer of the socket can hold a worker or block another.  The
- * main thread waits for signals: SIGTERM/SIGINT stop the front so workers
- * finish what is queued and exit, SIGHUP reloads config, keys and
- * policies, SIGUSR1 reopens the audit file.  Reads only the params nginx
+ * down, so no peer of the socket can hold a worker or block another.
+ * Started and stopped by the daemon (daemon.c), which owns signals,
+ * reloads and the once-a-second refresh.  Reads only the params nginx
  * sets from trusted variables; never any other caller-controlled header.
  */
 /* accept4(2), F_DUPFD_CLOEXEC: Linux. */
 #define _GNU_SOURCE
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,8 +42,8 @@
 
 #include "config.h"
 #include "fcgi.h"
+#include "metrics.h"
 #include "pipeline.h"
-#include "upstream.h"
 
 /* Connections read or queued by the front thread at once; more wait in the
  * kernel's backlog, never on a worker.  Large, so that a peer must hold
@@ -60,9 +62,13 @@
 
 /* A connection the front thread accepted and a worker has yet to take. */
 struct conn {
-	int fd;              /* -1: free */
-	int64_t deadline_ms; /* monotonic: the whole request read by then */
-	int complete;        /* the FastCGI stream has ended */
+	int fd; /* -1: free */
+	int64_t
+	    deadline_ms; /* monotonic, from accept: read and taken by then */
+	int complete;    /* the FastCGI stream has ended */
+	int peek_off;    /* SO_PEEK_OFF: each peek returns only new bytes */
+	int cut;         /* queued: shut down at its deadline */
+	struct gw_fcgi_walk walk; /* the records so far (fcgi_record.c) */
 };
 
 /*
@@ -80,11 +86,10 @@ struct slot {
 
 struct server {
 	struct gw_gateway *gw;
+	struct gw_metrics *metrics; /* hssgw_fcgi_rejected_total */
 	int listen_fd;
 	int check_peer; /* TCP listener: peers must be in the allow-list */
 	atomic_int stopping;
-	int cred_failing; /* main thread only: log transitions once */
-	int jwks_failing; /* main thread only: log transitions once */
 	int64_t read_ms, send_ms;
 	/* listen_allow, as addresses (IPv4 in IPv6-mapped form) */
 	struct in6_addr *allow;
@@ -315,7 +320,7 @@ serve_one(struct work *wk)
 	                                      stream_abort, wk};
 	struct server *sv = wk->sv;
 	FCGX_Request *r = &wk->r;
-	const struct gw_snapshot *snap = gw_gw_acquire(sv->gw);
+	const struct gw_snapshot *snap = gw_gateway_acquire(sv->gw);
 	const struct gw_config *conf = gw_pipe_config(snap);
 	struct gw_http_req req;
 	struct gw_http_resp resp;
@@ -341,7 +346,7 @@ serve_one(struct work *wk)
 	req.waiting_max = sv->waiting_max;
 	resp.stream = &stream;
 	gw_pipe_handle(snap, wk->w, &req, &resp);
-	gw_gw_release(sv->gw, snap);
+	gw_gateway_release(sv->gw, snap);
 	if (resp.streamed)
 		goto out;
 
@@ -408,13 +413,12 @@ drain(int fd)
 static void
 serve_conn(struct work *wk, const struct conn *c)
 {
-	int64_t now = mono_ms();
 	int lfd;
 
-	/* A stream that already ended reads without blocking; the deadline
-	 * only guards libfcgi against a peer that lied about it. */
-	slot_set(wk->slot, c->fd,
-	         c->complete ? now + wk->sv->read_ms : c->deadline_ms);
+	/* The accept-time deadline, whole or not: a stream that ended reads
+	 * without blocking, and no peer buys a fresh window by handing over
+	 * early (issue 21). */
+	slot_set(wk->slot, c->fd, c->deadline_ms);
 	lfd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
 	if (lfd == -1)
 		goto out;
@@ -446,14 +450,56 @@ out:
 	close(c->fd);
 }
 
+/*
+ * Why a queued connection must not run, or GW_MET_FCGI__MAX: its deadline
+ * passed, its peer has gone (nginx gave up at fastcgi_read_timeout, or
+ * the client left and nginx closed), or it sent FCGI_ABORT_REQUEST.  An
+ * export nobody waits for would spend HSS's budget for nothing.
+ */
+static enum gw_met_fcgi
+stale(struct conn *c)
+{
+	struct pollfd pfd;
+	unsigned char b[64];
+	ssize_t n;
+
+	if (mono_ms() >= c->deadline_ms || c->cut)
+		return GW_MET_FCGI_EXPIRED;
+	memset(&pfd, 0, sizeof(pfd));
+	pfd.fd = c->fd;
+	pfd.events = POLLIN | POLLRDHUP;
+	if (poll(&pfd, 1, 0) != 1)
+		return GW_MET_FCGI__MAX;
+	if (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))
+		return GW_MET_FCGI_GONE;
+	/* Bytes after a whole request: only the record walk's offset says
+	 * where they start, so without SO_PEEK_OFF they are libfcgi's. */
+	if (!c->complete || !c->peek_off || !(pfd.revents & POLLIN))
+		return GW_MET_FCGI__MAX;
+	n = recv(c->fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0 && gw_fcgi_walk(&c->walk, b, (size_t)n) == -1)
+		return c->walk.reject == GW_FCGI_REJ_ABORTED
+		           ? GW_MET_FCGI_ABORTED
+		           : GW_MET_FCGI_ORDER;
+	return GW_MET_FCGI__MAX;
+}
+
 static void *
 worker(void *arg)
 {
 	struct work *wk = arg;
 	struct conn c;
+	enum gw_met_fcgi why;
 
-	while (take(wk->sv, &c) == 0)
-		serve_conn(wk, &c);
+	while (take(wk->sv, &c) == 0) {
+		why = stale(&c);
+		if (why == GW_MET_FCGI__MAX) {
+			serve_conn(wk, &c);
+			continue;
+		}
+		gw_metrics_fcgi_rejected(wk->sv->metrics, why);
+		close(c.fd);
+	}
 	return NULL;
 }
 
@@ -496,25 +542,85 @@ hand_over(struct server *sv, int efd, size_t i)
 	sv->npend--;
 }
 
+/* The rejections of the walk, as the metric counts them. */
+static const enum gw_met_fcgi reject_metric[GW_FCGI_REJ__MAX] = {
+    [GW_FCGI_REJ_NONE] = GW_MET_FCGI_ORDER,
+    [GW_FCGI_REJ_MALFORMED] = GW_MET_FCGI_MALFORMED,
+    [GW_FCGI_REJ_FOREIGN_ID] = GW_MET_FCGI_FOREIGN_ID,
+    [GW_FCGI_REJ_ORDER] = GW_MET_FCGI_ORDER,
+    [GW_FCGI_REJ_MANAGEMENT] = GW_MET_FCGI_MANAGEMENT,
+    [GW_FCGI_REJ_ABORTED] = GW_MET_FCGI_ABORTED,
+};
+
 /*
- * New data on a connection being read: hand it over once it ended.
- * Returns 1 if it was handed over or dropped, 0 if it waits for more.
+ * The bytes of c not walked yet, into buf: -1 with errno, 0 for EOF.
+ * With SO_PEEK_OFF each peek starts where the last ended; without it
+ * (TCP before Linux 6.9) the kernel's count of queued bytes skips the
+ * copy until the walk can move on, so a trickle still costs one copy a
+ * record, not one per byte.
+ */
+static ssize_t
+peek_new(struct conn *c, unsigned char *buf)
+{
+	size_t want = PEEK_MAX - c->walk.fed;
+	ssize_t n;
+	int avail;
+
+	if (c->peek_off)
+		return recv(c->fd, buf, want, MSG_PEEK | MSG_DONTWAIT);
+	if (ioctl(c->fd, SIOCINQ, &avail) == 0 && avail > 0 &&
+	    (size_t)avail < c->walk.fed + gw_fcgi_walk_need(&c->walk) &&
+	    (size_t)avail < PEEK_MAX) {
+		errno = EAGAIN;
+		return -1;
+	}
+	n = recv(c->fd, buf, PEEK_MAX, MSG_PEEK | MSG_DONTWAIT);
+	if (n <= 0)
+		return n;
+	if ((size_t)n <= c->walk.fed) {
+		errno = EAGAIN;
+		return -1;
+	}
+	memmove(buf, buf + c->walk.fed, (size_t)n - c->walk.fed);
+	return n - (ssize_t)c->walk.fed;
+}
+
+/*
+ * New data on a connection being read: walk its records, hand it over
+ * once they end (or PEEK_MAX of them are buffered), close it when they
+ * break the order.  Returns 1 if it was handed over or dropped, 0 if it
+ * waits for more.
  */
 static int
 peek(struct server *sv, int efd, size_t i, unsigned char *buf)
 {
+	struct conn *c = &sv->pend[i];
 	ssize_t n;
+	int rc = 0;
 
-	n = recv(sv->pend[i].fd, buf, PEEK_MAX, MSG_PEEK | MSG_DONTWAIT);
-	if (n == -1 && (errno == EAGAIN || errno == EINTR))
-		return 0;
-	if (n <= 0) {
-		drop_pending(sv, efd, i); /* the peer left or failed */
+	/* Edge-triggered: read until nothing is left. */
+	while (rc == 0 && c->walk.fed < PEEK_MAX) {
+		n = peek_new(c, buf);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno == EAGAIN)
+			return 0;
+		if (n <= 0) {
+			drop_pending(sv, efd, i); /* the peer left or failed */
+			return 1;
+		}
+		rc = gw_fcgi_walk(&c->walk, buf, (size_t)n);
+	}
+	if (rc == -1) {
+		gw_metrics_fcgi_rejected(sv->metrics,
+		                         reject_metric[c->walk.reject]);
+		complain(sv,
+		         "connection closed: FastCGI records out of order: ",
+		         gw_fcgi_reject_name(c->walk.reject));
+		drop_pending(sv, efd, i);
 		return 1;
 	}
-	sv->pend[i].complete = gw_fcgi_stream_ended(buf, (size_t)n);
-	if (!sv->pend[i].complete && n < PEEK_MAX)
-		return 0;
+	c->complete = rc == 1;
 	hand_over(sv, efd, i);
 	return 1;
 }
@@ -560,7 +666,7 @@ accept_some(struct server *sv, int efd, unsigned char *buf)
 	char addr[INET6_ADDRSTRLEN];
 	socklen_t len;
 	size_t i;
-	int fd, one = 1;
+	int fd, one = 1, zero = 0;
 
 	while (room(sv)) {
 		memset(&sa, 0, sizeof(sa));
@@ -603,7 +709,10 @@ accept_some(struct server *sv, int efd, unsigned char *buf)
 			;
 		sv->pend[i].fd = fd;
 		sv->pend[i].deadline_ms = mono_ms() + sv->read_ms;
-		sv->pend[i].complete = 0;
+		sv->pend[i].complete = sv->pend[i].cut = 0;
+		gw_fcgi_walk_init(&sv->pend[i].walk);
+		sv->pend[i].peek_off = setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF,
+		                                  &zero, sizeof(zero)) == 0;
 		sv->npend++;
 		/* nginx writes the request as soon as it has connected: most
 		 * streams are whole by now and skip the epoll set. */
@@ -619,6 +728,27 @@ accept_some(struct server *sv, int efd, unsigned char *buf)
 	}
 }
 
+/*
+ * Queued connections past their deadline are shut down: their peer (nginx)
+ * hears at once, and the worker that takes one drops it (stale).
+ */
+static void
+watch_queue(struct server *sv, int64_t now)
+{
+	struct conn *c;
+	size_t i;
+
+	pthread_mutex_lock(&sv->qlock);
+	for (i = 0; i < sv->qlen; i++) {
+		c = &sv->q[(sv->qhead + i) % CONN_MAX];
+		if (!c->cut && now >= c->deadline_ms) {
+			shutdown(c->fd, SHUT_RDWR);
+			c->cut = 1;
+		}
+	}
+	pthread_mutex_unlock(&sv->qlock);
+}
+
 /* The watchdog: connections and workers past their deadline are cut. */
 static void
 watch(struct server *sv, int efd)
@@ -627,6 +757,8 @@ watch(struct server *sv, int efd)
 	struct slot *sl;
 	size_t i;
 	int cut;
+
+	watch_queue(sv, now);
 
 	for (i = 0; i < CONN_MAX; i++)
 		if (sv->pend[i].fd != -1 && now >= sv->pend[i].deadline_ms) {
@@ -783,199 +915,144 @@ is_tcp(int fd)
 	return sa.ss_family == AF_INET || sa.ss_family == AF_INET6;
 }
 
-/*
- * Once a second, off the request path: fetch or refresh every project's
- * credential when it is missing or due (IAM tokens ahead of expiry, with
- * the provider's backoff), so an idle gateway stays ready and one whose
- * IAM was down becomes ready again without waiting for a request.  Then
- * the audit trail's tick: a lagging checkpoint and a due summary.
- */
-static void
-refresh(struct server *sv)
-{
-	const struct gw_snapshot *s = gw_gw_acquire(sv->gw);
-	char err[512];
-	int failed;
-
-	failed = gw_pipe_prime(s, gw_now_ms(), err, sizeof(err));
-	if (failed > 0 && !sv->cred_failing)
-		fprintf(stderr, "hssgw: credentials not ready: %s\n", err);
-	else if (failed == 0 && sv->cred_failing)
-		fprintf(stderr, "hssgw: credentials ready\n");
-	sv->cred_failing = failed > 0;
-	/* JWK Sets: refresh when due; log each change of state once. */
-	failed = gw_pipe_prime_keys(s, gw_now_ms(), err, sizeof(err));
-	if (failed > 0 && !sv->jwks_failing)
-		fprintf(stderr, "hssgw: identity provider keys not ready: %s\n",
-		        err);
-	else if (failed == 0 && sv->jwks_failing)
-		fprintf(stderr, "hssgw: identity provider keys ready\n");
-	else if (failed == 0 && err[0] != '\0')
-		/* A malformed or hostile answer, or an outage: each logged. */
-		fprintf(stderr, "hssgw: %s\n", err);
-	sv->jwks_failing = failed > 0;
-	gw_gw_release(sv->gw, s);
-	gw_gw_audit_tick(sv->gw);
-}
-
-/* SIGHUP: a new snapshot, or the old one kept with the reason logged. */
-static void
-reload(struct server *sv)
-{
-	const struct gw_snapshot *s;
-	char err[1024];
-
-	if (gw_gw_reload(sv->gw, err, sizeof(err)) == -1) {
-		fprintf(stderr, "hssgw: reload refused, old config kept: %s\n",
-		        err);
-		return;
-	}
-	s = gw_gw_acquire(sv->gw);
-	fprintf(stderr, "hssgw: reloaded: policy revision %s\n",
-	        gw_pipe_revision(s));
-	gw_gw_release(sv->gw, s);
-}
-
-int
-gw_fcgi_serve(struct gw_gateway *gw, char *err, size_t errlen)
-{
-	const struct gw_snapshot *snap = gw_gw_acquire(gw);
-	const struct gw_config *conf = gw_pipe_config(snap);
+/* The running front: its state, the worker threads and the front thread. */
+struct gw_fcgi {
 	struct server sv;
-	struct work *wks = NULL;
-	pthread_t *tids = NULL, ftid;
-	sigset_t set;
-	const struct timespec tick = {1, 0};
-	size_t i, started = 0;
-	int sig = 0, rc = -1, front_up = 0;
+	const struct gw_snapshot *snap; /* held while serving: conf */
+	struct work *wks;
+	pthread_t *tids, ftid;
+	size_t started;
+	int front_up;
+};
 
-	memset(&sv, 0, sizeof(sv));
-	sv.gw = gw;
-	sv.listen_fd = -1;
-	atomic_init(&sv.stopping, 0);
-	atomic_init(&sv.waiting, 0);
-	sv.read_ms = conf->request_read_timeout_ms;
-	sv.send_ms = conf->response_send_timeout_ms;
-	sv.waiting_max = (int)(conf->threads - conf->reserve_threads);
-	for (i = 0; i < CONN_MAX; i++)
-		sv.pend[i].fd = -1;
-	pthread_mutex_init(&sv.qlock, NULL);
-	pthread_cond_init(&sv.qcond, NULL);
-	sv.nslots = (size_t)conf->threads;
-	sv.slots = calloc(sv.nslots, sizeof(*sv.slots));
-	wks = calloc(sv.nslots, sizeof(*wks));
-	tids = calloc(sv.nslots, sizeof(*tids));
-	if (sv.slots == NULL || wks == NULL || tids == NULL ||
-	    load_allow(&sv, conf) == -1) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	for (i = 0; i < sv.nslots; i++) {
-		pthread_mutex_init(&sv.slots[i].lock, NULL);
-		sv.slots[i].fd = -1;
-	}
-	if (FCGX_Init() != 0 || gw_up_global_init() != 0) {
-		snprintf(err, errlen, "library initialisation failed");
-		goto out;
-	}
-	/* Not fatal: readiness (/healthz) reports it, requests get 503. */
-	if (gw_pipe_prime(snap, gw_now_ms(), err, errlen) > 0)
-		fprintf(stderr, "hssgw: credentials not ready: %s\n", err);
-	if (gw_pipe_prime_keys(snap, gw_now_ms(), err, errlen) > 0) {
-		fprintf(stderr, "hssgw: identity provider keys not ready: %s\n",
-		        err);
-		sv.jwks_failing = 1;
-	}
-	sv.listen_fd = open_listener(conf->listen, err, errlen);
-	if (sv.listen_fd < 0)
-		goto out;
-	/* Only the front thread accepts, and never blocks in accept(2). */
-	if (fcntl(sv.listen_fd, F_SETFL,
-	          fcntl(sv.listen_fd, F_GETFL) | O_NONBLOCK) == -1) {
-		snprintf(err, errlen, "listener: %s", strerror(errno));
-		goto out;
-	}
-	sv.check_peer = is_tcp(sv.listen_fd);
+void
+gw_fcgi_stop(struct gw_fcgi *f)
+{
+	struct server *sv;
+	size_t i;
 
-	/* Workers never see signals; the main thread waits for them. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGPIPE);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-
-	for (i = 0; i < sv.nslots; i++) {
-		wks[i].sv = &sv;
-		wks[i].slot = &sv.slots[i];
-		wks[i].w = gw_pipe_worker_new();
-		/* No listening socket: libfcgi must never accept(2) itself. */
-		if (wks[i].w == NULL || FCGX_InitRequest(&wks[i].r, -1, 0) != 0)
-			break;
-		if (pthread_create(&tids[i], NULL, worker, &wks[i]) != 0)
-			break;
-		started++;
-	}
-	if (started == 0) {
-		snprintf(err, errlen, "cannot start worker threads");
-		goto out;
-	}
-	if (pthread_create(&ftid, NULL, front, &sv) != 0) {
-		snprintf(err, errlen, "cannot start the front thread");
-		goto stop;
-	}
-	front_up = 1;
-	fprintf(stderr,
-	        "hssgw: serving on %s with %zu threads, policy revision %s\n",
-	        conf->listen, started, gw_pipe_revision(snap));
-	for (;;) {
-		sig = sigtimedwait(&set, NULL, &tick);
-		if (sig == -1) {
-			if (errno == EAGAIN)
-				refresh(&sv);
-			continue;
-		}
-		if (sig == SIGTERM || sig == SIGINT)
-			break;
-		if (sig == SIGHUP)
-			reload(&sv);
-		if (sig == SIGUSR1 && gw_gw_audit_reopen(gw, err, errlen) == -1)
-			fprintf(stderr, "hssgw: audit reopen failed: %s\n",
-			        err);
-		/* SIGPIPE: ignored; writes fail with EPIPE instead. */
-	}
-	fprintf(stderr, "hssgw: signal %d: finishing requests in flight\n",
-	        sig);
-	rc = 0;
-stop:
-	atomic_store(&sv.stopping, 1);
-	if (front_up)
-		pthread_join(ftid, NULL);
+	if (f == NULL)
+		return;
+	sv = &f->sv;
+	atomic_store(&sv->stopping, 1);
+	if (f->front_up)
+		pthread_join(f->ftid, NULL);
 	else {
-		pthread_mutex_lock(&sv.qlock);
-		sv.qclosed = 1;
-		pthread_cond_broadcast(&sv.qcond);
-		pthread_mutex_unlock(&sv.qlock);
+		pthread_mutex_lock(&sv->qlock);
+		sv->qclosed = 1;
+		pthread_cond_broadcast(&sv->qcond);
+		pthread_mutex_unlock(&sv->qlock);
 	}
-	for (i = 0; i < started; i++)
-		pthread_join(tids[i], NULL);
-out:
-	gw_gw_release(gw, snap);
-	for (i = 0; wks != NULL && i < sv.nslots; i++) {
-		if (wks[i].w != NULL)
-			FCGX_Free(&wks[i].r, 1);
-		gw_pipe_worker_free(wks[i].w);
+	for (i = 0; i < f->started; i++)
+		pthread_join(f->tids[i], NULL);
+	if (f->snap != NULL)
+		gw_gateway_release(sv->gw, f->snap);
+	for (i = 0; f->wks != NULL && i < sv->nslots; i++) {
+		if (f->wks[i].w != NULL)
+			FCGX_Free(&f->wks[i].r, 1);
+		gw_pipe_worker_free(f->wks[i].w);
 	}
-	for (i = 0; sv.slots != NULL && i < sv.nslots; i++)
-		pthread_mutex_destroy(&sv.slots[i].lock);
-	free(sv.slots);
-	free(wks);
-	free(tids);
-	free(sv.allow);
-	if (sv.listen_fd > 0)
-		close(sv.listen_fd);
-	pthread_cond_destroy(&sv.qcond);
-	pthread_mutex_destroy(&sv.qlock);
-	return rc;
+	for (i = 0; sv->slots != NULL && i < sv->nslots; i++)
+		pthread_mutex_destroy(&sv->slots[i].lock);
+	free(sv->slots);
+	free(f->wks);
+	free(f->tids);
+	free(sv->allow);
+	if (sv->listen_fd > 0)
+		close(sv->listen_fd);
+	pthread_cond_destroy(&sv->qcond);
+	pthread_mutex_destroy(&sv->qlock);
+	free(f);
+}
+
+/* The listener, non-blocking: only the front thread accepts. */
+static int
+listen_on(struct server *sv, const struct gw_config *conf, char *err,
+          size_t errlen)
+{
+	sv->listen_fd = open_listener(conf->listen, err, errlen);
+	if (sv->listen_fd < 0)
+		return -1;
+	/* Only the front thread accepts, and never blocks in accept(2). */
+	if (fcntl(sv->listen_fd, F_SETFL,
+	          fcntl(sv->listen_fd, F_GETFL) | O_NONBLOCK) == -1) {
+		snprintf(err, errlen, "listener: %s", strerror(errno));
+		return -1;
+	}
+	sv->check_peer = is_tcp(sv->listen_fd);
+	return 0;
+}
+
+struct gw_fcgi *
+gw_fcgi_start(struct gw_gateway *gw, size_t *threads, char *err, size_t errlen)
+{
+	struct gw_fcgi *f = calloc(1, sizeof(*f));
+	const struct gw_config *conf;
+	struct server *sv;
+	size_t i;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	sv = &f->sv;
+	f->snap = gw_gateway_acquire(gw);
+	conf = gw_pipe_config(f->snap);
+	sv->gw = gw;
+	sv->metrics = gw_gateway_metrics(gw);
+	sv->listen_fd = -1;
+	atomic_init(&sv->stopping, 0);
+	atomic_init(&sv->waiting, 0);
+	sv->read_ms = conf->request_read_timeout_ms;
+	sv->send_ms = conf->response_send_timeout_ms;
+	sv->waiting_max = (int)(conf->threads - conf->reserve_threads);
+	for (i = 0; i < CONN_MAX; i++)
+		sv->pend[i].fd = -1;
+	pthread_mutex_init(&sv->qlock, NULL);
+	pthread_cond_init(&sv->qcond, NULL);
+	sv->nslots = (size_t)conf->threads;
+	sv->slots = calloc(sv->nslots, sizeof(*sv->slots));
+	f->wks = calloc(sv->nslots, sizeof(*f->wks));
+	f->tids = calloc(sv->nslots, sizeof(*f->tids));
+	if (sv->slots == NULL || f->wks == NULL || f->tids == NULL ||
+	    load_allow(sv, conf) == -1) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (i = 0; i < sv->nslots; i++) {
+		pthread_mutex_init(&sv->slots[i].lock, NULL);
+		sv->slots[i].fd = -1;
+	}
+	if (FCGX_Init() != 0) {
+		snprintf(err, errlen, "library initialisation failed");
+		goto fail;
+	}
+	if (listen_on(sv, conf, err, errlen) == -1)
+		goto fail;
+	for (i = 0; i < sv->nslots; i++) {
+		f->wks[i].sv = sv;
+		f->wks[i].slot = &sv->slots[i];
+		f->wks[i].w = gw_pipe_worker_new();
+		/* No listening socket: libfcgi must never accept(2) itself. */
+		if (f->wks[i].w == NULL ||
+		    FCGX_InitRequest(&f->wks[i].r, -1, 0) != 0)
+			break;
+		if (pthread_create(&f->tids[i], NULL, worker, &f->wks[i]) != 0)
+			break;
+		f->started++;
+	}
+	if (f->started == 0) {
+		snprintf(err, errlen, "cannot start worker threads");
+		goto fail;
+	}
+	if (pthread_create(&f->ftid, NULL, front, sv) != 0) {
+		snprintf(err, errlen, "cannot start the front thread");
+		goto fail;
+	}
+	f->front_up = 1;
+	*threads = f->started;
+	return f;
+fail:
+	gw_fcgi_stop(f);
+	return NULL;
 }

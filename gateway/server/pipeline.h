@@ -87,28 +87,32 @@ const struct gw_config *gw_pipe_config(const struct gw_snapshot *);
 struct gw_gateway;
 
 /* Loads the first snapshot and opens the audit trail; NULL + reason. */
-struct gw_gateway *gw_gw_open(const char *config_path, char *err,
-                              size_t errlen);
+struct gw_gateway *gw_gateway_open(const char *config_path, char *err,
+                                   size_t errlen);
 /* Frees the gateway; no request may hold a snapshot.  Accepts NULL. */
-void gw_gw_free(struct gw_gateway *);
+void gw_gateway_free(struct gw_gateway *);
 /*
  * Re-reads config, keys, policies and credentials off the request path and
  * swaps them in atomically.  On failure the old snapshot keeps serving and
  * -1 is returned with the reason.  listen, threads and the audit file are
  * read at start only.
  */
-int gw_gw_reload(struct gw_gateway *, char *err, size_t errlen);
+int gw_gateway_reload(struct gw_gateway *, char *err, size_t errlen);
 /*
  * Reopens the audit file (SIGUSR1, after logrotate moved it) between two
  * records; the hash chain continues.  0, or -1 with the reason.
  */
-int gw_gw_audit_reopen(struct gw_gateway *, char *err, size_t errlen);
+int gw_gateway_audit_reopen(struct gw_gateway *, char *err, size_t errlen);
 /* Once a second: the trail's lagging checkpoint and due summary. */
-void gw_gw_audit_tick(struct gw_gateway *);
-/* The current snapshot, held until gw_gw_release. */
-const struct gw_snapshot *gw_gw_acquire(struct gw_gateway *);
-/* Releases a snapshot from gw_gw_acquire. */
-void gw_gw_release(struct gw_gateway *, const struct gw_snapshot *);
+void gw_gateway_audit_tick(struct gw_gateway *);
+/* The gateway's metrics registry, for the front; borrowed, never NULL
+ * once open. */
+struct gw_metrics;
+struct gw_metrics *gw_gateway_metrics(struct gw_gateway *);
+/* The current snapshot, held until gw_gateway_release. */
+const struct gw_snapshot *gw_gateway_acquire(struct gw_gateway *);
+/* Releases a snapshot from gw_gateway_acquire. */
+void gw_gateway_release(struct gw_gateway *, const struct gw_snapshot *);
 /*
  * Fetches every project's first credential (IAM tokens) so readiness
  * reflects it.  Returns how many failed, the first reason in err.
@@ -135,22 +139,5 @@ void gw_pipe_handle(const struct gw_snapshot *, struct gw_worker *,
                     const struct gw_http_req *, struct gw_http_resp *);
 /* Frees what a response holds; accepts a zeroed response. */
 void gw_http_resp_reset(struct gw_http_resp *);
-
-/*
- * Translates a simplified request for `hssgw translate`: on success the
- * upstream request JSON (token redacted) into out and 0; on failure the
- * error JSON into out and 1.  -1 on internal failure.
- */
-int gw_pipe_translate(const struct gw_config *, const char *body, size_t len,
-                      struct gw_buf *out);
-/*
- * For `hssgw translate --handle`: the HSS status request of the task a
- * handle names, and with file_id (NULL: left out) its download request,
- * as {"status": ..., "download": ...} into out (secrets redacted), built
- * as the server builds them; 0, 1 with a reason in out when the handle
- * does not open with the config's tasks.handle_key_file, -1 on failure.
- */
-int gw_pipe_translate_task(const struct gw_config *, const char *handle,
-                           const char *file_id, struct gw_buf *out);
 
 #endif

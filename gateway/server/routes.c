@@ -29,7 +29,7 @@ handle_health(const struct gw_snapshot *s, struct gw_worker *w,
 	else if (gw_jwt_keyset_unready(s->keys, req->now_ms / 1000) != NULL)
 		why = "jwks";
 	for (i = 0; why == NULL && i < s->conf->nprojects; i++)
-		if (!gw_cred_ready(gw_pipe_cred_for(s, &s->conf->projects[i]),
+		if (!gw_cred_ready(gw_snap_cred_get(s, &s->conf->projects[i]),
 		                   req->now_ms))
 			why = "credentials";
 	gw_buf_init(&b, 256);
@@ -168,4 +168,5 @@ out:
 	gw_metrics_request(s->metrics, metric, resp->status, resp->err,
 	                   resp->err == GW_OK && resp->status >= 400,
 	                   gw_mono_us() - st.t_start);
+	gw_pipe_reqstate_reset(&st);
 }

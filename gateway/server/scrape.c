@@ -72,7 +72,7 @@ write_creds(const struct gw_snapshot *s, int64_t now, struct gw_buf *b)
 	labels[2] = "project";
 	for (i = 0; i < s->conf->nprojects; i++) {
 		p = &s->conf->projects[i];
-		if (!gw_cred_expiry(gw_pipe_cred_for(s, p), p->project_id,
+		if (!gw_cred_expiry(gw_snap_cred_get(s, p), p->project_id,
 		                    &exp))
 			continue;
 		labels[1] = p->credentials;
@@ -149,6 +149,7 @@ not_found(const struct gw_snapshot *s, const struct gw_http_req *req,
 	gw_pipe_answer_error(req, &st.fault, resp);
 	if (gw_pipe_audit(&st, resp) != GW_OK)
 		gw_pipe_answer_unaudited(&st, resp);
+	gw_pipe_reqstate_reset(&st);
 }
 
 void

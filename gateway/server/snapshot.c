@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "stages.h"
+#include "snapshot.h"
 
 static struct gw_audit *
 audit_open_conf(const struct gw_config *conf, char *err, size_t errlen)
@@ -186,7 +186,7 @@ gw_pipe_prime(const struct gw_snapshot *s, int64_t now_ms, char *err,
 	for (i = 0; i < s->conf->nprojects; i++) {
 		p = &s->conf->projects[i];
 		memset(&f, 0, sizeof(f));
-		if (gw_cred_prime(gw_pipe_cred_for(s, p), p->project_id, now_ms,
+		if (gw_cred_prime(gw_snap_cred_get(s, p), p->project_id, now_ms,
 		                  &f) == GW_OK)
 			continue;
 		if (failed++ == 0)
@@ -257,7 +257,7 @@ tasks_adopt(struct gw_gateway *g, struct gw_snapshot *s)
 }
 
 struct gw_gateway *
-gw_gw_open(const char *path, char *err, size_t errlen)
+gw_gateway_open(const char *path, char *err, size_t errlen)
 {
 	struct gw_gateway *g = NULL;
 
@@ -278,12 +278,12 @@ gw_gw_open(const char *path, char *err, size_t errlen)
 	gw_audit_set_sync_hook(g->audit, gw_metrics_audit_sync, g->metrics);
 	return g;
 fail:
-	gw_gw_free(g);
+	gw_gateway_free(g);
 	return NULL;
 }
 
 void
-gw_gw_free(struct gw_gateway *g)
+gw_gateway_free(struct gw_gateway *g)
 {
 	if (g == NULL)
 		return;
@@ -302,7 +302,7 @@ gw_gw_free(struct gw_gateway *g)
 }
 
 int
-gw_gw_reload(struct gw_gateway *g, char *err, size_t errlen)
+gw_gateway_reload(struct gw_gateway *g, char *err, size_t errlen)
 {
 	struct gw_snapshot *next, *old;
 
@@ -339,19 +339,25 @@ gw_gw_reload(struct gw_gateway *g, char *err, size_t errlen)
 }
 
 int
-gw_gw_audit_reopen(struct gw_gateway *g, char *err, size_t errlen)
+gw_gateway_audit_reopen(struct gw_gateway *g, char *err, size_t errlen)
 {
 	return gw_audit_reopen(g->audit, err, errlen) == GW_OK ? 0 : -1;
 }
 
 void
-gw_gw_audit_tick(struct gw_gateway *g)
+gw_gateway_audit_tick(struct gw_gateway *g)
 {
 	gw_audit_tick(g->audit);
 }
 
+struct gw_metrics *
+gw_gateway_metrics(struct gw_gateway *g)
+{
+	return g->metrics;
+}
+
 const struct gw_snapshot *
-gw_gw_acquire(struct gw_gateway *g)
+gw_gateway_acquire(struct gw_gateway *g)
 {
 	struct gw_snapshot *s;
 
@@ -363,7 +369,7 @@ gw_gw_acquire(struct gw_gateway *g)
 }
 
 void
-gw_gw_release(struct gw_gateway *g, const struct gw_snapshot *cs)
+gw_gateway_release(struct gw_gateway *g, const struct gw_snapshot *cs)
 {
 	struct gw_snapshot *s = (struct gw_snapshot *)cs, *dead = NULL;
 
@@ -372,6 +378,14 @@ gw_gw_release(struct gw_gateway *g, const struct gw_snapshot *cs)
 		dead = s;
 	pthread_mutex_unlock(&g->lock);
 	gw_pipe_free(dead);
+}
+
+struct gw_cred *
+gw_snap_cred_get(const struct gw_snapshot *s, const struct gw_conf_project *p)
+{
+	size_t i = (size_t)(p->cred - s->conf->creds);
+
+	return i < s->conf->ncreds ? s->creds[i] : NULL;
 }
 
 struct gw_worker *

@@ -3,8 +3,10 @@
  * the bearer token and its verification, the budget (and HSS's 429s),
  * the error answer in HSS's shape, and the audit records (intent before
  * anything goes upstream, outcome or final record before the answer).
- * Owns the per-request state's lifecycle helpers.  Knows no route: the
- * handlers call in here, never the other way round.  Never puts a token,
+ * Owns the request's core state: it starts and ends (frees) here, the
+ * route's context with it (gw_route_ops).  Knows no route: the
+ * handlers call in here, never the other way round (a route's context is
+ * reached only through the gw_route_ops it attached).  Never puts a token,
  * key or secret in a response, record or log line.
  */
 #include <stdio.h>
@@ -15,6 +17,7 @@
 
 #include <json-c/json.h>
 
+#include "budget.h"
 #include "stages.h"
 
 void
@@ -113,14 +116,6 @@ gw_pipe_bearer(const char *h)
 	if (*t == '\0' || strpbrk(t, " \t,") != NULL)
 		return NULL;
 	return t;
-}
-
-struct gw_cred *
-gw_pipe_cred_for(const struct gw_snapshot *s, const struct gw_conf_project *p)
-{
-	size_t i = (size_t)(p->cred - s->conf->creds);
-
-	return i < s->conf->ncreds ? s->creds[i] : NULL;
 }
 
 /*
@@ -226,27 +221,53 @@ gw_pipe_attempt(struct reqstate *st, int64_t latency_us)
 	    st->attempt_codes[i] != NULL ? strdup(st->attempt_codes[i]) : NULL;
 }
 
-/* Frees what gw_pipe_attempt kept. */
+void
+gw_pipe_reqstate_route(struct reqstate *st, const struct gw_route_ops *ops,
+                       void *ctx)
+{
+	st->route = ops;
+	st->route_ctx = ctx;
+}
+
+/*
+ * The one place a request's memory is released: the route's context
+ * first (it may borrow from the core), then every owned field.  Leaves
+ * the state as gw_pipe_reqstate_init would, minus the snapshot.
+ */
 void
 gw_pipe_reqstate_reset(struct reqstate *st)
 {
 	size_t i;
 
+	if (st->route != NULL && st->route->reset != NULL)
+		st->route->reset(st->route_ctx);
+	st->route = NULL;
+	st->route_ctx = NULL;
 	for (i = 0; i < GW_AUDIT_ATTEMPTS_MAX; i++) {
 		free(st->attempt_codes[i]);
 		st->attempt_codes[i] = NULL;
 	}
 	st->nattempts = 0;
+	free(st->task_id);
+	st->task_id = NULL;
+	free(st->up_error_code);
+	st->up_error_code = NULL;
+	gw_upresp_reset(&st->upresp);
+	gw_upreq_free(st->upreq);
+	st->upreq = NULL;
+	gw_claims_free(st->claims);
+	st->claims = NULL;
 }
 
 /* The fields every record of a request shares, from its state so far. */
 static void
-fill_rec(struct reqstate *st, struct gw_audit_rec *r)
+fill_rec(struct reqstate *st, enum gw_audit_phase phase, struct gw_audit_rec *r)
 {
 	const struct gw_claim *groups, *team = NULL;
 	size_t i;
 
 	memset(r, 0, sizeof(*r));
+	r->phase = phase;
 	r->time_ms = st->req->now_ms;
 	r->request_id = st->req->request_id;
 	r->client_addr = st->req->client_addr;
@@ -274,7 +295,7 @@ fill_rec(struct reqstate *st, struct gw_audit_rec *r)
 	r->token_fp = st->token_fp[0] ? st->token_fp : NULL;
 	r->action = st->action;
 	r->resource = st->resource[0] ? st->resource : NULL;
-	r->project = st->xreq ? st->xreq->project->alias : st->task_project;
+	r->project = st->project;
 	if (st->decided) {
 		r->decision = gw_pol_effect_name(st->decision.effect);
 		r->stmt_file = st->decision.file[0] ? st->decision.file : NULL;
@@ -286,13 +307,6 @@ fill_rec(struct reqstate *st, struct gw_audit_rec *r)
 		r->stmt_files = st->stmt_files;
 		r->stmt_sids = st->stmt_sids;
 		r->nstmts = st->decision.ndeciding;
-		/* Acting for another subject: the Allow that let it, too. */
-		for (i = 0; st->acted_for && i < st->actfor.ndeciding &&
-		            r->nstmts < GW_POL_DECIDING_MAX;
-		     i++, r->nstmts++) {
-			st->stmt_files[r->nstmts] = st->actfor.deciding[i].file;
-			st->stmt_sids[r->nstmts] = st->actfor.deciding[i].sid;
-		}
 	}
 	r->policy_revision = gw_pol_revision(st->snap->pol);
 	if (st->decided && st->snap->shadow != NULL) {
@@ -302,8 +316,6 @@ fill_rec(struct reqstate *st, struct gw_audit_rec *r)
 		r->shadow_stmt_sid = st->shadow.sid;
 		r->shadow_revision = gw_pol_revision(st->snap->shadow);
 	}
-	r->task_issuer = st->task_iss;
-	r->task_subject = st->task_sub;
 	r->upreq = st->upreq;
 	r->record_total_num = -1;
 	r->cred_name = st->cred_name;
@@ -311,6 +323,14 @@ fill_rec(struct reqstate *st, struct gw_audit_rec *r)
 	r->lat_auth_us = st->lat_auth;
 	r->lat_policy_us = st->lat_policy;
 	r->lat_total_us = gw_mono_us() - st->t_start;
+}
+
+/* The route's fields of a record, last: they may override the core's. */
+static void
+fill_route(struct reqstate *st, struct gw_audit_rec *r)
+{
+	if (st->route != NULL && st->route->fill_rec != NULL)
+		st->route->fill_rec(st, st->route_ctx, r);
 }
 
 static enum gw_err
@@ -337,8 +357,8 @@ gw_pipe_audit_intent(struct reqstate *st)
 {
 	struct gw_audit_rec r;
 
-	fill_rec(st, &r);
-	r.phase = GW_AUDIT_INTENT;
+	fill_rec(st, GW_AUDIT_INTENT, &r);
+	fill_route(st, &r);
 	if (emit(st, &r) != GW_OK)
 		return gw_fault_set(&st->fault, GW_ERR_AUDIT, "",
 		                    "the audit trail cannot be written");
@@ -352,33 +372,29 @@ gw_pipe_audit(struct reqstate *st, const struct gw_http_resp *resp)
 {
 	struct gw_audit_rec r;
 
-	fill_rec(st, &r);
-	r.phase = st->intent ? GW_AUDIT_OUTCOME : GW_AUDIT_FINAL;
+	fill_rec(st, st->intent ? GW_AUDIT_OUTCOME : GW_AUDIT_FINAL, &r);
 	r.status = resp->status;
 	if (!st->passthrough) {
 		r.error_code = gw_err_code(st->fault.err);
 		r.error_field = st->fault.field[0] ? st->fault.field : NULL;
 	} else if (st->up_error_code != NULL)
 		r.error_code = st->up_error_code;
-	/* A coalesced answer is an earlier call's: nothing was sent. */
-	r.up_status = st->coalesced ? 0 : st->upresp.status;
+	r.up_status = st->upresp.status;
 	r.up_error_code = st->up_error_code;
-	r.coalesced = st->coalesced;
-	r.cached = st->cached;
 	r.task_id = st->task_id;
 	r.attempts = st->attempts;
 	r.nattempts = st->nattempts;
-	r.record_total_num = st->record_total_num;
 	r.lat_upstream_us = st->lat_upstream;
+	fill_route(st, &r);
 	/* Counted here: every route that decides or reuses ends here once. */
 	if (st->decided)
 		gw_metrics_decision(st->snap->metrics,
 		                    st->decision.effect == GW_POL_ALLOW
 		                        ? GW_MET_DEC_ALLOW
 		                        : GW_MET_DEC_DENY);
-	if (st->coalesced)
+	if (r.coalesced)
 		gw_metrics_coalesced(st->snap->metrics);
-	if (st->cached)
+	if (r.cached)
 		gw_metrics_status_cache_hit(st->snap->metrics);
 	return emit(st, &r);
 }
@@ -391,7 +407,6 @@ gw_pipe_reqstate_init(struct reqstate *st, const struct gw_snapshot *s,
 	st->snap = s;
 	st->req = req;
 	st->action = action;
-	st->record_total_num = -1;
 	st->t_start = gw_mono_us();
 }
 
@@ -417,20 +432,25 @@ gw_pipe_answer_unaudited(struct reqstate *st, struct gw_http_resp *resp)
 }
 /*
  * Who shares a fair share: the configured claim's first value, else the
- * subject; prefixed with the issuer so two IdPs never share one.
+ * subject; with the issuer so two IdPs never share one; keyed by a hash
+ * of the whole, however long (gw_budget_caller_key).
  */
 static void
 caller_of(const struct reqstate *st, char *out, size_t cap)
 {
 	const struct gw_claim *c = NULL;
 	const char *who = st->claims->sub;
+	char key[GW_BUDGET_CALLER_KEY_LEN + 1];
 
 	if (st->snap->conf->tasks_fair_share_claim != NULL)
 		c = gw_claims_get(st->claims,
 		                  st->snap->conf->tasks_fair_share_claim);
 	if (c != NULL && c->nvalues > 0)
 		who = c->values[0];
-	snprintf(out, cap, "%s %s", st->claims->iss, who);
+	/* Out of memory: one shared key, never a wrong caller's. */
+	if (gw_budget_caller_key(st->claims->iss, who, key) == -1)
+		snprintf(key, sizeof(key), "?");
+	snprintf(out, cap, "%s", key);
 }
 
 /* The request's clock: its start time plus what has passed since. */

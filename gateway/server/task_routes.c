@@ -43,17 +43,66 @@ id_ok(const char *s, size_t max)
 	return 1;
 }
 
-/* What a task request found out before it answers. */
+/*
+ * The task routes' context (gw_route_ops): what a task request found out
+ * before it answers, torn down with the request by taskq_reset.
+ */
 struct taskq {
 	struct gw_task_ref ref;
 	const struct gw_conf_project *project;
 	struct gw_cred *cred;
 	char *status_body; /* HSS's status answer (200), owned */
-	int cached;
+	int cached;        /* the status answer came from the cache */
 	char file_id[GW_TASK_ID_MAX + 1];
 	char file_name[256];
 	char task_status[16];
+	/* the creator named by the handle (borrowed from ref), once open */
+	const char *task_iss, *task_sub;
+	/* hss:ActForSubject, evaluated when the caller is not the creator */
+	struct gw_pol_decision actfor;
+	int acted_for;
 };
+
+/* The task's fields of a record (docs/AUDIT.md). */
+static void
+taskq_fill_rec(struct reqstate *st, void *ctx, struct gw_audit_rec *r)
+{
+	const struct taskq *q = ctx;
+	size_t i;
+
+	r->task_issuer = q->task_iss;
+	r->task_subject = q->task_sub;
+	/* Acting for another subject: the Allow that let it, too. */
+	for (i = 0; st->decided && q->acted_for && i < q->actfor.ndeciding &&
+	            r->nstmts < GW_POL_DECIDING_MAX;
+	     i++, r->nstmts++) {
+		st->stmt_files[r->nstmts] = q->actfor.deciding[i].file;
+		st->stmt_sids[r->nstmts] = q->actfor.deciding[i].sid;
+	}
+	if (r->phase != GW_AUDIT_INTENT)
+		r->cached = q->cached;
+}
+
+static void
+taskq_reset(void *ctx)
+{
+	struct taskq *q = ctx;
+
+	free(q->status_body);
+	q->status_body = NULL;
+}
+
+static const struct gw_route_ops taskq_ops = {taskq_fill_rec, taskq_reset};
+
+/* Starts a task request: its core state and the route's context. */
+static void
+taskq_init(struct reqstate *st, struct taskq *q, const struct gw_snapshot *s,
+           const struct gw_http_req *req, const char *action)
+{
+	gw_pipe_reqstate_init(st, s, req, action);
+	memset(q, 0, sizeof(*q));
+	gw_pipe_reqstate_route(st, &taskq_ops, q);
+}
 
 static enum gw_err
 no_such_task(struct reqstate *st)
@@ -104,10 +153,10 @@ task_open(struct reqstate *st, const char *handle, const char *action,
 	    !id_ok(q->ref.task_id, GW_TASK_ID_MAX))
 		return no_such_task(st);
 	/* Audited even when denied below: what was tried, by whom. */
-	st->task_project = q->project->alias;
+	st->project = q->project->alias;
 	st->task_id = strdup(q->ref.task_id);
-	st->task_iss = q->ref.iss;
-	st->task_sub = q->ref.sub;
+	q->task_iss = q->ref.iss;
+	q->task_sub = q->ref.sub;
 	t = gw_mono_us();
 	snprintf(st->resource, sizeof(st->resource), "hss:%s:%s",
 	         q->project->region, q->project->alias);
@@ -135,13 +184,13 @@ task_open(struct reqstate *st, const char *handle, const char *action,
 	preq.nctx = pctx.n;
 	if (!gw_task_is_creator(&q->ref, st->claims->iss, st->claims->sub)) {
 		preq.action = ACTION_ACT_FOR;
-		gw_pol_eval(s->pol, &preq, &st->actfor);
-		st->acted_for = 1;
-		if (st->actfor.effect != GW_POL_ALLOW) {
+		gw_pol_eval(s->pol, &preq, &q->actfor);
+		q->acted_for = 1;
+		if (q->actfor.effect != GW_POL_ALLOW) {
 			/* Recorded as what it is: a denied act-for. */
 			st->action = ACTION_ACT_FOR;
-			st->decision = st->actfor;
-			st->acted_for = 0;
+			st->decision = q->actfor;
+			q->acted_for = 0;
 			st->decided = 1;
 			if (s->shadow != NULL)
 				gw_pol_eval(s->shadow, &preq, &st->shadow);
@@ -159,7 +208,7 @@ task_open(struct reqstate *st, const char *handle, const char *action,
 		return gw_fault_set(&st->fault, GW_ERR_DENIED, "",
 		                    "not allowed to perform %s on %s", action,
 		                    st->resource);
-	q->cred = gw_pipe_cred_for(s, q->project);
+	q->cred = gw_snap_cred_get(s, q->project);
 	if (q->cred == NULL)
 		return gw_fault_set(&st->fault, GW_ERR_CREDENTIALS, "",
 		                    "no credentials for project");
@@ -278,7 +327,6 @@ task_status(struct reqstate *st, struct gw_worker *w, struct taskq *q)
 		                                   "status", key);
 		if (q->status_body != NULL) {
 			q->cached = 1;
-			st->cached = 1;
 			return task_parse_status(st, q);
 		}
 	}
@@ -325,8 +373,9 @@ task_handle_of(const char *path, char *out, size_t cap)
 	out[n] = '\0';
 }
 
+/* Retry-After, the record of the answer, the request's teardown. */
 static void
-task_finish(struct reqstate *st, struct taskq *q, struct gw_http_resp *resp)
+task_finish(struct reqstate *st, struct gw_http_resp *resp)
 {
 	char ra[32];
 
@@ -343,13 +392,7 @@ task_finish(struct reqstate *st, struct taskq *q, struct gw_http_resp *resp)
 		fprintf(stderr, "hssgw: request %s: download not audited\n",
 		        st->req->request_id ? st->req->request_id : "-");
 	}
-	free(q->status_body);
-	free(st->task_id);
-	free(st->up_error_code);
 	gw_pipe_reqstate_reset(st);
-	gw_upresp_reset(&st->upresp);
-	gw_upreq_free(st->upreq);
-	gw_claims_free(st->claims);
 }
 
 static void
@@ -371,8 +414,7 @@ gw_pipe_handle_task_status(const struct gw_snapshot *s, struct gw_worker *w,
 	char handle[GW_TASK_HANDLE_MAX + 1];
 	enum gw_err rc;
 
-	gw_pipe_reqstate_init(&st, s, req, ACTION_STATUS);
-	memset(&q, 0, sizeof(q));
+	taskq_init(&st, &q, s, req, ACTION_STATUS);
 	task_handle_of(req->path, handle, sizeof(handle));
 	rc = task_open(&st, handle, ACTION_STATUS, &q);
 	if (rc == GW_OK)
@@ -390,7 +432,7 @@ gw_pipe_handle_task_status(const struct gw_snapshot *s, struct gw_worker *w,
 		                    q.cached ? "hit" : "miss");
 	} else
 		task_error(&st, rc, resp);
-	task_finish(&st, &q, resp);
+	task_finish(&st, resp);
 }
 
 /* Streams HSS's file through the front's stream (gw_upsink -> gw_http). */
@@ -464,8 +506,7 @@ gw_pipe_handle_task_file(const struct gw_snapshot *s, struct gw_worker *w,
 	int64_t t;
 	int attempt;
 
-	gw_pipe_reqstate_init(&st, s, req, ACTION_DOWNLOAD);
-	memset(&q, 0, sizeof(q));
+	taskq_init(&st, &q, s, req, ACTION_DOWNLOAD);
 	task_handle_of(req->path, handle, sizeof(handle));
 	rc = task_open(&st, handle, ACTION_DOWNLOAD, &q);
 	if (rc == GW_OK)
@@ -515,5 +556,5 @@ gw_pipe_handle_task_file(const struct gw_snapshot *s, struct gw_worker *w,
 		resp->status = gw_err_status(st.fault.err);
 	} else if (rc != GW_OK)
 		task_error(&st, rc, resp);
-	task_finish(&st, &q, resp);
+	task_finish(&st, resp);
 }

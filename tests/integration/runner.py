@@ -1,10 +1,13 @@
-"""The one runner of the integration suites: parses --bin, --src, -k and -v,
-runs a module's tests and prints the closing 'N passed, N failed' line
-(subtests counted as tests) that CI reads.  Python 3 stdlib only."""
+"""The one runner of the integration suites: parses --bin, --src, -k and -v
+into fixtures.ARGS, runs a module's tests and prints the closing
+'N passed, N failed' line (subtests counted as tests) that CI reads.
+Python 3 stdlib only."""
 
 import argparse
 import sys
 import unittest
+
+import fixtures
 
 
 class CountingResult(unittest.TextTestResult):
@@ -24,8 +27,9 @@ class CountingResult(unittest.TextTestResult):
             self.passed += 1
 
 
-def main(module, args):
-    """Runs module's tests; args receives .bin and .src.  Exit status."""
+def main(module):
+    """Runs module's tests; fixtures.ARGS receives .bin and .src.  Exit
+    status."""
     ap = argparse.ArgumentParser(
         description=(module.__doc__ or "").splitlines()[0])
     ap.add_argument("--bin", required=True)
@@ -34,7 +38,7 @@ def main(module, args):
                     help="only tests whose name contains this")
     ap.add_argument("-v", dest="verbosity", action="count", default=1)
     a = ap.parse_args()
-    args.bin, args.src = a.bin, a.src
+    fixtures.ARGS.bin, fixtures.ARGS.src = a.bin, a.src
     loader = unittest.TestLoader()
     if a.pattern:
         loader.testNamePatterns = ["*%s*" % p for p in a.pattern]

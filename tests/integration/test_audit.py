@@ -14,7 +14,6 @@ Prints "N passed, N failed" last and exits non-zero on any failure.
 Python 3 stdlib only.  HSSGW_IT_KEEP=1 keeps the state dirs.
 """
 
-import argparse
 import hashlib
 import json
 import os
@@ -33,8 +32,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import runner  # noqa: E402
 import stack as st  # noqa: E402
+from fixtures import ARGS, fp, hssgw  # noqa: E402
 
-ARGS = argparse.Namespace(bin=None, src=None)
 BODY = {"project": st.PROJECT_ALIAS, "image_type": "cicd"}
 CHAIN_CUT = re.compile(rb',"hash":"([0-9a-f]{64})"}$')
 
@@ -155,16 +154,6 @@ def own_hash(line):
         raise AssertionError("no trailing hash member: %r" % line[-120:])
     canon = line[:m.start()] + b"}"
     return hashlib.sha256(canon).hexdigest(), m.group(1).decode()
-
-
-def hssgw(*argv):
-    p = subprocess.run([os.path.join(ARGS.bin, "hssgw")] + list(argv),
-                       capture_output=True, timeout=60)
-    return p.returncode, p.stdout.decode(), p.stderr.decode()
-
-
-def fp(secret):
-    return hashlib.sha256(secret.encode()).hexdigest()[:16]
 
 
 # -- the stack ----------------------------------------------------------
@@ -1095,7 +1084,7 @@ class QueryTests(AuditCase):
 
 
 def main():
-    return runner.main(sys.modules[__name__], ARGS)
+    return runner.main(sys.modules[__name__])
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@ file (the command prints exactly what the goldens say), check-config on a
 good config and on broken ones (exit status and the reason), mint-token,
 fields.  Python 3 stdlib only; prints 'N passed, N failed'."""
 
-import argparse
 import glob
 import json
 import os
@@ -15,14 +14,7 @@ import tempfile
 import unittest
 
 import runner
-
-ARGS = argparse.Namespace(bin=None, src=None)
-
-
-def hssgw(*argv, stdin=b""):
-    p = subprocess.run([os.path.join(ARGS.bin, "hssgw")] + list(argv),
-                       input=stdin, capture_output=True, timeout=30)
-    return p.returncode, p.stdout.decode(), p.stderr.decode()
+from fixtures import ARGS, hssgw
 
 
 class TranslateGoldens(unittest.TestCase):
@@ -353,7 +345,7 @@ class Help(unittest.TestCase):
 
 
 def main():
-    return runner.main(sys.modules[__name__], ARGS)
+    return runner.main(sys.modules[__name__])
 
 
 if __name__ == "__main__":

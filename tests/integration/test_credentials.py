@@ -15,9 +15,7 @@ Prints "N passed, N failed" last and exits non-zero on any failure.
 Set HSSGW_IT_KEEP=1 to keep the state dirs for a post-mortem.
 """
 
-import argparse
 import copy
-import hashlib
 import http.client
 import json
 import os
@@ -36,8 +34,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import runner  # noqa: E402
 import stack as st  # noqa: E402
+from fixtures import ARGS, fp  # noqa: E402
 
-ARGS = argparse.Namespace(bin=None, src=None)
 
 PID_AGENCY = "a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0a0"
 PID_SIGNED = "5155155155155155155155155155155a"
@@ -47,11 +45,6 @@ OPS_USER, OPS_DOMAIN = "ops-agent", "acme-ops"
 AGENCY = "hss-export"
 ACCESS_KEY = "AKEMU" + "0123456789ABCDEF"
 EXPORT_HSS = "/v5/%s/image/baseline/export"
-
-
-def fp(secret):
-    """The 16-hex fingerprint hssgw's audit and the emulator's revoke use."""
-    return hashlib.sha256(secret.encode()).hexdigest()[:16]
 
 
 def pw():
@@ -682,7 +675,7 @@ class TranslateShowsCredentialHeaders(unittest.TestCase):
 
 
 def main():
-    return runner.main(sys.modules[__name__], ARGS)
+    return runner.main(sys.modules[__name__])
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ Prints "N passed, N failed" last and exits non-zero on any failure.
 Set HSSGW_IT_KEEP=1 to keep the state dirs for a post-mortem.
 """
 
-import argparse
 import json
 import os
 import re
@@ -26,8 +25,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import runner  # noqa: E402
 import stack as st  # noqa: E402
+from fixtures import ARGS  # noqa: E402
 
-ARGS = argparse.Namespace(bin=None, src=None)
 
 EXPORT_PATH_HSS = "/v5/%s/image/baseline/export" % st.PROJECT_ID
 HSS_CONTENT_TYPE = "application/json;charset=utf-8"
@@ -797,7 +796,7 @@ class ExamplePolicyTests(StackCase):
 
 
 def main():
-    return runner.main(sys.modules[__name__], ARGS)
+    return runner.main(sys.modules[__name__])
 
 
 if __name__ == "__main__":

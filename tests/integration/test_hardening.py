@@ -10,7 +10,6 @@ buffers, hssgw bounds its writes by response_send_timeout_ms); nginx's own
 Run: test_hardening.py --bin BUILD/bin --src SRC.  Python 3 stdlib only.
 """
 
-import argparse
 import concurrent.futures
 import json
 import os
@@ -25,12 +24,10 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import runner  # noqa: E402
 import stack as stk  # noqa: E402
-from test_tasks import TaskStack, check_bytes  # noqa: E402
+from fixtures import (ARGS, TASK_BODY as BODY, TaskStack,  # noqa: E402
+                      check_bytes)
 
-ARGS = argparse.Namespace(bin=None, src=None)
 READ_MS = 1500
-BODY = {"project": stk.PROJECT_ALIAS, "image_type": "private_image",
-        "operate_all": True}
 
 
 # -- a minimal FastCGI client (FastCGI 1.0), to talk to hssgw directly --
@@ -248,6 +245,107 @@ class Stallers(unittest.TestCase):
         finally:
             for st in socks:
                 st.close()
+
+    def rejected(self, reason):
+        """hssgw_fcgi_rejected_total{reason} now (0 before it exists)."""
+        r = self.s.request("GET", "/metrics")
+        self.assertEqual(r.status, 200, r)
+        key = 'hssgw_fcgi_rejected_total{reason="%s"} ' % reason
+        for line in r.body.decode().splitlines():
+            if line.startswith(key):
+                return int(float(line[len(key):]))
+        return 0
+
+    def test_fake_end_of_stream_holds_no_worker(self):
+        # Issue 21 item 1, the gap this pins: BEGIN_REQUEST (id 1) and an
+        # empty STDIN record of id 2 looked like a whole request; a worker
+        # took it and libfcgi waited for PARAMS with a fresh read deadline,
+        # so 32 such connections delayed /healthz 4.7 s.
+        fake = _record(1, struct.pack(">HB5x", 1, 0)) + _record(5, b"", 2)
+        before = self.rejected("foreign_id")
+        socks = []
+        try:
+            for _ in range(32):
+                st = self.s.unix()
+                st.sendall(fake)
+                socks.append(st)
+            time.sleep(0.2)
+            for _ in range(3):
+                status, took = self.s.timed_health()
+                self.assertEqual(status, 200)
+                self.assertLess(took, 0.5)
+            # Closed by the front at once, not at a deadline.
+            for st in socks:
+                self.assertIsNotNone(closed_within(st, 1.0))
+        finally:
+            for st in socks:
+                st.close()
+        self.assertGreaterEqual(self.rejected("foreign_id") - before, 32)
+        # Positive control: the same request id 2 throughout is served.
+        p = b"".join(_nv(k, v) for k, v in health_params().items())
+        st = self.s.unix()
+        try:
+            st.sendall(_record(1, struct.pack(">HB5x", 1, 0), 2) +
+                       _record(4, p, 2) + _record(4, b"", 2) +
+                       _record(5, b"", 2))
+            out, ended = fcgi_read(st)
+        finally:
+            st.close()
+        self.assertTrue(ended)
+        self.assertIn(b"Status: 200", out)
+
+    def test_queued_request_whose_peer_left_is_not_run(self):
+        # Issue 21 item 1: a request queued behind busy workers ran even
+        # when nginx had given up on it, spending HSS's budget for nobody.
+        s = self.s
+        tok = s.mint()
+        body = json.dumps(BODY).encode()
+        params = {"REQUEST_METHOD": "POST", "DOCUMENT_URI": stk.EXPORT_PATH,
+                  "CONTENT_TYPE": "application/json",
+                  "CONTENT_LENGTH": str(len(body)),
+                  "HTTP_AUTHORIZATION": "Bearer " + tok,
+                  "HSSGW_CLIENT_ADDR": "127.0.0.1",
+                  "HSSGW_REQUEST_ID": "queued"}
+
+        def exports():
+            return len([e for e in s.emulator_lines()
+                        if e.get("path", "").endswith("/export")])
+
+        # PARAMS beyond the front's 32 KiB peek, then silence: each is
+        # handed to a worker, which waits until the accept-time deadline.
+        hold = (_record(1, struct.pack(">HB5x", 1, 0)) +
+                _record(4, _nv("HTTP_X_PAD", "p" * 33000)))
+
+        def queued_export(leave):
+            holders = [s.unix() for _ in range(s.threads)]
+            try:
+                for st in holders:
+                    st.sendall(hold)
+                time.sleep(0.75)
+                st = s.unix()
+                st.sendall(fcgi_request(params, body))
+                if leave:
+                    st.close()
+                    # The holders' deadline frees the workers.
+                    time.sleep(READ_MS / 1000.0 + 1)
+                    return None
+                try:
+                    return fcgi_read(st)
+                finally:
+                    st.close()
+            finally:
+                for h in holders:
+                    h.close()
+
+        before, gone = exports(), self.rejected("peer_gone")
+        self.assertIsNone(queued_export(True))
+        self.assertEqual(exports(), before, "an abandoned export ran")
+        self.assertEqual(self.rejected("peer_gone") - gone, 1)
+        # Positive control: the same request, its peer still there.
+        out, ended = queued_export(False)
+        self.assertTrue(ended, out)
+        self.assertIn(b"Status: 200", out)
+        self.assertEqual(exports(), before + 1)
 
 
 class TcpAllow(unittest.TestCase):
@@ -517,4 +615,4 @@ class NginxErrors(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    sys.exit(runner.main(sys.modules[__name__], ARGS))
+    sys.exit(runner.main(sys.modules[__name__]))

@@ -11,7 +11,6 @@ Run: test_metrics.py --bin BUILD/bin --src SRC.  Python 3 stdlib only,
 plus Debian's prometheus package (prometheus, promtool).
 """
 
-import argparse
 import json
 import os
 import re
@@ -28,8 +27,8 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import runner  # noqa: E402
 import stack as stk  # noqa: E402
+from fixtures import ARGS  # noqa: E402
 
-ARGS = argparse.Namespace(bin=None, src=None)
 BODY = {"project": stk.PROJECT_ALIAS, "image_type": "cicd"}
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
@@ -105,6 +104,7 @@ class ScrapeTests(MetricsCase):
                 ("hssgw_jwt_cache_hits_total", "counter"),
                 ("hssgw_jwks_fetches_total", "counter"),
                 ("hssgw_config_reloads_total", "counter"),
+                ("hssgw_fcgi_rejected_total", "counter"),
                 ("hssgw_build_info", "gauge"),
                 ("hssgw_policy_revision_info", "gauge"),
                 ("process_resident_memory_bytes", "gauge"),
@@ -364,4 +364,4 @@ class RulesTests(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    sys.exit(runner.main(sys.modules[__name__], ARGS))
+    sys.exit(runner.main(sys.modules[__name__]))

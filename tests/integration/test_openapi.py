@@ -11,7 +11,6 @@ Run: test_openapi.py --bin BUILD/bin --src SRC.  Needs python3-yaml and
 python3-jsonschema (Debian); prints 'N passed, N failed'.
 """
 
-import argparse
 import copy
 import json
 import os
@@ -29,9 +28,8 @@ import yaml
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import runner  # noqa: E402
 import stack as stk  # noqa: E402
-from test_tasks import BODY, TaskStack  # noqa: E402
+from fixtures import ARGS, TASK_BODY as BODY, TaskStack  # noqa: E402
 
-ARGS = argparse.Namespace(bin=None, src=None)
 VALIDATOR_PKG = "@seriousme/openapi-schema-validator"
 
 
@@ -422,7 +420,7 @@ class Down(unittest.TestCase):
 
 
 def main():
-    return runner.main(sys.modules[__name__], ARGS)
+    return runner.main(sys.modules[__name__])
 
 
 if __name__ == "__main__":

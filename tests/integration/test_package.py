@@ -12,7 +12,6 @@ Run: test_package.py --bin BUILD/bin --src SRC (BUILD/pkg is the package
 build).  Needs dpkg-dev, lintian, mandoc; prints 'N passed, N failed'.
 """
 
-import argparse
 import json
 import os
 import re
@@ -24,8 +23,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import runner  # noqa: E402
+from fixtures import ARGS  # noqa: E402
 
-ARGS = argparse.Namespace(bin=None, src=None)
 # The runtime packages of deploy/lib.sh's build dependencies.
 RUNTIME = ("libc6", "libfcgi0ldbl", "libjson-c5", "libcurl4", "libjwt0",
            "librelp0",
@@ -204,7 +203,7 @@ class Package(unittest.TestCase):
 
 
 def main():
-    return runner.main(sys.modules[__name__], ARGS)
+    return runner.main(sys.modules[__name__])
 
 
 if __name__ == "__main__":

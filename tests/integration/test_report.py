@@ -13,7 +13,6 @@ Screenshots go to $HSSGW_REPORT_SHOTS (default: a temporary directory,
 removed at the end).  Without chromium the suite fails: install Debian's `chromium`.
 """
 
-import argparse
 import collections
 import hashlib
 import json
@@ -30,8 +29,8 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import runner  # noqa: E402
+from fixtures import ARGS, hssgw  # noqa: E402
 
-ARGS = argparse.Namespace(bin=None, src=None)
 CYCLES = 10  # report-trail's table has 16 kinds of request
 XSS = "<script>alert(1)</script>"
 CHAIN_CUT = re.compile(rb',"hash":"([0-9a-f]{64})"}$')
@@ -139,11 +138,6 @@ class Dom(HTMLParser):
         return self._order[0] if self._order else None
 
 
-def hssgw(*argv):
-    return subprocess.run([os.path.join(ARGS.bin, "hssgw")] + list(argv),
-                          capture_output=True, text=True, timeout=300)
-
-
 def chain_hash(canonical):
     return hashlib.sha256(canonical).hexdigest()
 
@@ -190,9 +184,9 @@ class ReportTest(unittest.TestCase):
             {"client_addr": "192.0.2.1", "reason": "HSSGW.0101",
              "count": 3}], "2026-01-01T00:30:00.000Z")
         cls.html = os.path.join(cls.dir, "report.html")
-        r = hssgw("audit", "report", cls.trail, "--team-claim", "groups",
-                  "--out", cls.html)
-        assert r.returncode == 0, r.stderr
+        rc, _, err = hssgw("audit", "report", cls.trail, "--team-claim",
+                           "groups", "--out", cls.html, timeout=300)
+        assert rc == 0, err
         cls.dom, cls.log = cls.render(cls.html, "report")
 
     @classmethod
@@ -378,8 +372,9 @@ class ReportTest(unittest.TestCase):
         with open(bad, "wb") as f:
             f.write(b"\n".join(lines))
         out = os.path.join(self.dir, "tampered.html")
-        r = hssgw("audit", "report", bad, "--no-checkpoint", "--out", out)
-        self.assertEqual(r.returncode, 1, r.stderr)
+        rc, _, err = hssgw("audit", "report", bad, "--no-checkpoint",
+                           "--out", out, timeout=300)
+        self.assertEqual(rc, 1, err)
         dom, log = self.render(out, "tampered")
         self.assertEqual(dom.classes["integrity-status"], "broken")
         text = dom.texts["integrity-status"]
@@ -432,7 +427,7 @@ def page_requests(netlog):
 
 
 def main():
-    return runner.main(sys.modules[__name__], ARGS)
+    return runner.main(sys.modules[__name__])
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ through a TLS tunnel (stunnel4) and a wrong password failing closed.
 Run: test_shared.py --bin BUILD/bin --src SRC.  Python 3 stdlib only.
 """
 
-import argparse
 import concurrent.futures
 import json
 import os
@@ -24,9 +23,9 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import runner  # noqa: E402
 import stack as stk  # noqa: E402
-from test_tasks import BODY, TaskStack, max_in_window  # noqa: E402
+from fixtures import (ARGS, TASK_BODY as BODY, TaskStack,  # noqa: E402
+                      max_in_window)
 
-ARGS = argparse.Namespace(bin=None, src=None)
 EXPORT_SUFFIX = "/image/baseline/export"
 
 
@@ -403,4 +402,4 @@ class SecuredRedis(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    sys.exit(runner.main(sys.modules[__name__], ARGS))
+    sys.exit(runner.main(sys.modules[__name__]))

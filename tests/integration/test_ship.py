@@ -16,7 +16,6 @@ Run as
 Prints "N passed, N failed" last.  Python 3 stdlib only.
 """
 
-import argparse
 import json
 import os
 import random
@@ -30,11 +29,12 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from fixtures import ARGS  # noqa: E402
 import relp_collector as rc  # noqa: E402
 import runner  # noqa: E402
 import stack as st  # noqa: E402
 
-ARGS = argparse.Namespace(bin=None, src=None)
+
 BODY = {"project": st.PROJECT_ALIAS, "image_type": "cicd"}
 
 
@@ -492,7 +492,7 @@ class ShipConfig(unittest.TestCase):
 
 
 def main():
-    return runner.main(sys.modules[__name__], ARGS)
+    return runner.main(sys.modules[__name__])
 
 
 if __name__ == "__main__":

@@ -9,13 +9,11 @@ hundreds of megabytes with hssgw's peak RSS measured.
 Run: test_tasks.py --bin BUILD/bin --src SRC.  Python 3 stdlib only.
 """
 
-import argparse
 import concurrent.futures
 import copy
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -25,78 +23,8 @@ import urllib.parse
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import runner  # noqa: E402
 import stack as stk  # noqa: E402
-
-ARGS = argparse.Namespace(bin=None, src=None)
-TASK_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [{
-        "Sid": "AllowTasksDemo", "Effect": "Allow",
-        "Principal": {"jwt:groups": stk.ALLOWED_GROUP},
-        "Action": ["hss:GetExportTask", "hss:DownloadExportFile"],
-        "Resource": "hss:*:%s" % stk.PROJECT_ALIAS}],
-}
-BODY = {"project": stk.PROJECT_ALIAS, "image_type": "private_image",
-        "operate_all": True}
-
-
-class TaskStack(stk.Stack):
-    """The shared stack plus a handle key, a task policy and tasks keys."""
-
-    def __init__(self, *a, tasks=None, key_file=True, policies=(), **kw):
-        super().__init__(*a, **kw)
-        self.tasks = tasks or {}
-        self.key_file = key_file
-        self.extra_policies = policies  # files under policies/examples/
-
-    def _configs(self):
-        super()._configs()
-        stk.write_file(self.path("secrets", "task.key"),
-                       os.urandom(32).hex(), 0o600)
-        stk.write_file(self.path("policies", "tasks.json"),
-                       json.dumps(TASK_POLICY))
-        for name in self.extra_policies:
-            with open(os.path.join(self.srcdir, "policies", "examples",
-                                   name)) as f:
-                stk.write_file(self.path("policies", name), f.read())
-        t = {"handle_key_file": "secrets/task.key"} if self.key_file else {}
-        t.update(self.tasks)
-        self.config["tasks"] = t
-        stk.write_file(self.config_path, json.dumps(self.config, indent=1))
-
-    def get(self, path, token):
-        h = {"Authorization": "Bearer " + token} if token else {}
-        return self.request("GET", path, None, h)
-
-    def sighup_and_wait(self):
-        marker = "reloaded"
-        n = self.log_tail("hssgw", 1 << 20).count(marker)
-        self.procs["hssgw"].send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while self.log_tail("hssgw", 1 << 20).count(marker) == n:
-            assert time.monotonic() < deadline, "no reload"
-            time.sleep(0.02)
-
-    def tasks_ctl(self, doc=None):
-        if doc is None:
-            r = self.request("GET", "/_emulator/tasks", port=self.emu_port)
-        else:
-            r = self.emulator_control("tasks", doc)
-        assert r.status == 200, r
-        return r.json()
-
-
-def check_bytes(data, file_id, start=0):
-    """Every byte as the emulator generates it (emu_tasks.c emu_task_new);
-    data begins at file offset start, a multiple of 4096."""
-    seed = sum(file_id.encode()) % 256
-    base = bytes((seed + k) % 256 for k in range(4096 + 251))
-    for off in range(0, len(data), 4096):
-        i = (start + off) // 4096
-        want = i.to_bytes(8, "big") + base[i % 251 + 8:i % 251 + 4096]
-        got = data[off:off + 4096]
-        if got != want[:len(got)]:
-            return False
-    return True
+from fixtures import (ARGS, TASK_BODY as BODY, TASK_POLICY,  # noqa: E402
+                      TaskStack, check_bytes, max_in_window)
 
 
 class Flow(unittest.TestCase):
@@ -441,17 +369,6 @@ class Budget(unittest.TestCase):
         self.assertEqual(len(sent), 5)
         for p in sent:
             self.assertEqual(sorted(p), ["intent", "outcome"])
-
-
-def max_in_window(times_ms, window_ms=60000):
-    """The most of times_ms (any order) within any window_ms."""
-    t = sorted(times_ms)
-    best, j = 0, 0
-    for i in range(len(t)):
-        while t[i] - t[j] >= window_ms:
-            j += 1
-        best = max(best, i - j + 1)
-    return best
 
 
 class SlidingBudget(unittest.TestCase):
@@ -1127,6 +1044,91 @@ class Client(unittest.TestCase):
         self.assertEqual(os.path.getsize(out), 1000)
         self.assertFalse(os.path.exists(out + ".part"))
 
+    def fake_gateway(self, file_answer):
+        """An HTTPS server on loopback with the stack's certificate that
+        answers the export and the status like the gateway, and the file
+        with the raw bytes file_answer (status line, headers, body).
+        Returns its URL; stopped at cleanup."""
+        import http.server
+        import ssl
+        import threading
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def answer(self, doc):
+                b = json.dumps(doc).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(b)))
+                self.end_headers()
+                self.wfile.write(b)
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.answer({"handle": "H1", "task_id": "t1"})
+
+            def do_GET(self):
+                if not self.path.endswith("/file"):
+                    self.answer({"task_status": "success"})
+                    return
+                self.wfile.write(file_answer)
+                self.wfile.flush()
+                self.close_connection = True
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.s.path("tls", "server.pem"),
+                            self.s.path("tls", "server.key"))
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        t = threading.Thread(target=srv.serve_forever, daemon=True)
+        t.start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        return "https://127.0.0.1:%d/" % srv.server_address[1]
+
+    def run_fake(self, file_answer, name):
+        url = self.fake_gateway(file_answer)
+        out = self.s.path("tmp", name)
+        argv = [self.s.hssgw, "export", "--url", url,
+                "--project", stk.PROJECT_ALIAS, "--out", out,
+                "--cacert", self.s.ca, "--poll-seconds", "1"]
+        p = subprocess.run(argv, env=dict(os.environ, HSSGW_TOKEN="t.t.t"),
+                           capture_output=True, text=True, timeout=60)
+        return p, out
+
+    def test_client_refuses_unframed_and_empty_downloads(self):
+        """Issue 21 item 3, the gap pinned: an answer without a length
+        (close-delimited) was taken whole however short, and an empty 200
+        became a 0-byte FILE, both with exit 0.  Positive control: the
+        same server with Content-Length gives FILE and exit 0."""
+        data = bytes(range(256)) * 40
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: application/zip\r\n"
+        cases = {
+            "close.zip": head + b"Connection: close\r\n\r\n" + data,
+            "empty.zip": head + b"Content-Length: 0\r\n\r\n",
+            "empty-close.zip": head + b"Connection: close\r\n\r\n",
+            "chunked.zip": head + b"Transfer-Encoding: chunked\r\n\r\n" +
+            b"%x\r\n" % len(data) + data + b"\r\n0\r\n\r\n",
+            "short.zip": head + b"Content-Length: %d\r\n\r\n" %
+            (len(data) + 10) + data,
+        }
+        for name, answer in cases.items():
+            with self.subTest(case=name):
+                p, out = self.run_fake(answer, name)
+                self.assertNotEqual(p.returncode, 0, p.stderr)
+                self.assertFalse(os.path.exists(out), p.stderr)
+                self.assertFalse(os.path.exists(out + ".part"))
+        p, out = self.run_fake(head + b"Content-Length: %d\r\n\r\n" %
+                               len(data) + data, "framed.zip")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), data)
+        self.assertIn("%d bytes in" % len(data), p.stderr)
+
     def test_client_usage(self):
         p = subprocess.run([self.s.hssgw, "export", "--url", "http://x"],
                            capture_output=True, text=True, timeout=10,
@@ -1142,7 +1144,7 @@ def main():
     opts = os.environ.get("ASAN_OPTIONS", "")
     os.environ["ASAN_OPTIONS"] = (opts + ":" if opts else "") + \
         "quarantine_size_mb=1"
-    return runner.main(sys.modules[__name__], ARGS)
+    return runner.main(sys.modules[__name__])
 
 
 if __name__ == "__main__":

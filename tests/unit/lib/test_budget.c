@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "budget.h"
+#include "cache.h"
 
 #define T0 1700000000000LL
 
@@ -506,6 +507,76 @@ peek(void **state)
 	gw_budget_free(b);
 }
 
+/*
+ * Gap pinned (issue 21): the fair-share caller was "iss sub" cut at 255
+ * bytes, so two subjects sharing a 300-byte prefix were one caller with
+ * one share.  Keyed by a hash of the whole, they are two.
+ */
+/* stages.c's caller_of before: snprintf "%s %s" into 256 bytes. */
+static void
+old_key(char out[256], const char *iss, const char *who)
+{
+	char whole[1024];
+
+	snprintf(whole, sizeof(whole), "%s %s", iss, who);
+	whole[255] = '\0';
+	memcpy(out, whole, 256);
+}
+
+static void
+long_callers_keep_their_shares(void **state)
+{
+	char a[400], b[400], ka[GW_BUDGET_CALLER_KEY_LEN + 1],
+	    kb[GW_BUDGET_CALLER_KEY_LEN + 1], old_a[256], old_b[256],
+	    again[GW_BUDGET_CALLER_KEY_LEN + 1];
+	const char *iss = "https://idp.example";
+	struct gw_budget *g;
+	int64_t retry = 0;
+
+	(void)state;
+	memset(a, 'p', 300);
+	memset(b, 'p', 300);
+	snprintf(a + 300, sizeof(a) - 300, "-alice");
+	snprintf(b + 300, sizeof(b) - 300, "-bob");
+	/* The old key: both the same. */
+	old_key(old_a, iss, a);
+	old_key(old_b, iss, b);
+	assert_string_equal(old_a, old_b);
+	assert_int_equal(gw_budget_caller_key(iss, a, ka), 0);
+	assert_int_equal(gw_budget_caller_key(iss, b, kb), 0);
+	assert_int_equal(strlen(ka), GW_BUDGET_CALLER_KEY_LEN);
+	assert_string_not_equal(ka, kb);
+	/* Stable, and the issuer is part of it (no "iss sub" ambiguity). */
+	assert_int_equal(gw_budget_caller_key(iss, a, again), 0);
+	assert_string_equal(ka, again);
+	assert_int_equal(
+	    gw_budget_caller_key("https://idp.example x", "y", again), 0);
+	assert_int_equal(gw_budget_caller_key("https://idp.example", "x y", kb),
+	                 0);
+	assert_string_not_equal(again, kb);
+	assert_int_equal(gw_budget_caller_key(iss, b, kb), 0);
+
+	/* In the budget: 4 a minute, two callers, a share of 2 each. */
+	g = gw_budget_new(4);
+	assert_non_null(g);
+	assert_int_equal(gw_budget_take(g, "k", ka, T0, &retry), 0);
+	assert_int_equal(gw_budget_take(g, "k", kb, T0 + 1, &retry), 0);
+	assert_int_equal(gw_budget_take(g, "k", ka, T0 + 2, &retry), 0);
+	/* alice's third: over her share, though the bucket has one left. */
+	assert_int_equal(gw_budget_take(g, "k", ka, T0 + 3, &retry), -1);
+	/* Positive control: bob still has his. */
+	assert_int_equal(gw_budget_take(g, "k", kb, T0 + 4, &retry), 0);
+	gw_budget_free(g);
+	/* What the old key did: one caller, so alice took bob's share. */
+	g = gw_budget_new(4);
+	assert_non_null(g);
+	assert_int_equal(gw_budget_take(g, "k", old_a, T0, &retry), 0);
+	assert_int_equal(gw_budget_take(g, "k", old_b, T0 + 1, &retry), 0);
+	assert_int_equal(gw_budget_take(g, "k", old_a, T0 + 2, &retry), 0);
+	assert_int_equal(gw_budget_take(g, "k", old_a, T0 + 3, &retry), 0);
+	gw_budget_free(g);
+}
+
 int
 main(void)
 {
@@ -521,6 +592,7 @@ main(void)
 	    cmocka_unit_test(peek),
 	    cmocka_unit_test(bad_input),
 	    cmocka_unit_test(cache_ttl),
+	    cmocka_unit_test(long_callers_keep_their_shares),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

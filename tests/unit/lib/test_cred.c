@@ -1002,6 +1002,42 @@ test_free_accepts_null(void **state)
 	gw_cred_free(NULL);
 }
 
+/*
+ * The credential header table (what "hssgw translate" shows): every type
+ * has rows, secrets only as "<redacted>", the project id where the table
+ * has no value; an unknown type has none (positive control: aksk).
+ */
+static void
+test_show_headers(void **state)
+{
+	static const char *const types[] = {"token_file", "iam_password",
+	                                    "iam_agency", "aksk"};
+	const struct gw_cred_header *t;
+	struct gw_upreq *r = NULL;
+	size_t i, n = 0;
+
+	(void)state;
+	t = gw_cred_headers(&n);
+	assert_non_null(t);
+	assert_int_equal(n, 6);
+	for (i = 0; i < n; i++)
+		if (t[i].secret)
+			assert_string_equal(t[i].shown, "<redacted>");
+	for (i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		r = gw_upreq_new("GET", "https://hss.example/");
+		assert_non_null(r);
+		assert_int_equal(gw_cred_show_headers(r, types[i], "p1"), 0);
+		gw_upreq_free(r);
+	}
+	r = gw_upreq_new("GET", "https://hss.example/");
+	assert_non_null(r);
+	assert_int_equal(gw_cred_show_headers(r, "aksk", "p1"), 0);
+	assert_string_equal(gw_upreq_header(r, "Authorization"), "<redacted>");
+	assert_string_equal(gw_upreq_header(r, "X-Project-Id"), "p1");
+	assert_int_equal(gw_cred_show_headers(r, "nope", "p1"), -1);
+	gw_upreq_free(r);
+}
+
 int
 main(void)
 {
@@ -1047,6 +1083,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_aksk_provider, setup,
 	                                    teardown),
 	    cmocka_unit_test(test_free_accepts_null),
+	    cmocka_unit_test(test_show_headers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

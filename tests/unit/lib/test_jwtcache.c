@@ -4,7 +4,7 @@
  * changed in any byte never hitting, a full cache, range checks on
  * jwt.cache_entries, and many threads hammering a cache smaller than their
  * token pool.  Keys, tokens and the fixed clock NOW come from the shared
- * fixture in jwt_test.c, as in test_jwtv.c.
+ * fixture in jwt_fixture.c, as in test_jwtv.c.
  */
 #include <sys/stat.h>
 
@@ -21,7 +21,7 @@
 
 #include <cmocka.h>
 
-#include "jwt_test.h"
+#include "jwt_fixture.h"
 #include "jwtv.h"
 
 /* ---- the verified-token cache ----------------------------------------- */

@@ -2,7 +2,7 @@
  * Unit tests for jwtv: verification, algorithm attacks, claims, token
  * structure, claims output, key loading, minting and concurrent use of one
  * keyset.  Keys (RSA 2048 and 1024, EC P-256, an HS256 secret) are
- * generated at run time in a temp dir by the shared fixture in jwt_test.c;
+ * generated at run time in a temp dir by the shared fixture in jwt_fixture.c;
  * nothing secret is committed.  The clock is a fixed NOW, so the expiry
  * edges are exact.  Every attack test names the gap it pins and carries a
  * positive control proving the rejection is not an accident.  The
@@ -31,7 +31,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
-#include "jwt_test.h"
+#include "jwt_fixture.h"
 #include "jwtv.h"
 
 /* ---- valid tokens ----------------------------------------------------- */

@@ -79,6 +79,7 @@ families(void **state)
 	    {"hssgw_audit_failures_total", "counter"},
 	    {"hssgw_jwt_verifications_total", "counter"},
 	    {"hssgw_config_reloads_total", "counter"},
+	    {"hssgw_fcgi_rejected_total", "counter"},
 	    {"process_cpu_seconds_total", "counter"},
 	    {"process_resident_memory_bytes", "gauge"},
 	    {"process_virtual_memory_bytes", "gauge"},
@@ -94,6 +95,8 @@ families(void **state)
 	(void)state;
 	assert_non_null(m);
 	gw_metrics_decision(m, GW_MET_DEC_DENY);
+	gw_metrics_fcgi_rejected(m, GW_MET_FCGI_FOREIGN_ID);
+	gw_metrics_fcgi_rejected(m, GW_MET_FCGI__MAX); /* ignored */
 	text = scrape(m);
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		snprintf(line, sizeof(line), "# HELP %s ", want[i].name);
@@ -118,6 +121,10 @@ families(void **state)
 	    text, "hssgw_policy_decisions_total{decision=\"deny\"} 1"));
 	assert_true(
 	    has_line(text, "hssgw_config_reloads_total{result=\"ok\"} 0"));
+	assert_true(has_line(
+	    text, "hssgw_fcgi_rejected_total{reason=\"foreign_id\"} 1"));
+	assert_true(has_line(
+	    text, "hssgw_fcgi_rejected_total{reason=\"peer_gone\"} 0"));
 	assert_null(strstr(text, "hssgw_jwks_fetches_total"));
 	assert_int_equal(text[strlen(text) - 1], '\n');
 	free(text);

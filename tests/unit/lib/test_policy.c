@@ -22,7 +22,7 @@
 
 #include <cmocka.h>
 
-#include "policy_test.h"
+#include "policy_fixture.h"
 
 /* ---- evaluation table ---- */
 

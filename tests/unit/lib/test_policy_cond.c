@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "fields.h"
-#include "policy_test.h"
+#include "policy_fixture.h"
 
 struct cond_case {
 	const char *name;

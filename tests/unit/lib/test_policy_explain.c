@@ -19,7 +19,7 @@
 
 #include <json-c/json.h>
 
-#include "policy_test.h"
+#include "policy_fixture.h"
 
 static struct json_object *
 jget(struct json_object *o, const char *path)

@@ -22,7 +22,7 @@
 #include <cmocka.h>
 
 #include "gw.h"
-#include "policy_test.h"
+#include "policy_fixture.h"
 
 #define GET_TASK "hss:GetExportTask"
 

@@ -20,6 +20,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "flight.h"
 #include "tasks.h"
 
 #define ISS  "https://idp.example"

@@ -4,8 +4,8 @@
  * token minting, hand-built HS256 tokens, and verify/expect helpers at a
  * fixed clock NOW.
  */
-#ifndef HSSGW_TESTS_JWT_TEST_H
-#define HSSGW_TESTS_JWT_TEST_H
+#ifndef HSSGW_TESTS_JWT_FIXTURE_H
+#define HSSGW_TESTS_JWT_FIXTURE_H
 
 #include <sys/types.h>
 

@@ -1,7 +1,7 @@
 /*
  * Shared fixture for the jwtv unit tests, compiled into test_jwtv and
  * test_jwtcache: run-time key generation into a temp dir, the config in
- * code, token minting and the verify/expect helpers.  See jwt_test.h.
+ * code, token minting and the verify/expect helpers.  See jwt_fixture.h.
  */
 #include <sys/stat.h>
 
@@ -21,7 +21,7 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
-#include "jwt_test.h"
+#include "jwt_fixture.h"
 #include "jwtv.h"
 
 struct jwt_fx fx;

@@ -1,5 +1,5 @@
 /*
- * Helpers shared by the policy engine tests; see policy_test.h.
+ * Helpers shared by the policy engine tests; see policy_fixture.h.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "policy_test.h"
+#include "policy_fixture.h"
 
 /* ---- claims from a compact spec: "sub=dev-alice;groups=[a,b];n=5" ---- */
 

@@ -4,8 +4,8 @@
  * from compact specs, loading a document or a directory, the error-case
  * table type and the macros that build policy documents.
  */
-#ifndef POLICY_TEST_H
-#define POLICY_TEST_H
+#ifndef HSSGW_TESTS_POLICY_FIXTURE_H
+#define HSSGW_TESTS_POLICY_FIXTURE_H
 
 #include <stddef.h>
 

@@ -1,5 +1,7 @@
 /*
- * Verified JWT claims as plain data, so policy and audit never see JSON.
+ * Verified JWT claims as plain data, so policy and audit never see JSON
+ * (jwt_claims.c builds them and defines the functions below; policy.h
+ * reads the struct only).
  * Every claim value is kept as text: strings as they are, numbers in
  * decimal, booleans as "true"/"false".  Array claims keep each element.
  * Object claims are not kept; a token with an array claim holding an
