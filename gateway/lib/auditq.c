@@ -163,6 +163,18 @@ int
 gw_auditq_checkpoint_read(const char *path, long long *seq, char hash[65],
                           char *err, size_t errlen)
 {
+	char shash[65];
+	long long sseq;
+
+	return gw_auditq_checkpoint_read_signed(path, seq, hash, &sseq, shash,
+	                                        err, errlen);
+}
+
+int
+gw_auditq_checkpoint_read_signed(const char *path, long long *seq,
+                                 char hash[65], long long *sseq,
+                                 char shash[65], char *err, size_t errlen)
+{
 	struct json_object *o = NULL;
 	char *text = NULL, rerr[256];
 	size_t len = 0;
@@ -192,6 +204,14 @@ gw_auditq_checkpoint_read(const char *path, long long *seq, char hash[65],
 		snprintf(err, errlen, "%s: not a checkpoint", path);
 		goto out;
 	}
+	/* Optional: the last signed checkpoint record (audit.c). */
+	if (get_int(o, "signed_seq", sseq) == 0) {
+		if (get_hex(o, "signed_hash", shash) == -1) {
+			snprintf(err, errlen, "%s: not a checkpoint", path);
+			goto out;
+		}
+	} else
+		*sseq = 0;
 	rc = 1;
 out:
 	json_object_put(o);

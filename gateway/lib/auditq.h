@@ -38,6 +38,15 @@ int gw_auditq_chain_parse(const char *line, size_t len,
 int gw_auditq_checkpoint_read(const char *path, long long *seq, char hash[65],
                               char *err, size_t errlen);
 
+/*
+ * Same, and the last signed "checkpoint" record the file names into sseq
+ * and shash (sseq 0, shash untouched: none).
+ */
+int gw_auditq_checkpoint_read_signed(const char *path, long long *seq,
+                                     char hash[65], long long *sseq,
+                                     char shash[65], char *err,
+                                     size_t errlen);
+
 enum gw_auditq_problem {
 	GW_AQ_OK = 0,
 	GW_AQ_IO,         /* a file could not be read */

@@ -200,6 +200,12 @@ static const struct ckey auditkeys[] = {
      4096, 1LL << 40, NULL, NULL, 0, 0},
     {"summary_interval_ms", K_INT, F(gw_config, audit_summary_interval_ms), 0,
      1000, 3600000, NULL, NULL, 0, 0},
+    /* Signed checkpoint records (docs/AUDIT.md); the key read at load. */
+    {"signing_key_file", K_PATH, F(gw_config, audit_signing_key_file), 0, 1,
+     PATH_MAX, NULL, NULL, 0, 0},
+    {"signed_checkpoint_interval_s", K_INT,
+     F(gw_config, audit_signed_checkpoint_interval_s), 0, 1, 86400, NULL, NULL,
+     0, 0},
     END,
 };
 
@@ -815,6 +821,7 @@ gw_conf_load(const char *path, char *err, size_t errlen)
 	conf->metrics_enabled = 1;
 	conf->audit_anon_bytes_per_hour = 10LL * 1024 * 1024;
 	conf->audit_summary_interval_ms = 60000;
+	conf->audit_signed_checkpoint_interval_s = 60;
 	c.dir = dirname(dcopy);
 	c.err = rerr;
 	c.errlen = sizeof(rerr);
@@ -904,6 +911,7 @@ gw_conf_free(struct gw_config *conf)
 	free(conf->up_ca_file);
 	free(conf->audit_file);
 	free(conf->tasks_handle_key_file);
+	free(conf->audit_signing_key_file);
 	free(conf->tasks_fair_share_claim);
 	free(conf->instance);
 	free(conf->shared_redis);
