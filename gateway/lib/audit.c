@@ -127,7 +127,8 @@ struct gw_audit {
 	char key_id[AUD_KEY_ID_HEX + 1];
 	int64_t sign_every_us, sign_us;
 	long long sign_seq, sign_dseq, nsigned;
-	char sign_hash[GW_AUDIT_HASH_HEX + 1], sign_dhash[GW_AUDIT_HASH_HEX + 1];
+	char sign_hash[GW_AUDIT_HASH_HEX + 1],
+	    sign_dhash[GW_AUDIT_HASH_HEX + 1];
 };
 
 /* The last checkpoint record a trail's files show (recover). */
@@ -372,7 +373,8 @@ recover(const struct gw_audit *a, int fd, long long *size, long long *headseq,
 			}
 			seq = ch.seq;
 			memcpy(hash, ch.hash, sizeof(hash));
-			/* The chain header ends before "phase" (audit_format.c). */
+			/* The chain header ends before "phase"
+			 * (audit_format.c). */
 			if (ch.seq > sh->seq &&
 			    is_checkpoint(start, (size_t)(end - start))) {
 				sh->seq = ch.seq;
@@ -1342,8 +1344,8 @@ gw_audit_reopen(struct gw_audit *a, char *err, size_t errlen)
 	fd = open_file(a, &size, &regular, err, errlen);
 	ok = fd != -1;
 	if (ok && !was_healthy && regular) {
-		rebuilt = recover(a, fd, &size, &seq, head, &sh, err,
-		                  errlen) == 0;
+		rebuilt =
+		    recover(a, fd, &size, &seq, head, &sh, err, errlen) == 0;
 		if (!rebuilt) {
 			close(fd);
 			ok = 0;

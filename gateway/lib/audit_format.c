@@ -13,10 +13,8 @@
 #include "audit_int.h"
 
 static const char *const phasename[GW_AUDIT_PHASE__MAX] = {
-    [GW_AUDIT_FINAL] = "final",
-    [GW_AUDIT_INTENT] = "intent",
-    [GW_AUDIT_OUTCOME] = "outcome",
-    [GW_AUDIT_SUMMARY] = "summary",
+    [GW_AUDIT_FINAL] = "final",           [GW_AUDIT_INTENT] = "intent",
+    [GW_AUDIT_OUTCOME] = "outcome",       [GW_AUDIT_SUMMARY] = "summary",
     [GW_AUDIT_CHECKPOINT] = "checkpoint",
 };
 
@@ -285,8 +283,7 @@ put_groups(struct gw_buf *b, const struct gw_audit_rec *r)
  * Returns 0, or -1 with buf's contents undefined.
  */
 int
-aud_format(const struct gw_audit_rec *r, const char *extra,
-           struct gw_buf *buf)
+aud_format(const struct gw_audit_rec *r, const char *extra, struct gw_buf *buf)
 {
 	char when[40];
 	size_t i;
@@ -340,7 +337,8 @@ aud_format(const struct gw_audit_rec *r, const char *extra,
 	put_upstream(buf, r);
 	if (extra != NULL)
 		put_raw(buf,
-		        r->phase == GW_AUDIT_CHECKPOINT ? "checkpoint" : "summary",
+		        r->phase == GW_AUDIT_CHECKPOINT ? "checkpoint"
+		                                        : "summary",
 		        extra);
 	aud_key(buf, "latency_ms");
 	gw_buf_add(buf, "{", 1);

@@ -35,8 +35,7 @@ void aud_int(struct gw_buf *, const char *k, long long v, int absent);
  * A record's content; extra: a JSON object's text or NULL, the record's
  * "summary" member (or "checkpoint" for a checkpoint record).  0 or -1.
  */
-int aud_format(const struct gw_audit_rec *, const char *extra,
-               struct gw_buf *);
+int aud_format(const struct gw_audit_rec *, const char *extra, struct gw_buf *);
 
 /* Signed checkpoints (audit_sign.c; docs/AUDIT.md). */
 #define AUD_SIG_B64    88 /* base64 of an Ed25519 signature, "=="-padded */

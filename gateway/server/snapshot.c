@@ -27,7 +27,8 @@ audit_open_conf(const struct gw_config *conf, char *err, size_t errlen)
 	o.summary_interval_ms = conf->audit_summary_interval_ms;
 	o.instance = conf->instance;
 	o.signing_key_file = conf->audit_signing_key_file;
-	o.signed_checkpoint_interval_s = conf->audit_signed_checkpoint_interval_s;
+	o.signed_checkpoint_interval_s =
+	    conf->audit_signed_checkpoint_interval_s;
 	return gw_audit_open_opts(conf->audit_file, &o, err, errlen);
 }
 
