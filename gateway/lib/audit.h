@@ -39,6 +39,8 @@ enum gw_audit_phase {
 	GW_AUDIT_INTENT,
 	GW_AUDIT_OUTCOME,
 	GW_AUDIT_SUMMARY, /* written by the trail itself: anonymous counts */
+	/* Written by the trail itself: a signed checkpoint (docs/AUDIT.md). */
+	GW_AUDIT_CHECKPOINT,
 	GW_AUDIT_PHASE__MAX
 };
 
@@ -134,6 +136,13 @@ struct gw_audit_opts {
 	 * null in the record.  Copied at open.
 	 */
 	const char *instance;
+	/*
+	 * An Ed25519 private key (PEM): "checkpoint" records, signed, are
+	 * chained into the trail every signed_checkpoint_interval_s (0: 60)
+	 * and at rotation and close.  NULL: none.  Loaded at open.
+	 */
+	const char *signing_key_file;
+	long long signed_checkpoint_interval_s;
 };
 
 /*
@@ -190,6 +199,8 @@ long long gw_audit_commits(struct gw_audit *);
  */
 void gw_audit_set_sync_hook(struct gw_audit *, void (*fn)(void *, int64_t),
                             void *arg);
+/* "checkpoint" records chained so far (signed checkpoints). */
+long long gw_audit_signed(struct gw_audit *);
 /* Anonymous records counted in summaries instead of written, so far. */
 long long gw_audit_summarised(struct gw_audit *);
 

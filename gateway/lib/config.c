@@ -232,6 +232,12 @@ static const struct ckey auditkeys[] = {
      4096, 1LL << 40, NULL, NULL, 0, 0},
     {"summary_interval_ms", K_INT, F(gw_config, audit_summary_interval_ms), 0,
      1000, 3600000, NULL, NULL, 0, 0},
+    /* Signed checkpoint records (docs/AUDIT.md); the key read at load. */
+    {"signing_key_file", K_PATH, F(gw_config, audit_signing_key_file), 0, 1,
+     PATH_MAX, NULL, NULL, 0, 0},
+    {"signed_checkpoint_interval_s", K_INT,
+     F(gw_config, audit_signed_checkpoint_interval_s), 0, 1, 86400, NULL, NULL,
+     0, 0},
     {"ship", K_OBJ, 0, 0, 0, 0, NULL, shipkeys, 0, 0},
     END,
 };
@@ -893,6 +899,7 @@ gw_conf_load(const char *path, char *err, size_t errlen)
 	conf->metrics_enabled = 1;
 	conf->audit_anon_bytes_per_hour = 10LL * 1024 * 1024;
 	conf->audit_summary_interval_ms = 60000;
+	conf->audit_signed_checkpoint_interval_s = 60;
 	conf->ship_batch_size = 256;
 	conf->ship_timeout_s = 10;
 	c.dir = dirname(dcopy);
@@ -995,6 +1002,7 @@ gw_conf_free(struct gw_config *conf)
 	free_strv(conf->ship_tls_permitted_peers,
 	          conf->nship_tls_permitted_peers);
 	free(conf->tasks_handle_key_file);
+	free(conf->audit_signing_key_file);
 	free(conf->tasks_fair_share_claim);
 	free(conf->instance);
 	free(conf->shared_redis);

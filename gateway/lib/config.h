@@ -102,6 +102,8 @@ struct gw_config {
 	long long audit_syslog;       /* 1: copy records to syslog */
 	long long audit_anon_bytes_per_hour; /* then summarised; 10 MiB */
 	long long audit_summary_interval_ms; /* one summary per; 60 s */
+	char *audit_signing_key_file;        /* Ed25519 PEM; NULL: unsigned */
+	long long audit_signed_checkpoint_interval_s; /* 60 s */
 	/* audit.ship: "hssgw audit ship" (docs/AUDIT.md, "Shipping");
 	 * ship_relp NULL: not configured */
 	char *ship_relp;           /* "host:port" of the RELP collector */

@@ -26,6 +26,9 @@ audit_open_conf(const struct gw_config *conf, char *err, size_t errlen)
 	o.anon_bytes_per_hour = conf->audit_anon_bytes_per_hour;
 	o.summary_interval_ms = conf->audit_summary_interval_ms;
 	o.instance = conf->instance;
+	o.signing_key_file = conf->audit_signing_key_file;
+	o.signed_checkpoint_interval_s =
+	    conf->audit_signed_checkpoint_interval_s;
 	return gw_audit_open_opts(conf->audit_file, &o, err, errlen);
 }
 

@@ -1,0 +1,125 @@
+/*
+ * Signed checkpoints (docs/AUDIT.md, "Signed checkpoint records"): the
+ * Ed25519 keys, the canonical bytes a "checkpoint" record signs, its
+ * "checkpoint" member, and the signature's check for "audit verify
+ * --pubkey".  Owns no state: audit.c keeps the writer's key and chain,
+ * auditq.c the verifier's.  Never logs or copies a private key's bytes:
+ * errors name the file only.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "audit_int.h"
+
+/* Loads one PEM key of either kind and checks it is Ed25519. */
+EVP_PKEY *
+aud_sign_key_load(const char *path, int private, char *err, size_t errlen)
+{
+	EVP_PKEY *k = NULL;
+	BIO *bio;
+
+	bio = BIO_new_file(path, "r");
+	if (bio == NULL) {
+		snprintf(err, errlen, "%s: cannot open", path);
+		return NULL;
+	}
+	k = private ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
+	            : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (k == NULL || EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
+		snprintf(err, errlen, "%s: not an Ed25519 %s key in PEM", path,
+		         private ? "private" : "public");
+		EVP_PKEY_free(k);
+		return NULL;
+	}
+	return k;
+}
+
+int
+aud_sign_key_id(EVP_PKEY *k, char out[AUD_KEY_ID_HEX + 1])
+{
+	unsigned char raw[32], md[32];
+	char hex[GW_AUDIT_HASH_HEX + 1];
+	size_t n = sizeof(raw);
+
+	if (EVP_PKEY_get_raw_public_key(k, raw, &n) != 1 || n != 32 ||
+	    gw_sha256(raw, n, md) == -1)
+		return -1;
+	aud_hex32(md, hex);
+	memcpy(out, hex, AUD_KEY_ID_HEX);
+	out[AUD_KEY_ID_HEX] = '\0';
+	return 0;
+}
+
+/*
+ * The signed bytes: fixed-format lines first, the instance last and
+ * unterminated, so no instance name can imitate another field.
+ */
+int
+aud_sign_canon(long long seq, const char *hash, const char *prev,
+               const char *instance, struct gw_buf *out)
+{
+	return gw_buf_printf(out, "hssgw-audit-checkpoint-v1\n%lld\n%s\n%s\n%s",
+	                     seq, hash, prev,
+	                     instance != NULL ? instance : "") == -1
+	           ? -1
+	           : 0;
+}
+
+int
+aud_sign(EVP_PKEY *k, const struct gw_buf *msg, char out[AUD_SIG_B64 + 1])
+{
+	unsigned char sig[64];
+	size_t n = sizeof(sig);
+	EVP_MD_CTX *ctx;
+	int rc = -1;
+
+	ctx = EVP_MD_CTX_new();
+	/* Ed25519 hashes the message itself: no digest (RFC 8032). */
+	if (ctx != NULL && EVP_DigestSignInit(ctx, NULL, NULL, NULL, k) == 1 &&
+	    EVP_DigestSign(ctx, sig, &n, (const unsigned char *)msg->p,
+	                   msg->len) == 1 &&
+	    n == sizeof(sig) &&
+	    EVP_EncodeBlock((unsigned char *)out, sig, (int)n) == AUD_SIG_B64)
+		rc = 0;
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
+int
+aud_sign_check(EVP_PKEY *pub, const struct gw_buf *msg, const char *b64)
+{
+	unsigned char sig[66];
+	EVP_MD_CTX *ctx;
+	int ok = 0;
+
+	if (strlen(b64) != AUD_SIG_B64 ||
+	    EVP_DecodeBlock(sig, (const unsigned char *)b64, AUD_SIG_B64) !=
+	        66 ||
+	    b64[AUD_SIG_B64 - 2] != '=' || b64[AUD_SIG_B64 - 1] != '=')
+		return 0;
+	ctx = EVP_MD_CTX_new();
+	if (ctx != NULL &&
+	    EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, pub) == 1 &&
+	    EVP_DigestVerify(ctx, sig, 64, (const unsigned char *)msg->p,
+	                     msg->len) == 1)
+		ok = 1;
+	EVP_MD_CTX_free(ctx);
+	return ok;
+}
+
+int
+aud_sign_member(long long seq, const char *hash, const char *prev,
+                const char *key_id, const char *sig, struct gw_buf *out)
+{
+	return gw_buf_printf(out,
+	                     "{\"alg\":\"ed25519\",\"key_id\":\"%s\","
+	                     "\"seq\":%lld,\"hash\":\"%s\","
+	                     "\"prev_checkpoint\":\"%s\",\"sig\":\"%s\"}",
+	                     key_id, seq, hash, prev, sig) == -1
+	           ? -1
+	           : 0;
+}
