@@ -1036,8 +1036,9 @@ gw_audit_open_opts(const char *path, const struct gw_audit_opts *opts,
 	if (opts != NULL && opts->signing_key_file != NULL) {
 		a->sign_key =
 		    aud_sign_key_load(opts->signing_key_file, 1, err, errlen);
-		if (a->sign_key == NULL ||
-		    aud_sign_key_id(a->sign_key, a->key_id) == -1) {
+		if (a->sign_key == NULL)
+			goto out;
+		if (aud_sign_key_id(a->sign_key, a->key_id) == -1) {
 			snprintf(err, errlen, "%s: not a usable signing key",
 			         opts->signing_key_file);
 			goto out;
@@ -1320,7 +1321,7 @@ gw_audit_reopen(struct gw_audit *a, char *err, size_t errlen)
 {
 	char head[GW_AUDIT_HASH_HEX + 1];
 	struct sign_head sh;
-	long long size = 0, seq = 0;
+	long long size = 0, seq = 0, upto;
 	int fd, regular = 0, was_healthy, ok, rebuilt = 0;
 
 	if (a == NULL) {
@@ -1331,6 +1332,23 @@ gw_audit_reopen(struct gw_audit *a, char *err, size_t errlen)
 	a->want_writer++; /* so the role is freed, not handed on */
 	while (a->writer)
 		pthread_cond_wait(&a->cond, &a->lock);
+	/*
+	 * Rotation by logrotate: the moved file (still ours) ends in a
+	 * signed checkpoint covering all it holds.  want_writer is still
+	 * set, so lead() frees the role rather than handing it on.
+	 */
+	if (a->healthy && a->sign_key != NULL && a->fd != -1 &&
+	    chain_signed(a, gw_now_ms()) == 0) {
+		upto = a->last_seq;
+		while (a->healthy && a->durable_seq < upto) {
+			if (a->writer) /* an emitter led meanwhile */
+				pthread_cond_wait(&a->cond, &a->lock);
+			else
+				lead(a);
+		}
+		while (a->writer)
+			pthread_cond_wait(&a->cond, &a->lock);
+	}
 	a->want_writer--;
 	a->writer = 1;
 	was_healthy = a->healthy;

@@ -199,6 +199,12 @@ long long gw_audit_commits(struct gw_audit *);
  */
 void gw_audit_set_sync_hook(struct gw_audit *, void (*fn)(void *, int64_t),
                             void *arg);
+/*
+ * Loads audit.signing_key_file as the trail would (a secret file holding
+ * an Ed25519 private key) and drops it: check-config's test.  0, or -1
+ * with the reason (the file named, never its bytes).
+ */
+int gw_audit_signing_key_check(const char *path, char *err, size_t errlen);
 /* "checkpoint" records chained so far (signed checkpoints). */
 long long gw_audit_signed(struct gw_audit *);
 /* Anonymous records counted in summaries instead of written, so far. */

@@ -7,6 +7,7 @@
  * errors name the file only.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -14,21 +15,32 @@
 
 #include "audit_int.h"
 
-/* Loads one PEM key of either kind and checks it is Ed25519. */
+/* A PEM key is a few hundred bytes; this caps what is read. */
+#define KEY_FILE_MAX 16384
+
+/*
+ * Loads one PEM key of either kind and checks it is Ed25519.  The
+ * private key is a secret file (owner-only, the service user's or
+ * root's, as every other secret: gw_read_file) and its bytes are wiped.
+ */
 EVP_PKEY *
 aud_sign_key_load(const char *path, int private, char *err, size_t errlen)
 {
 	EVP_PKEY *k = NULL;
-	BIO *bio;
+	BIO *bio = NULL;
+	char *text = NULL;
+	size_t len = 0;
 
-	bio = BIO_new_file(path, "r");
-	if (bio == NULL) {
-		snprintf(err, errlen, "%s: cannot open", path);
+	if (gw_read_file(path, KEY_FILE_MAX, private, &text, &len, err,
+	                 errlen) == -1)
 		return NULL;
-	}
-	k = private ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
-	            : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	bio = BIO_new_mem_buf(text, (int)len);
+	if (bio != NULL)
+		k = private ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)
+		            : PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
 	BIO_free(bio);
+	gw_wipe(text, len);
+	free(text);
 	if (k == NULL || EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
 		snprintf(err, errlen, "%s: not an Ed25519 %s key in PEM", path,
 		         private ? "private" : "public");
@@ -122,4 +134,13 @@ aud_sign_member(long long seq, const char *hash, const char *prev,
 	                     key_id, seq, hash, prev, sig) == -1
 	           ? -1
 	           : 0;
+}
+
+int
+gw_audit_signing_key_check(const char *path, char *err, size_t errlen)
+{
+	EVP_PKEY *k = aud_sign_key_load(path, 1, err, errlen);
+
+	EVP_PKEY_free(k);
+	return k != NULL ? 0 : -1;
 }

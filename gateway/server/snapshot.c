@@ -125,6 +125,11 @@ gw_pipe_load(const char *path, int open_audit, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	/* check-config: the signing key as the trail will load it. */
+	if (!open_audit && s->conf->audit_signing_key_file != NULL &&
+	    gw_audit_signing_key_check(s->conf->audit_signing_key_file, err,
+	                               errlen) == -1)
+		goto out;
 	if (open_audit) {
 		s->audit = audit_open_conf(s->conf, err, errlen);
 		if (s->audit == NULL)

@@ -2,7 +2,8 @@
 rsyslog with imrelp run from deploy/rsyslog/hssgw-collector.conf (rendered
 with a loopback port and directories under a state dir, in the
 foreground, as a child of the caller), a fake RELP server whose answers
-can be hostile, and the checks a collected trail must pass.  Python 3
+can be hostile, the checks a collected trail must pass, and the shipper
+(hssgw audit ship) as a child process with its config section.  Python 3
 stdlib only."""
 
 import json
@@ -185,6 +186,59 @@ def read_metrics(path):
     except FileNotFoundError:
         pass
     return out
+
+
+def ship_section(state, port, name="", **extra):
+    s = {"relp": "127.0.0.1:%d" % port,
+         "cursor_file": os.path.join(state, "ship%s.cursor" % name),
+         "metrics_file": os.path.join(state, "ship%s.prom" % name),
+         "batch_size": 64, "timeout_s": 2}
+    s.update(extra)
+    return s
+
+
+class Shipper:
+    """hssgw audit ship --config FILE as a child process."""
+
+    def __init__(self, hssgw, config, log):
+        self.hssgw, self.config, self.log = hssgw, config, log
+        self.proc = None
+
+    def start(self):
+        out = open(self.log, "ab")
+        self.proc = subprocess.Popen(
+            [self.hssgw, "audit", "ship", "--config", self.config],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=out)
+        out.close()
+        return self
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(15)
+        self.proc = None
+
+    def tail(self, n=3000):
+        with open(self.log, "rb") as f:
+            return f.read()[-n:].decode("utf-8", "replace")
+
+
+def with_ship(config_path, section, out_path):
+    with open(config_path) as f:
+        c = json.load(f)
+    c["audit"] = dict(c["audit"], ship=section)
+    with open(out_path, "w") as f:
+        json.dump(c, f, indent=1)
+    return out_path
+
+
+def wait_for(pred, timeout, step=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
 
 
 class FakeRelp:
