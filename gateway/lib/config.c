@@ -192,8 +192,9 @@ static const char *const authmodes[] = {"name", "fingerprint", "certvalid",
 
 /*
  * audit.ship: the shipper's own keys (hssgw audit ship, docs/AUDIT.md);
- * hssgw serve ignores them.  A record is a RELP message of its own, so
- * the batch is the records acknowledged together before the cursor moves.
+ * hssgw serve reads only cursor_file and max_lag_s (it watches the
+ * cursor).  A record is a RELP message of its own, so the batch is the
+ * records acknowledged together before the cursor moves.
  */
 static const struct ckey shipkeys[] = {
     {"relp", K_STR, F(gw_config, ship_relp), 1, 3, 300, NULL, NULL, 0, 0},
@@ -216,6 +217,9 @@ static const struct ckey shipkeys[] = {
      authmodes, NULL, 0, 0},
     {"tls_permitted_peers", K_STRLIST, F(gw_config, ship_tls_permitted_peers),
      0, 1, 255, NULL, NULL, 0, F(gw_config, nship_tls_permitted_peers)},
+    /* Fail closed past it (Vault's rule, opt-in); 0: off. */
+    {"max_lag_s", K_INT, F(gw_config, ship_max_lag_s), 0, 0, 86400, NULL, NULL,
+     0, 0},
     END,
 };
 

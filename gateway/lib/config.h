@@ -121,6 +121,9 @@ struct gw_config {
 	                                  * "certvalid" */
 	char **ship_tls_permitted_peers; /* default: the relp host */
 	size_t nship_tls_permitted_peers;
+	/* hssgw serve: exports answer 503 while the oldest record the
+	 * collector has not acknowledged is older; 0: off */
+	long long ship_max_lag_s;
 	/* exports */
 	long long default_export_size;
 	/* tasks: status, download, upstream budget (docs/TASKS.md) */

@@ -8,7 +8,8 @@
  * the seq of their first record, not by their names, so any rotated name
  * (<file>.<UTC time>, logrotate's) works after a restart.  It never
  * writes the trail and never skips a record: a gap or a chain that does
- * not continue stops it where it is, with the reason.
+ * not continue stops it where it is, with the reason.  Also the gateway's
+ * watch on the cursor (gw_ship_lag_*), which only reads it.
  */
 #include <sys/stat.h>
 
@@ -17,6 +18,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -698,4 +700,143 @@ gw_ship_frame(struct gw_buf *out, const char *instance, int64_t now_ms,
 	    gw_buf_add(out, line, len) == -1)
 		return -1;
 	return 0;
+}
+
+/*
+ * The watch: (seq[i], t[i]) oldest first, "records up to seq[i] were
+ * durable by t[i]", one entry per update that saw the trail grow.  The
+ * oldest record past the cursor was durable by the first entry past it,
+ * so its age is at least now minus that entry's time: a lower bound,
+ * never an overstatement.  Full, the ring keeps every other entry (each
+ * pair's later one, which keeps the statement true), halving resolution
+ * instead of losing the oldest.
+ */
+#define LAG_RING 4096
+
+struct gw_ship_lag {
+	char *cursor_file;
+	char *instance;
+	long long max_lag_ms;
+	/* The updating thread's alone. */
+	long long seq[LAG_RING];
+	int64_t t[LAG_RING];
+	size_t head, n;
+	long long top, acked;
+	/* Read by any thread. */
+	_Atomic long long lag_ms, lag_records;
+	atomic_int refusing;
+};
+
+struct gw_ship_lag *
+gw_ship_lag_new(const char *cursor_file, const char *instance,
+                long long max_lag_s)
+{
+	struct gw_ship_lag *l = calloc(1, sizeof(*l));
+
+	if (l == NULL)
+		return NULL;
+	l->cursor_file = strdup(cursor_file);
+	l->instance = instance != NULL ? strdup(instance) : NULL;
+	if (l->cursor_file == NULL ||
+	    (instance != NULL && l->instance == NULL)) {
+		gw_ship_lag_free(l);
+		return NULL;
+	}
+	l->max_lag_ms = max_lag_s * 1000;
+	return l;
+}
+
+void
+gw_ship_lag_free(struct gw_ship_lag *l)
+{
+	if (l == NULL)
+		return;
+	free(l->cursor_file);
+	free(l->instance);
+	free(l);
+}
+
+#define AT(l, i) (((l)->head + (i)) % LAG_RING)
+
+/* Appends (seq, t), thinning a full ring first. */
+static void
+lag_push(struct gw_ship_lag *l, long long seq, int64_t t)
+{
+	size_t k;
+
+	if (l->n == LAG_RING) {
+		for (k = 0; k < LAG_RING / 2; k++) {
+			l->seq[AT(l, k)] = l->seq[AT(l, 2 * k + 1)];
+			l->t[AT(l, k)] = l->t[AT(l, 2 * k + 1)];
+		}
+		l->n = LAG_RING / 2;
+	}
+	l->seq[AT(l, l->n)] = seq;
+	l->t[AT(l, l->n)] = t;
+	l->n++;
+	l->top = seq;
+}
+
+int
+gw_ship_lag_update(struct gw_ship_lag *l, long long durable, int64_t now_ms,
+                   char *err, size_t errlen)
+{
+	struct gw_ship_cursor cur;
+	long long lag = 0, records = 0;
+	int got, rc = 0;
+
+	got = gw_ship_cursor_load(l->cursor_file, &cur, err, errlen);
+	if (got == 0)
+		l->acked = 0; /* nothing acknowledged yet */
+	else if (got == 1 && l->instance != NULL &&
+	         strcmp(cur.instance, l->instance) != 0) {
+		snprintf(err, errlen,
+		         "%s: the cursor of instance %s, not of this one (%s)",
+		         l->cursor_file, cur.instance, l->instance);
+		l->acked = 0;
+		rc = -1;
+	} else if (got == 1)
+		l->acked = cur.seq;
+	else
+		rc = -1; /* unreadable: the last good one stands */
+	if (durable > l->top)
+		lag_push(l, durable, now_ms);
+	while (l->n > 0 && l->seq[l->head] <= l->acked) {
+		l->head = (l->head + 1) % LAG_RING;
+		l->n--;
+	}
+	if (durable > l->acked) {
+		records = durable - l->acked;
+		if (l->n > 0 && now_ms > l->t[l->head])
+			lag = now_ms - l->t[l->head];
+	}
+	atomic_store_explicit(&l->lag_ms, lag, memory_order_relaxed);
+	atomic_store_explicit(&l->lag_records, records, memory_order_relaxed);
+	atomic_store_explicit(&l->refusing,
+	                      l->max_lag_ms > 0 && lag > l->max_lag_ms,
+	                      memory_order_relaxed);
+	return rc;
+}
+
+int
+gw_ship_lag_refusing(const struct gw_ship_lag *l)
+{
+	return l != NULL &&
+	       atomic_load_explicit(&l->refusing, memory_order_relaxed);
+}
+
+long long
+gw_ship_lag_ms(const struct gw_ship_lag *l)
+{
+	return l != NULL
+	           ? atomic_load_explicit(&l->lag_ms, memory_order_relaxed)
+	           : 0;
+}
+
+long long
+gw_ship_lag_records(const struct gw_ship_lag *l)
+{
+	return l != NULL
+	           ? atomic_load_explicit(&l->lag_records, memory_order_relaxed)
+	           : 0;
 }

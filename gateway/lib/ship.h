@@ -93,6 +93,39 @@ int gw_ship_metrics_write(const char *path, const char *instance,
                           char *err, size_t errlen);
 
 /*
+ * The gateway's side (audit.ship.max_lag_s, docs/AUDIT.md "Fail closed"):
+ * hssgw serve watches the shipper's cursor once a second and notes its
+ * own trail's durable seq with the time, so it knows how old the oldest
+ * record the collector has not acknowledged is (at one-second
+ * resolution, never overstated; records from before hssgw started count
+ * from its start).  Updated by one thread; read by any, lock-free.
+ */
+struct gw_ship_lag;
+
+/*
+ * A watch over CURSOR_FILE for INSTANCE's trail (NULL: any instance);
+ * MAX_LAG_S 0 never refuses.  NULL on no memory.  Free with _free.
+ */
+struct gw_ship_lag *gw_ship_lag_new(const char *cursor_file,
+                                    const char *instance, long long max_lag_s);
+/* Frees a watch; accepts NULL. */
+void gw_ship_lag_free(struct gw_ship_lag *);
+/*
+ * From one thread, about once a second: the trail is durable up to
+ * DURABLE_SEQ at NOW_MS; re-reads the cursor.  0, or -1 with ERR when the
+ * cursor could not be read or names another instance (the last good one
+ * is kept; another instance's counts as nothing acknowledged).
+ */
+int gw_ship_lag_update(struct gw_ship_lag *, long long durable_seq,
+                       int64_t now_ms, char *err, size_t errlen);
+/* 1 while exports are to be refused (the lag is past max_lag_s); NULL: 0. */
+int gw_ship_lag_refusing(const struct gw_ship_lag *);
+/* The age in ms of the oldest record not acknowledged; 0 caught up. */
+long long gw_ship_lag_ms(const struct gw_ship_lag *);
+/* Durable records past the cursor. */
+long long gw_ship_lag_records(const struct gw_ship_lag *);
+
+/*
  * Formats the RFC 5424 message carrying LINE byte for byte as its MSG:
  * "<86>1 TIME INSTANCE hssgw - audit - LINE" (authpriv.info).  Appends
  * to OUT; -1 when it does not fit.

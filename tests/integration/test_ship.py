@@ -29,6 +29,7 @@ import unittest
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import fixtures as fx  # noqa: E402
 from fixtures import ARGS  # noqa: E402
 import relp_collector as rc  # noqa: E402
 import runner  # noqa: E402
@@ -378,6 +379,113 @@ class ShipTls(unittest.TestCase):
             if col is not None:
                 col.kill()
             s.stop()
+
+
+def scrape(s):
+    """hssgw's own /metrics through nginx: {name: value} of the samples
+    without labels."""
+    r = s.request("GET", "/metrics")
+    assert r.status == 200, r
+    out = {}
+    for line in r.body.decode().splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            k, v = line.split()
+            out[k] = float(v)
+    return out
+
+
+class ShipFailClosed(unittest.TestCase):
+    """audit.ship.max_lag_s (issue 22, item 5): rsyslog killed, exports
+    answer 503 HSSGW.0307 with Retry-After once the oldest unshipped
+    record is older than that, while status polls, /metrics and /healthz
+    (naming the reason) still answer; rsyslog back, exports are 200 again
+    by themselves, and the collector has every record."""
+
+    MAX_LAG = 4
+
+    def test_exports_refused_while_unshipped(self):
+        port = rc.free_port()
+        s = fx.TaskStack(ARGS.bin, ARGS.src, tasks={"budget_per_minute": 600},
+                         config_extra={
+                             "instance": "gw-lag",
+                             "audit": {"file": "audit/audit.jsonl",
+                                       "ship": rc.ship_section(
+                                           ".", port, max_lag_s=self.MAX_LAG,
+                                           timeout_s=1)}})
+        s.start()
+        col = ship = None
+        try:
+            col = rc.Collector(ARGS.src, s.path("col"), port).start()
+            ship = rc.Shipper(s.hssgw, s.config_path,
+                              s.path("logs", "ship.log")).start()
+            tok = s.mint()
+            r = s.export(BODY, token=tok)
+            self.assertEqual(r.status, 200, r)
+            task = "/v1/exports/image-baseline/" + r.header("X-Export-Handle")
+            self.assertTrue(rc.wait_for(lambda: scrape(s).get(
+                "hssgw_audit_unshipped_records", -1) == 0, 15), ship.tail())
+            m = scrape(s)
+            self.assertEqual(m["hssgw_audit_ship_refusing"], 0)
+            self.assertLess(m["hssgw_audit_unshipped_seconds"], 2)
+            # The collector gone: nothing is acknowledged from here on.
+            col.kill()
+            down = time.monotonic()
+            first_503 = None
+            lag_max = 0.0
+            while time.monotonic() - down < self.MAX_LAG + 6:
+                r = s.export(BODY, token=tok)
+                if r.status == 503:
+                    self.assertEqual(r.json()["error_code"], "HSSGW.0307")
+                    self.assertEqual(r.header("Retry-After"), "5")
+                    if first_503 is None:
+                        first_503 = time.monotonic() - down
+                else:
+                    self.assertEqual(r.status, 200, r)
+                    self.assertIsNone(first_503, "200 after a 503: %r" % r)
+                if first_503 is not None:
+                    # Polls, the scrape and the probe still answer.
+                    self.assertEqual(s.get(task, tok).status, 200)
+                    h = s.request("GET", "/healthz")
+                    self.assertEqual(h.status, 503)
+                    self.assertEqual(h.json()["reason"], "audit_shipping")
+                    m = scrape(s)
+                    self.assertEqual(m["hssgw_audit_ship_refusing"], 1)
+                    lag_max = max(lag_max,
+                                  m["hssgw_audit_unshipped_seconds"])
+                    self.assertGreater(m["hssgw_audit_unshipped_records"],
+                                       0)
+                time.sleep(0.25)
+            self.assertIsNotNone(first_503, "exports never refused")
+            # Not before the oldest unshipped record was MAX_LAG old.
+            self.assertGreaterEqual(first_503, self.MAX_LAG - 0.5)
+            self.assertGreater(lag_max, self.MAX_LAG)
+            col.start()
+            up = time.monotonic()
+            self.assertTrue(rc.wait_for(
+                lambda: s.export(BODY, token=tok).status == 200, 20,
+                step=0.5), ship.tail())
+            print("\n  first 503 %.1f s after the kill, 200 again %.1f s "
+                  "after the start, lag up to %.1f s" % (
+                      first_503, time.monotonic() - up, lag_max))
+            self.assertEqual(s.request("GET", "/healthz").status, 200)
+            m = scrape(s)
+            self.assertEqual(m["hssgw_audit_ship_refusing"], 0)
+            self.assertLess(m["hssgw_audit_unshipped_seconds"], self.MAX_LAG)
+            self.assertIn("exports refused", s.log_tail("hssgw"))
+            self.assertIn("exports resumed", s.log_tail("hssgw"))
+            # Nothing lost: every record reached the collector.
+            trail = rc.trail_lines(s.path("audit", "audit.jsonl"))
+            last = int(rc.SEQ.match(trail[-1]).group(1))
+            self.assertTrue(rc.wait_for(lambda: (rc.read_json(s.path(
+                "ship.cursor")) or {}).get("seq", 0) >= last, 20))
+            self.assertIsNone(rc.check_collected(col.lines("gw-lag"), trail))
+        finally:
+            if ship is not None:
+                ship.kill()
+            if col is not None:
+                col.kill()
+            s.stop()
+
 
 
 class ShipConfig(unittest.TestCase):

@@ -6,7 +6,8 @@
  * checks the chain against the acknowledged hash; a torn last line is
  * not read until complete; a gap and a rewritten record stop it (and it
  * stays there, never skipping); the cursor survives a save/load and a
- * foreign file is refused; the RFC 5424 frame carries the line as is.
+ * foreign file is refused; the RFC 5424 frame carries the line as is;
+ * the gateway's watch on the cursor (audit.ship.max_lag_s).
  */
 #include <sys/stat.h>
 
@@ -320,6 +321,102 @@ parses_and_frames(void **state)
 	gw_buf_reset(&b);
 }
 
+/* Writes a cursor for instance gw-t at seq (any hash). */
+static void
+put_cursor(const char *path, const char *instance, long long seq)
+{
+	struct gw_ship_cursor c;
+	char err[256];
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.instance, sizeof(c.instance), "%s", instance);
+	c.seq = seq;
+	memset(c.hash, 'a', GW_AUDIT_HASH_HEX);
+	assert_int_equal(gw_ship_cursor_save(path, &c, err, sizeof(err)), 0);
+}
+
+/*
+ * The gateway's watch (audit.ship.max_lag_s): the age of the oldest
+ * record past the cursor, never overstated; no cursor is nothing
+ * acknowledged; refusing only past max_lag_s and only while behind;
+ * another instance's cursor counts as nothing; an unreadable one keeps
+ * the last good; thinning a full ring keeps a lower bound.
+ */
+static void
+lag_watch(void **state)
+{
+	struct gw_ship_lag *l;
+	struct dir d;
+	char cpath[320], err[256];
+	int64_t t0 = 1000000;
+	long long i;
+	FILE *f;
+
+	(void)state;
+	mkdir_tmp(&d);
+	snprintf(cpath, sizeof(cpath), "%s/ship.cursor", d.path);
+	assert_int_equal(gw_ship_lag_refusing(NULL), 0);
+	l = gw_ship_lag_new(cpath, "gw-t", 10);
+	assert_non_null(l);
+	/* No cursor yet: everything durable is unshipped, from its note. */
+	assert_int_equal(gw_ship_lag_update(l, 5, t0, err, sizeof(err)), 0);
+	assert_int_equal(gw_ship_lag_records(l), 5);
+	assert_int_equal(gw_ship_lag_ms(l), 0);
+	assert_int_equal(gw_ship_lag_update(l, 8, t0 + 1000, err, sizeof(err)),
+	                 0);
+	assert_int_equal(gw_ship_lag_update(l, 9, t0 + 11000, err, sizeof(err)),
+	                 0);
+	assert_int_equal(gw_ship_lag_ms(l), 11000);
+	assert_int_equal(gw_ship_lag_refusing(l), 1);
+	/* Up to 5 acknowledged: the oldest left was durable by t0 + 1 s. */
+	put_cursor(cpath, "gw-t", 5);
+	assert_int_equal(gw_ship_lag_update(l, 9, t0 + 11000, err, sizeof(err)),
+	                 0);
+	assert_int_equal(gw_ship_lag_records(l), 4);
+	assert_int_equal(gw_ship_lag_ms(l), 10000);
+	/* Positive control: exactly max_lag_s is not past it. */
+	assert_int_equal(gw_ship_lag_refusing(l), 0);
+	put_cursor(cpath, "gw-t", 9);
+	assert_int_equal(gw_ship_lag_update(l, 9, t0 + 20000, err, sizeof(err)),
+	                 0);
+	assert_int_equal(gw_ship_lag_records(l), 0);
+	assert_int_equal(gw_ship_lag_ms(l), 0);
+	/* The gap this pins: a foreign cursor must not hide our backlog. */
+	put_cursor(cpath, "gw-other", 100);
+	assert_int_equal(
+	    gw_ship_lag_update(l, 10, t0 + 21000, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "gw-other"));
+	assert_int_equal(gw_ship_lag_records(l), 10);
+	/* Unreadable: the last good cursor (here: nothing) stands. */
+	f = fopen(cpath, "w");
+	assert_non_null(f);
+	fputs("{not json", f);
+	fclose(f);
+	assert_int_equal(
+	    gw_ship_lag_update(l, 10, t0 + 22000, err, sizeof(err)), -1);
+	assert_int_equal(gw_ship_lag_records(l), 10);
+	/* 10,000 notes, one a second: thinned, the age stays a lower bound
+	 * within the ring's resolution. */
+	put_cursor(cpath, "gw-t", 10);
+	for (i = 11; i <= 10010; i++)
+		assert_int_equal(
+		    gw_ship_lag_update(l, i, t0 + i * 1000, err, sizeof(err)),
+		    0);
+	assert_int_equal(gw_ship_lag_records(l), 10000);
+	assert_true(gw_ship_lag_ms(l) <= (10010 - 11) * 1000LL);
+	assert_true(gw_ship_lag_ms(l) >= (10010 - 11) * 1000LL - 8000);
+	gw_ship_lag_free(l);
+	/* max_lag_s 0: counts, never refuses. */
+	l = gw_ship_lag_new(cpath, NULL, 0);
+	assert_int_equal(gw_ship_lag_update(l, 50, t0, err, sizeof(err)), 0);
+	assert_int_equal(
+	    gw_ship_lag_update(l, 51, t0 + 99000, err, sizeof(err)), 0);
+	assert_int_equal(gw_ship_lag_ms(l), 99000);
+	assert_int_equal(gw_ship_lag_refusing(l), 0);
+	gw_ship_lag_free(l);
+	rm_tmp(&d);
+}
+
 int
 main(void)
 {
@@ -329,6 +426,7 @@ main(void)
 	    cmocka_unit_test(resumes_from_cursor_and_checks_chain),
 	    cmocka_unit_test(waits_for_torn_line_and_stops_at_gap),
 	    cmocka_unit_test(parses_and_frames),
+	    cmocka_unit_test(lag_watch),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
