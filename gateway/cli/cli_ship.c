@@ -54,10 +54,13 @@ static void
 say(struct shipper *s, const char *msg)
 {
 	int64_t now = gw_now_ms();
+	size_t n = strnlen(msg, sizeof(s->logged) - 1);
 
 	if (strcmp(msg, s->logged) == 0 && now - s->logged_at < REPEAT_LOG_MS)
 		return;
-	snprintf(s->logged, sizeof(s->logged), "%s", msg);
+	/* Kept capped (a longer message is simply logged again). */
+	memcpy(s->logged, msg, n);
+	s->logged[n] = '\0';
 	s->logged_at = now;
 	fprintf(stderr, "hssgw: ship: %s\n", msg);
 }
