@@ -284,6 +284,9 @@ def main():
     ap.add_argument("--soak", type=int, nargs="?", const=1000000,
                     default=0, metavar="REQUESTS",
                     help="status polls to send, reporting hssgw's RSS")
+    ap.add_argument("--ship", action="store_true",
+                    help="then the denied and status rows again with hssgw "
+                    "audit ship running into a local rsyslog collector")
     ap.add_argument("--node", action="store_true",
                     help="add the Node.js gateway's rows (bench/node)")
     ap.add_argument("--node-cache", type=int, default=4096, metavar="N",
@@ -348,6 +351,8 @@ def main():
             r["name"], r["want"] = name, want
             results.append(r)
         trails = [check_node_trail(s, n) for n in nodes]
+        if a.ship:
+            trails.append(ship_rows(s, a, rows, results))
     finally:
         s.stop()
     ceil = results[0]["rps"] or 1
@@ -373,6 +378,44 @@ def main():
     for t in trails:
         print(t)
     return 0
+
+
+def ship_rows(s, a, rows, results):
+    """The status and denied rows again while hssgw audit ship sends the
+    trail to a local rsyslog + imrelp (deploy/rsyslog/, sync on); returns
+    how far behind the shipper was at the end and how long it took to
+    catch up."""
+    sys.path.insert(0, os.path.join(a.src, "tests", "integration"))
+    import relp_collector as rc
+    col = rc.Collector(a.src, s.path("ship-col")).start()
+    cfg = dict(s.config)
+    cfg["audit"] = dict(cfg["audit"], ship={
+        "relp": "127.0.0.1:%d" % col.port,
+        "cursor_file": s.path("ship.cursor")})
+    cfgp = s.path("ship.json")
+    st.write_file(cfgp, json.dumps(cfg))
+    s._spawn("ship", [s.hssgw, "audit", "ship", "--config", cfgp])
+    try:
+        for name, want, (port, path), (method, body, hdr) in rows[1:4:2]:
+            r = wrk(url(port, path), lua(method, body, hdr), a.seconds,
+                    a.connections)
+            r["name"], r["want"] = name + " + ship", want
+            results.append(r)
+        last = int(rc.SEQ.match(rc.trail_lines(
+            s.path("audit", "audit.jsonl"))[-1]).group(1))
+        t0 = time.monotonic()
+        behind = last - (rc.read_json(s.path("ship.cursor")) or {}).get(
+            "seq", 0)
+        # >=: hssgw may add a summary record after the last request's.
+        while (rc.read_json(s.path("ship.cursor")) or {}).get(
+                "seq", 0) < last and time.monotonic() - t0 < 300:
+            time.sleep(0.1)
+        return ("ship: %d records behind when the load stopped, caught up "
+                "%.1f s later (seq %d)" % (behind, time.monotonic() - t0,
+                                           last))
+    finally:
+        s._terminate(s.procs.pop("ship"))
+        col.kill()
 
 
 def add_node_rows(s, a, rows, tok):

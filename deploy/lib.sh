@@ -11,11 +11,12 @@
 # HSSGW_INSTANCES=N ./deploy/local.sh.
 # libsystemd-dev: sd_listen_fds and sd_notify ("listen": "systemd",
 # Type=notify: hssgw.socket, hssgw.service).
+# librelp-dev: hssgw audit ship's RELP client (docs/AUDIT.md, "Shipping").
 # shellcheck disable=SC2034 # used by the scripts that source this file
 HSSGW_PKGS=(build-essential cmake pkg-config libfcgi-dev libfcgi-bin
 	libjson-c-dev libcurl4-openssl-dev libjwt-dev libssl-dev libcmocka-dev
 	nginx-light openssl curl ca-certificates python3 spawn-fcgi
-	libhiredis-dev redis-server libsystemd-dev)
+	libhiredis-dev redis-server libsystemd-dev librelp-dev)
 
 # hssgw_install_missing PKG...: installs the packages dpkg does not list as
 # installed; runs apt-get update only when something is missing.

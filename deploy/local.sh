@@ -12,6 +12,10 @@
 #   HSSGW_INSTANCES=3 ./deploy/local.sh    three hssgw instances sharing one
 #       budget through Debian's redis-server on a unix socket in state/ (no
 #       TCP), behind one nginx upstream (docs/SHARED_STATE.md)
+#   HSSGW_SHIP=1 ./deploy/local.sh         also a local collector (Debian's
+#       rsyslog + imrelp from deploy/rsyslog/hssgw-collector.conf, on
+#       127.0.0.1:HSSGW_RELP_PORT, default 2514, files in state/collector/)
+#       and one "hssgw audit ship" per instance (docs/AUDIT.md, "Shipping")
 #
 # Ports: HSSGW_PORT (default 8443) for the gateway, EMU_PORT (default 9443)
 # for the emulator.
@@ -32,6 +36,8 @@ audience=hssgw
 project_id=0123456789abcdef0123456789abcdef
 region=cn-north-4
 instances=${HSSGW_INSTANCES:-1}
+ship=${HSSGW_SHIP:-0}
+relp_port=${HSSGW_RELP_PORT:-2514}
 case $instances in
 [1-9]) ;;
 *) echo "local.sh: HSSGW_INSTANCES must be 1 to 9" >&2; exit 1 ;;
@@ -99,11 +105,19 @@ stop_all() {
 	done
 	stop_pid emulator "$(readlink -f "$bin/hss-emulator" 2>/dev/null || echo none)"
 	stop_pid redis "$(readlink -f "$(command -v redis-server || echo none)")"
+	stop_pid ship "$gw"
+	for i in $(seq 9); do
+		stop_pid "ship-$i" "$gw"
+	done
+	stop_pid rsyslog "$(readlink -f "$(command -v rsyslogd || echo /usr/sbin/rsyslogd)")"
 	rm -f "$state"/hssgw*.sock "$state/emulator.sock" "$state/redis.sock"
 }
 
 build() {
 	hssgw_install_missing "${HSSGW_PKGS[@]}"
+	if [ "$ship" = 1 ]; then
+		hssgw_install_missing rsyslog rsyslog-relp
+	fi
 	mkdir -p "$state/logs"
 	echo "building into $build (log: $state/logs/build.log)"
 	if ! { cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
@@ -163,7 +177,8 @@ render_configs() {
 	printf '{"projects":[{"project_id":"%s","tokens":["%s"]}]}\n' \
 		"$project_id" "$token" >"$state/emulator.json"
 	umask 022
-	gw_config "$state/hssgw.json" "$state/hssgw.sock" audit/audit.jsonl ""
+	gw_config "$state/hssgw.json" "$state/hssgw.sock" audit/audit.jsonl "" \
+		"$(ship_keys ship)"
 	local i servers="server unix:$state/hssgw.sock;" msock="$state/hssgw.sock"
 	if [ "$instances" -gt 1 ]; then
 		servers=""
@@ -173,11 +188,14 @@ render_configs() {
 			gw_config "$state/hssgw-$i.json" "$state/hssgw-$i.sock" \
 				"audit/audit-$i.jsonl" "\"instance\": \"local-$i\",
 	 \"shared_state\": {\"redis\": \"unix:$state/redis.sock\",
-	   \"expected_instances\": $instances},"
+	   \"expected_instances\": $instances}," "$(ship_keys "ship-$i")"
 			servers="$servers server unix:$state/hssgw-$i.sock;"
 		done
 	fi
 	mkdir -p "$state/nginx" "$state/logs" "$state/audit"
+	if [ "$ship" = 1 ]; then
+		render_collector
+	fi
 	for d in body fastcgi proxy scgi uwsgi; do
 		mkdir -p "$state/tmp/$d"
 	done
@@ -195,8 +213,48 @@ render_configs() {
 		"$state/nginx/emulator.conf" "${vars[@]}"
 }
 
-# gw_config FILE SOCKET AUDIT EXTRA: one instance's config; EXTRA is
-# inserted as top-level keys (each ending in a comma) or empty.
+# ship_keys NAME: audit.ship for one instance under HSSGW_SHIP=1, else
+# nothing; its cursor and metrics textfile are state/ship/NAME.*.
+ship_keys() {
+	[ "$ship" = 1 ] || return 0
+	printf ', "ship": {"relp": "127.0.0.1:%s", "cursor_file": "ship/%s.cursor", "metrics_file": "ship/%s.prom"}' \
+		"$relp_port" "$1" "$1"
+}
+
+# The collector's config: the shipped file, with its port on loopback and
+# its directories under state/.
+render_collector() {
+	mkdir -p "$state/collector" "$state/rsyslog-spool" "$state/ship"
+	sed -e "s#/var/log/hssgw-collector#$state/collector#g" \
+		-e "s#/var/spool/hssgw-collector#$state/rsyslog-spool#g" \
+		-e "s#^input(type=\"imrelp\" port=\"2514\"#input(type=\"imrelp\" port=\"$relp_port\" address=\"127.0.0.1\"#" \
+		"$root/deploy/rsyslog/hssgw-collector.conf" >"$state/hssgw-collector.conf"
+}
+
+# rsyslog in the foreground (-n) as our child, then the shippers.
+start_ship() {
+	local rsyslogd i
+	rsyslogd=$(command -v rsyslogd || echo /usr/sbin/rsyslogd)
+	"$rsyslogd" -N1 -f "$state/hssgw-collector.conf" >/dev/null ||
+		die "rsyslog rejects $state/hssgw-collector.conf"
+	nohup "$rsyslogd" -n -f "$state/hssgw-collector.conf" \
+		-i "$state/rsyslog.pid" </dev/null >>"$state/logs/rsyslog.log" 2>&1 &
+	if [ "$instances" -gt 1 ]; then
+		for i in $(seq "$instances"); do
+			nohup "$bin/hssgw" audit ship --config "$state/hssgw-$i.json" \
+				</dev/null >>"$state/logs/ship-$i.log" 2>&1 &
+			echo $! >"$state/ship-$i.pid"
+		done
+	else
+		nohup "$bin/hssgw" audit ship --config "$state/hssgw.json" \
+			</dev/null >>"$state/logs/ship.log" 2>&1 &
+		echo $! >"$state/ship.pid"
+	fi
+}
+
+# gw_config FILE SOCKET AUDIT EXTRA [SHIP]: one instance's config; EXTRA is
+# inserted as top-level keys (each ending in a comma) or empty; SHIP is
+# ship_keys's output.
 gw_config() {
 	cat >"$1" <<-EOF
 	{
@@ -215,7 +273,7 @@ gw_config() {
 	   "enterprise_project_id": "0", "credentials": "demo"}],
 	 "upstream": {"connect_timeout_ms": 2000, "timeout_ms": 10000,
 	   "ca_file": "tls/ca.pem", "max_response_bytes": 1048576},
-	 "audit": {"file": "$3"},
+	 "audit": {"file": "$3"${5:-}},
 	 "default_export_size": 1000,
 	 "tasks": {"handle_key_file": "secrets/task.key",
 	   "coalesce_window_ms": 60000}
@@ -279,6 +337,9 @@ start_all() {
 			"$state/logs/error.log" >&2 || true
 		die "stack did not become ready (logs in $state/logs)"
 	fi
+	if [ "$ship" = 1 ]; then
+		start_ship
+	fi
 	# HSS's limit on (5 calls a minute per API, sliding window), as in
 	# production: a budget that overspends meets HSS's 429 here too.
 	curl -fsS --cacert "$state/tls/ca.pem" -X POST \
@@ -317,6 +378,10 @@ up() {
 		echo "   audit: $state/audit/audit-N.jsonl (hssgw audit query/verify take them all)"
 	else
 		echo "== gateway: https://127.0.0.1:$gw_port  (audit: $state/audit/audit.jsonl)"
+	fi
+	if [ "$ship" = 1 ]; then
+		echo "== shipping: rsyslog on 127.0.0.1:$relp_port, collected trail(s): $state/collector/<instance>.jsonl"
+		echo "   check: $bin/hssgw audit verify $state/collector/*.jsonl"
 	fi
 	cat <<-EOF
 	Call it with:

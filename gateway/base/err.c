@@ -51,6 +51,10 @@ static const struct {
      * not a 401, which would blame the caller's token. */
     [GW_ERR_JWKS_STALE] = {503, "HSSGW.0306",
                            "identity provider keys unavailable"},
+    /* audit.ship.max_lag_s: records exist on this host only for too
+     * long; fail closed as Vault does without an audit device. */
+    [GW_ERR_SHIP_LAG] = {503, "HSSGW.0307",
+                         "audit trail not shipped: retry later"},
 };
 
 _Static_assert(sizeof(errtab) / sizeof(errtab[0]) == GW_ERR__MAX,

@@ -45,6 +45,7 @@ enum gw_err {
 	GW_ERR_BUSY,             /* every worker that may wait on HSS is busy */
 	GW_ERR_FRONT_REQUEST,    /* nginx refused the request line/headers */
 	GW_ERR_JWKS_STALE,       /* an issuer's JWK Set missing or too old */
+	GW_ERR_SHIP_LAG, /* the trail not shipped: audit.ship.max_lag_s */
 	GW_ERR__MAX
 };
 

@@ -1,6 +1,7 @@
 /*
  * The command line's shared helpers and the subcommands that live outside
- * main.c (policy, audit, the translate output).  Used by main.c only.
+ * main.c (policy, audit, audit ship, the translate output).  Used by main.c
+ * only.
  */
 #ifndef GW_CLI_H
 #define GW_CLI_H
@@ -37,6 +38,8 @@ int gw_cli_policy_replay(int argc, char *argv[]);
 int gw_cli_audit(int argc, char *argv[]);
 /* hssgw audit report ...; exit status. */
 int gw_cli_audit_report(int argc, char *argv[]);
+/* hssgw audit ship --config FILE: runs until a stop signal; exit status. */
+int gw_cli_audit_ship(int argc, char *argv[]);
 
 /* The translate output (cli_translate.c). */
 /*

@@ -14,35 +14,69 @@
 
 static const char verify_usage[] =
     "usage: hssgw audit verify [--checkpoint FILE | --no-checkpoint] "
-    "FILE... (oldest first;\n"
-    "       several instances' trails: each checked as its own chain)\n";
+    "[--pubkey FILE]\n"
+    "       [--against COLLECTED] FILE... (oldest first; several "
+    "instances' trails:\n"
+    "       each checked as its own chain; a collector's resent copies "
+    "are counted)\n";
 static const char query_usage[] =
     "usage: hssgw audit query FILE... [--subject S] [--since T] "
     "[--until T]\n"
     "       [--decision D] [--project P] [--task-id ID] "
     "[--format json|table]\n";
 
+/* How verify was asked to check (flags). */
+struct verify_args {
+	const char *ckpt;
+	int required, none;
+	const char *pubkey;  /* --pubkey: signed checkpoints */
+	const char *against; /* --against: the collector's copy */
+};
+
+/* verify --against: the host's trail (intact) against the collected copy. */
+static int
+verify_against(const char **files, size_t n, const char *collected,
+               const char *label)
+{
+	struct gw_auditq_report rep;
+
+	if (gw_auditq_against(collected, files, n, &rep) == -1) {
+		printf("%s%s:%lld: seq %lld: %s: %s\n", label, rep.file,
+		       rep.line, rep.seq, gw_auditq_problem_name(rep.problem),
+		       rep.msg);
+		return 1;
+	}
+	printf("%sok: seq %lld..%lld as the collector received them (%s)\n",
+	       label, rep.compared_first, rep.compared_last, collected);
+	if (rep.last_seq > rep.compared_last)
+		printf("%snote: seq %lld..%lld not collected yet\n", label,
+		       rep.compared_last + 1, rep.last_seq);
+	return 0;
+}
+
 /*
  * Verifies one trail (files oldest first); prints the outcome, named
  * by the trail's instance when there are several.  0 intact, 1 not.
  */
 static int
-verify_trail(const char **files, size_t n, const char *ckpt, int required,
-             int none, const char *name)
+verify_trail(const char **files, size_t n, const struct verify_args *va,
+             const char *name)
 {
 	struct gw_auditq_report rep;
 	char dflt[4096], label[160];
+	const char *ckpt = va->ckpt;
 
 	label[0] = '\0';
 	if (name != NULL)
 		snprintf(label, sizeof(label),
 		         "instance %s: ", name[0] ? name : "(unnamed)");
 	/* The live file is last; its checkpoint sits next to it. */
-	if (ckpt == NULL && !none &&
+	if (ckpt == NULL && !va->none &&
 	    snprintf(dflt, sizeof(dflt), "%s.checkpoint", files[n - 1]) <
 	        (int)sizeof(dflt))
 		ckpt = dflt;
-	if (gw_auditq_verify(files, n, ckpt, required, &rep) == -1) {
+	if (gw_auditq_verify_signed(files, n, ckpt, va->required, va->pubkey,
+	                            &rep) == -1) {
 		printf("%s%s:%lld: seq %lld: %s: %s\n", label, rep.file,
 		       rep.line, rep.seq, gw_auditq_problem_name(rep.problem),
 		       rep.msg);
@@ -56,8 +90,20 @@ verify_trail(const char **files, size_t n, const char *ckpt, int required,
 		printf("%snote: no checkpoint compared: a cut-off tail would "
 		       "not be seen\n",
 		       label);
+	if (rep.duplicates > 0)
+		printf(
+		    "%snote: %lld duplicate records (identical copies of "
+		    "records already seen, as a collector's resends leave)\n",
+		    label, rep.duplicates);
+	if (va->pubkey != NULL)
+		printf("%ssigned: %lld checkpoint records verified, the last "
+		       "at seq %lld; %lld records after it not yet signed\n",
+		       label, rep.signed_checkpoints, rep.last_signed_seq,
+		       rep.last_seq - rep.last_signed_seq);
 	printf("%sok: %lld records, seq %lld..%lld\n", label, rep.records,
 	       rep.first_seq, rep.last_seq);
+	if (va->against != NULL)
+		return verify_against(files, n, va->against, label);
 	return 0;
 }
 
@@ -73,22 +119,29 @@ cmd_audit_verify(int argc, char *argv[])
 	static const struct option opts[] = {
 	    {"checkpoint", required_argument, NULL, 'c'},
 	    {"no-checkpoint", no_argument, NULL, 'n'},
+	    {"pubkey", required_argument, NULL, 'p'},
+	    {"against", required_argument, NULL, 'a'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char **group = NULL;
 	char(*inst)[128] = NULL;
-	const char *ckpt = NULL;
+	struct verify_args va;
 	size_t nfiles, i, j, ng, ntrails = 0;
-	int ch, required = 0, none = 0, rc = 2, bad = 0;
+	int ch, rc = 2, bad = 0;
 
+	memset(&va, 0, sizeof(va));
 	if (gw_cli_help(argc, argv, verify_usage))
 		return 0;
 	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		if (ch == 'c') {
-			ckpt = optarg;
-			required = 1;
+			va.ckpt = optarg;
+			va.required = 1;
 		} else if (ch == 'n')
-			none = 1;
+			va.none = 1;
+		else if (ch == 'p')
+			va.pubkey = optarg;
+		else if (ch == 'a')
+			va.against = optarg;
 		else
 			goto usage;
 	}
@@ -124,9 +177,9 @@ cmd_audit_verify(int argc, char *argv[])
 			continue;
 		ntrails += j == i;
 	}
-	if (ntrails > 1 && ckpt != NULL) {
-		fprintf(stderr, "hssgw: --checkpoint names one trail's "
-		                "checkpoint; these files hold several\n");
+	if (ntrails > 1 && (va.ckpt != NULL || va.against != NULL)) {
+		fprintf(stderr, "hssgw: --checkpoint and --against name one "
+		                "trail's; these files hold several\n");
 		goto out;
 	}
 	for (i = 0; i < nfiles; i++) {
@@ -137,8 +190,8 @@ cmd_audit_verify(int argc, char *argv[])
 		for (ng = 0, j = i; j < nfiles; j++)
 			if (strcmp(inst[j], inst[i]) == 0)
 				group[ng++] = argv[optind + j];
-		bad |= verify_trail(group, ng, ckpt, required, none,
-		                    ntrails > 1 ? inst[i] : NULL);
+		bad |=
+		    verify_trail(group, ng, &va, ntrails > 1 ? inst[i] : NULL);
 	}
 	rc = bad ? 1 : 0;
 	goto out;
@@ -233,11 +286,15 @@ gw_cli_audit(int argc, char *argv[])
 		return cmd_audit_query(argc - 1, argv + 1);
 	if (argc >= 2 && strcmp(argv[1], "report") == 0)
 		return gw_cli_audit_report(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "ship") == 0)
+		return gw_cli_audit_ship(argc - 1, argv + 1);
 	if (gw_cli_help(argc, argv,
 	                "usage: hssgw audit verify|query|report FILE... "
-	                "[OPTIONS]\n"))
+	                "[OPTIONS]\n"
+	                "       hssgw audit ship --config FILE\n"))
 		return 0;
 	fprintf(stderr,
-	        "usage: hssgw audit verify|query|report FILE... [OPTIONS]\n");
+	        "usage: hssgw audit verify|query|report FILE... [OPTIONS]\n"
+	        "       hssgw audit ship --config FILE\n");
 	return 2;
 }

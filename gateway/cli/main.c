@@ -464,8 +464,8 @@ static const struct cmd {
      "or replay policies"},
     {"fields", cmd_fields, "print the HSS field table (Markdown)"},
     {"audit", gw_cli_audit,
-     "verify|query|report FILE...: check the chain, print records, or "
-     "write an HTML report"},
+     "verify|query|report|ship ...: check the chain, print records, "
+     "write an HTML report, or ship the trail to the collector"},
     {"export", gw_client_export,
      "--url URL --token JWT --project P --out FILE ...: export, poll, "
      "download"},

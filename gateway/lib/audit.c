@@ -116,6 +116,24 @@ struct gw_audit {
 	/* Set before the first record: read by the writer unlocked. */
 	void (*sync_hook)(void *, int64_t);
 	void *sync_arg;
+	/*
+	 * Signed checkpoints (audit_sign.c), NULL key: none.  sign_seq and
+	 * sign_hash (lock): the last "checkpoint" record chained, which the
+	 * next one names; sign_dseq and sign_dhash: the last known durable,
+	 * for the side file and to fall back to when a batch is lost.
+	 */
+	EVP_PKEY *sign_key;
+	char key_id[AUD_KEY_ID_HEX + 1];
+	int64_t sign_every_us, sign_us;
+	long long sign_seq, sign_dseq, nsigned;
+	char sign_hash[GW_AUDIT_HASH_HEX + 1],
+	    sign_dhash[GW_AUDIT_HASH_HEX + 1];
+};
+
+/* The last checkpoint record a trail's files show (recover). */
+struct sign_head {
+	long long seq; /* 0: none */
+	char hash[GW_AUDIT_HASH_HEX + 1];
 };
 
 /*
@@ -169,19 +187,30 @@ write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* Rewrites <path>.checkpoint via a temporary file and rename(2). */
+/*
+ * Rewrites <path>.checkpoint via a temporary file and rename(2); with
+ * signed checkpoints, it also names the last durable "checkpoint" record
+ * (sh, may be NULL), which the next one must chain to after a restart.
+ */
 static int
 write_checkpoint(const struct gw_audit *a, long long seq, const char *hash,
-                 char *err, size_t errlen)
+                 const struct sign_head *sh, char *err, size_t errlen)
 {
-	char tmp[4096], text[160];
+	char tmp[4096], text[320];
 	int fd = -1, n, rc = -1;
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", a->ckpt) >= (int)sizeof(tmp))
 		goto out;
-	n = snprintf(text, sizeof(text),
-	             "{\"v\":%d,\"seq\":%lld,\"hash\":\"%s\"}\n",
-	             GW_AUDIT_SCHEMA_VERSION, seq, hash);
+	if (sh != NULL && sh->seq > 0 && sh->seq <= seq)
+		n = snprintf(text, sizeof(text),
+		             "{\"v\":%d,\"seq\":%lld,\"hash\":\"%s\","
+		             "\"signed_seq\":%lld,\"signed_hash\":\"%s\"}\n",
+		             GW_AUDIT_SCHEMA_VERSION, seq, hash, sh->seq,
+		             sh->hash);
+	else
+		n = snprintf(text, sizeof(text),
+		             "{\"v\":%d,\"seq\":%lld,\"hash\":\"%s\"}\n",
+		             GW_AUDIT_SCHEMA_VERSION, seq, hash);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd == -1 || write_all(fd, text, (size_t)n) == -1 ||
 	    (!a->opts.nosync && fsync(fd) == -1))
@@ -230,6 +259,22 @@ open_file(const struct gw_audit *a, long long *size, int *regular, char *err,
 }
 
 /*
+ * 1 when a record line is a "checkpoint" record: its "phase" follows the
+ * chain header (audit_format.c), so only the line's head is looked at.
+ */
+static int
+is_checkpoint(const char *line, size_t len)
+{
+	static const char mark[] = ",\"phase\":\"checkpoint\"";
+	size_t i, n = sizeof(mark) - 1;
+
+	for (i = 0; i + n <= len && i < 200; i++)
+		if (memcmp(line + i, mark, n) == 0)
+			return 1;
+	return 0;
+}
+
+/*
  * Finds the chain's head: the last complete record of the file or the
  * checkpoint, whichever is further.  A checkpoint past the file means the
  * file lost its tail; continuing from the checkpoint keeps that gap
@@ -239,7 +284,8 @@ open_file(const struct gw_audit *a, long long *size, int *regular, char *err,
  */
 static int
 recover(const struct gw_audit *a, int fd, long long *size, long long *headseq,
-        char head[GW_AUDIT_HASH_HEX + 1], char *err, size_t errlen)
+        char head[GW_AUDIT_HASH_HEX + 1], struct sign_head *sh, char *err,
+        size_t errlen)
 {
 	struct gw_auditq_chain ch;
 	long long ckseq = 0, seq = 0;
@@ -250,7 +296,10 @@ recover(const struct gw_audit *a, int fd, long long *size, long long *headseq,
 	int rc = -1, ck;
 
 	snprintf(hash, sizeof(hash), "%s", AUDIT_GENESIS);
-	ck = gw_auditq_checkpoint_read(a->ckpt, &ckseq, ckhash, err, errlen);
+	memset(sh, 0, sizeof(*sh));
+	snprintf(sh->hash, sizeof(sh->hash), "%s", AUDIT_GENESIS);
+	ck = gw_auditq_checkpoint_read_signed(a->ckpt, &ckseq, ckhash, &sh->seq,
+	                                      sh->hash, err, errlen);
 	if (ck == -1)
 		goto out;
 	if (*size > 0) {
@@ -304,6 +353,13 @@ recover(const struct gw_audit *a, int fd, long long *size, long long *headseq,
 			}
 			seq = ch.seq;
 			memcpy(hash, ch.hash, sizeof(hash));
+			/* The chain header ends before "phase"
+			 * (audit_format.c). */
+			if (ch.seq > sh->seq &&
+			    is_checkpoint(start, (size_t)(end - start))) {
+				sh->seq = ch.seq;
+				memcpy(sh->hash, ch.hash, sizeof(sh->hash));
+			}
 		}
 	}
 	if (ck == 1 && ckseq > seq) {
@@ -318,13 +374,22 @@ out:
 	return rc;
 }
 
-/* Called with the lock held: the chain continues after seq and hash. */
+/*
+ * Called with the lock held: the chain continues after seq and hash, the
+ * chain of signed checkpoints after sh's (NULL: unchanged).
+ */
 static void
-set_head(struct gw_audit *a, long long seq, const char *hash)
+set_head(struct gw_audit *a, long long seq, const char *hash,
+         const struct sign_head *sh)
 {
 	a->last_seq = a->durable_seq = seq;
 	memcpy(a->last_hash, hash, sizeof(a->last_hash));
 	memcpy(a->durable_hash, hash, sizeof(a->durable_hash));
+	if (sh != NULL) {
+		a->sign_seq = a->sign_dseq = sh->seq;
+		memcpy(a->sign_hash, sh->hash, sizeof(a->sign_hash));
+		memcpy(a->sign_dhash, sh->hash, sizeof(a->sign_dhash));
+	}
 }
 
 /*
@@ -393,6 +458,10 @@ breakdown(struct gw_audit *a, const char *why)
 	/* Records not on disk are forgotten: their emitters fail. */
 	a->last_seq = a->durable_seq;
 	memcpy(a->last_hash, a->durable_hash, sizeof(a->last_hash));
+	if (a->sign_seq > a->durable_seq) {
+		a->sign_seq = a->sign_dseq;
+		memcpy(a->sign_hash, a->sign_dhash, sizeof(a->sign_hash));
+	}
 	gw_buf_reset(&a->pending);
 	wake_upto(a, -1, W_FAIL);
 	gw_buf_init(&a->pending, AUDIT_PENDING_MAX);
@@ -586,6 +655,72 @@ out:
 }
 
 /*
+ * Called with the lock held on a healthy trail: chains a signed
+ * "checkpoint" record covering the last record chained (docs/AUDIT.md),
+ * unless nothing was chained since the last one.  Returns 0 (also when
+ * there was nothing to sign) or -1.
+ */
+static int
+chain_signed(struct gw_audit *a, int64_t now)
+{
+	struct gw_buf msg, member, content, line;
+	struct gw_audit_rec r;
+	char hash[GW_AUDIT_HASH_HEX + 1], sig[AUD_SIG_B64 + 1];
+	int rc = -1;
+
+	if (a->sign_key == NULL || a->last_seq == 0 ||
+	    a->last_seq == a->sign_seq)
+		return 0;
+	gw_buf_init(&msg, 4096);
+	gw_buf_init(&member, 1024);
+	gw_buf_init(&content, AUDIT_SUMMARY_MAX);
+	gw_buf_init(&line, AUDIT_SUMMARY_MAX + 512);
+	memset(&r, 0, sizeof(r));
+	r.instance = a->instance;
+	r.phase = GW_AUDIT_CHECKPOINT;
+	r.time_ms = now;
+	r.record_total_num = -1;
+	if (aud_sign_canon(a->last_seq, a->last_hash, a->sign_hash, a->instance,
+	                   &msg) == -1 ||
+	    aud_sign(a->sign_key, &msg, sig) == -1 ||
+	    aud_sign_member(a->last_seq, a->last_hash, a->sign_hash, a->key_id,
+	                    sig, &member) == -1 ||
+	    aud_format(&r, member.p, &content) == -1 ||
+	    chain_line(a->last_seq + 1, a->last_hash, &content, &line, hash) ==
+	        -1 ||
+	    gw_buf_add(&a->pending, line.p, line.len) == -1)
+		goto out;
+	a->last_seq++;
+	memcpy(a->last_hash, hash, sizeof(hash));
+	a->sign_seq = a->last_seq;
+	memcpy(a->sign_hash, hash, sizeof(hash));
+	a->sign_us = gw_mono_us();
+	a->nsigned++;
+	rc = 0;
+out:
+	gw_buf_reset(&msg);
+	gw_buf_reset(&member);
+	gw_buf_reset(&content);
+	gw_buf_reset(&line);
+	return rc;
+}
+
+/*
+ * Called with the lock held: the last signed checkpoint known durable,
+ * for the side file; sign_dseq follows the batches as they land.
+ */
+static void
+sign_durable(struct gw_audit *a, struct sign_head *sh)
+{
+	if (a->sign_seq > a->sign_dseq && a->sign_seq <= a->durable_seq) {
+		a->sign_dseq = a->sign_seq;
+		memcpy(a->sign_dhash, a->sign_hash, sizeof(a->sign_dhash));
+	}
+	sh->seq = a->sign_key != NULL ? a->sign_dseq : 0;
+	memcpy(sh->hash, a->sign_dhash, sizeof(sh->hash));
+}
+
+/*
  * Called with the lock held on a broken trail, and at most every
  * GW_AUDIT_HEAL_MS: reopens the file, takes the chain from it (a torn
  * line is cut) and writes a summary record saying when the trail broke,
@@ -599,6 +734,7 @@ heal(struct gw_audit *a)
 	struct gw_buf sum, content, line;
 	char head[GW_AUDIT_HASH_HEX + 1], hash[GW_AUDIT_HASH_HEX + 1];
 	char err[256];
+	struct sign_head sh;
 	long long size = 0, seq = 0;
 	int64_t now = gw_mono_us(), wall;
 	int fd = -1, regular = 0, ok = 0;
@@ -618,8 +754,10 @@ heal(struct gw_audit *a)
 	/* As the only writer on a broken trail: the chain state is ours. */
 	seq = a->durable_seq;
 	memcpy(head, a->durable_hash, sizeof(head));
+	sh.seq = a->sign_dseq;
+	memcpy(sh.hash, a->sign_dhash, sizeof(sh.hash));
 	fd = open_file(a, &size, &regular, err, sizeof(err));
-	if (fd == -1 || (regular && recover(a, fd, &size, &seq, head, err,
+	if (fd == -1 || (regular && recover(a, fd, &size, &seq, head, &sh, err,
 	                                    sizeof(err)) == -1))
 		goto out;
 	if (summary_content(a, wall, &sum, &content) == -1 ||
@@ -631,7 +769,8 @@ heal(struct gw_audit *a)
 		goto out;
 	}
 	seq++;
-	if (regular && write_checkpoint(a, seq, hash, err, sizeof(err)) == -1)
+	if (regular &&
+	    write_checkpoint(a, seq, hash, &sh, err, sizeof(err)) == -1)
 		goto out;
 	a->ckpt_seq = seq;
 	ok = 1;
@@ -643,7 +782,7 @@ out:
 		a->fd = fd;
 		a->size = size + (long long)line.len;
 		a->regular = regular;
-		set_head(a, seq, hash);
+		set_head(a, seq, hash, &sh);
 		a->healthy = 1;
 		a->commits++;
 		anon_reset(a);
@@ -703,12 +842,22 @@ rotate(struct gw_audit *a, char *err, size_t errlen)
 static void
 lead(struct gw_audit *a)
 {
-	struct gw_buf batch = a->pending;
-	long long seq = a->last_seq;
+	struct gw_buf batch;
+	struct sign_head sh;
+	long long seq, was = 0;
 	char hash[GW_AUDIT_HASH_HEX + 1], err[256];
 	int64_t now = 0;
 	int ok, rot, ck = 0;
 
+	/*
+	 * A batch that will fill the file ends in a signed checkpoint, so
+	 * each rotated file ends signed.  No room: the interval's will do.
+	 */
+	if (a->sign_key != NULL && a->regular && a->opts.rotate_bytes > 0 &&
+	    a->size + (long long)a->pending.len >= a->opts.rotate_bytes)
+		(void)chain_signed(a, gw_now_ms());
+	batch = a->pending;
+	seq = a->last_seq;
 	memcpy(hash, a->last_hash, sizeof(hash));
 	a->pending = a->spare; /* empty, with the last batch's room */
 	gw_buf_init(&a->spare, AUDIT_PENDING_MAX);
@@ -745,12 +894,16 @@ lead(struct gw_audit *a)
 		memcpy(a->durable_hash, hash, sizeof(hash));
 		wake_upto(a, seq, W_DONE);
 		now = gw_mono_us();
+		/* A signed checkpoint just landed: the side file names it. */
+		was = a->sign_dseq;
+		sign_durable(a, &sh);
 		ck = a->regular &&
-		     (rot || now - a->ckpt_us >= CKPT_MAX_LAG_MS * 1000LL);
+		     (rot || now - a->ckpt_us >= CKPT_MAX_LAG_MS * 1000LL ||
+		      sh.seq != was);
 	}
 	pthread_mutex_unlock(&a->lock);
 	if (ck) {
-		ok = write_checkpoint(a, seq, hash, err, sizeof(err)) == 0;
+		ok = write_checkpoint(a, seq, hash, &sh, err, sizeof(err)) == 0;
 		a->ckpt_us = now;
 		a->ckpt_seq = seq;
 	}
@@ -830,6 +983,7 @@ gw_audit_open_opts(const char *path, const struct gw_audit_opts *opts,
 {
 	struct gw_audit *a = NULL, *ret = NULL;
 	char head[GW_AUDIT_HASH_HEX + 1];
+	struct sign_head sh;
 	long long seq = 0;
 	size_t n;
 
@@ -847,6 +1001,9 @@ gw_audit_open_opts(const char *path, const struct gw_audit_opts *opts,
 		a->opts = *opts;
 	a->instance = gw_strdup(a->opts.instance);
 	a->opts.instance = NULL; /* the caller's: a->instance is ours */
+	a->opts.signing_key_file = NULL;
+	memset(&sh, 0, sizeof(sh));
+	snprintf(sh.hash, sizeof(sh.hash), "%s", AUDIT_GENESIS);
 	n = strlen(path) + sizeof(".checkpoint");
 	a->path = strdup(path);
 	a->ckpt = malloc(n);
@@ -856,14 +1013,30 @@ gw_audit_open_opts(const char *path, const struct gw_audit_opts *opts,
 		goto out;
 	}
 	snprintf(a->ckpt, n, "%s.checkpoint", path);
+	if (opts != NULL && opts->signing_key_file != NULL) {
+		a->sign_key =
+		    aud_sign_key_load(opts->signing_key_file, 1, err, errlen);
+		if (a->sign_key == NULL)
+			goto out;
+		if (aud_sign_key_id(a->sign_key, a->key_id) == -1) {
+			snprintf(err, errlen, "%s: not a usable signing key",
+			         opts->signing_key_file);
+			goto out;
+		}
+		a->sign_every_us = (opts->signed_checkpoint_interval_s > 0
+		                        ? opts->signed_checkpoint_interval_s
+		                        : 60) *
+		                   1000000LL;
+		a->sign_us = gw_mono_us();
+	}
 	a->fd = open_file(a, &a->size, &a->regular, err, errlen);
 	if (a->fd == -1)
 		goto out;
 	snprintf(head, sizeof(head), "%s", AUDIT_GENESIS);
 	if (a->regular &&
-	    recover(a, a->fd, &a->size, &seq, head, err, errlen) == -1)
+	    recover(a, a->fd, &a->size, &seq, head, &sh, err, errlen) == -1)
 		goto out;
-	set_head(a, seq, head);
+	set_head(a, seq, head, &sh);
 	if (a->opts.syslog)
 		openlog("hssgw", LOG_PID | LOG_NDELAY, LOG_AUTHPRIV);
 	a->healthy = 1;
@@ -883,6 +1056,7 @@ gw_audit_open(const char *path, char *err, size_t errlen)
 void
 gw_audit_close(struct gw_audit *a)
 {
+	struct sign_head sh;
 	char err[256];
 
 	if (a == NULL)
@@ -892,13 +1066,18 @@ gw_audit_close(struct gw_audit *a)
 	pthread_mutex_lock(&a->lock);
 	if (a->healthy && a->fd != -1 && (a->nslots > 0 || a->sum_others > 0))
 		(void)chain_summary(a, gw_now_ms());
+	/* The trail's last record is signed: nothing follows unsigned. */
+	if (a->healthy && a->fd != -1)
+		(void)chain_signed(a, gw_now_ms());
 	while (a->healthy && a->fd != -1 && a->durable_seq < a->last_seq)
 		lead(a);
+	sign_durable(a, &sh);
 	if (a->healthy && a->fd != -1 && a->regular &&
 	    a->ckpt_seq < a->durable_seq)
-		(void)write_checkpoint(a, a->durable_seq, a->durable_hash, err,
-		                       sizeof(err));
+		(void)write_checkpoint(a, a->durable_seq, a->durable_hash, &sh,
+		                       err, sizeof(err));
 	pthread_mutex_unlock(&a->lock);
+	EVP_PKEY_free(a->sign_key);
 	if (a->fd != -1)
 		close(a->fd);
 	gw_buf_reset(&a->pending);
@@ -929,6 +1108,7 @@ void
 gw_audit_tick(struct gw_audit *a)
 {
 	char hash[GW_AUDIT_HASH_HEX + 1], err[256];
+	struct sign_head sh;
 	long long seq;
 	int64_t now;
 	int ok;
@@ -943,6 +1123,17 @@ gw_audit_tick(struct gw_audit *a)
 			return;
 		pthread_mutex_lock(&a->lock);
 	}
+	/* And a signed checkpoint every interval, when records came. */
+	if (a->healthy && a->sign_key != NULL &&
+	    gw_mono_us() - a->sign_us >= a->sign_every_us &&
+	    a->last_seq != a->sign_seq) {
+		if (chain_signed(a, now) == -1)
+			breakdown(a, "audit checkpoint could not be signed");
+		else if (await_durable(a, a->last_seq) == -1)
+			return;
+		else
+			pthread_mutex_lock(&a->lock);
+	}
 	if (!a->healthy || !a->regular || a->writer ||
 	    a->ckpt_seq >= a->durable_seq ||
 	    gw_mono_us() - a->ckpt_us < CKPT_MAX_LAG_MS * 1000LL) {
@@ -953,8 +1144,9 @@ gw_audit_tick(struct gw_audit *a)
 	a->writer = 1;
 	seq = a->durable_seq;
 	memcpy(hash, a->durable_hash, sizeof(hash));
+	sign_durable(a, &sh);
 	pthread_mutex_unlock(&a->lock);
-	ok = write_checkpoint(a, seq, hash, err, sizeof(err)) == 0;
+	ok = write_checkpoint(a, seq, hash, &sh, err, sizeof(err)) == 0;
 	pthread_mutex_lock(&a->lock);
 	a->ckpt_us = gw_mono_us();
 	if (ok)
@@ -974,6 +1166,17 @@ gw_audit_durable_seq(struct gw_audit *a)
 	seq = a->durable_seq;
 	pthread_mutex_unlock(&a->lock);
 	return seq;
+}
+
+long long
+gw_audit_signed(struct gw_audit *a)
+{
+	long long n;
+
+	pthread_mutex_lock(&a->lock);
+	n = a->nsigned;
+	pthread_mutex_unlock(&a->lock);
+	return n;
 }
 
 long long
@@ -1097,7 +1300,8 @@ enum gw_err
 gw_audit_reopen(struct gw_audit *a, char *err, size_t errlen)
 {
 	char head[GW_AUDIT_HASH_HEX + 1];
-	long long size = 0, seq = 0;
+	struct sign_head sh;
+	long long size = 0, seq = 0, upto;
 	int fd, regular = 0, was_healthy, ok, rebuilt = 0;
 
 	if (a == NULL) {
@@ -1108,6 +1312,23 @@ gw_audit_reopen(struct gw_audit *a, char *err, size_t errlen)
 	a->want_writer++; /* so the role is freed, not handed on */
 	while (a->writer)
 		pthread_cond_wait(&a->cond, &a->lock);
+	/*
+	 * Rotation by logrotate: the moved file (still ours) ends in a
+	 * signed checkpoint covering all it holds.  want_writer is still
+	 * set, so lead() frees the role rather than handing it on.
+	 */
+	if (a->healthy && a->sign_key != NULL && a->fd != -1 &&
+	    chain_signed(a, gw_now_ms()) == 0) {
+		upto = a->last_seq;
+		while (a->healthy && a->durable_seq < upto) {
+			if (a->writer) /* an emitter led meanwhile */
+				pthread_cond_wait(&a->cond, &a->lock);
+			else
+				lead(a);
+		}
+		while (a->writer)
+			pthread_cond_wait(&a->cond, &a->lock);
+	}
 	a->want_writer--;
 	a->writer = 1;
 	was_healthy = a->healthy;
@@ -1121,7 +1342,8 @@ gw_audit_reopen(struct gw_audit *a, char *err, size_t errlen)
 	fd = open_file(a, &size, &regular, err, errlen);
 	ok = fd != -1;
 	if (ok && !was_healthy && regular) {
-		rebuilt = recover(a, fd, &size, &seq, head, err, errlen) == 0;
+		rebuilt =
+		    recover(a, fd, &size, &seq, head, &sh, err, errlen) == 0;
 		if (!rebuilt) {
 			close(fd);
 			ok = 0;
@@ -1134,7 +1356,7 @@ gw_audit_reopen(struct gw_audit *a, char *err, size_t errlen)
 		a->size = size;
 		a->regular = regular;
 		if (rebuilt)
-			set_head(a, seq, head);
+			set_head(a, seq, head, &sh);
 		a->healthy = 1;
 	} else if (was_healthy)
 		breakdown(a, err);

@@ -39,6 +39,8 @@ enum gw_audit_phase {
 	GW_AUDIT_INTENT,
 	GW_AUDIT_OUTCOME,
 	GW_AUDIT_SUMMARY, /* written by the trail itself: anonymous counts */
+	/* Written by the trail itself: a signed checkpoint (docs/AUDIT.md). */
+	GW_AUDIT_CHECKPOINT,
 	GW_AUDIT_PHASE__MAX
 };
 
@@ -144,6 +146,13 @@ struct gw_audit_opts {
 	 * null in the record.  Copied at open.
 	 */
 	const char *instance;
+	/*
+	 * An Ed25519 private key (PEM): "checkpoint" records, signed, are
+	 * chained into the trail every signed_checkpoint_interval_s (0: 60)
+	 * and at rotation and close.  NULL: none.  Loaded at open.
+	 */
+	const char *signing_key_file;
+	long long signed_checkpoint_interval_s;
 };
 
 /*
@@ -200,6 +209,14 @@ long long gw_audit_commits(struct gw_audit *);
  */
 void gw_audit_set_sync_hook(struct gw_audit *, void (*fn)(void *, int64_t),
                             void *arg);
+/*
+ * Loads audit.signing_key_file as the trail would (a secret file holding
+ * an Ed25519 private key) and drops it: check-config's test.  0, or -1
+ * with the reason (the file named, never its bytes).
+ */
+int gw_audit_signing_key_check(const char *path, char *err, size_t errlen);
+/* "checkpoint" records chained so far (signed checkpoints). */
+long long gw_audit_signed(struct gw_audit *);
 /* Anonymous records counted in summaries instead of written, so far. */
 long long gw_audit_summarised(struct gw_audit *);
 

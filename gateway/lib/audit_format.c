@@ -13,10 +13,9 @@
 #include "audit_int.h"
 
 static const char *const phasename[GW_AUDIT_PHASE__MAX] = {
-    [GW_AUDIT_FINAL] = "final",
-    [GW_AUDIT_INTENT] = "intent",
-    [GW_AUDIT_OUTCOME] = "outcome",
-    [GW_AUDIT_SUMMARY] = "summary",
+    [GW_AUDIT_FINAL] = "final",           [GW_AUDIT_INTENT] = "intent",
+    [GW_AUDIT_OUTCOME] = "outcome",       [GW_AUDIT_SUMMARY] = "summary",
+    [GW_AUDIT_CHECKPOINT] = "checkpoint",
 };
 
 void
@@ -320,13 +319,13 @@ put_policy_input(struct gw_buf *b, const struct gw_audit_rec *r)
 
 /*
  * The record's content, written straight into buf (no JSON object tree:
- * this runs for every request, see bench/README.md).  summary, a JSON
- * object's text or NULL, is the "summary" member of a summary record.
+ * this runs for every request, see bench/README.md).  extra, a JSON
+ * object's text or NULL, is the "summary" member of a summary record or
+ * the "checkpoint" member of a checkpoint record.
  * Returns 0, or -1 with buf's contents undefined.
  */
 int
-aud_format(const struct gw_audit_rec *r, const char *summary,
-           struct gw_buf *buf)
+aud_format(const struct gw_audit_rec *r, const char *extra, struct gw_buf *buf)
 {
 	char when[40];
 	size_t i;
@@ -379,8 +378,11 @@ aud_format(const struct gw_audit_rec *r, const char *summary,
 	}
 	put_policy_input(buf, r);
 	put_upstream(buf, r);
-	if (summary != NULL)
-		put_raw(buf, "summary", summary);
+	if (extra != NULL)
+		put_raw(buf,
+		        r->phase == GW_AUDIT_CHECKPOINT ? "checkpoint"
+		                                        : "summary",
+		        extra);
 	aud_key(buf, "latency_ms");
 	gw_buf_add(buf, "{", 1);
 	put_ms(buf, "auth", r->lat_auth_us);

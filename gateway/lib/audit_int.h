@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include <openssl/evp.h>
+
 #include "audit.h"
 
 /* Caps on strings copied into a record (bytes, before JSON escaping). */
@@ -29,8 +31,29 @@ void aud_key(struct gw_buf *, const char *k);
 void aud_cap(struct gw_buf *, const char *k, const char *v, size_t cap);
 void aud_str(struct gw_buf *, const char *k, const char *v);
 void aud_int(struct gw_buf *, const char *k, long long v, int absent);
-/* A record's content; summary: a JSON object's text or NULL. 0 or -1. */
-int aud_format(const struct gw_audit_rec *, const char *summary,
-               struct gw_buf *);
+/*
+ * A record's content; extra: a JSON object's text or NULL, the record's
+ * "summary" member (or "checkpoint" for a checkpoint record).  0 or -1.
+ */
+int aud_format(const struct gw_audit_rec *, const char *extra, struct gw_buf *);
+
+/* Signed checkpoints (audit_sign.c; docs/AUDIT.md). */
+#define AUD_SIG_B64    88 /* base64 of an Ed25519 signature, "=="-padded */
+#define AUD_KEY_ID_HEX 16 /* hex of SHA-256(raw public key), first 8 bytes */
+/* An Ed25519 key (private: 1) from a PEM file; NULL + reason, no secret. */
+EVP_PKEY *aud_sign_key_load(const char *path, int private, char *err,
+                            size_t errlen);
+/* The key's id (its public half's); 0 or -1. */
+int aud_sign_key_id(EVP_PKEY *, char out[AUD_KEY_ID_HEX + 1]);
+/* Appends the bytes a checkpoint signs to out; 0 or -1. */
+int aud_sign_canon(long long seq, const char *hash, const char *prev,
+                   const char *instance, struct gw_buf *out);
+/* Signs msg into base64 out; 0 or -1. */
+int aud_sign(EVP_PKEY *, const struct gw_buf *msg, char out[AUD_SIG_B64 + 1]);
+/* 1 when b64 is pub's signature of msg, else 0. */
+int aud_sign_check(EVP_PKEY *pub, const struct gw_buf *msg, const char *b64);
+/* Appends the record's "checkpoint" member (a JSON object); 0 or -1. */
+int aud_sign_member(long long seq, const char *hash, const char *prev,
+                    const char *key_id, const char *sig, struct gw_buf *out);
 
 #endif

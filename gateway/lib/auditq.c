@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 
 #include "audit.h"
+#include "audit_int.h"
 #include "auditq.h"
 #include "gw.h"
 
@@ -37,6 +38,8 @@ static const char *const problemname[GW_AQ__MAX] = {
     [GW_AQ_CHAIN] = "chain broken",
     [GW_AQ_TRUNCATED] = "truncated",
     [GW_AQ_CHECKPOINT] = "checkpoint mismatch",
+    [GW_AQ_SIGNATURE] = "signature",
+    [GW_AQ_DIFFERS] = "differs from the collected copy",
 };
 _Static_assert(sizeof(problemname) / sizeof(problemname[0]) == GW_AQ__MAX,
                "one name per problem");
@@ -163,6 +166,18 @@ int
 gw_auditq_checkpoint_read(const char *path, long long *seq, char hash[65],
                           char *err, size_t errlen)
 {
+	char shash[65];
+	long long sseq;
+
+	return gw_auditq_checkpoint_read_signed(path, seq, hash, &sseq, shash,
+	                                        err, errlen);
+}
+
+int
+gw_auditq_checkpoint_read_signed(const char *path, long long *seq,
+                                 char hash[65], long long *sseq, char shash[65],
+                                 char *err, size_t errlen)
+{
 	struct json_object *o = NULL;
 	char *text = NULL, rerr[256];
 	size_t len = 0;
@@ -192,6 +207,14 @@ gw_auditq_checkpoint_read(const char *path, long long *seq, char hash[65],
 		snprintf(err, errlen, "%s: not a checkpoint", path);
 		goto out;
 	}
+	/* Optional: the last signed checkpoint record (audit.c). */
+	if (get_int(o, "signed_seq", sseq) == 0) {
+		if (get_hex(o, "signed_hash", shash) == -1) {
+			snprintf(err, errlen, "%s: not a checkpoint", path);
+			goto out;
+		}
+	} else
+		*sseq = 0;
 	rc = 1;
 out:
 	json_object_put(o);
@@ -358,6 +381,16 @@ struct walk {
 	char ckhash[65];
 	int ckfound; /* 1: the checkpoint's record was seen */
 	int ckmatch;
+	/*
+	 * Only when pass one saw a seq twice: each accepted record's hash
+	 * by seq - dupbase, so an exact copy (a collector's resend) is told
+	 * from a different record under a seen seq.
+	 */
+	char (*dup)[65];
+	long long dupbase, ndup;
+	/* verify --pubkey: the key, the last checkpoint record's hash. */
+	EVP_PKEY *pub;
+	char sighash[65];
 };
 
 static int
@@ -380,6 +413,17 @@ check_record(struct walk *w, const struct gw_auditq_chain *c, const char *file,
 			               "seq 1 does not start the chain");
 		rep->first_seq = s;
 	} else if (s < w->expected) {
+		if (w->dup != NULL && s >= w->dupbase &&
+		    s - w->dupbase < w->ndup && w->dup[s - w->dupbase][0]) {
+			if (strcmp(w->dup[s - w->dupbase], c->hash) != 0)
+				return problem(rep, GW_AQ_INSERTED, file, line,
+				               s,
+				               "seq %lld appears again as a "
+				               "different record",
+				               s);
+			rep->duplicates++;
+			return 1; /* the same record again: adds nothing */
+		}
 		if (occurrences(w->seqs, w->nseqs, s) > 1)
 			return problem(rep, GW_AQ_INSERTED, file, line, s,
 			               "seq %lld appears more than once: a "
@@ -408,11 +452,105 @@ check_record(struct walk *w, const struct gw_auditq_chain *c, const char *file,
 		w->ckfound = 1;
 		w->ckmatch = strcmp(c->hash, w->ckhash) == 0;
 	}
+	if (w->dup != NULL && s >= w->dupbase && s - w->dupbase < w->ndup)
+		memcpy(w->dup[s - w->dupbase], c->hash, 65);
 	w->expected = s + 1;
 	memcpy(w->prev, c->hash, sizeof(w->prev));
 	rep->last_seq = s;
 	rep->records++;
 	return 0;
+}
+
+static const char *
+member_str(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+
+	if (o == NULL || !json_object_object_get_ex(o, k, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+/* A line's "phase" follows the chain header (audit_format.c). */
+static int
+is_checkpoint_line(const char *line, size_t len)
+{
+	static const char mark[] = ",\"phase\":\"checkpoint\"";
+	size_t i, n = sizeof(mark) - 1;
+
+	for (i = 0; i + n <= len && i < 200; i++)
+		if (memcmp(line + i, mark, n) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * A "checkpoint" record (already chained in): it covers the record just
+ * before it, names the previous checkpoint record's hash (the genesis
+ * value for a trail's first) and its signature verifies with the key.
+ */
+static int
+check_signed(struct walk *w, const char *line, size_t len,
+             const struct gw_auditq_chain *c, const char *file,
+             long long lineno, struct gw_auditq_report *rep)
+{
+	struct json_object *o = NULL, *ck = NULL;
+	struct gw_buf msg;
+	char hash[65], prev[65];
+	const char *sig, *alg;
+	long long cseq = -1;
+	int rc = -1;
+
+	gw_buf_init(&msg, 4096);
+	o = parse_whole(line, len);
+	if (o == NULL || !json_object_object_get_ex(o, "checkpoint", &ck) ||
+	    !json_object_is_type(ck, json_type_object) ||
+	    get_int(ck, "seq", &cseq) == -1 ||
+	    get_hex(ck, "hash", hash) == -1 ||
+	    get_hex(ck, "prev_checkpoint", prev) == -1) {
+		problem(rep, GW_AQ_SIGNATURE, file, lineno, c->seq,
+		        "checkpoint record seq %lld is malformed", c->seq);
+		goto out;
+	}
+	sig = member_str(ck, "sig");
+	alg = member_str(ck, "alg");
+	if (cseq != c->seq - 1 || strcmp(hash, c->prev) != 0) {
+		problem(rep, GW_AQ_SIGNATURE, file, lineno, c->seq,
+		        "checkpoint record seq %lld does not cover the record "
+		        "before it",
+		        c->seq);
+		goto out;
+	}
+	/* The first one given: the trail's first, or one we cannot see. */
+	if ((rep->signed_checkpoints > 0 || rep->first_seq == 1) &&
+	    strcmp(prev, w->sighash) != 0) {
+		problem(rep, GW_AQ_SIGNATURE, file, lineno, c->seq,
+		        "checkpoint record seq %lld does not chain to the "
+		        "signed checkpoint before it (seq %lld): a checkpoint "
+		        "record was removed or rewritten",
+		        c->seq, rep->last_signed_seq);
+		goto out;
+	}
+	if (sig == NULL || alg == NULL || strcmp(alg, "ed25519") != 0 ||
+	    aud_sign_canon(cseq, hash, prev, member_str(o, "instance"), &msg) ==
+	        -1 ||
+	    !aud_sign_check(w->pub, &msg, sig)) {
+		problem(rep, GW_AQ_SIGNATURE, file, lineno, c->seq,
+		        "checkpoint record seq %lld: the signature does not "
+		        "verify with this public key (changed, or another "
+		        "key)",
+		        c->seq);
+		goto out;
+	}
+	memcpy(w->sighash, c->hash, sizeof(w->sighash));
+	rep->signed_checkpoints++;
+	rep->last_signed_seq = c->seq;
+	rc = 0;
+out:
+	gw_buf_reset(&msg);
+	json_object_put(o);
+	return rc;
 }
 
 static int
@@ -452,16 +590,53 @@ walk_files(struct walk *w, const char *const *files, size_t nfiles,
 				break;
 			}
 			rc = check_record(w, &c, files[i], r.lineno, rep);
+			if (rc == 1)
+				rc = 0; /* an exact copy, counted */
+			else if (rc == 0 && w->pub != NULL &&
+			         is_checkpoint_line(r.buf, r.len))
+				rc = check_signed(w, r.buf, r.len, &c, files[i],
+				                  r.lineno, rep);
 		}
 		close_reader(&r);
 	}
 	return rc;
 }
 
+/*
+ * Pass one found a seq twice: room for each seq's hash, so pass two can
+ * tell a resend from a forgery.  Not when the seqs span far more than the
+ * records (a gap, reported anyway) or memory is short: then a repeated
+ * seq is "inserted", as without duplicates.
+ */
+static void
+dup_table(struct walk *w)
+{
+	size_t i;
+
+	for (i = 1; i < w->nseqs && w->seqs[i] != w->seqs[i - 1]; i++)
+		continue;
+	if (i >= w->nseqs)
+		return;
+	w->dupbase = w->seqs[0];
+	w->ndup = w->seqs[w->nseqs - 1] - w->seqs[0] + 1;
+	if (w->ndup > (long long)w->nseqs + 1024)
+		return;
+	w->dup = calloc((size_t)w->ndup, sizeof(*w->dup));
+}
+
 int
 gw_auditq_verify(const char *const *files, size_t nfiles,
                  const char *checkpoint, int checkpoint_required,
                  struct gw_auditq_report *rep)
+{
+	return gw_auditq_verify_signed(files, nfiles, checkpoint,
+	                               checkpoint_required, NULL, rep);
+}
+
+int
+gw_auditq_verify_signed(const char *const *files, size_t nfiles,
+                        const char *checkpoint, int checkpoint_required,
+                        const char *pubkey, struct gw_auditq_report *rep)
 {
 	struct walk w;
 	long long *seqs = NULL;
@@ -473,6 +648,14 @@ gw_auditq_verify(const char *const *files, size_t nfiles,
 	memset(&w, 0, sizeof(w));
 	w.expected = -1;
 	w.ckseq = -1;
+	snprintf(w.sighash, sizeof(w.sighash), "%s", GENESIS);
+	if (pubkey != NULL) {
+		w.pub = aud_sign_key_load(pubkey, 0, err, sizeof(err));
+		if (w.pub == NULL) {
+			problem(rep, GW_AQ_IO, pubkey, 0, 0, "%s", err);
+			goto out;
+		}
+	}
 	if (checkpoint != NULL) {
 		ck = gw_auditq_checkpoint_read(checkpoint, &w.ckseq, w.ckhash,
 		                               err, sizeof(err));
@@ -488,8 +671,14 @@ gw_auditq_verify(const char *const *files, size_t nfiles,
 		goto out;
 	w.seqs = seqs;
 	w.nseqs = nseqs;
+	dup_table(&w);
 	if (walk_files(&w, files, nfiles, rep) == -1)
 		goto out;
+	if (w.pub != NULL && rep->signed_checkpoints == 0) {
+		problem(rep, GW_AQ_SIGNATURE, files[nfiles - 1], 0, 0,
+		        "no signed checkpoint record in the files given");
+		goto out;
+	}
 	if (ck == 1) {
 		if (w.ckseq > rep->last_seq) {
 			problem(
@@ -528,6 +717,8 @@ gw_auditq_verify(const char *const *files, size_t nfiles,
 	rc = 0;
 out:
 	free(seqs);
+	free(w.dup);
+	EVP_PKEY_free(w.pub);
 	return rc;
 }
 
@@ -733,5 +924,177 @@ gw_auditq_instance_of(const char *path, char *out, size_t cap)
 	rc = 0;
 	json_object_put(o);
 	close_reader(&r);
+	return rc;
+}
+
+/* One record by seq and hash, for verify --against. */
+struct seqhash {
+	long long seq;
+	char hash[65];
+	const char *file; /* the host's copy: where, for the report */
+	long long line;
+};
+
+static int
+cmp_seqhash(const void *a, const void *b)
+{
+	const struct seqhash *x = a, *y = b;
+
+	if (x->seq != y->seq)
+		return (x->seq > y->seq) - (x->seq < y->seq);
+	return strcmp(x->hash, y->hash);
+}
+
+/*
+ * Every record of files (a torn last line skipped), sorted by seq, exact
+ * copies folded into one.  -1 with a problem: unreadable, not a record,
+ * or two different records under one seq.
+ */
+static int
+load_seqhash(const char *const *files, size_t nfiles, struct seqhash **out,
+             size_t *nout, struct gw_auditq_report *rep)
+{
+	struct gw_auditq_chain c;
+	struct seqhash *v = NULL, *nv;
+	struct reader r;
+	size_t n = 0, cap = 0, i, j;
+	int term, got, rc = -1;
+
+	for (i = 0; i < nfiles; i++) {
+		if (open_reader(&r, files[i]) == -1) {
+			problem(rep, GW_AQ_IO, files[i], 0, 0, "%s: %s",
+			        files[i], strerror(errno));
+			goto out;
+		}
+		while ((got = next_line(&r, &term)) == 1) {
+			if (!term)
+				break; /* never acknowledged: not a record */
+			if (gw_auditq_chain_parse(r.buf, r.len, &c) == -1 ||
+			    !c.hash_ok) {
+				problem(rep, GW_AQ_MALFORMED, files[i],
+				        r.lineno, c.seq,
+				        "line %lld is not an intact record",
+				        r.lineno);
+				close_reader(&r);
+				goto out;
+			}
+			if (n == cap) {
+				nv = cap < (size_t)SEQS_MAX
+				         ? realloc(v, (cap ? cap * 2 : 1024) *
+				                          sizeof(*v))
+				         : NULL;
+				if (nv == NULL) {
+					got = -1;
+					break;
+				}
+				v = nv;
+				cap = cap ? cap * 2 : 1024;
+			}
+			v[n].seq = c.seq;
+			memcpy(v[n].hash, c.hash, sizeof(v[n].hash));
+			v[n].file = files[i];
+			v[n].line = r.lineno;
+			n++;
+		}
+		close_reader(&r);
+		if (got == -1) {
+			problem(rep, GW_AQ_IO, files[i], 0, 0,
+			        "a line too long, too many records or out of "
+			        "memory");
+			goto out;
+		}
+	}
+	/* mergesort would keep file order; qsort is enough: the first of
+	 * equal entries is only used to name a place. */
+	if (n > 0)
+		qsort(v, n, sizeof(*v), cmp_seqhash);
+	for (i = 0, j = 0; i < n; i++) {
+		if (j > 0 && v[j - 1].seq == v[i].seq) {
+			if (strcmp(v[j - 1].hash, v[i].hash) == 0)
+				continue;
+			problem(rep, GW_AQ_INSERTED, v[i].file, v[i].line,
+			        v[i].seq,
+			        "seq %lld appears as two different records",
+			        v[i].seq);
+			goto out;
+		}
+		v[j++] = v[i];
+	}
+	*out = v;
+	*nout = j;
+	v = NULL;
+	rc = 0;
+out:
+	free(v);
+	return rc;
+}
+
+int
+gw_auditq_against(const char *collected, const char *const *files,
+                  size_t nfiles, struct gw_auditq_report *rep)
+{
+	struct seqhash *h = NULL, *k = NULL;
+	size_t nh = 0, nk = 0, i = 0, j = 0;
+	long long lo, hi;
+	int rc = -1;
+
+	memset(rep, 0, sizeof(*rep));
+	if (load_seqhash(&collected, 1, &k, &nk, rep) == -1 ||
+	    load_seqhash(files, nfiles, &h, &nh, rep) == -1)
+		goto out;
+	if (nk == 0 || nh == 0) {
+		problem(rep, GW_AQ_DIFFERS, nk == 0 ? collected : files[0], 0,
+		        0, "%s holds no record to compare",
+		        nk == 0 ? "the collected copy" : "the host's trail");
+		goto out;
+	}
+	/*
+	 * Compared: the collector's seqs from the host's first on (older
+	 * files may have been removed from the host) up to the last the
+	 * collector got (newer ones may not be shipped yet).
+	 */
+	lo = h[0].seq > k[0].seq ? h[0].seq : k[0].seq;
+	hi = k[nk - 1].seq;
+	while (j < nk && k[j].seq < lo)
+		j++;
+	while (i < nh && h[i].seq < lo)
+		i++;
+	for (; j < nk || (i < nh && h[i].seq <= hi);) {
+		if (i >= nh || (j < nk && k[j].seq < h[i].seq)) {
+			problem(rep, GW_AQ_DIFFERS, collected, 0, k[j].seq,
+			        "seq %lld reached the collector but is not in "
+			        "the host's trail: removed on the host",
+			        k[j].seq);
+			goto out;
+		}
+		if (j >= nk || h[i].seq < k[j].seq) {
+			problem(rep, GW_AQ_DIFFERS, h[i].file, h[i].line,
+			        h[i].seq,
+			        "seq %lld is in the host's trail but the "
+			        "collector never received it: inserted on the "
+			        "host",
+			        h[i].seq);
+			goto out;
+		}
+		if (strcmp(h[i].hash, k[j].hash) != 0) {
+			problem(rep, GW_AQ_DIFFERS, h[i].file, h[i].line,
+			        h[i].seq,
+			        "seq %lld differs from the collector's copy: "
+			        "rewritten on the host after it was shipped",
+			        h[i].seq);
+			goto out;
+		}
+		rep->records++;
+		i++;
+		j++;
+	}
+	rep->compared_first = lo;
+	rep->compared_last = hi;
+	rep->first_seq = h[0].seq;
+	rep->last_seq = h[nh - 1].seq;
+	rc = 0;
+out:
+	free(h);
+	free(k);
 	return rc;
 }

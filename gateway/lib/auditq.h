@@ -38,6 +38,14 @@ int gw_auditq_chain_parse(const char *line, size_t len,
 int gw_auditq_checkpoint_read(const char *path, long long *seq, char hash[65],
                               char *err, size_t errlen);
 
+/*
+ * Same, and the last signed "checkpoint" record the file names into sseq
+ * and shash (sseq 0, shash untouched: none).
+ */
+int gw_auditq_checkpoint_read_signed(const char *path, long long *seq,
+                                     char hash[65], long long *sseq,
+                                     char shash[65], char *err, size_t errlen);
+
 enum gw_auditq_problem {
 	GW_AQ_OK = 0,
 	GW_AQ_IO,         /* a file could not be read */
@@ -49,6 +57,8 @@ enum gw_auditq_problem {
 	GW_AQ_CHAIN,      /* prev does not match: a rewritten record */
 	GW_AQ_TRUNCATED,  /* the checkpoint is past the last record */
 	GW_AQ_CHECKPOINT, /* the checkpoint disagrees with its record */
+	GW_AQ_SIGNATURE,  /* a signed checkpoint record fails (--pubkey) */
+	GW_AQ_DIFFERS,    /* the host's trail is not what was collected */
 	GW_AQ__MAX
 };
 
@@ -61,6 +71,12 @@ struct gw_auditq_report {
 	long long records, first_seq, last_seq;
 	int checkpoint_checked; /* 0: no checkpoint was compared */
 	int torn_tail;          /* 1: an unterminated last line was ignored */
+	/* Exact copies of a record already seen (a collector's resends). */
+	long long duplicates;
+	/* With a public key: checkpoint records verified, the last one. */
+	long long signed_checkpoints, last_signed_seq;
+	/* verify --against: the seqs both copies hold, compared. */
+	long long compared_first, compared_last;
 	char msg[512];
 };
 
@@ -76,6 +92,22 @@ const char *gw_auditq_problem_name(enum gw_auditq_problem);
 int gw_auditq_verify(const char *const *files, size_t nfiles,
                      const char *checkpoint, int checkpoint_required,
                      struct gw_auditq_report *);
+/*
+ * Same, and with pubkey (an Ed25519 public key PEM, or NULL) every
+ * "checkpoint" record's signature and their chain are checked; a trail
+ * without one fails.  docs/AUDIT.md has the signed bytes.
+ */
+int gw_auditq_verify_signed(const char *const *files, size_t nfiles,
+                            const char *checkpoint, int checkpoint_required,
+                            const char *pubkey, struct gw_auditq_report *);
+/*
+ * Compares a host's trail (files, oldest first) with the collector's
+ * copy: over the seqs the collector received, every record must be the
+ * same (seq and hash), none missing on the host, none added.  0, or -1
+ * with the first differing seq in the report (GW_AQ_DIFFERS).
+ */
+int gw_auditq_against(const char *collected, const char *const *files,
+                      size_t nfiles, struct gw_auditq_report *);
 
 /* Query filters; NULL/unset members match everything. */
 struct gw_auditq_filter {

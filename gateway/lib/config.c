@@ -187,6 +187,42 @@ static const struct ckey upkeys[] = {
     END,
 };
 
+static const char *const authmodes[] = {"name", "fingerprint", "certvalid",
+                                        NULL};
+
+/*
+ * audit.ship: the shipper's own keys (hssgw audit ship, docs/AUDIT.md);
+ * hssgw serve reads only cursor_file and max_lag_s (it watches the
+ * cursor).  A record is a RELP message of its own, so the batch is the
+ * records acknowledged together before the cursor moves.
+ */
+static const struct ckey shipkeys[] = {
+    {"relp", K_STR, F(gw_config, ship_relp), 1, 3, 300, NULL, NULL, 0, 0},
+    {"cursor_file", K_PATH, F(gw_config, ship_cursor_file), 1, 1, PATH_MAX,
+     NULL, NULL, 0, 0},
+    {"metrics_file", K_PATH, F(gw_config, ship_metrics_file), 0, 1, PATH_MAX,
+     NULL, NULL, 0, 0},
+    {"batch_size", K_INT, F(gw_config, ship_batch_size), 0, 1, 10000, NULL,
+     NULL, 0, 0},
+    {"timeout_s", K_INT, F(gw_config, ship_timeout_s), 0, 1, 300, NULL, NULL, 0,
+     0},
+    {"tls", K_BOOL, F(gw_config, ship_tls), 0, 0, 1, NULL, NULL, 0, 0},
+    {"tls_ca_file", K_PATH, F(gw_config, ship_tls_ca_file), 0, 1, PATH_MAX,
+     NULL, NULL, 0, 0},
+    {"tls_cert_file", K_PATH, F(gw_config, ship_tls_cert_file), 0, 1, PATH_MAX,
+     NULL, NULL, 0, 0},
+    {"tls_key_file", K_PATH, F(gw_config, ship_tls_key_file), 0, 1, PATH_MAX,
+     NULL, NULL, 0, 0},
+    {"tls_auth_mode", K_STR, F(gw_config, ship_tls_auth_mode), 0, 1, 16,
+     authmodes, NULL, 0, 0},
+    {"tls_permitted_peers", K_STRLIST, F(gw_config, ship_tls_permitted_peers),
+     0, 1, 255, NULL, NULL, 0, F(gw_config, nship_tls_permitted_peers)},
+    /* Fail closed past it (Vault's rule, opt-in); 0: off. */
+    {"max_lag_s", K_INT, F(gw_config, ship_max_lag_s), 0, 0, 86400, NULL, NULL,
+     0, 0},
+    END,
+};
+
 static const struct ckey auditkeys[] = {
     {"file", K_PATH, F(gw_config, audit_file), 1, 1, PATH_MAX, NULL, NULL, 0,
      0},
@@ -200,6 +236,13 @@ static const struct ckey auditkeys[] = {
      4096, 1LL << 40, NULL, NULL, 0, 0},
     {"summary_interval_ms", K_INT, F(gw_config, audit_summary_interval_ms), 0,
      1000, 3600000, NULL, NULL, 0, 0},
+    /* Signed checkpoint records (docs/AUDIT.md); the key read at load. */
+    {"signing_key_file", K_PATH, F(gw_config, audit_signing_key_file), 0, 1,
+     PATH_MAX, NULL, NULL, 0, 0},
+    {"signed_checkpoint_interval_s", K_INT,
+     F(gw_config, audit_signed_checkpoint_interval_s), 0, 1, 86400, NULL, NULL,
+     0, 0},
+    {"ship", K_OBJ, 0, 0, 0, 0, NULL, shipkeys, 0, 0},
     END,
 };
 
@@ -740,6 +783,51 @@ bad:
 	            "(db 0..15, no user or password in it)");
 }
 
+/*
+ * audit.ship.relp: "host:port" or "[v6]:port", split for librelp; the
+ * TLS files are all or nothing as librelp needs them.
+ */
+static int
+check_ship(struct loadctx *c, struct gw_config *conf)
+{
+	const char *s = conf->ship_relp, *colon, *h, *e;
+	long long port;
+
+	if (s == NULL)
+		return 0;
+	colon = strrchr(s, ':');
+	h = s;
+	e = colon;
+	if (s[0] == '[') {
+		h = s + 1;
+		e = strchr(s, ']');
+		if (e == NULL || e + 1 != colon)
+			colon = NULL;
+	}
+	if (colon == NULL || e <= h || !is_token(s) ||
+	    gw_strtonum(colon + 1, 1, 65535, &port) == -1)
+		return fail(c, "audit.ship.relp",
+		            "must be \"host:port\" or \"[v6]:port\"");
+	conf->ship_host = strndup(h, (size_t)(e - h));
+	conf->ship_port = strdup(colon + 1);
+	if (conf->ship_host == NULL || conf->ship_port == NULL)
+		return fail(c, "", "no memory");
+	if (conf->ship_tls && conf->ship_tls_ca_file == NULL)
+		return fail(c, "audit.ship.tls_ca_file",
+		            "required with \"tls\": true");
+	if ((conf->ship_tls_cert_file == NULL) !=
+	    (conf->ship_tls_key_file == NULL))
+		return fail(c, "audit.ship.tls_cert_file",
+		            "tls_cert_file and tls_key_file go together");
+	if (!conf->ship_tls && (conf->ship_tls_ca_file != NULL ||
+	                        conf->ship_tls_cert_file != NULL ||
+	                        conf->ship_tls_auth_mode != NULL ||
+	                        conf->nship_tls_permitted_peers > 0))
+		return fail(c, "audit.ship.tls",
+		            "TLS keys given but \"tls\" is not true");
+	return 0;
+}
+
 /* Cross-references the tables cannot express. */
 static int
 check_refs(struct loadctx *c, struct gw_config *conf)
@@ -761,7 +849,7 @@ check_refs(struct loadctx *c, struct gw_config *conf)
 		if (conf->instance == NULL)
 			return fail(c, "instance", "out of memory");
 	}
-	if (check_shared(c, conf) == -1)
+	if (check_shared(c, conf) == -1 || check_ship(c, conf) == -1)
 		return -1;
 	if (check_listen(conf->listen) == -1)
 		return fail(
@@ -895,6 +983,9 @@ gw_conf_load(const char *path, char *err, size_t errlen)
 	conf->metrics_enabled = 1;
 	conf->audit_anon_bytes_per_hour = 10LL * 1024 * 1024;
 	conf->audit_summary_interval_ms = 60000;
+	conf->audit_signed_checkpoint_interval_s = 60;
+	conf->ship_batch_size = 256;
+	conf->ship_timeout_s = 10;
 	c.dir = dirname(dcopy);
 	c.err = rerr;
 	c.errlen = sizeof(rerr);
@@ -989,7 +1080,19 @@ gw_conf_free(struct gw_config *conf)
 	free(conf->shadow_policies_dir);
 	free(conf->up_ca_file);
 	free(conf->audit_file);
+	free(conf->ship_relp);
+	free(conf->ship_host);
+	free(conf->ship_port);
+	free(conf->ship_cursor_file);
+	free(conf->ship_metrics_file);
+	free(conf->ship_tls_ca_file);
+	free(conf->ship_tls_cert_file);
+	free(conf->ship_tls_key_file);
+	free(conf->ship_tls_auth_mode);
+	free_strv(conf->ship_tls_permitted_peers,
+	          conf->nship_tls_permitted_peers);
 	free(conf->tasks_handle_key_file);
+	free(conf->audit_signing_key_file);
 	free(conf->tasks_fair_share_claim);
 	free(conf->instance);
 	free(conf->shared_redis);

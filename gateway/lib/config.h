@@ -104,6 +104,28 @@ struct gw_config {
 	long long audit_syslog;       /* 1: copy records to syslog */
 	long long audit_anon_bytes_per_hour; /* then summarised; 10 MiB */
 	long long audit_summary_interval_ms; /* one summary per; 60 s */
+	char *audit_signing_key_file;        /* Ed25519 PEM; NULL: unsigned */
+	long long audit_signed_checkpoint_interval_s; /* 60 s */
+	/* audit.ship: "hssgw audit ship" (docs/AUDIT.md, "Shipping");
+	 * ship_relp NULL: not configured */
+	char *ship_relp;           /* "host:port" of the RELP collector */
+	char *ship_host;           /* split from ship_relp at load */
+	char *ship_port;           /* decimal, 1..65535 */
+	char *ship_cursor_file;    /* the last acknowledged record */
+	char *ship_metrics_file;   /* Prometheus textfile, or NULL */
+	long long ship_batch_size; /* records per RELP session; 256 */
+	long long ship_timeout_s;  /* connect, acknowledgement; 10 */
+	long long ship_tls;        /* 1: TLS to the collector */
+	char *ship_tls_ca_file;
+	char *ship_tls_cert_file; /* client certificate, or NULL */
+	char *ship_tls_key_file;
+	char *ship_tls_auth_mode;        /* "name" (default), "fingerprint",
+	                                  * "certvalid" */
+	char **ship_tls_permitted_peers; /* default: the relp host */
+	size_t nship_tls_permitted_peers;
+	/* hssgw serve: exports answer 503 while the oldest record the
+	 * collector has not acknowledged is older; 0: off */
+	long long ship_max_lag_s;
 	/* exports */
 	long long default_export_size;
 	/* tasks: status, download, upstream budget (docs/TASKS.md) */

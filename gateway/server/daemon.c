@@ -36,6 +36,8 @@ struct daemon {
 	int64_t ping_ms;         /* watchdog interval / 2; 0: no watchdog */
 	int64_t next_ping_ms;    /* monotonic */
 	int64_t next_refresh_ms; /* monotonic */
+	int ship_refusing;       /* exports refused: the trail is not shipped */
+	int cursor_failing;
 };
 
 static int64_t
@@ -87,12 +89,33 @@ ping(struct daemon *d)
 	d->next_ping_ms = now + d->ping_ms;
 }
 
+/* The shipper's cursor (audit.ship): each change of state logged once. */
+static void
+ship_tick(struct daemon *d)
+{
+	char err[512];
+	int refusing = gw_gateway_ship_tick(d->gw, err, sizeof(err));
+
+	if (refusing && !d->ship_refusing)
+		fprintf(stderr, "hssgw: exports refused: the audit trail's "
+		                "oldest unshipped record is older than "
+		                "audit.ship.max_lag_s\n");
+	else if (!refusing && d->ship_refusing)
+		fprintf(stderr, "hssgw: exports resumed: the audit trail is "
+		                "shipped\n");
+	d->ship_refusing = refusing;
+	if (err[0] != '\0' && !d->cursor_failing)
+		fprintf(stderr, "hssgw: audit shipping cursor: %s\n", err);
+	d->cursor_failing = err[0] != '\0';
+}
+
 /*
  * Once a second, off the request path: fetch or refresh every project's
  * credential when it is missing or due (IAM tokens ahead of expiry, with
  * the provider's backoff), so an idle gateway stays ready and one whose
  * IAM was down becomes ready again without waiting for a request.  Then
- * the audit trail's tick: a lagging checkpoint and a due summary.
+ * the audit trail's tick (a lagging checkpoint, a due summary or signed
+ * checkpoint) and the shipper's cursor read against it.
  */
 static void
 refresh(struct daemon *d)
@@ -120,6 +143,7 @@ refresh(struct daemon *d)
 	d->jwks_failing = failed > 0;
 	gw_gateway_release(d->gw, s);
 	gw_gateway_audit_tick(d->gw);
+	ship_tick(d);
 }
 
 /*

@@ -1,7 +1,8 @@
 /*
  * POST /v1/exports/image-baseline: the export route.  Authenticates,
  * validates and translates the simplified request (translate.c), asks the
- * policy, coalesces identical exports, injects the project's credentials
+ * policy, refuses while the trail is not shipped (audit.ship.max_lag_s),
+ * coalesces identical exports, injects the project's credentials
  * (cred.c), takes the budget, writes the durable intent record, sends the
  * one HSS call and passes HSS's answer back with a signed task handle.
  * Never sends an export without its intent record on disk.
@@ -16,6 +17,9 @@
 
 #include "stages.h"
 #include "handlers.h"
+
+/* HSSGW.0307's Retry-After: the shipper catches up in seconds. */
+#define SHIP_RETRY_AFTER_S 5
 
 /*
  * The export route's context (gw_route_ops): the parsed request and the
@@ -387,6 +391,13 @@ run_export(struct reqstate *st, struct gw_worker *w)
 		                    "not allowed to perform %s on %s",
 		                    ACTION_EXPORT, st->resource);
 
+	/* An export's record would sit on this host only too long. */
+	if (gw_ship_lag_refusing(s->shiplag)) {
+		st->retry_after_s = SHIP_RETRY_AFTER_S;
+		return gw_fault_set(&st->fault, GW_ERR_SHIP_LAG, "",
+		                    "the audit trail is not shipped to the "
+		                    "collector: retry later");
+	}
 	rc = gw_tr_build(x->xreq, &st->upreq, &st->fault);
 	if (rc != GW_OK)
 		return rc;

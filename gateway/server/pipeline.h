@@ -105,6 +105,12 @@ int gw_gateway_reload(struct gw_gateway *, char *err, size_t errlen);
 int gw_gateway_audit_reopen(struct gw_gateway *, char *err, size_t errlen);
 /* Once a second: the trail's lagging checkpoint and due summary. */
 void gw_gateway_audit_tick(struct gw_gateway *);
+/*
+ * Once a second, with audit.ship: the shipper's cursor against the
+ * trail.  1 while exports are refused for the lag (audit.ship.max_lag_s),
+ * else 0; err holds why the cursor could not be read, or is empty.
+ */
+int gw_gateway_ship_tick(struct gw_gateway *, char *err, size_t errlen);
 /* The gateway's metrics registry, for the front; borrowed, never NULL
  * once open. */
 struct gw_metrics;

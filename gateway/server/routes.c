@@ -17,11 +17,14 @@ gw_pipe_unready(const struct gw_snapshot *s, int64_t now_ms)
 {
 	size_t i;
 
-	/* Ready when the trail takes records, every JWKS issuer has a
-	 * usable key set and every project has a valid credential: no
-	 * request would get a 503 for want of any. */
+	/* Ready when the trail takes records and is shipped in time
+	 * (audit.ship.max_lag_s), every JWKS issuer has a usable key set
+	 * and every project has a valid credential: no request would get a
+	 * 503 for want of any. */
 	if (!gw_audit_ready(s->audit))
 		return "audit";
+	if (gw_ship_lag_refusing(s->shiplag))
+		return "audit_shipping";
 	if (gw_jwt_keyset_unready(s->keys, now_ms / 1000) != NULL)
 		return "jwks";
 	for (i = 0; i < s->conf->nprojects; i++)
@@ -43,7 +46,10 @@ handle_health(const struct gw_snapshot *s, struct gw_worker *w,
 	resp->status = why == NULL ? 200 : 503;
 	/* The metrics' code label: the error a request would get now. */
 	if (why != NULL)
-		resp->err = why[0] == 'a' ? GW_ERR_AUDIT : GW_ERR_CREDENTIALS;
+		resp->err = strcmp(why, "audit") == 0 ? GW_ERR_AUDIT
+		            : strcmp(why, "audit_shipping") == 0
+		                ? GW_ERR_SHIP_LAG
+		                : GW_ERR_CREDENTIALS;
 	if (why == NULL && s->shared != NULL)
 		/* Still ready: the local budget keeps HSS's limit. */
 		gw_buf_printf(&b, "{\"status\":\"ok\",\"shared_state\":\"%s\"}",

@@ -137,6 +137,32 @@ write_jwks(const struct gw_snapshot *s, int64_t now, struct gw_buf *b)
 	}
 }
 
+/*
+ * audit.ship: the trail against the shipper's cursor, as hssgw reads it
+ * once a second (the shipper's own counts are its textfile's).
+ */
+static void
+write_ship(const struct gw_snapshot *s, struct gw_buf *b)
+{
+	if (s->shiplag == NULL)
+		return;
+	gw_met_family(b, "hssgw_audit_unshipped_seconds", "gauge",
+	              "Age of the oldest durable audit record the collector "
+	              "has not acknowledged (the shipper's cursor); 0 when "
+	              "shipped.");
+	gw_met_sample(b, "hssgw_audit_unshipped_seconds", NULL,
+	              (double)gw_ship_lag_ms(s->shiplag) / 1000.0);
+	gw_met_family(b, "hssgw_audit_unshipped_records", "gauge",
+	              "Durable audit records past the shipper's cursor.");
+	gw_met_sample_u(b, "hssgw_audit_unshipped_records", NULL,
+	                (unsigned long long)gw_ship_lag_records(s->shiplag));
+	gw_met_family(b, "hssgw_audit_ship_refusing", "gauge",
+	              "1 while exports answer 503 HSSGW.0307: the unshipped "
+	              "age is past audit.ship.max_lag_s.");
+	gw_met_sample(b, "hssgw_audit_ship_refusing", NULL,
+	              gw_ship_lag_refusing(s->shiplag));
+}
+
 /* metrics.enabled false: the answer, and record, of an unknown path. */
 static void
 not_found(const struct gw_snapshot *s, const struct gw_http_req *req,
@@ -172,6 +198,7 @@ gw_pipe_handle_metrics(const struct gw_snapshot *s, struct gw_worker *w,
 	write_budget(s, req->now_ms, &b);
 	write_creds(s, req->now_ms, &b);
 	write_jwks(s, req->now_ms, &b);
+	write_ship(s, &b);
 	gw_jwt_cache_stats(s->keys, &hits, &misses);
 	gw_met_family(&b, "hssgw_jwt_cache_hits_total", "counter",
 	              "Bearer tokens answered from the verified-token cache "

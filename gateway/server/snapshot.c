@@ -26,6 +26,9 @@ audit_open_conf(const struct gw_config *conf, char *err, size_t errlen)
 	o.anon_bytes_per_hour = conf->audit_anon_bytes_per_hour;
 	o.summary_interval_ms = conf->audit_summary_interval_ms;
 	o.instance = conf->instance;
+	o.signing_key_file = conf->audit_signing_key_file;
+	o.signed_checkpoint_interval_s =
+	    conf->audit_signed_checkpoint_interval_s;
 	return gw_audit_open_opts(conf->audit_file, &o, err, errlen);
 }
 
@@ -122,6 +125,11 @@ gw_pipe_load(const char *path, int open_audit, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto out;
 	}
+	/* check-config: the signing key as the trail will load it. */
+	if (!open_audit && s->conf->audit_signing_key_file != NULL &&
+	    gw_audit_signing_key_check(s->conf->audit_signing_key_file, err,
+	                               errlen) == -1)
+		goto out;
 	if (open_audit) {
 		s->audit = audit_open_conf(s->conf, err, errlen);
 		if (s->audit == NULL)
@@ -276,6 +284,16 @@ gw_gateway_open(const char *path, char *err, size_t errlen)
 		goto fail;
 	g->cur->audit = g->audit;
 	gw_audit_set_sync_hook(g->audit, gw_metrics_audit_sync, g->metrics);
+	if (g->cur->conf->ship_cursor_file != NULL) {
+		g->shiplag = gw_ship_lag_new(g->cur->conf->ship_cursor_file,
+		                             g->cur->conf->instance,
+		                             g->cur->conf->ship_max_lag_s);
+		if (g->shiplag == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+	}
+	g->cur->shiplag = g->shiplag;
 	return g;
 fail:
 	gw_gateway_free(g);
@@ -296,6 +314,7 @@ gw_gateway_free(struct gw_gateway *g)
 	gw_flight_free(g->flight);
 	gw_shared_free(g->shared);
 	gw_metrics_free(g->metrics);
+	gw_ship_lag_free(g->shiplag);
 	free(g->path);
 	pthread_mutex_destroy(&g->lock);
 	free(g);
@@ -319,6 +338,7 @@ gw_gateway_reload(struct gw_gateway *g, char *err, size_t errlen)
 	gw_jwt_keyset_adopt(next->keys, g->cur->keys);
 	gw_pipe_prime_keys(next, gw_now_ms(), err, errlen);
 	next->audit = g->audit;
+	next->shiplag = g->shiplag;
 	if (next->conf->tasks_budget_per_minute != g->budget_per_minute)
 		fprintf(stderr,
 		        "hssgw: reload: tasks.budget_per_minute is "
@@ -348,6 +368,18 @@ void
 gw_gateway_audit_tick(struct gw_gateway *g)
 {
 	gw_audit_tick(g->audit);
+}
+
+int
+gw_gateway_ship_tick(struct gw_gateway *g, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	if (g->shiplag != NULL &&
+	    gw_ship_lag_update(g->shiplag, gw_audit_durable_seq(g->audit),
+	                       gw_now_ms(), err, errlen) == -1 &&
+	    err[0] == '\0')
+		snprintf(err, errlen, "the shipping cursor is unreadable");
+	return gw_ship_lag_refusing(g->shiplag);
 }
 
 struct gw_metrics *

@@ -21,6 +21,7 @@
 #include "pipeline.h"
 #include "policy.h"
 #include "shared.h"
+#include "ship.h"
 #include "tasks.h"
 #include "upstream.h"
 
@@ -45,6 +46,9 @@ struct gw_snapshot {
 	int tasks_borrowed;         /* budget and caches */
 	struct gw_metrics *metrics; /* under a gateway, the gateway's */
 	int metrics_borrowed;
+	/* The gateway's watch on the shipper's cursor (audit.ship), borrowed;
+	 * NULL: none (docs/AUDIT.md, "Fail closed") */
+	const struct gw_ship_lag *shiplag;
 };
 
 struct gw_gateway {
@@ -62,6 +66,8 @@ struct gw_gateway {
 	struct gw_shared *shared;
 	long long budget_per_minute; /* the rate the budget was made with */
 	struct gw_metrics *metrics;  /* outlives snapshots, like the budget */
+	/* audit.ship at start (audit.* is read at start only), or NULL */
+	struct gw_ship_lag *shiplag;
 };
 
 struct gw_worker {

@@ -27,11 +27,13 @@ from fixtures import ARGS  # noqa: E402
 
 # The runtime packages of deploy/lib.sh's build dependencies.
 RUNTIME = ("libc6", "libfcgi0ldbl", "libjson-c5", "libcurl4", "libjwt0",
-           "libssl3", "libsystemd0", "ca-certificates", "adduser")
+           "librelp0", "libssl3", "libsystemd0", "ca-certificates", "adduser")
 FILES = (
     "usr/sbin/hssgw",
     "lib/systemd/system/hssgw.service",
     "lib/systemd/system/hssgw.socket",
+    "lib/systemd/system/hssgw-audit-ship.service",
+    "usr/share/hssgw/rsyslog/hssgw-collector.conf",
     "etc/hssgw/hssgw.json",
     "etc/hssgw/policies",
     "etc/logrotate.d/hssgw",
@@ -137,6 +139,11 @@ class Package(unittest.TestCase):
         self.assertNotIn("/usr/local", sock)
         with open(self.p("etc/hssgw/hssgw.json")) as f:
             self.assertEqual(json.load(f)["listen"], "systemd")
+        with open(self.p("lib/systemd/system/hssgw-audit-ship.service")) as f:
+            unit = f.read()
+        self.assertIn("ExecStart=/usr/sbin/hssgw audit ship --config "
+                      "/etc/hssgw/hssgw.json", unit)
+        self.assertNotIn("/usr/local", unit)
 
     def test_installed_man_pages_lint_clean(self):
         for page in ("man8/hssgw.8.gz", "man5/hssgw.json.5.gz"):

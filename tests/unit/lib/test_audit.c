@@ -7,7 +7,8 @@
  * files; a restart continues the chain, also over a cut-off tail.  Caller
  * strings come out capped and valid UTF-8; an anonymous flood is counted
  * into summary records within its byte bound; a broken trail heals with
- * no reopen once writes work.
+ * no reopen once writes work.  Signed checkpoint records land at rotation
+ * and close, chain across a restart and verify with the public key only.
  */
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -29,6 +30,7 @@
 #include <cmocka.h>
 #include <json-c/json.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "audit.h"
 #include "auditq.h"
@@ -1222,6 +1224,116 @@ checkpoint_interval_and_tick(void **state)
 	rmtree(dir);
 }
 
+/* Writes a fresh Ed25519 key pair as PEM: private (mode), public. */
+static void
+ed25519_pair(const char *priv, mode_t mode, const char *pub)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	FILE *f;
+
+	assert_non_null(k);
+	f = fopen(priv, "w");
+	assert_non_null(f);
+	assert_int_equal(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL),
+	                 1);
+	fclose(f);
+	assert_int_equal(chmod(priv, mode), 0);
+	f = fopen(pub, "w");
+	assert_non_null(f);
+	assert_int_equal(PEM_write_PUBKEY(f, k), 1);
+	fclose(f);
+	EVP_PKEY_free(k);
+}
+
+/* 1 when the file's last line is a "checkpoint" record valid by schema. */
+static int
+ends_signed(const char *path)
+{
+	char **lines;
+	size_t n, i;
+	int ok;
+
+	n = read_lines(path, &lines);
+	for (i = 0; i < n; i++)
+		assert_valid(lines[i]);
+	ok =
+	    n > 0 && strstr(lines[n - 1], ",\"phase\":\"checkpoint\",") != NULL;
+	free_lines(lines, n);
+	return ok;
+}
+
+/*
+ * Signed checkpoints: the key is a secret file (a group-readable one is
+ * refused, naming it); a rotation by rename + reopen leaves the moved file
+ * ending in a checkpoint record, as does every close; after a restart the
+ * next one chains to the last; verify --pubkey passes with the key and
+ * fails with another one.
+ */
+static void
+signed_checkpoints(void **state)
+{
+	char *dir = tmpdir(), path[256], moved[300], key[256], pub[256];
+	char other[256], otherpriv[256], err[256];
+	const char *files[2];
+	struct gw_auditq_report rep;
+	struct gw_audit_opts o;
+	struct gw_audit *a;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
+	snprintf(moved, sizeof(moved), "%s.1", path);
+	snprintf(key, sizeof(key), "%s/sign.pem", dir);
+	snprintf(pub, sizeof(pub), "%s/sign.pub.pem", dir);
+	snprintf(otherpriv, sizeof(otherpriv), "%s/other.pem", dir);
+	snprintf(other, sizeof(other), "%s/other.pub.pem", dir);
+	ed25519_pair(key, 0644, pub);
+	ed25519_pair(otherpriv, 0600, other);
+	memset(&o, 0, sizeof(o));
+	o.signing_key_file = key;
+	o.instance = "gw-unit";
+	/* The gap this pins: a signing key others can read is no secret. */
+	assert_null(gw_audit_open_opts(path, &o, err, sizeof(err)));
+	assert_non_null(strstr(err, "secret file is accessible"));
+	assert_int_equal(chmod(key, 0600), 0);
+	/* Positive control: not a key at all is refused too. */
+	o.signing_key_file = pub;
+	assert_null(gw_audit_open_opts(path, &o, err, sizeof(err)));
+	o.signing_key_file = key;
+	a = gw_audit_open_opts(path, &o, err, sizeof(err));
+	assert_non_null(a);
+	emit_n(a, 3);
+	assert_int_equal(rename(path, moved), 0);
+	assert_int_equal(gw_audit_reopen(a, err, sizeof(err)), GW_OK);
+	assert_true(ends_signed(moved));
+	assert_int_equal(gw_audit_signed(a), 1);
+	emit_n(a, 2);
+	gw_audit_close(a);
+	assert_true(ends_signed(path));
+	/* A restart: the next checkpoint chains to the last one. */
+	a = gw_audit_open_opts(path, &o, err, sizeof(err));
+	assert_non_null(a);
+	emit_n(a, 1);
+	gw_audit_close(a);
+	assert_true(ends_signed(path));
+	files[0] = moved;
+	files[1] = path;
+	if (gw_auditq_verify_signed(files, 2, NULL, 0, pub, &rep) != 0)
+		fail_msg("verify: %s at %s:%lld: %s",
+		         gw_auditq_problem_name(rep.problem), rep.file,
+		         rep.line, rep.msg);
+	assert_int_equal(rep.signed_checkpoints, 3);
+	assert_int_equal(rep.last_signed_seq, rep.last_seq);
+	assert_int_equal(rep.records, 9);
+	assert_int_equal(
+	    gw_auditq_verify_signed(files, 2, NULL, 0, other, &rep), -1);
+	assert_int_equal(rep.problem, GW_AQ_SIGNATURE);
+	/* Without the rotated file: its first is unchained-to, still ok. */
+	assert_int_equal(
+	    gw_auditq_verify_signed(files + 1, 1, NULL, 0, pub, &rep), 0);
+	assert_int_equal(rep.signed_checkpoints, 2);
+	rmtree(dir);
+}
+
 int
 main(void)
 {
@@ -1238,6 +1350,7 @@ main(void)
 	    cmocka_unit_test(rename_reopen_under_load),
 	    cmocka_unit_test(restart_continues_chain),
 	    cmocka_unit_test(checkpoint_interval_and_tick),
+	    cmocka_unit_test(signed_checkpoints),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -238,8 +238,14 @@ insert_detected(void **state)
 	FILE *f;
 	int i;
 
+	/* An exact copy (a collector's resend) is counted, not an error. */
 	write_lines(t, t->path, copy, NULL);
-	expect(t, GW_AQ_INSERTED, 8, 3);
+	{
+		struct gw_auditq_report rep;
+
+		assert_int_equal(verify(t, t->ckpt, &rep), 0);
+		assert_int_equal(rep.duplicates, 1);
+	}
 	/*
 	 * A forged record after seq 4 claiming seq 5 and chained to seq 4:
 	 * it verifies by itself, the genuine seq 5 then appears twice.
