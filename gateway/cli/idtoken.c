@@ -19,6 +19,7 @@
 #include "config.h"
 #include "gw.h"
 #include "idtoken.h"
+#include "jwks.h"
 #include "upreq.h"
 #include "upstream.h"
 
@@ -131,52 +132,30 @@ gw_idtok_fetches(const struct gw_idtok *t)
 	return t != NULL ? t->fetches : 0;
 }
 
-/* A base64url digit's value, or -1 ('=' padding is not base64url). */
-static int
-b64val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
 /*
- * A compact JWS's payload, decoded into out (NUL-terminated); 0, or -1
- * when tok is not three base64url parts or the payload is too large.
+ * A compact JWS's payload, decoded into out (NUL-terminated) by the
+ * gateway's own strict base64url (gw_b64url_decode); 0, or -1 when tok
+ * is not three base64url parts or the payload is too large.
  */
 static int
 payload(const char *tok, char *out, size_t cap)
 {
 	const char *p = strchr(tok, '.'), *end;
-	unsigned acc = 0;
-	size_t n = 0;
-	int bits = 0, v;
+	unsigned char *raw;
+	size_t n;
 
 	if (p == NULL || (end = strchr(p + 1, '.')) == NULL ||
 	    strchr(end + 1, '.') != NULL || end[1] == '\0' || p == tok)
 		return -1;
-	for (p++; p < end; p++) {
-		v = b64val((unsigned char)*p);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (n + 1 >= cap)
-				return -1;
-			out[n++] = (char)((acc >> bits) & 0xff);
-		}
+	if (gw_b64url_decode(p + 1, (size_t)(end - p - 1), &raw, &n) == -1)
+		return -1;
+	if (n >= cap) {
+		free(raw);
+		return -1;
 	}
+	memcpy(out, raw, n);
 	out[n] = '\0';
+	free(raw);
 	return 0;
 }
 
