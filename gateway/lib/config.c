@@ -312,6 +312,9 @@ static const struct ckey topkeys[] = {
     /* A total deadline on reading a request's header and body. */
     {"request_read_timeout_ms", K_INT, F(gw_config, request_read_timeout_ms), 0,
      100, 600000, NULL, NULL, 0, 0},
+    /* How long a kept FastCGI connection may idle between requests. */
+    {"keepalive_timeout_ms", K_INT, F(gw_config, keepalive_timeout_ms), 0, 100,
+     3600000, NULL, NULL, 0, 0},
     /* Total time one response may spend blocked on writing to nginx. */
     {"response_send_timeout_ms", K_INT, F(gw_config, response_send_timeout_ms),
      0, 100, 600000, NULL, NULL, 0, 0},
@@ -961,6 +964,9 @@ gw_conf_load(const char *path, char *err, size_t errlen)
 	conf->max_body_bytes = 65536;
 	conf->request_read_timeout_ms = 5000;
 	conf->response_send_timeout_ms = 30000;
+	/* Longer than nginx's upstream keepalive_timeout (50s in the
+	 * template): nginx, not hssgw, closes an idle connection. */
+	conf->keepalive_timeout_ms = 60000;
 	conf->reserve_threads = -1; /* set in check_refs */
 	conf->jwt_leeway_s = 60;
 	conf->jwt_max_token_bytes = 8192;

@@ -75,6 +75,7 @@ struct gw_config {
 	long long max_body_bytes;
 	long long request_read_timeout_ms;  /* header + body, total */
 	long long response_send_timeout_ms; /* blocked writing, total */
+	long long keepalive_timeout_ms;     /* a kept connection's idle */
 	char **listen_allow;                /* NULL: 127.0.0.1 and ::1 */
 	size_t nlisten_allow;
 	long long reserve_threads; /* kept for requests that do not wait */

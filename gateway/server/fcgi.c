@@ -17,6 +17,7 @@
 /* accept4(2), F_DUPFD_CLOEXEC: Linux. */
 #define _GNU_SOURCE
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -61,14 +62,29 @@
 #define TICK_MS  50
 #define HEAD_MAX (16 * 1024) /* a response head: our own headers only */
 
-/* A connection the front thread accepted and a worker has yet to take. */
+/* Kept connections idle between requests take at most this share of the
+ * front's table: the rest is always there for new connections. */
+#define KEPT_MAX (CONN_MAX / 2)
+/* The eventfd's and the listener's marks in the epoll set. */
+#define EV_LISTEN UINT64_MAX
+#define EV_BACK   (UINT64_MAX - 1)
+
+/*
+ * A connection the front thread reads and a worker has yet to take: just
+ * accepted, or kept (FCGI_KEEP_CONN) after a request, idle until the next
+ * one begins.
+ */
 struct conn {
 	int fd; /* -1: free */
-	int64_t
-	    deadline_ms; /* monotonic, from accept: read and taken by then */
-	int complete;    /* the FastCGI stream has ended */
-	int peek_off;    /* SO_PEEK_OFF: each peek returns only new bytes */
-	int cut;         /* queued: shut down at its deadline */
+	/* monotonic: read and taken by then.  From accept; for a kept
+	 * connection, keepalive_timeout_ms from its last request until the
+	 * next one's first byte, then request_read_timeout_ms from that
+	 * byte: no request buys a fresh window. */
+	int64_t deadline_ms;
+	int complete; /* the FastCGI stream has ended */
+	int peek_off; /* SO_PEEK_OFF: each peek returns only new bytes */
+	int cut;      /* queued: shut down at its deadline */
+	int kept;     /* served a request before: idle until walk.fed > 0 */
 	struct gw_fcgi_walk walk; /* the records so far (fcgi_record.c) */
 };
 
@@ -91,7 +107,7 @@ struct server {
 	int listen_fd;
 	int check_peer; /* TCP listener: peers must be in the allow-list */
 	atomic_int stopping;
-	int64_t read_ms, send_ms;
+	int64_t read_ms, send_ms, idle_ms;
 	/* listen_allow, as addresses (IPv4 in IPv6-mapped form) */
 	struct in6_addr *allow;
 	size_t nallow;
@@ -104,6 +120,18 @@ struct server {
 	/* the front thread's connections being read (front thread only) */
 	struct conn pend[CONN_MAX];
 	size_t npend;
+	size_t nidle; /* kept entries of pend with no byte of a request yet */
+	/* Kept connections the workers hand back (under qlock), and the
+	 * eventfd that wakes the front for them. */
+	int back[CONN_MAX];
+	size_t nback;
+	int back_efd;
+	/* "listen": "systemd": kept connections go to systemd's file
+	 * descriptor store on the way out, and come back from it (inherit)
+	 * to the next process, which serves them on. */
+	int fdstore;
+	int inherit[KEPT_MAX];
+	size_t ninherit;
 	struct slot *slots;
 	size_t nslots;
 	/* requests that may wait on HSS, and the cap (threads - reserve) */
@@ -405,16 +433,37 @@ drain(int fd)
 }
 
 /*
- * One connection, one request.  libfcgi gets a duplicate of the socket
+ * What the handler left of the request's body, read to its end so the
+ * next request on a kept connection starts at a record boundary.  The
+ * stream has ended (the front saw its empty FCGI_STDIN), so this reads
+ * what is buffered and never waits; at most PEEK_MAX bytes.
+ */
+static int
+finish_stdin(FCGX_Request *r)
+{
+	char trash[4096];
+	size_t total = 0;
+	int n;
+
+	while ((n = FCGX_GetStr(trash, sizeof(trash), r->in)) > 0)
+		if ((total += (size_t)n) > PEEK_MAX)
+			return -1;
+	return FCGX_GetError(r->in) == 0 ? 0 : -1;
+}
+
+/*
+ * One request on a connection.  libfcgi gets a duplicate of the socket
  * (FCGX_Accept_r reads from an open ipcFd without accept(2)); it may close
  * its copy on a protocol error, while the worker's copy keeps the number
- * valid for the watchdog until the slot is cleared.  A peer asking to keep
- * the connection is closed anyway: nginx runs with fastcgi_keep_conn off.
+ * valid for the watchdog until the slot is cleared.  1 when the
+ * connection is kept for the next request (nginx's fastcgi_keep_conn
+ * sets FCGI_KEEP_CONN, and the whole request was read): the caller hands
+ * it back to the front; 0 when it is done and closed here.
  */
-static void
+static int
 serve_conn(struct work *wk, const struct conn *c)
 {
-	int lfd;
+	int lfd, keep = 0;
 
 	/* The accept-time deadline, whole or not: a stream that ended reads
 	 * without blocking, and no peer buys a fresh window by handing over
@@ -432,23 +481,34 @@ serve_conn(struct work *wk, const struct conn *c)
 		goto out; /* libfcgi closed lfd */
 	serve_one(wk);
 	slot_deadline(wk->slot, mono_ms() + wk->sv->read_ms);
+	/* Kept only at a record boundary: a stream the front saw end, read
+	 * to its end.  Also while stopping: then it is retired. */
+	if (wk->r.keepConnection)
+		wk->r.keepConnection = c->complete && finish_stdin(&wk->r) == 0;
 	/*
-	 * libfcgi's close shuts down its side and then waits (up to 2 s) for
-	 * nginx to close, so that no unread byte makes close(2) reset the
-	 * peer.  A whole stream has nothing more to come: what the handler
-	 * left unread is read now without waiting, and the connection is
-	 * closed at once (nginx closes on FCGI_END_REQUEST anyway).
+	 * Closing: libfcgi's close shuts down its side and then waits (up to
+	 * 2 s) for nginx to close, so that no unread byte makes close(2)
+	 * reset the peer.  A whole stream has nothing more to come: what the
+	 * handler left unread is read now without waiting, and the
+	 * connection is closed at once (nginx closes on FCGI_END_REQUEST
+	 * anyway).
 	 */
-	if (c->complete && drain(lfd))
+	if (!wk->r.keepConnection && c->complete && drain(lfd))
 		wk->r.detached = 1;
-	/* libfcgi flushes, then (not detached) drains the peer for up to
-	 * 2 s: bounded. */
+	/* Writes FCGI_END_REQUEST; closes lfd unless kept (then ipcFd
+	 * stays), draining the peer for up to 2 s when not detached. */
 	FCGX_Finish_r(&wk->r);
-	if (wk->r.ipcFd >= 0)
+	if (wk->r.ipcFd >= 0 && wk->r.keepConnection) {
+		close(wk->r.ipcFd);
+		wk->r.ipcFd = -1;
+		keep = 1;
+	} else if (wk->r.ipcFd >= 0)
 		FCGX_Free(&wk->r, 1);
 out:
 	slot_set(wk->slot, -1, 0);
-	close(c->fd);
+	if (!keep)
+		close(c->fd);
+	return keep;
 }
 
 /*
@@ -485,6 +545,46 @@ stale(struct conn *c)
 	return GW_MET_FCGI__MAX;
 }
 
+/*
+ * A kept connection this process will not serve again: with socket
+ * activation a copy goes to systemd's file descriptor store first, so the
+ * next process serves its next request and nginx never finds it closed
+ * (a request nginx sent on a connection hssgw had just closed would be a
+ * 502: nginx does not resend a POST).
+ */
+static void
+retire(struct server *sv, int fd)
+{
+	if (sv->fdstore)
+		(void)gw_sd_fdstore(fd);
+	close(fd);
+}
+
+/*
+ * A kept connection back to the front thread, which reads its next
+ * request: the worker never waits on an idle peer.  Retired instead once
+ * the front has stopped.
+ */
+static void
+give_back(struct server *sv, int fd)
+{
+	uint64_t one = 1;
+	int queued = 0;
+
+	pthread_mutex_lock(&sv->qlock);
+	if (!sv->qclosed && sv->nback < CONN_MAX) {
+		sv->back[sv->nback++] = fd;
+		queued = 1;
+	}
+	pthread_mutex_unlock(&sv->qlock);
+	if (!queued) {
+		retire(sv, fd);
+		return;
+	}
+	/* Cannot fail short of a counter at 2^64 - 1. */
+	(void)!write(sv->back_efd, &one, sizeof(one));
+}
+
 static void *
 worker(void *arg)
 {
@@ -495,7 +595,8 @@ worker(void *arg)
 	while (take(wk->sv, &c) == 0) {
 		why = stale(&c);
 		if (why == GW_MET_FCGI__MAX) {
-			serve_conn(wk, &c);
+			if (serve_conn(wk, &c))
+				give_back(wk->sv, c.fd);
 			continue;
 		}
 		gw_metrics_fcgi_rejected(wk->sv->metrics, why);
@@ -516,10 +617,19 @@ complain(struct server *sv, const char *what, const char *detail)
 	fprintf(stderr, "hssgw: FastCGI: %s%s\n", what, detail);
 }
 
+/* A kept connection no byte of whose next request has arrived. */
+static int
+idle(const struct conn *c)
+{
+	return c->kept && c->walk.fed == 0;
+}
+
 /* efd -1: the connection was never added to the epoll set. */
 static void
 drop_pending(struct server *sv, int efd, size_t i)
 {
+	if (idle(&sv->pend[i]))
+		sv->nidle--;
 	if (efd != -1)
 		epoll_ctl(efd, EPOLL_CTL_DEL, sv->pend[i].fd, NULL);
 	close(sv->pend[i].fd);
@@ -610,6 +720,12 @@ peek(struct server *sv, int efd, size_t i, unsigned char *buf)
 			drop_pending(sv, efd, i); /* the peer left or failed */
 			return 1;
 		}
+		if (idle(c)) {
+			/* A kept connection's next request: its read window
+			 * starts with its first byte. */
+			sv->nidle--;
+			c->deadline_ms = mono_ms() + sv->read_ms;
+		}
 		rc = gw_fcgi_walk(&c->walk, buf, (size_t)n);
 	}
 	if (rc == -1) {
@@ -659,15 +775,87 @@ room(struct server *sv)
 	return k;
 }
 
+/*
+ * A connection into the front's table, which room() (or, for a kept one,
+ * the caller) found space for: just accepted, with its request's read
+ * window from now; or kept after a request (or passed on by the previous
+ * process), idle for up to keepalive_timeout_ms.
+ */
+static void
+adopt(struct server *sv, int efd, int fd, int kept, unsigned char *buf)
+{
+	struct epoll_event ev;
+	struct conn *c;
+	size_t i;
+	int zero = 0;
+
+	for (i = 0; i < CONN_MAX - 1 && sv->pend[i].fd != -1; i++)
+		;
+	c = &sv->pend[i];
+	c->fd = fd;
+	c->deadline_ms = mono_ms() + (kept ? sv->idle_ms : sv->read_ms);
+	c->complete = c->cut = 0;
+	c->kept = kept;
+	gw_fcgi_walk_init(&c->walk);
+	/* A kept socket's offset moved as libfcgi read: back to its start. */
+	c->peek_off =
+	    setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof(zero)) == 0;
+	sv->npend++;
+	if (kept)
+		sv->nidle++;
+	/* nginx writes the request as soon as it has connected: most
+	 * streams are whole by now and skip the epoll set. */
+	if (peek(sv, -1, i, buf))
+		return;
+	/* Edge-triggered: one event per arrival, though peek leaves the
+	 * bytes in place for libfcgi. */
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+	ev.data.u64 = i;
+	if (epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev) == -1)
+		drop_pending(sv, efd, i);
+}
+
+/*
+ * The kept connections the workers handed back, into the table: at most
+ * KEPT_MAX idle at once and never past the table's size (room for new
+ * connections stays); past that, or while stopping, closed (nginx opens
+ * another when it needs one).
+ */
+static void
+take_back(struct server *sv, int efd, unsigned char *buf)
+{
+	int fds[CONN_MAX];
+	size_t i, n;
+	uint64_t v;
+	int fit;
+
+	(void)!read(sv->back_efd, &v, sizeof(v));
+	pthread_mutex_lock(&sv->qlock);
+	n = sv->nback;
+	memcpy(fds, sv->back, n * sizeof(fds[0]));
+	sv->nback = 0;
+	pthread_mutex_unlock(&sv->qlock);
+	for (i = 0; i < n; i++) {
+		pthread_mutex_lock(&sv->qlock);
+		fit = sv->npend + sv->qlen < CONN_MAX;
+		pthread_mutex_unlock(&sv->qlock);
+		if (atomic_load(&sv->stopping))
+			retire(sv, fds[i]);
+		else if (fit && sv->nidle < KEPT_MAX)
+			adopt(sv, efd, fds[i], 1, buf);
+		else
+			close(fds[i]);
+	}
+}
+
 static void
 accept_some(struct server *sv, int efd, unsigned char *buf)
 {
 	struct sockaddr_storage sa;
-	struct epoll_event ev;
 	char addr[INET6_ADDRSTRLEN];
 	socklen_t len;
-	size_t i;
-	int fd, one = 1, zero = 0;
+	int fd, one = 1;
 
 	while (room(sv)) {
 		memset(&sa, 0, sizeof(sa));
@@ -705,27 +893,7 @@ accept_some(struct server *sv, int efd, unsigned char *buf)
 		if (sv->check_peer)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 			           sizeof(one));
-		/* room() counted it: a free entry exists. */
-		for (i = 0; i < CONN_MAX - 1 && sv->pend[i].fd != -1; i++)
-			;
-		sv->pend[i].fd = fd;
-		sv->pend[i].deadline_ms = mono_ms() + sv->read_ms;
-		sv->pend[i].complete = sv->pend[i].cut = 0;
-		gw_fcgi_walk_init(&sv->pend[i].walk);
-		sv->pend[i].peek_off = setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF,
-		                                  &zero, sizeof(zero)) == 0;
-		sv->npend++;
-		/* nginx writes the request as soon as it has connected: most
-		 * streams are whole by now and skip the epoll set. */
-		if (peek(sv, -1, i, buf))
-			continue;
-		/* Edge-triggered: one event per arrival, though peek leaves
-		 * the bytes in place for libfcgi. */
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
-		ev.data.u64 = i;
-		if (epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev) == -1)
-			drop_pending(sv, efd, i);
+		adopt(sv, efd, fd, 0, buf);
 	}
 }
 
@@ -763,10 +931,13 @@ watch(struct server *sv, int efd)
 
 	for (i = 0; i < CONN_MAX; i++)
 		if (sv->pend[i].fd != -1 && now >= sv->pend[i].deadline_ms) {
-			complain(sv,
-			         "connection closed: request not read within "
-			         "request_read_timeout_ms",
-			         "");
+			/* A kept connection idle past keepalive_timeout_ms is
+			 * no fault of anyone's. */
+			if (!idle(&sv->pend[i]))
+				complain(sv,
+				         "connection closed: request not read "
+				         "within request_read_timeout_ms",
+				         "");
 			drop_pending(sv, efd, i);
 		}
 	for (i = 0; i < sv->nslots; i++) {
@@ -788,6 +959,20 @@ watch(struct server *sv, int efd)
 	}
 }
 
+/* Stopping: kept connections with no request begun are retired. */
+static void
+retire_idle(struct server *sv, int efd)
+{
+	size_t i;
+
+	for (i = 0; i < CONN_MAX && sv->nidle > 0; i++)
+		if (sv->pend[i].fd != -1 && idle(&sv->pend[i])) {
+			if (sv->fdstore)
+				(void)gw_sd_fdstore(sv->pend[i].fd);
+			drop_pending(sv, efd, i);
+		}
+}
+
 /*
  * The front thread: accepts (never a worker), reads each request until
  * its FastCGI stream has ended without taking its bytes (MSG_PEEK), hands
@@ -799,24 +984,34 @@ static void *
 front(void *arg)
 {
 	struct server *sv = arg;
-	struct epoll_event evs[16], lev;
+	struct epoll_event evs[16], lev, bev;
 	unsigned char *buf = NULL;
 	int efd = -1, listening = 0, n, k;
 	size_t i;
 
 	buf = malloc(PEEK_MAX);
 	efd = epoll_create1(EPOLL_CLOEXEC);
-	if (buf == NULL || efd == -1) {
+	memset(&bev, 0, sizeof(bev));
+	bev.events = EPOLLIN;
+	bev.data.u64 = EV_BACK;
+	if (buf == NULL || efd == -1 ||
+	    epoll_ctl(efd, EPOLL_CTL_ADD, sv->back_efd, &bev) == -1) {
 		fprintf(stderr, "hssgw: front: %s\n", strerror(errno));
 		goto out;
 	}
 	memset(&lev, 0, sizeof(lev));
 	lev.events = EPOLLIN;
-	lev.data.u64 = UINT64_MAX;
+	lev.data.u64 = EV_LISTEN;
+	/* The previous process's kept connections (socket activation). */
+	for (i = 0; i < sv->ninherit; i++)
+		adopt(sv, efd, sv->inherit[i], 1, buf);
+	sv->ninherit = 0;
 	/* Stopping: accept no more (the backlog keeps them for the next
 	 * process on an inherited socket), but read what was accepted to
 	 * its end or deadline, so a restart drops no request. */
 	while (!atomic_load(&sv->stopping) || sv->npend > 0) {
+		if (atomic_load(&sv->stopping))
+			retire_idle(sv, efd);
 		k = !atomic_load(&sv->stopping) && room(sv) &&
 		    mono_ms() >= sv->pause_until_ms;
 		/* Full: leave new peers in the kernel's backlog. */
@@ -826,8 +1021,10 @@ front(void *arg)
 			listening = k;
 		n = epoll_wait(efd, evs, 16, TICK_MS);
 		for (k = 0; k < n; k++) {
-			if (evs[k].data.u64 == UINT64_MAX)
+			if (evs[k].data.u64 == EV_LISTEN)
 				accept_some(sv, efd, buf);
+			else if (evs[k].data.u64 == EV_BACK)
+				take_back(sv, efd, buf);
 			else if (sv->pend[evs[k].data.u64].fd != -1)
 				(void)peek(sv, efd, (size_t)evs[k].data.u64,
 				           buf);
@@ -838,10 +1035,14 @@ front(void *arg)
 		if (sv->pend[i].fd != -1)
 			drop_pending(sv, efd, i);
 out:
-	/* The workers serve what is queued, then exit. */
+	/* The workers serve what is queued, then exit; what they hand back
+	 * from now on they close. */
 	pthread_mutex_lock(&sv->qlock);
 	sv->qclosed = 1;
 	pthread_cond_broadcast(&sv->qcond);
+	for (i = 0; i < sv->nback; i++)
+		close(sv->back[i]);
+	sv->nback = 0;
 	pthread_mutex_unlock(&sv->qlock);
 	if (efd != -1)
 		close(efd);
@@ -850,7 +1051,7 @@ out:
 }
 
 static int
-open_listener(const char *listen, char *err, size_t errlen)
+open_listener(struct server *sv, const char *listen, char *err, size_t errlen)
 {
 	const char *path;
 	int fd;
@@ -859,7 +1060,8 @@ open_listener(const char *listen, char *err, size_t errlen)
 		return 0;
 	/* Socket activation: the socket and its path belong to systemd. */
 	if (strcmp(listen, "systemd") == 0)
-		return gw_sd_listen_fd(err, errlen);
+		return gw_sd_listen_fd(sv->inherit, KEPT_MAX, &sv->ninherit,
+		                       err, errlen);
 	if (strncmp(listen, "unix:", 5) == 0) {
 		path = listen + 5;
 		/* A stale socket from a previous run blocks bind(2). */
@@ -975,6 +1177,10 @@ gw_fcgi_stop(struct gw_fcgi *f)
 	free(sv->allow);
 	if (sv->listen_fd > 0)
 		close(sv->listen_fd);
+	if (sv->back_efd != -1)
+		close(sv->back_efd);
+	for (i = 0; i < sv->ninherit; i++)
+		close(sv->inherit[i]);
 	pthread_cond_destroy(&sv->qcond);
 	pthread_mutex_destroy(&sv->qlock);
 	free(f);
@@ -985,7 +1191,8 @@ static int
 listen_on(struct server *sv, const struct gw_config *conf, char *err,
           size_t errlen)
 {
-	sv->listen_fd = open_listener(conf->listen, err, errlen);
+	sv->fdstore = strcmp(conf->listen, "systemd") == 0;
+	sv->listen_fd = open_listener(sv, conf->listen, err, errlen);
 	if (sv->listen_fd < 0)
 		return -1;
 	/* Only the front thread accepts, and never blocks in accept(2). */
@@ -1020,6 +1227,8 @@ gw_fcgi_start(struct gw_gateway *gw, size_t *threads, char *err, size_t errlen)
 	atomic_init(&sv->waiting, 0);
 	sv->read_ms = conf->request_read_timeout_ms;
 	sv->send_ms = conf->response_send_timeout_ms;
+	sv->idle_ms = conf->keepalive_timeout_ms;
+	sv->back_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	sv->waiting_max = (int)(conf->threads - conf->reserve_threads);
 	for (i = 0; i < CONN_MAX; i++)
 		sv->pend[i].fd = -1;
@@ -1030,7 +1239,7 @@ gw_fcgi_start(struct gw_gateway *gw, size_t *threads, char *err, size_t errlen)
 	f->wks = calloc(sv->nslots, sizeof(*f->wks));
 	f->tids = calloc(sv->nslots, sizeof(*f->tids));
 	if (sv->slots == NULL || f->wks == NULL || f->tids == NULL ||
-	    load_allow(sv, conf) == -1) {
+	    sv->back_efd == -1 || load_allow(sv, conf) == -1) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}

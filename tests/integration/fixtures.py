@@ -20,6 +20,8 @@ import hashlib
 import json
 import os
 import signal
+import socket
+import struct
 import subprocess
 import time
 
@@ -122,3 +124,58 @@ def max_in_window(times_ms, window_ms=60000):
             j += 1
         best = max(best, i - j + 1)
     return best
+
+
+# -- a minimal FastCGI client (FastCGI 1.0), to talk to hssgw directly --
+def record(rtype, content, rid=1):
+    return struct.pack(">BBHHBB", 1, rtype, rid, len(content), 0, 0) + content
+
+
+def nv(name, value):
+    n, v = name.encode(), value.encode()
+
+    def ln(x):
+        return bytes([len(x)]) if len(x) < 128 else struct.pack(
+            ">I", len(x) | 0x80000000)
+    return ln(n) + ln(v) + n + v
+
+
+def fcgi_request(params, body=b"", keep=False, rid=1):
+    """The bytes nginx would send for one request; keep: FCGI_KEEP_CONN,
+    as nginx's fastcgi_keep_conn on sets it."""
+    out = record(1, struct.pack(">HB5x", 1, 1 if keep else 0), rid)
+    p = b"".join(nv(k, v) for k, v in params.items())
+    out += record(4, p, rid) + record(4, b"", rid)
+    if body:
+        out += record(5, body, rid)
+    return out + record(5, b"", rid)
+
+
+def fcgi_read(sock, limit=None):
+    """STDOUT bytes and whether END_REQUEST came; stops at limit bytes."""
+    buf, out, ended = b"", b"", False
+    while not ended:
+        try:
+            chunk = sock.recv(65536)
+        except (ConnectionResetError, socket.timeout):
+            break
+        if not chunk:
+            break
+        buf += chunk
+        while len(buf) >= 8:
+            _, rtype, _, clen, pad, _ = struct.unpack(">BBHHBB", buf[:8])
+            if len(buf) < 8 + clen + pad:
+                break
+            if rtype == 6:
+                out += buf[8:8 + clen]
+            elif rtype == 3:
+                ended = True
+            buf = buf[8 + clen + pad:]
+        if limit is not None and len(out) >= limit:
+            break
+    return out, ended
+
+
+def health_params():
+    return {"REQUEST_METHOD": "GET", "DOCUMENT_URI": "/healthz",
+            "HSSGW_CLIENT_ADDR": "127.0.0.1", "HSSGW_REQUEST_ID": "direct"}

@@ -25,63 +25,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import runner  # noqa: E402
 import stack as stk  # noqa: E402
 from fixtures import (ARGS, TASK_BODY as BODY, TaskStack,  # noqa: E402
-                      check_bytes)
+                      check_bytes, fcgi_read, fcgi_request, health_params,
+                      record as _record, nv as _nv)
 
 READ_MS = 1500
-
-
-# -- a minimal FastCGI client (FastCGI 1.0), to talk to hssgw directly --
-def _record(rtype, content, rid=1):
-    return struct.pack(">BBHHBB", 1, rtype, rid, len(content), 0, 0) + content
-
-
-def _nv(name, value):
-    n, v = name.encode(), value.encode()
-
-    def ln(x):
-        return bytes([len(x)]) if len(x) < 128 else struct.pack(
-            ">I", len(x) | 0x80000000)
-    return ln(n) + ln(v) + n + v
-
-
-def fcgi_request(params, body=b""):
-    """The bytes nginx would send for one request (no keep-conn)."""
-    out = _record(1, struct.pack(">HB5x", 1, 0))  # BEGIN_REQUEST, responder
-    p = b"".join(_nv(k, v) for k, v in params.items())
-    out += _record(4, p) + _record(4, b"")
-    if body:
-        out += _record(5, body)
-    return out + _record(5, b"")
-
-
-def fcgi_read(sock, limit=None):
-    """STDOUT bytes and whether END_REQUEST came; stops at limit bytes."""
-    buf, out, ended = b"", b"", False
-    while not ended:
-        try:
-            chunk = sock.recv(65536)
-        except (ConnectionResetError, socket.timeout):
-            break
-        if not chunk:
-            break
-        buf += chunk
-        while len(buf) >= 8:
-            _, rtype, _, clen, pad, _ = struct.unpack(">BBHHBB", buf[:8])
-            if len(buf) < 8 + clen + pad:
-                break
-            if rtype == 6:
-                out += buf[8:8 + clen]
-            elif rtype == 3:
-                ended = True
-            buf = buf[8 + clen + pad:]
-        if limit is not None and len(out) >= limit:
-            break
-    return out, ended
-
-
-def health_params():
-    return {"REQUEST_METHOD": "GET", "DOCUMENT_URI": "/healthz",
-            "HSSGW_CLIENT_ADDR": "127.0.0.1", "HSSGW_REQUEST_ID": "direct"}
 
 
 class HardStack(TaskStack):
@@ -346,6 +293,111 @@ class Stallers(unittest.TestCase):
         self.assertTrue(ended, out)
         self.assertIn(b"Status: 200", out)
         self.assertEqual(exports(), before + 1)
+
+
+KEEP_MS = 1500
+
+
+class KeptConnections(unittest.TestCase):
+    """Issue 23: FCGI_KEEP_CONN (nginx's fastcgi_keep_conn on).  A kept
+    connection serves request after request; between them the front
+    thread, never a worker, watches it; it is closed after
+    keepalive_timeout_ms of idling; and its next request gets the same
+    record walk and read deadline as a new connection's (issue 21 item 1
+    applies to kept connections too)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = HardStack(ARGS.bin, ARGS.src, threads=4,
+                          extra={"keepalive_timeout_ms": KEEP_MS}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    rejected = Stallers.rejected
+
+    def health(self, st, keep=True, rid=1):
+        st.sendall(fcgi_request(health_params(), keep=keep, rid=rid))
+        return fcgi_read(st)
+
+    def test_kept_connection_serves_many_requests(self):
+        st = self.s.unix()
+        try:
+            for rid in (1, 2, 1, 7, 1):
+                out, ended = self.health(st, rid=rid)
+                self.assertTrue(ended)
+                self.assertIn(b"Status: 200", out)
+            # Still open: nothing to read, no EOF.
+            self.assertIsNone(closed_within(st, 0.3))
+        finally:
+            st.close()
+        # Control: without FCGI_KEEP_CONN the front closes after one.
+        st = self.s.unix()
+        try:
+            out, ended = self.health(st, keep=False)
+            self.assertTrue(ended)
+            self.assertIsNotNone(closed_within(st, 1.0))
+        finally:
+            st.close()
+
+    def test_idle_kept_connection_is_closed_at_keepalive_timeout(self):
+        st = self.s.unix()
+        try:
+            self.assertTrue(self.health(st)[1])
+            took = closed_within(st, KEEP_MS / 1000 + 2)
+            self.assertIsNotNone(took, "idle kept connection never closed")
+            self.assertGreater(took, KEEP_MS / 1000 - 0.3)
+        finally:
+            st.close()
+
+    def test_idle_kept_connections_hold_no_worker(self):
+        # 4 threads, 40 kept connections idle: /healthz is still prompt.
+        socks = []
+        try:
+            for _ in range(40):
+                st = self.s.unix()
+                self.assertTrue(self.health(st)[1])
+                socks.append(st)
+            for _ in range(3):
+                status, took = self.s.timed_health()
+                self.assertEqual(status, 200)
+                self.assertLess(took, 0.5)
+            # And each of them still serves its next request.
+            for st in socks[:8]:
+                self.assertTrue(self.health(st)[1])
+        finally:
+            for st in socks:
+                st.close()
+
+    def test_next_request_with_a_foreign_id_is_closed(self):
+        # The fake end of stream of issue 21, on a kept connection.
+        before = self.rejected("foreign_id")
+        st = self.s.unix()
+        try:
+            self.assertTrue(self.health(st)[1])
+            st.sendall(_record(1, struct.pack(">HB5x", 1, 1)) +
+                       _record(5, b"", 2))
+            self.assertIsNotNone(closed_within(st, 1.0))
+        finally:
+            st.close()
+        self.assertEqual(self.rejected("foreign_id") - before, 1)
+
+    def test_next_request_has_its_own_read_deadline(self):
+        # Idle for a while, then one byte: cut request_read_timeout_ms
+        # after that byte, not after keepalive_timeout_ms, and no sooner
+        # than the read window.
+        st = self.s.unix()
+        try:
+            self.assertTrue(self.health(st)[1])
+            time.sleep(KEEP_MS / 1000 / 2)
+            st.sendall(b"\x01")
+            took = closed_within(st, READ_MS / 1000 + 2)
+            self.assertIsNotNone(took)
+            self.assertGreater(took, READ_MS / 1000 - 0.3)
+        finally:
+            st.close()
+        self.assertEqual(self.s.timed_health()[0], 200)
 
 
 class TcpAllow(unittest.TestCase):

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import runner  # noqa: E402
 import sockhold  # noqa: E402
 import stack as stk  # noqa: E402
-from fixtures import ARGS  # noqa: E402
+from fixtures import ARGS, fcgi_read, fcgi_request, health_params  # noqa: E402
 
 EXPORT = {"project": stk.PROJECT_ALIAS, "image_type": "cicd"}
 
@@ -41,7 +42,8 @@ class ActivatedStack(stk.Stack):
     """The usual stack, hssgw socket-activated through a Holder; nginx's
     per-client rate limit lifted for the load."""
 
-    def __init__(self, *a, **kw):
+    def __init__(self, *a, fdstore=True, **kw):
+        self.fdstore = fdstore
         kw.setdefault("rate", 1000000)
         kw.setdefault("burst", 1000000)
         kw.setdefault("threads", 8)
@@ -53,7 +55,7 @@ class ActivatedStack(stk.Stack):
 
     def _start_hssgw(self):
         stk.run([self.hssgw, "check-config", "--config", self.config_path])
-        self.holder = sockhold.Holder(self.gw_sock)
+        self.holder = sockhold.Holder(self.gw_sock, fdstore=self.fdstore)
         out = open(self.path("logs", "hssgw.log"), "ab")
         self.logs["hssgw"] = out
         self.procs["hssgw"] = self.holder.start(
@@ -228,6 +230,48 @@ class Restart(unittest.TestCase):
                             self.s.path("audit", "audit.jsonl")],
                            capture_output=True, text=True, timeout=120)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+
+class KeptAcrossRestart(unittest.TestCase):
+    """A connection nginx keeps (fastcgi_keep_conn on) outlives a restart:
+    the old process hands it to systemd's file descriptor store, the new
+    one serves its next request.  Without the store (the control) the
+    connection is closed by the restart, and a request nginx sent on it
+    at that moment would be a 502."""
+
+    def kept_after_restart(self, fdstore):
+        s = ActivatedStack(ARGS.bin, ARGS.src, fdstore=fdstore).start()
+        try:
+            st = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            st.settimeout(20)
+            st.connect(s.gw_sock)
+            st.sendall(fcgi_request(health_params(), keep=True))
+            out, ended = fcgi_read(st)
+            self.assertTrue(ended)
+            self.assertIn(b"Status: 200", out)
+            old = s.procs["hssgw"].pid
+            self.assertEqual(s.restart(), 0, s.log_tail("hssgw"))
+            self.assertNotEqual(s.procs["hssgw"].pid, old)
+            stored = s.holder.stored()
+            try:
+                st.sendall(fcgi_request(health_params(), keep=True))
+                out, ended = fcgi_read(st)
+            except OSError:
+                out, ended = b"", False
+            st.close()
+            # The store was emptied by the new process (FDSTOREREMOVE).
+            return ended and b"Status: 200" in out, stored, s.holder.stored()
+        finally:
+            s.stop()
+
+    def test_kept_connection_is_served_by_the_next_process(self):
+        served, stored_at_start, stored_after = self.kept_after_restart(True)
+        self.assertTrue(served)
+        self.assertEqual(stored_after, 0)
+
+    def test_control_without_the_store_the_connection_closes(self):
+        served, _, _ = self.kept_after_restart(False)
+        self.assertFalse(served)
 
 
 def main():

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,6 +32,26 @@
 static char dir[] = "/tmp/hssgw-shared-XXXXXX";
 static char sock[256];
 static pid_t redis_pid = -1;
+
+/* Whether redis-server accepts connections on sock. */
+static int
+accepting(void)
+{
+	struct sockaddr_un sa;
+	int fd, ok;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(sock) >= sizeof(sa.sun_path))
+		return 0;
+	memcpy(sa.sun_path, sock, strlen(sock) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return 0;
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
 
 /* Starts redis-server on sock, with extra "--key value" pairs; 0 or -1. */
 static int
@@ -58,8 +80,11 @@ redis_start(const char *user_line)
 			       "--logfile", logf, (char *)NULL);
 		_exit(127);
 	}
-	for (i = 0; i < 250; i++) {
-		if (stat(sock, &sb) == 0)
+	/* Until it accepts a connection, not merely until the socket file
+	 * exists: redis binds before it listens, and on a slow machine a
+	 * client in between is refused (tests/fresh-root.sh saw it). */
+	for (i = 0; i < 500; i++) {
+		if (stat(sock, &sb) == 0 && accepting())
 			return 0;
 		nanosleep(&ts, NULL);
 	}
