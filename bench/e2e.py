@@ -516,7 +516,8 @@ def judge(r):
     r["valid"] = bad == 0 and r["socket_errors"] == 0 and r["requests"] > 0
     r["invalid"] = None
     if r["requests"] == 0:
-        r["invalid"] = "INVALID (no request completed)"
+        r["invalid"] = "INVALID (no request completed, %d socket errors)" % (
+            r["socket_errors"])
     elif not r["valid"]:
         r["invalid"] = "INVALID (%d %s, %d socket errors)" % (
             bad, what, r["socket_errors"])
@@ -758,7 +759,8 @@ def measure(s, a, rows, perf):
                 rec = perf_start(s.path("bench", "perf-poll-c%d.data" % c))
             r = wrk(url(row.port, row.path), row.script, a.seconds, c)
             if rec is not None:
-                perf.append(perf_stop(rec, row.name, c))
+                perf.append(perf_stop(rec, row.name, c,
+                                      s.procs["hssgw"].pid))
             r.update(key=row.key, name=row.name, want=row.want, conns=c)
             results.append(judge(r))
     return results
@@ -773,9 +775,10 @@ def perf_start(path):
     return p, path, log
 
 
-def perf_stop(rec, name, conns):
+def perf_stop(rec, name, conns, pid):
     """Stops the record (SIGINT writes the file); returns the text to
-    print: the first 60 lines of perf report, or why there is none."""
+    print: the first 60 lines of perf report, then hssgw's (pid) flat
+    profile and the CPU by command, or why there is none."""
     p, path, log = rec
     p.send_signal(signal.SIGINT)
     try:
@@ -793,7 +796,25 @@ def perf_stop(rec, name, conns):
             return head + "perf record failed: %s" % f.read()[-500:].decode(
                 "utf-8", "replace")
     out = subprocess.run(cmd, shell=True, capture_output=True, text=True)
-    return head + out.stdout
+    # The call graphs fill those 60 lines with a few symbols, and -a
+    # records every process on the machine (another job's hssgw has the
+    # same comm): a flat view of this run's hssgw alone (its threads, as
+    # a share of its own samples) after them.
+    try:
+        tids = ",".join(sorted(os.listdir("/proc/%d/task" % pid), key=int))
+    except OSError:
+        tids = str(pid)
+    flat = "perf report -i %s --stdio --tid %s --percentage relative " \
+        "--no-children -g none --sort dso,sym | grep -v '^#' | " \
+        "grep -v '^$' | head -40" % (shlex.quote(path), tids)
+    out2 = subprocess.run(flat, shell=True, capture_output=True, text=True)
+    # Who had the CPUs: nginx, hssgw, wrk, the peers, other jobs.
+    comm = "perf report -i %s --stdio --no-children -g none --sort comm " \
+        "| grep -v '^#' | grep -v '^$' | head -12" % shlex.quote(path)
+    out3 = subprocess.run(comm, shell=True, capture_output=True, text=True)
+    return head + out.stdout + "$ %s\n%s$ %s\n%s" % (
+        flat.replace(tids, "<hssgw's %d threads>" % (tids.count(",") + 1)),
+        out2.stdout, comm, out3.stdout)
 
 
 def report(a, results, trails, perf):

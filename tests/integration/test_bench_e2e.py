@@ -118,7 +118,8 @@ class TestBenchE2E(unittest.TestCase):
                             "responses: 1000\n"), want=403)
         self.assertEqual(r["invalid"], "INVALID (1 not 403, 0 socket errors)")
         r = self.row(canned(total=0, rps="0.00"))
-        self.assertEqual(r["invalid"], "INVALID (no request completed)")
+        self.assertEqual(r["invalid"],
+                         "INVALID (no request completed, 0 socket errors)")
         # No status count at all (a script without the check): an error,
         # never a valid row by default.
         with self.assertRaises(Exception):
