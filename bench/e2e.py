@@ -117,6 +117,12 @@ TLS_FRONT = """	listen 127.0.0.1:%(front)d ssl;
 KEEPALIVE_PROXY = """		proxy_http_version 1.1;
 		proxy_set_header Connection "";
 """
+# Every kept-alive upstream: 64 idle connections, the ceiling's.
+UPSTREAM = """upstream %s {
+	server %s;
+	keepalive 64;
+}
+"""
 CEILING_CONF = """
 # bench/e2e.py: the ceilings.  A static server answering the export's 200
 # over TLS (and over plain HTTP for the new-connection row), and TLS
@@ -137,11 +143,7 @@ server {
 		return 200 '%(body)s';
 	}
 }
-upstream bench_static {
-	server 127.0.0.1:%(up)d;
-	keepalive 64;
-}
-server {
+%(upstream)sserver {
 %(tls_ceiling)s	location / {
 		proxy_pass https://bench_static;
 %(keepalive)s		proxy_ssl_session_reuse on;
@@ -160,11 +162,7 @@ server {
 HAPROXY_FRONT_CONF = """
 # bench/e2e.py: HAProxy's TLS front, the ceiling's with HAProxy (plain
 # HTTP on loopback) as its kept-alive upstream.
-upstream bench_haproxy {
-	server 127.0.0.1:%(hap)d;
-	keepalive 64;
-}
-server {
+%(upstream)sserver {
 %(tls)s	location / {
 		proxy_pass http://bench_haproxy;
 %(keepalive)s	}
@@ -176,11 +174,7 @@ NODE_CONF = """
 # bench/e2e.py: the Node.js gateway's TLS front, the ceiling's server with
 # the gateway (bench/node/gateway.js, on a unix socket) as its kept-alive
 # upstream.
-upstream bench_%(name)s {
-	server unix:%(sock)s;
-	keepalive 64;
-}
-server {
+%(upstream)sserver {
 %(tls)s	location / {
 		proxy_pass http://bench_%(name)s;
 %(keepalive)s		proxy_set_header X-Real-IP $remote_addr;
@@ -335,6 +329,8 @@ class BenchStack(st.Stack):
         st.write_file(self.path("nginx", "ceiling.conf"), CEILING_CONF % {
             "up": self.ports["up"], "plain": self.ports["plain"],
             "body": body, "ca": self.ca, "keepalive": KEEPALIVE_PROXY,
+            "upstream": UPSTREAM % ("bench_static",
+                                    "127.0.0.1:%d" % self.ports["up"]),
             "tls_ceiling": self.tls_front(self.ports["ceiling"]),
             "tls_newconn": self.tls_front(self.ports["newconn"]),
             "cert": self.path("tls", "server.pem"),
@@ -370,7 +366,9 @@ class BenchStack(st.Stack):
         self._spawn("haproxy", ["haproxy", "-db", "-f", cfg])
         st.write_file(self.path("nginx", "ceiling-haproxy.conf"),
                       HAPROXY_FRONT_CONF % {
-                          "hap": self.ports["hap"],
+                          "upstream": UPSTREAM % (
+                              "bench_haproxy",
+                              "127.0.0.1:%d" % self.ports["hap"]),
                           "tls": self.tls_front(self.ports["haproxy"]),
                           "keepalive": KEEPALIVE_PROXY})
         self.reload_until(lambda: probe(self.ports["haproxy"]), "haproxy",
@@ -399,7 +397,8 @@ class BenchStack(st.Stack):
             "--cache", str(cache)])
         self.new_ports(name)
         st.write_file(self.path("nginx", name + ".conf"), NODE_CONF % {
-            "name": name, "sock": sock, "keepalive": KEEPALIVE_PROXY,
+            "name": name, "keepalive": KEEPALIVE_PROXY,
+            "upstream": UPSTREAM % ("bench_" + name, "unix:" + sock),
             "tls": self.tls_front(self.ports[name])})
         self.reload_until(lambda: probe(self.ports[name]), name, proc=name)
         return self.ports[name]
@@ -782,11 +781,12 @@ def perf_stop(rec, name, conns, pid):
     p, path, log = rec
     p.send_signal(signal.SIGINT)
     try:
-        p.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-    log.close()
+        p.wait(timeout=60)  # perf post-processes build ids before exiting
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        log.close()
     cmd = "perf report -i %s --stdio --sort comm,dso,sym | head -60" % (
         shlex.quote(path))
     head = "== perf: %s, %d connections (%s)\n$ %s\n" % (
