@@ -1,41 +1,79 @@
 """End-to-end benchmark: requests per second and latency through the whole
 stack, every row behind the same nginx in the same run, each reported as a
-ratio to the first row, the ceiling:
+ratio to the ceiling measured at the same connection count.  Rows, by the
+key --only takes:
 
-  ceiling       nginx's TLS front -> proxy_pass to a static upstream (an
-                nginx `return 200` server on loopback, in the same nginx)
-                answering with the body hssgw gave to the first export: what
-                nginx alone costs for the same request and answer, no auth
-  status poll   GET /v1/exports/image-baseline/{handle}: JWT, policy, the
-                status cache (tasks.status_cache_ttl_s), durable audit; 200
-  coalesced     POST of an export identical to one in flight within
-                tasks.coalesce_window_ms: JWT, validation, policy, the
-                coalescing table, durable audit, no HSS call; 200
-  denied        the same export from a group no policy allows: 403, audited
-  bad signature a well-formed RS256 token with a wrong signature: 401
-  node          with --node: bench/node/gateway.js (fastify + jsonwebtoken
-                + undici) behind a TLS front like the ceiling's: the same
-                RS256 key, policy file and export, a durable hash-chained
-                audit line (group-committed fdatasync), then a proxy to the
-                ceiling's static upstream; 200.  Two rows: with a
-                verified-token cache (--node-cache, default 4096 like
-                hssgw's jwt.cache_entries) and with none.  Skipped, with a
-                note on stderr, when node or bench/node/node_modules is
-                missing (npm ci --prefix bench/node).
+  ceiling    ceiling (keepalive TLS upstream): nginx's TLS front -> an
+             `upstream` block (keepalive 64, proxy_http_version 1.1,
+             Connection "", proxy_ssl_session_reuse on, the certificate
+             checked against the stack's CA) -> a static TLS server in the
+             same nginx answering `return 200` with the body hssgw gave to
+             the first export; no auth.  A kept-alive TLS connection is how
+             hssgw reaches HSS, so this is what a proxy in hssgw's place
+             costs at best.
+  poll       hssgw: GET /v1/exports/image-baseline/{handle}: JWT, policy,
+             the status cache (a hit, checked before), durable audit; 200
+  coalesced  hssgw: POST of an export identical to one in flight within
+             tasks.coalesce_window_ms: JWT, validation, policy, the
+             coalescing table, durable audit, no HSS call; 200
+  denied     hssgw: the same export from a group no policy allows;
+             expected 403, audited
+  badsig     hssgw: a well-formed RS256 token with a wrong signature;
+             expected 401
+  haproxy    HAProxy 2.6 (Debian's haproxy) on loopback behind a TLS front
+             like the ceiling's (an nginx upstream block with keepalive 64
+             to it).  On every request, from its generated configuration:
+             the bearer token (http_auth_bearer), its header's alg
+             (jwt_header_query) must be RS256, jwt_verify with the RS256
+             public key hssgw trusts (exported as PEM at run time) must
+             answer 1, then aud, exp against date() with hssgw's leeway and
+             the groups claim (one of its first 8 entries must be the
+             allowed group) from the payload (jwt_payload_query); 401 or
+             403 otherwise.  Then a static X-Auth-Token and a kept-alive
+             TLS connection (http-reuse always, certificate checked) to the
+             ceiling's static server; 200.  No cache of verified tokens:
+             HAProxy has none, which is what the row measures.  Skipped with
+             a note on stderr when haproxy is not installed, or --no-haproxy.
+  newconn    nginx, new upstream connection per request (plain HTTP): the
+             TLS front -> proxy_pass to a plain-HTTP port of the static
+             server without an upstream block (the ceiling before issue 23).
+  node-cache, node-nocache
+             with --node: bench/node/gateway.js (fastify + jsonwebtoken +
+             undici) behind a TLS front like the ceiling's (keepalive 64 to
+             its unix socket): the same RS256 key, policy file and export, a
+             durable hash-chained audit line (group-committed fdatasync),
+             then the export through a kept-alive TLS pool to the ceiling's
+             static server; 200.  With a verified-token cache (--node-cache,
+             default 4096 like hssgw's jwt.cache_entries) and with none.
+             Skipped, with a note on stderr, when node or
+             bench/node/node_modules is missing (npm ci --prefix bench/node).
+
+Validity: wrk's Lua script counts every answer whose status is not the
+row's expected one (200, or 403 and 401 for denied and badsig), and wrk
+reports socket errors (connect, read, write, timeout).  A row with any of
+either, or with no request completed, is INVALID: its req/s, latency and
+ratio are not printed (null in --json), "INVALID (n non-2xx, m socket
+errors)" (or "n not 403") is, and the script exits 1.  An error answer is
+usually cheaper than the real one, so a throughput counting them says
+nothing about the work the row names.
 
 nginx's per-client limit_req is lifted through the template's GW_RATE and
 GW_BURST.  Needs wrk (Debian package).  Numbers, never assertions.
 
 usage: python3 bench/e2e.py --bin BUILD/bin --src . [--seconds 10]
-       [--connections 32] [--threads N] [--jwt-cache N] [--json]
-       [--node [--node-cache N]]
+       [--connections 32[,128,...]] [--only KEY[,KEY...]] [--no-haproxy]
+       [--threads N] [--jwt-cache N] [--json] [--perf]
+       [--node [--node-cache N]] [--ship]
        [--soak [REQUESTS]]   (default 1000000: RSS of hssgw, start and end)
 """
 
 import argparse
+import base64
 import json
 import os
 import re
+import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -57,47 +95,89 @@ TASK_POLICY = {
         "Action": ["hss:GetExportTask"],
         "Resource": "hss:*:%s" % st.PROJECT_ALIAS}],
 }
-CEILING_CONF = """
-# bench/e2e.py: the ceiling.  A static upstream answering the export's 200
-# and a TLS front proxying to it, in the same nginx as hssgw's front.
-server {
-	listen 127.0.0.1:%(up)d;
-	access_log off;
-	location / {
-		default_type application/json;
-		return 200 '%(body)s';
-	}
-}
-server {
-	listen 127.0.0.1:%(front)d ssl;
+# Every row's key, in the order they run at each connection count.
+ROW_KEYS = ("ceiling", "poll", "coalesced", "denied", "badsig", "haproxy",
+            "newconn", "node-cache", "node-nocache")
+# wrk's own timeout: a slow answer at hundreds of connections on a small
+# machine is measured, not counted as a socket error (bench/concurrency.py
+# does the same; nginx's fastcgi_read_timeout is the stack's real bound).
+WRK_TIMEOUT_S = 30
+# How many entries of the groups claim HAProxy looks at: its json_query
+# answers nothing for an array, only for one element at a time.
+HAPROXY_GROUPS = 8
+# The front every proxied row shares: TLS as hssgw's, and the access log
+# of the template's http block, as hssgw's front has.
+TLS_FRONT = """	listen 127.0.0.1:%(front)d ssl;
 	ssl_certificate %(cert)s;
 	ssl_certificate_key %(key)s;
 	ssl_protocols TLSv1.2 TLSv1.3;
 	ssl_session_cache shared:bench_tls:1m;
-	location / {
-		proxy_pass http://127.0.0.1:%(up)d;
-		proxy_http_version 1.1;
+	client_max_body_size 64k;
+"""
+KEEPALIVE_PROXY = """		proxy_http_version 1.1;
 		proxy_set_header Connection "";
+"""
+# Every kept-alive upstream: 64 idle connections, the ceiling's.
+UPSTREAM = """upstream %s {
+	server %s;
+	keepalive 64;
+}
+"""
+CEILING_CONF = """
+# bench/e2e.py: the ceilings.  A static server answering the export's 200
+# over TLS (and over plain HTTP for the new-connection row), and TLS
+# fronts proxying to it, in the same nginx as hssgw's front.  The static
+# server echoes the X-Auth-Token it was sent (HAProxy's row sets one), so
+# the bench can check the header arrived.
+server {
+	listen 127.0.0.1:%(up)d ssl;
+	listen 127.0.0.1:%(plain)d;
+	ssl_certificate %(cert)s;
+	ssl_certificate_key %(key)s;
+	ssl_protocols TLSv1.2 TLSv1.3;
+	ssl_session_cache shared:bench_up:1m;
+	access_log off;
+	location / {
+		default_type application/json;
+		add_header X-Bench-Saw-Token $http_x_auth_token;
+		return 200 '%(body)s';
 	}
+}
+%(upstream)sserver {
+%(tls_ceiling)s	location / {
+		proxy_pass https://bench_static;
+%(keepalive)s		proxy_ssl_session_reuse on;
+		proxy_ssl_verify on;
+		proxy_ssl_trusted_certificate %(ca)s;
+		proxy_ssl_name localhost;
+		proxy_ssl_server_name on;
+	}
+}
+server {
+%(tls_newconn)s	location / {
+		proxy_pass http://127.0.0.1:%(plain)d;
+%(keepalive)s	}
+}
+"""
+HAPROXY_FRONT_CONF = """
+# bench/e2e.py: HAProxy's TLS front, the ceiling's with HAProxy (plain
+# HTTP on loopback) as its kept-alive upstream.
+%(upstream)sserver {
+%(tls)s	location / {
+		proxy_pass http://bench_haproxy;
+%(keepalive)s	}
 }
 """
 
 NODE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "node")
 NODE_CONF = """
 # bench/e2e.py: the Node.js gateway's TLS front, the ceiling's server with
-# the gateway (bench/node/gateway.js, on a unix socket) as its upstream.
-server {
-	listen 127.0.0.1:%(front)d ssl;
-	ssl_certificate %(cert)s;
-	ssl_certificate_key %(key)s;
-	ssl_protocols TLSv1.2 TLSv1.3;
-	ssl_session_cache shared:bench_tls:1m;
-	client_max_body_size 64k;
-	location / {
-		proxy_pass http://unix:%(sock)s:;
-		proxy_http_version 1.1;
-		proxy_set_header Connection "";
-		proxy_set_header X-Real-IP $remote_addr;
+# the gateway (bench/node/gateway.js, on a unix socket) as its kept-alive
+# upstream.
+%(upstream)sserver {
+%(tls)s	location / {
+		proxy_pass http://bench_%(name)s;
+%(keepalive)s		proxy_set_header X-Real-IP $remote_addr;
 	}
 }
 """
@@ -113,13 +193,69 @@ def node_missing():
     return None
 
 
+def haproxy_missing():
+    """Why the HAProxy row cannot run, or None."""
+    if shutil.which("haproxy") is None:
+        return ("haproxy not installed (Debian package haproxy; "
+                "bench/run.sh installs it)")
+    return None
+
+
+def haproxy_config(port, up, ca, pubkey, token, leeway):
+    """HAProxy's configuration for the haproxy row: listens on
+    127.0.0.1:port, checks the bearer token on every request as the
+    module docstring says, proxies to the static TLS server at up."""
+    for p in (ca, pubkey):
+        if re.search(r"[\s\"'\\]", p):
+            raise st.StackError("path unfit for haproxy.cfg: %r" % p)
+    grp = "\n".join(
+        "\tacl allowed_group var(txn.bearer),jwt_payload_query("
+        "'$.groups[%d]') "
+        "-m str %s" % (i, st.ALLOWED_GROUP) for i in range(HAPROXY_GROUPS))
+    return """# bench/e2e.py: the haproxy row (generated at run time).
+global
+	maxconn 8192
+
+defaults
+	mode http
+	timeout connect 5s
+	timeout client 60s
+	timeout server 60s
+	timeout http-request 10s
+	timeout http-keep-alive 60s
+
+frontend bench_jwt
+	bind 127.0.0.1:%(port)d
+	http-request set-var(txn.bearer) http_auth_bearer
+	http-request deny deny_status 401 unless { var(txn.bearer) -m found }
+	http-request set-var(txn.alg) var(txn.bearer),jwt_header_query('$.alg')
+	http-request deny deny_status 401 unless { var(txn.alg) -m str RS256 }
+	http-request deny deny_status 401 unless { var(txn.bearer),jwt_verify(txn.alg,"%(pubkey)s") -m int 1 }
+	http-request deny deny_status 401 unless { var(txn.bearer),jwt_payload_query('$.aud') -m str %(aud)s }
+	http-request set-var(txn.now) date
+	http-request set-var(txn.ttl) var(txn.bearer),jwt_payload_query('$.exp','int'),add(%(leeway)d),sub(txn.now)
+	http-request deny deny_status 401 unless { var(txn.ttl) -m int ge 0 }
+%(groups)s
+	http-request deny deny_status 403 unless allowed_group
+	http-request del-header Authorization
+	http-request set-header X-Auth-Token %(token)s
+	default_backend bench_static
+
+backend bench_static
+	http-reuse always
+	server static 127.0.0.1:%(up)d ssl verify required ca-file %(ca)s sni str(localhost) verifyhost localhost
+""" % {"port": port, "up": up, "ca": ca, "pubkey": pubkey, "token": token,
+       "leeway": leeway, "aud": st.AUDIENCE, "groups": grp}
+
+
 class BenchStack(st.Stack):
     """The integration stack plus task handles, coalescing and an include
-    for the ceiling's server blocks."""
+    for the ceilings' and the peers' server blocks."""
 
     def __init__(self, *a, jwt_cache=None, **kw):
         super().__init__(*a, **kw)
         self.jwt_cache = jwt_cache
+        self.ports = {}
 
     def _configs(self):
         super()._configs()
@@ -131,47 +267,120 @@ class BenchStack(st.Stack):
                       json.dumps(TASK_POLICY))
         if self.threads is None:
             del self.config["threads"]  # hssgw's default
+        # The status cache outlives the run: at 12 s every poller missed at
+        # once on expiry, and those are real HSS calls, not cached polls.
         self.config["tasks"] = {
             "handle_key_file": "secrets/task.key",
             "budget_per_minute": 600,
             "coalesce_window_ms": 3600000,
-            "status_cache_ttl_s": 12,
+            "status_cache_ttl_s": 3600,
         }
         st.write_file(self.config_path, json.dumps(self.config, indent=1))
         with open(self.path("nginx", "emulator.conf"), "a") as f:
             f.write("\ninclude %s;\n" % self.path("nginx", "ceiling*.conf"))
             f.write("include %s;\n" % self.path("nginx", "node-*.conf"))
+        os.makedirs(self.path("bench"), mode=0o700, exist_ok=True)
+
+    def tls_front(self, port):
+        return TLS_FRONT % {"front": port,
+                            "cert": self.path("tls", "server.pem"),
+                            "key": self.path("tls", "server.key")}
+
+    def new_ports(self, *names):
+        """A distinct free loopback port for each name, in self.ports."""
+        taken = set(self.ports.values())
+        for n in names:
+            p = st.free_port()
+            while p in taken:
+                p = st.free_port()
+            taken.add(p)
+            self.ports[n] = p
+
+    def reload_until(self, probe, what, proc=None, timeout=20, hup=True):
+        """SIGHUP to nginx (unless not hup), then probe() until it answers
+        200 (returns it); raises quoting the logs after timeout s or if
+        proc exits."""
+        if hup:
+            self.procs["nginx"].send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        last = None
+        while True:
+            if proc is not None and self.procs[proc].poll() is not None:
+                raise st.StackError("%s exited:\n%s" % (
+                    proc, self.log_tail(proc)))
+            try:
+                last = probe()
+                if last.status == 200:
+                    return last
+            except OSError as e:
+                last = e
+            if time.monotonic() > deadline:
+                raise st.StackError("%s not up: %r\n%s%s" % (
+                    what, last, self.log_tail(proc or "nginx"),
+                    self.log_tail("nginx")))
+            time.sleep(0.1)
 
     def add_ceiling(self, body):
-        """Writes the ceiling's servers, reloads nginx, returns the port."""
-        up, front = st.free_port(), st.free_port()
-        while front == up:
-            front = st.free_port()
+        """Writes the static server and the two ceiling fronts, reloads
+        nginx; returns the ceiling front's port (self.ports has the
+        others: static TLS "up", "plain", "newconn")."""
+        self.new_ports("up", "plain", "ceiling", "newconn")
         body = body.replace("\\", "\\\\").replace("'", "\\'")
         st.write_file(self.path("nginx", "ceiling.conf"), CEILING_CONF % {
-            "up": up, "front": front, "body": body,
+            "up": self.ports["up"], "plain": self.ports["plain"],
+            "body": body, "ca": self.ca, "keepalive": KEEPALIVE_PROXY,
+            "upstream": UPSTREAM % ("bench_static",
+                                    "127.0.0.1:%d" % self.ports["up"]),
+            "tls_ceiling": self.tls_front(self.ports["ceiling"]),
+            "tls_newconn": self.tls_front(self.ports["newconn"]),
             "cert": self.path("tls", "server.pem"),
             "key": self.path("tls", "server.key")})
-        self.ceiling_up = up
-        self.procs["nginx"].send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if self.request("POST", st.EXPORT_PATH, "{}", {},
-                                port=front).status == 200:
-                    return front
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise st.StackError("ceiling not up:\n" +
-                                    self.log_tail("nginx"))
-            time.sleep(0.05)
+        for key in ("ceiling", "newconn"):
+            self.reload_until(lambda: self.request(
+                "POST", st.EXPORT_PATH, "{}", {}, port=self.ports[key]), key,
+                hup=key == "ceiling")
+        return self.ports["ceiling"]
+
+    def add_haproxy(self, probe):
+        """Exports the RS256 public key hssgw trusts as PEM, generates and
+        checks (haproxy -c) HAProxy's configuration, starts it and its
+        TLS front; returns the front's port once probe(port) answers 200.
+        The upstream token it sets is self.haproxy_token."""
+        self.new_ports("hap", "haproxy")
+        key = next(k for k in self.config["jwt"]["issuers"][0]["keys"]
+                   if k["alg"] == "RS256")
+        pub = self.path("bench", "haproxy-rs256.pub.pem")
+        st.run(["openssl", "pkey", "-pubin", "-in", self.path(key["file"]),
+                "-out", pub])
+        self.haproxy_token = "MIIT" + secrets.token_urlsafe(32)
+        cfg = self.path("bench", "haproxy.cfg")
+        st.write_file(cfg, haproxy_config(
+            self.ports["hap"], self.ports["up"], self.ca, pub,
+            self.haproxy_token, self.config["jwt"]["leeway_seconds"]),
+            0o600)
+        p = subprocess.run(["haproxy", "-c", "-f", cfg],
+                           capture_output=True, text=True)
+        if p.returncode != 0 or "WARNING" in p.stdout + p.stderr:
+            raise st.StackError("haproxy -c -f %s: %s%s" % (
+                cfg, p.stdout, p.stderr))
+        self._spawn("haproxy", ["haproxy", "-db", "-f", cfg])
+        st.write_file(self.path("nginx", "ceiling-haproxy.conf"),
+                      HAPROXY_FRONT_CONF % {
+                          "upstream": UPSTREAM % (
+                              "bench_haproxy",
+                              "127.0.0.1:%d" % self.ports["hap"]),
+                          "tls": self.tls_front(self.ports["haproxy"]),
+                          "keepalive": KEEPALIVE_PROXY})
+        self.reload_until(lambda: probe(self.ports["haproxy"]), "haproxy",
+                          proc="haproxy")
+        return self.ports["haproxy"]
 
     def add_node(self, name, cache, probe):
         """Starts bench/node/gateway.js as `name` (token cache of `cache`
-        entries) proxying to the ceiling's upstream, behind its own TLS
-        front in this nginx; returns the front's port once `probe` (a
-        request through it) answers 200.  Its trail: audit/<name>.jsonl."""
+        entries) proxying to the ceiling's static TLS server, behind its
+        own TLS front in this nginx; returns the front's port once `probe`
+        (a request through it) answers 200.  Its trail:
+        audit/<name>.jsonl."""
         sock = self.path(name + ".sock")
         self._spawn(name, [
             "node", os.path.join(NODE_DIR, "gateway.js"),
@@ -181,39 +390,25 @@ class BenchStack(st.Stack):
             "--audience", st.AUDIENCE,
             "--policy", self.path("policies", "demo.json"),
             "--project", "%s=%s" % (st.PROJECT_ALIAS, st.REGION),
-            "--upstream", "http://127.0.0.1:%d" % self.ceiling_up,
+            "--upstream", "https://127.0.0.1:%d" % self.ports["up"],
+            "--ca", self.ca,
             "--audit", self.node_audit(name),
             "--leeway", str(self.config["jwt"]["leeway_seconds"]),
             "--cache", str(cache)])
-        front = st.free_port()
+        self.new_ports(name)
         st.write_file(self.path("nginx", name + ".conf"), NODE_CONF % {
-            "front": front, "sock": sock,
-            "cert": self.path("tls", "server.pem"),
-            "key": self.path("tls", "server.key")})
-        self.procs["nginx"].send_signal(signal.SIGHUP)
-        deadline = time.monotonic() + 20
-        last = None
-        while True:
-            if self.procs[name].poll() is not None:
-                raise st.StackError("%s exited:\n%s" % (
-                    name, self.log_tail(name)))
-            try:
-                last = probe(front)
-                if last.status == 200:
-                    return front
-            except OSError as e:
-                last = e
-            if time.monotonic() > deadline:
-                raise st.StackError("%s not up: %r\n%s%s" % (
-                    name, last, self.log_tail(name),
-                    self.log_tail("nginx")))
-            time.sleep(0.1)
+            "name": name, "keepalive": KEEPALIVE_PROXY,
+            "upstream": UPSTREAM % ("bench_" + name, "unix:" + sock),
+            "tls": self.tls_front(self.ports[name])})
+        self.reload_until(lambda: probe(self.ports[name]), name, proc=name)
+        return self.ports[name]
 
     def node_audit(self, name):
         return self.path("audit", name + ".jsonl")
 
     def stop(self):
-        for name in [n for n in self.procs if n.startswith("node-")]:
+        for name in [n for n in self.procs
+                     if n.startswith("node-") or n == "haproxy"]:
             self._terminate(self.procs.pop(name))
         super().stop()
 
@@ -225,28 +420,63 @@ class BenchStack(st.Stack):
         return 0
 
 
-def lua(method, body, headers):
+# The status check each thread makes per response, summed over the
+# threads when wrk is done (thread:get copies each thread's globals).
+LUA_CHECK = """
+local want = %d
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) unexpected = 0; statuses = {} end
+function response(status, headers, body)
+	if status ~= want then
+		unexpected = unexpected + 1
+		statuses[status] = (statuses[status] or 0) + 1
+	end
+end
+function done(summary, latency, requests)
+	local n, seen = 0, {}
+	for _, t in ipairs(threads) do
+		n = n + t:get("unexpected")
+		for s, c in pairs(t:get("statuses")) do seen[s] = (seen[s] or 0) + c end
+	end
+	io.write(string.format("bench-unexpected: %%d\\n", n))
+	for s, c in pairs(seen) do
+		io.write(string.format("bench-status: %%d %%d\\n", s, c))
+	end
+end
+"""
+
+
+def lua(method, body, headers, want=None, where=None):
+    """A wrk script sending one request; with want, it also counts the
+    answers whose status is not want (wrk() reads the count).  Written
+    into the directory where (a temp file by default); returns its path."""
     lines = ['wrk.method = "%s"' % method]
     if body is not None:
         lines.append("wrk.body = %s" % json.dumps(body))
     for k, v in headers.items():
         lines.append("wrk.headers[%s] = %s" % (json.dumps(k), json.dumps(v)))
-    f = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    f.write("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    if want is not None:
+        text += LUA_CHECK % want
+    f = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False,
+                                    dir=where)
+    f.write(text)
     f.close()
     return f.name
 
 
-def wrk(target, script, seconds, conns):
-    out = subprocess.run(["wrk", "-t2", "-c%d" % conns, "-d%ds" % seconds,
-                          "--latency", "-s", script, target],
-                         capture_output=True, text=True, check=True).stdout
+def parse_wrk(out):
+    """wrk's figures from its output (with --latency, and a LUA_CHECK
+    script's lines when it had one: unexpected is None without)."""
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     total = int(re.search(r"(\d+) requests in", out).group(1))
-    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    p50 = re.search(r"\s50%\s+([\d.]+)(us|ms|s)\b", out)
+    p99 = re.search(r"\s99%\s+([\d.]+)(us|ms|s)\b", out)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errs = re.search(r"Socket errors:.*", out)
+    errs = re.search(r"Socket errors: connect (\d+), read (\d+), "
+                     r"write (\d+), timeout (\d+)", out)
+    unexp = re.search(r"^bench-unexpected: (\d+)$", out, re.M)
 
     def ms(m):
         v, u = float(m.group(1)), m.group(2)
@@ -254,7 +484,53 @@ def wrk(target, script, seconds, conns):
     return {"rps": rps, "p50_ms": ms(p50), "p99_ms": ms(p99),
             "requests": total,
             "non2xx": int(bad.group(1)) if bad else 0,
-            "socket_errors": errs.group(0) if errs else ""}
+            "socket_errors": sum(int(x) for x in errs.groups()) if errs
+            else 0,
+            "socket_detail": errs.group(0) if errs else "",
+            "unexpected": int(unexp.group(1)) if unexp else None,
+            "statuses": {s: int(c) for s, c in re.findall(
+                r"^bench-status: (\d+) (\d+)$", out, re.M)}}
+
+
+def wrk(target, script, seconds, conns):
+    """One wrk -t2 run; its figures (parse_wrk)."""
+    out = subprocess.run(["wrk", "-t2", "-c%d" % conns, "-d%ds" % seconds,
+                          "--timeout", "%ds" % WRK_TIMEOUT_S, "--latency",
+                          "-s", script, target],
+                         capture_output=True, text=True, check=True).stdout
+    return parse_wrk(out)
+
+
+def judge(r):
+    """Sets r["valid"] and, for an invalid row, r["invalid"]: the rule of
+    the module docstring.  r needs want and parse_wrk's figures."""
+    if r["unexpected"] is None:
+        raise st.StackError("%s: wrk printed no status count" % r["name"])
+    bad = r["unexpected"]
+    if r["want"] == 200:
+        bad = max(bad, r["non2xx"])
+        what = "non-2xx"
+    else:
+        what = "not %d" % r["want"]
+    r["valid"] = bad == 0 and r["socket_errors"] == 0 and r["requests"] > 0
+    r["invalid"] = None
+    if r["requests"] == 0:
+        r["invalid"] = "INVALID (no request completed, %d socket errors)" % (
+            r["socket_errors"])
+    elif not r["valid"]:
+        r["invalid"] = "INVALID (%d %s, %d socket errors)" % (
+            bad, what, r["socket_errors"])
+    return r
+
+
+def ratios(results):
+    """Each valid row's req/s over the valid ceiling's at the same
+    connection count (None without one)."""
+    ceil = {r["conns"]: r["rps"] for r in results
+            if r["key"] == "ceiling" and r["valid"] and r["rps"] > 0}
+    for r in results:
+        c = ceil.get(r["conns"])
+        r["ratio"] = r["rps"] / c if r["valid"] and c else None
 
 
 def url(port, path):
@@ -268,12 +544,60 @@ def bad_signature(token):
     return ".".join((h, p, ("B" if s[0] == "A" else "A") + s[1:]))
 
 
-def main():
+def rs256_token(key, claims, kid="dev-rs256"):
+    """An RS256 JWT over exactly these claims, signed with the openssl
+    CLI (mint-token sets exp itself; the expired control needs its own)."""
+    signing = (st.b64url(json.dumps({"alg": "RS256", "typ": "JWT",
+                                     "kid": kid}).encode()) + "." +
+               st.b64url(json.dumps(claims).encode()))
+    sig = subprocess.run(["openssl", "dgst", "-sha256", "-sign", key],
+                         input=signing.encode(), capture_output=True,
+                         check=True).stdout
+    return signing + "." + base64.urlsafe_b64encode(sig).rstrip(
+        b"=").decode()
+
+
+class Row:
+    """One measured row: what to send where and the status it expects."""
+
+    def __init__(self, key, name, want, port, path, method, body, headers,
+                 header=None):
+        self.key, self.name, self.want = key, name, want
+        self.port, self.path = port, path
+        self.method, self.body, self.headers = method, body, headers
+        self.header = header  # (name, value) the answer must carry
+        self.script = None
+
+    def send(self, s):
+        return s.request(self.method, self.path, self.body, self.headers,
+                         port=self.port)
+
+    def check(self, s):
+        """Twice (the first poll fills the status cache): the status, and
+        the header, the row is meant to measure; raises otherwise."""
+        for _ in range(2):
+            r = self.send(s)
+        if r.status != self.want or (
+                self.header is not None and
+                r.header(self.header[0]) != self.header[1]):
+            raise st.StackError("%s: got %r %r" % (self.name, r, r.headers))
+
+
+def parse_args(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--src", required=True)
     ap.add_argument("--seconds", type=int, default=10)
-    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--connections", default="32", metavar="N[,N...]",
+                    help="wrk connections; every row runs at each")
+    ap.add_argument("--only", default=None, metavar="KEY[,KEY...]",
+                    help="run only these rows: " + ", ".join(ROW_KEYS) +
+                    " (node: both node rows)")
+    ap.add_argument("--no-haproxy", action="store_true",
+                    help="leave out the HAProxy row")
+    ap.add_argument("--perf", action="store_true",
+                    help="perf record -g -a during hssgw's cached-poll "
+                    "row, then perf report")
     ap.add_argument("--threads", type=int, default=None,
                     help="hssgw worker threads (default: the config's)")
     ap.add_argument("--jwt-cache", type=int, default=None, metavar="N",
@@ -293,98 +617,246 @@ def main():
                     help="the Node gateway's verified-token cache for its "
                     "cached row (default 4096, hssgw's default; 0 runs "
                     "only the uncached row)")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
+    try:
+        a.connections = [int(c) for c in a.connections.split(",")]
+    except ValueError:
+        ap.error("--connections: a comma-separated list of numbers")
+    if not 1 <= min(a.connections) <= max(a.connections) <= 4096:
+        ap.error("--connections: 1..4096 each")
+    if not 1 <= a.seconds <= 3600:
+        ap.error("--seconds must be 1..3600")
     if a.node and a.soak:
         ap.error("--node and --soak do not go together")
     if not 0 <= a.node_cache <= 1000000:
         ap.error("--node-cache must be 0..1000000")
-    if a.node:
-        why = node_missing()
-        if why is not None:
-            print("e2e.py: Node rows skipped: " + why, file=sys.stderr)
-            a.node = False
+    a.keys = list(ROW_KEYS)
+    if a.only is not None:
+        want = [w.strip() for w in a.only.split(",") if w.strip()]
+        bad = [w for w in want if w not in ROW_KEYS and w != "node"]
+        if bad or not want:
+            ap.error("--only: unknown row %s (rows: %s)" % (
+                ",".join(bad), ", ".join(ROW_KEYS)))
+        if any(w.startswith("node") for w in want) and not a.node:
+            ap.error("--only names a node row: add --node")
+        a.keys = [k for k in ROW_KEYS if k in want or
+                  ("node" in want and k.startswith("node-"))]
+    if a.no_haproxy and "haproxy" in a.keys:
+        a.keys.remove("haproxy")
+    if not a.node or not a.node_cache:
+        a.keys = [k for k in a.keys if k != "node-cache"]
+    if not a.node:
+        a.keys = [k for k in a.keys if k != "node-nocache"]
+    return ap, a
+
+
+def main():
+    ap, a = parse_args()
+    skip = []
+    if a.node and node_missing() is not None:
+        skip.append(("node-", "Node rows", node_missing()))
+    if "haproxy" in a.keys and haproxy_missing() is not None:
+        skip.append(("haproxy", "HAProxy row", haproxy_missing()))
+    for prefix, what, why in skip:
+        print("e2e.py: %s skipped: %s" % (what, why), file=sys.stderr)
+        a.keys = [k for k in a.keys if not k.startswith(prefix)]
+    if a.perf and shutil.which("perf") is None:
+        print("e2e.py: --perf skipped: perf not installed (Debian package "
+              "linux-perf)", file=sys.stderr)
+        a.perf = False
     s = BenchStack(a.bin, a.src, rate=1000000, burst=1000000,
                    timeout_ms=5000, threads=a.threads,
                    jwt_cache=a.jwt_cache)
     s.start()
+    perf = []
     try:
         s.emulator_control("tasks", {"delay_ms": 0, "file_bytes": 10})
         tok = s.mint(ttl=7200)
-        auth = {"Authorization": "Bearer " + tok}
         first = s.export(BODY, token=tok)
         if first.status != 200:
             raise st.StackError("first export: %r" % first)
-        handle = first.json()["handle"]
-        ceiling = s.add_ceiling(first.body.decode())
+        s.add_ceiling(first.body.decode())
+        if a.soak:
+            row = hssgw_rows(s, tok, first)[0]
+            row.check(s)
+            return soak(s, row, a)
+        rows = make_rows(s, a, tok, first)
+        nodes = [r.key for r in rows if r.key.startswith("node-")]
         # Every row is checked once before it is measured: the status it
         # is meant to measure, never an error by accident.
-        gw = s.gw_port
-        jhdr = {"Content-Type": "application/json"}
-        rows = [
-            ("ceiling: nginx -> proxy_pass static 200", 200,
-             (ceiling, st.EXPORT_PATH), ("POST", json.dumps(BODY), jhdr)),
-            ("hssgw: cached status poll (200)", 200,
-             (gw, st.EXPORT_PATH + "/" + handle), ("GET", None, auth)),
-            ("hssgw: coalesced export (200)", 200, (gw, st.EXPORT_PATH),
-             ("POST", json.dumps(BODY), dict(jhdr, **auth))),
-            ("hssgw: policy-denied export (403)", 403, (gw, st.EXPORT_PATH),
-             ("POST", json.dumps(BODY), dict(jhdr, Authorization="Bearer " +
-                                             s.mint(ttl=7200,
-                                                    groups=("nobody",))))),
-            ("hssgw: bad signature (401)", 401, (gw, st.EXPORT_PATH),
-             ("POST", json.dumps(BODY), dict(jhdr, Authorization="Bearer " +
-                                             bad_signature(tok)))),
-        ]
-        nodes = []
-        if a.node:
-            nodes = add_node_rows(s, a, rows, tok)
-        for name, want, (port, path), (method, body, hdr) in rows:
-            r = s.request(method, path, body, hdr, port=port)
-            if r.status != want:
-                raise st.StackError("%s: got %r" % (name, r))
-        if a.soak:
-            return soak(s, rows[1], a)
-        results = []
-        for name, want, (port, path), (method, body, hdr) in rows:
-            r = wrk(url(port, path), lua(method, body, hdr), a.seconds,
-                    a.connections)
-            r["name"], r["want"] = name, want
-            results.append(r)
+        for row in rows:
+            row.check(s)
+            row.script = lua(row.method, row.body, row.headers, row.want,
+                             s.path("bench"))
+        results = measure(s, a, rows, perf)
         trails = [check_node_trail(s, n) for n in nodes]
         if a.ship:
-            trails.append(ship_rows(s, a, rows, results))
+            trails.append(ship_rows(s, a, hssgw_rows(s, tok, first),
+                                    results))
     finally:
         s.stop()
-    ceil = results[0]["rps"] or 1
-    for r in results:
-        r["ratio"] = r["rps"] / ceil
+    ratios(results)
+    report(a, results, trails, perf)
+    return 0 if all(r["valid"] for r in results) else 1
+
+
+def hssgw_rows(s, tok, first):
+    """hssgw's rows (keys poll, coalesced, denied, badsig)."""
+    gw, body = s.gw_port, json.dumps(BODY)
+    jhdr = {"Content-Type": "application/json"}
+    auth = {"Authorization": "Bearer " + tok}
+    handle = first.json()["handle"]
+    denied = s.mint(ttl=7200, groups=("nobody",))
+    return [
+        Row("poll", "hssgw: cached status poll (200)", 200, gw,
+            st.EXPORT_PATH + "/" + handle, "GET", None, auth,
+            ("X-Hssgw-Cache", "hit")),
+        Row("coalesced", "hssgw: coalesced export (200)", 200, gw,
+            st.EXPORT_PATH, "POST", body, dict(jhdr, **auth),
+            ("X-Hssgw-Coalesced", "true")),
+        Row("denied", "hssgw: policy-denied export (expected 403)", 403, gw,
+            st.EXPORT_PATH, "POST", body,
+            dict(jhdr, Authorization="Bearer " + denied)),
+        Row("badsig", "hssgw: bad signature (expected 401)", 401, gw,
+            st.EXPORT_PATH, "POST", body,
+            dict(jhdr, Authorization="Bearer " + bad_signature(tok))),
+    ]
+
+
+def make_rows(s, a, tok, first):
+    """The selected rows (a.keys), in ROW_KEYS order, their peers
+    (HAProxy, Node) started and checked."""
+    body = json.dumps(BODY)
+    jhdr = {"Content-Type": "application/json"}
+    ok = dict(jhdr, Authorization="Bearer " + tok)
+    rows = [
+        Row("ceiling", "ceiling (keepalive TLS upstream)", 200,
+            s.ports["ceiling"], st.EXPORT_PATH, "POST", body, jhdr),
+        Row("newconn", "nginx, new upstream connection per request "
+            "(plain HTTP)", 200, s.ports["newconn"], st.EXPORT_PATH,
+            "POST", body, jhdr),
+    ] + hssgw_rows(s, tok, first)
+    if "haproxy" in a.keys:
+        port = add_haproxy_row(s, tok, first.body)
+        rows.append(Row("haproxy", "haproxy: RS256 JWT checked on every "
+                        "request (200)", 200, port, st.EXPORT_PATH, "POST",
+                        body, ok, ("X-Bench-Saw-Token", s.haproxy_token)))
+    if any(k.startswith("node-") for k in a.keys):
+        rows += add_node_rows(s, a, tok)
+    rows = [r for r in rows if r.key in a.keys]
+    return sorted(rows, key=lambda r: ROW_KEYS.index(r.key))
+
+
+def measure(s, a, rows, perf):
+    """Every row at each connection count; the --perf record of the
+    cached-poll row goes into perf (its report's first 60 lines)."""
+    results = []
+    for c in a.connections:
+        for row in rows:
+            rec = None
+            if a.perf and row.key == "poll":
+                rec = perf_start(s.path("bench", "perf-poll-c%d.data" % c))
+            r = wrk(url(row.port, row.path), row.script, a.seconds, c)
+            if rec is not None:
+                perf.append(perf_stop(rec, row.name, c,
+                                      s.procs["hssgw"].pid))
+            r.update(key=row.key, name=row.name, want=row.want, conns=c)
+            results.append(judge(r))
+    return results
+
+
+def perf_start(path):
+    """perf record -g -a into path, running until perf_stop."""
+    log = open(path + ".log", "wb")
+    p = subprocess.Popen(["perf", "record", "-g", "-a", "-o", path],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    time.sleep(0.5)  # perf opens its events before the load starts
+    return p, path, log
+
+
+def perf_stop(rec, name, conns, pid):
+    """Stops the record (SIGINT writes the file); returns the text to
+    print: the first 60 lines of perf report, then hssgw's (pid) flat
+    profile and the CPU by command, or why there is none."""
+    p, path, log = rec
+    p.send_signal(signal.SIGINT)
+    try:
+        p.wait(timeout=60)  # perf post-processes build ids before exiting
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        log.close()
+    cmd = "perf report -i %s --stdio --sort comm,dso,sym | head -60" % (
+        shlex.quote(path))
+    head = "== perf: %s, %d connections (%s)\n$ %s\n" % (
+        name, conns, path, cmd)
+    if p.returncode not in (0, -signal.SIGINT) or not os.path.exists(path):
+        with open(path + ".log", "rb") as f:
+            return head + "perf record failed: %s" % f.read()[-500:].decode(
+                "utf-8", "replace")
+    out = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    # The call graphs fill those 60 lines with a few symbols, and -a
+    # records every process on the machine (another job's hssgw has the
+    # same comm): a flat view of this run's hssgw alone (its threads, as
+    # a share of its own samples) after them.
+    try:
+        tids = ",".join(sorted(os.listdir("/proc/%d/task" % pid), key=int))
+    except OSError:
+        tids = str(pid)
+    flat = "perf report -i %s --stdio --tid %s --percentage relative " \
+        "--no-children -g none --sort dso,sym | grep -v '^#' | " \
+        "grep -v '^$' | head -40" % (shlex.quote(path), tids)
+    out2 = subprocess.run(flat, shell=True, capture_output=True, text=True)
+    # Who had the CPUs: nginx, hssgw, wrk, the peers, other jobs.
+    comm = "perf report -i %s --stdio --no-children -g none --sort comm " \
+        "| grep -v '^#' | grep -v '^$' | head -12" % shlex.quote(path)
+    out3 = subprocess.run(comm, shell=True, capture_output=True, text=True)
+    return head + out.stdout + "$ %s\n%s$ %s\n%s" % (
+        flat.replace(tids, "<hssgw's %d threads>" % (tids.count(",") + 1)),
+        out2.stdout, comm, out3.stdout)
+
+
+def report(a, results, trails, perf):
+    """The rows as text or JSON (--json), then the trails and perf."""
     if a.json:
         for r in results:
-            print(json.dumps({k: (round(r[k], 3) if isinstance(r[k], float)
-                                  else r[k])
-                              for k in ("name", "rps", "p50_ms", "p99_ms",
-                                        "ratio")}))
-        return 0
-    print("%-42s %9s %8s %8s %6s %s" % ("row", "req/s", "p50 ms",
-                                        "p99 ms", "ratio", "non-2xx"))
-    for r in results:
-        print("%-42s %9.0f %8.2f %8.2f %6.2f %d %s" % (
-            r["name"], r["rps"], r["p50_ms"], r["p99_ms"], r["ratio"],
-            r["non2xx"], r["socket_errors"]))
-    print("(%d connections, %d s per row, RS256 tokens, hssgw threads: %s, "
-          "jwt.cache_entries: %s, durable audit on)" % (
-              a.connections, a.seconds, a.threads or "default",
-              "default" if a.jwt_cache is None else a.jwt_cache))
+            out = {k: r[k] for k in (
+                "key", "name", "conns", "want", "valid", "rps", "p50_ms",
+                "p99_ms", "ratio", "requests", "unexpected", "statuses",
+                "non2xx", "socket_errors", "socket_detail", "invalid")}
+            if not r["valid"]:
+                out["rps"] = out["p50_ms"] = out["p99_ms"] = None
+            print(json.dumps({k: (round(v, 3) if isinstance(v, float)
+                                  else v) for k, v in out.items()}))
+    else:
+        print("%-58s %5s %9s %8s %8s %6s" % ("row", "conns", "req/s",
+                                             "p50 ms", "p99 ms", "ratio"))
+        for r in results:
+            if not r["valid"]:
+                print("%-58s %5d  %s %s" % (r["name"], r["conns"],
+                                            r["invalid"], r["statuses"]))
+                continue
+            print("%-58s %5d %9.0f %8.2f %8.2f %6s" % (
+                r["name"], r["conns"], r["rps"], r["p50_ms"], r["p99_ms"],
+                "-" if r["ratio"] is None else "%.2f" % r["ratio"]))
+        print("(%s s per row, wrk -t2 --timeout %ds, every answer's status "
+              "checked; RS256 tokens, hssgw threads: %s, jwt.cache_entries: "
+              "%s, durable audit on; ratio: req/s over the ceiling's at the "
+              "same connections)" % (
+                  a.seconds, WRK_TIMEOUT_S, a.threads or "default",
+                  "default" if a.jwt_cache is None else a.jwt_cache))
     for t in trails:
-        print(t)
-    return 0
+        print(t, file=sys.stderr if a.json else sys.stdout)
+    for p in perf:
+        print(p, file=sys.stderr if a.json else sys.stdout)
 
 
 def ship_rows(s, a, rows, results):
-    """The status and denied rows again while hssgw audit ship sends the
-    trail to a local rsyslog + imrelp (deploy/rsyslog/, sync on); returns
-    how far behind the shipper was at the end and how long it took to
-    catch up."""
+    """The status and denied rows again (at the first connection count)
+    while hssgw audit ship sends the trail to a local rsyslog + imrelp
+    (deploy/rsyslog/, sync on); returns how far behind the shipper was at
+    the end and how long it took to catch up."""
     sys.path.insert(0, os.path.join(a.src, "tests", "integration"))
     import relp_collector as rc
     col = rc.Collector(a.src, s.path("ship-col")).start()
@@ -396,11 +868,14 @@ def ship_rows(s, a, rows, results):
     st.write_file(cfgp, json.dumps(cfg))
     s._spawn("ship", [s.hssgw, "audit", "ship", "--config", cfgp])
     try:
-        for name, want, (port, path), (method, body, hdr) in rows[1:4:2]:
-            r = wrk(url(port, path), lua(method, body, hdr), a.seconds,
-                    a.connections)
-            r["name"], r["want"] = name + " + ship", want
-            results.append(r)
+        for row in (r for r in rows if r.key in ("poll", "denied")):
+            script = lua(row.method, row.body, row.headers, row.want,
+                         s.path("bench"))
+            r = wrk(url(row.port, row.path), script, a.seconds,
+                    a.connections[0])
+            r.update(key=row.key + "+ship", name=row.name + " + ship",
+                     want=row.want, conns=a.connections[0])
+            results.append(judge(r))
         last = int(rc.SEQ.match(rc.trail_lines(
             s.path("audit", "audit.jsonl"))[-1]).group(1))
         t0 = time.monotonic()
@@ -418,11 +893,54 @@ def ship_rows(s, a, rows, results):
         col.kill()
 
 
-def add_node_rows(s, a, rows, tok):
+def add_haproxy_row(s, tok, static_body):
+    """Starts HAProxy and its front, and checks it refuses what it must:
+    no token, a bad signature, a key it does not trust, another alg, the
+    wrong audience and an expired token (401), a group no policy allows
+    (403); and that an allowed export reaches the static server with the
+    X-Auth-Token set and comes back with its body.  Returns the port."""
+    body = json.dumps(BODY)
+    jhdr = {"Content-Type": "application/json"}
+
+    def bearer(t):
+        return dict(jhdr, Authorization="Bearer " + t)
+
+    now = int(time.time())
+    claims = {"iss": st.ISSUER, "aud": st.AUDIENCE, "sub": "dev-alice",
+              "iat": now - 7200, "nbf": now - 7200, "exp": now - 3600,
+              "groups": [st.ALLOWED_GROUP]}
+    port = s.add_haproxy(lambda p: s.request("POST", st.EXPORT_PATH, body,
+                                             bearer(tok), port=p))
+    refused = [
+        ("no token", 401, jhdr),
+        ("bad signature", 401, bearer(bad_signature(tok))),
+        ("untrusted key", 401, bearer(s.mint(key="other-rs256.pem"))),
+        ("HS256", 401, bearer(s.mint(alg="HS256"))),
+        ("wrong audience", 401, bearer(s.mint(aud="other"))),
+        ("expired", 401, bearer(rs256_token(
+            s.path("keys", "idp-rs256.pem"), claims))),
+        ("group not allowed", 403, bearer(s.mint(groups=("nobody",)))),
+        # A control for the expired token's signer: the same claims, alive.
+        ("alive", 200, bearer(rs256_token(s.path("keys", "idp-rs256.pem"),
+                                          dict(claims, exp=now + 3600)))),
+    ]
+    for what, want, hdr in refused:
+        r = s.request("POST", st.EXPORT_PATH, body, hdr, port=port)
+        if r.status != want:
+            raise st.StackError("haproxy, %s: want %d, got %r" % (
+                what, want, r))
+    r = s.request("POST", st.EXPORT_PATH, body, bearer(tok), port=port)
+    if r.body != static_body or \
+            r.header("X-Bench-Saw-Token") != s.haproxy_token:
+        raise st.StackError("haproxy: not the static answer: %r %r" % (
+            r, r.headers))
+    return port
+
+
+def add_node_rows(s, a, tok):
     """Starts the Node gateways (one with the token cache, one without),
-    appends their rows and checks each refuses what hssgw refuses: a bad
-    signature and no token (401), a group no policy allows (403).
-    Returns the gateways' names."""
+    returns their rows, having checked each refuses what hssgw refuses: a
+    bad signature and no token (401), a group no policy allows (403)."""
     jhdr = {"Content-Type": "application/json"}
     body = json.dumps(BODY)
     ok = dict(jhdr, Authorization="Bearer " + tok)
@@ -432,11 +950,11 @@ def add_node_rows(s, a, rows, tok):
         (403, dict(jhdr, Authorization="Bearer " +
                    s.mint(ttl=7200, groups=("nobody",)))),
     ]
-    gateways = ([("node-cache", a.node_cache,
-                  "node: export, token cache (200)")]
-                if a.node_cache else [])
-    gateways.append(("node-nocache", 0, "node: export, no token cache (200)"))
-    names = []
+    gateways = [g for g in (
+        ("node-cache", a.node_cache, "node: export, token cache (200)"),
+        ("node-nocache", 0, "node: export, no token cache (200)"))
+        if g[0] in a.keys]
+    rows = []
     for name, cache, row in gateways:
         port = s.add_node(name, cache, lambda p: s.request(
             "POST", st.EXPORT_PATH, body, ok, port=p))
@@ -444,9 +962,9 @@ def add_node_rows(s, a, rows, tok):
             r = s.request("POST", st.EXPORT_PATH, body, hdr, port=port)
             if r.status != want or r.json().get("error_code") is None:
                 raise st.StackError("%s: want %d, got %r" % (name, want, r))
-        rows.append((row, 200, (port, st.EXPORT_PATH), ("POST", body, ok)))
-        names.append(name)
-    return names
+        rows.append(Row(name, row, 200, port, st.EXPORT_PATH, "POST", body,
+                        ok))
+    return rows
 
 
 def check_node_trail(s, name):
@@ -470,24 +988,26 @@ WARMUP = 2
 
 
 def soak(s, row, a):
-    """Sends a.soak status polls in 10 s wrk runs; RSS after the warm-up
-    (the first WARMUP runs: 32 threads take about 20 s to bring their
-    malloc arenas to size) and at the end, and after every run."""
-    name, _, (port, path), (method, body, hdr) = row
-    url_ = url(port, path)
-    script = lua(method, body, hdr)
+    """Sends a.soak status polls in 10 s wrk runs (at the first connection
+    count); RSS after the warm-up (the first WARMUP runs: 32 threads take
+    about 20 s to bring their malloc arenas to size) and at the end, and
+    after every run."""
+    url_ = url(row.port, row.path)
+    script = lua(row.method, row.body, row.headers, row.want,
+                 s.path("bench"))
     chunk = min(10, a.seconds)
+    conns = a.connections[0]
     sent, samples = 0, []
     for _ in range(WARMUP):
-        sent += wrk(url_, script, chunk, a.connections)["requests"]
+        sent += wrk(url_, script, chunk, conns)["requests"]
         samples.append(s.rss_kb())
     start_rss = samples[-1]
     while sent < a.soak:
-        r = wrk(url_, script, chunk, a.connections)
+        r = wrk(url_, script, chunk, conns)
         sent += r["requests"]
         samples.append(s.rss_kb())
     end_rss = samples[-1]
-    out = {"name": "soak: " + name, "requests": sent,
+    out = {"name": "soak: " + row.name, "requests": sent,
            "rss_start_kb": start_rss, "rss_end_kb": end_rss,
            "rss_max_kb": max(samples[WARMUP - 1:]),
            "rss_growth": round((end_rss - start_rss) / start_rss, 4),

@@ -8,9 +8,16 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 secs=${1:-5}
-command -v wrk >/dev/null || {
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
-}
+# wrk drives e2e.py; haproxy (Debian 12: 2.6) is its HAProxy row's peer.
+# The bench alone needs them: tests/run.sh does not install haproxy.
+missing=()
+for p in wrk haproxy; do
+	command -v "$p" >/dev/null || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install \
+		-y -qq --no-install-recommends "${missing[@]}"
+fi
 cmake -S "$root" -B "$root/build-bench" -DCMAKE_BUILD_TYPE=Release \
 	-DHSSGW_BENCH=ON -DHSSGW_TESTS=ON >/dev/null
 cmake --build "$root/build-bench" -j2 >/dev/null

@@ -24,14 +24,15 @@
  *      the comparison with hssgw is then unfair, hssgw's rows are durable).
  *   5. For an allowed export, after its record is durable (nothing is sent
  *      upstream before, like hssgw's intent record), the body is re-sent
- *      to the static upstream with undici (keep-alive pool) and its 200
+ *      to the static upstream with undici (keep-alive pool; over TLS,
+ *      checked against --ca, when --upstream is https://) and its 200
  *      answered.
  * One process, one event loop: the fdatasync runs on libuv's thread pool.
  *
  * usage: node gateway.js --listen unix:PATH|PORT --key PUB.pem --kid KID
  *        --issuer ISS --audience AUD --policy FILE --project ALIAS=REGION
- *        --upstream http://127.0.0.1:PORT --audit FILE [--cache N]
- *        [--leeway S] [--no-fsync]
+ *        --upstream http[s]://127.0.0.1:PORT [--ca CA.pem] --audit FILE
+ *        [--cache N] [--leeway S] [--no-fsync]
  */
 
 const crypto = require('node:crypto');
@@ -80,6 +81,7 @@ function opts() {
 			audience: { type: 'string' }, policy: { type: 'string' },
 			project: { type: 'string', multiple: true },
 			upstream: { type: 'string' }, audit: { type: 'string' },
+			ca: { type: 'string' },
 			cache: { type: 'string', default: '0' },
 			leeway: { type: 'string', default: '60' },
 			'no-fsync': { type: 'boolean', default: false },
@@ -374,9 +376,13 @@ function main() {
 		die(e.message);
 	}
 	const audit = new Audit(a.audit, !a['no-fsync']);
+	/* The CA the static upstream's certificate is checked against, like
+	 * hssgw's upstream.ca_file (Node's default is the system store). */
+	const connect = a.ca === undefined ? undefined :
+	    { ca: fs.readFileSync(a.ca) };
 	const upstream = new Pool(a.upstream, { connections: 64,
 	    keepAliveTimeout: 30000, headersTimeout: UPSTREAM_TIMEOUT_MS,
-	    bodyTimeout: UPSTREAM_TIMEOUT_MS });
+	    bodyTimeout: UPSTREAM_TIMEOUT_MS, connect });
 	const app = fastify({ logger: false, bodyLimit: MAX_BODY_BYTES,
 	    ajv: { customOptions: { coerceTypes: false, removeAdditional: false,
 	    allErrors: false } } });
