@@ -11,8 +11,11 @@
  * connection, a TLS or authentication failure) through the engine's
  * error callbacks, which mark the batch failed.  The batch counts as
  * acknowledged only when no error was reported and every call succeeded.
+ * The collector's name is resolved here and its addresses tried in turn
+ * until one opens a session (librelp itself tries only the first).
  * Only this file includes <librelp.h>.
  */
+#include <netdb.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,6 +26,10 @@
 #include <librelp.h>
 
 #include "relp.h"
+
+/* At most this many of the collector's addresses are tried for one batch:
+ * one that does not answer costs up to timeout_s. */
+#define MAX_ADDRS 8
 
 struct batch {
 	int failed;
@@ -140,20 +147,18 @@ set_tls(relpClt_t *c, const struct gw_relp_opts *o)
 	return rc;
 }
 
-int
-gw_relp_send(struct gw_relp *r, const char *const *msgs, const size_t *lens,
-             size_t n, char *err, size_t errlen)
+/* A client for one address of the collector, connected (TLS and RELP's
+ * "open" included); NULL when it could not be, with the reason in B. */
+static relpClt_t *
+open_clt(struct gw_relp *r, int family, const char *addr, size_t n,
+         struct batch *b)
 {
-	struct batch b;
 	relpClt_t *c = NULL;
 	relpRetVal rc;
-	size_t i;
-	const char *step = "connect";
 
-	memset(&b, 0, sizeof(b));
 	rc = relpEngineCltConstruct(r->engine, &c);
 	if (rc == RELP_RET_OK)
-		rc = relpCltSetUsrPtr(c, &b);
+		rc = relpCltSetUsrPtr(c, b);
 	if (rc == RELP_RET_OK)
 		rc = relpCltSetTimeout(c, (unsigned)r->o.timeout_s);
 	if (rc == RELP_RET_OK)
@@ -165,27 +170,101 @@ gw_relp_send(struct gw_relp *r, const char *const *msgs, const size_t *lens,
 	if (rc == RELP_RET_OK && r->o.tls)
 		rc = set_tls(c, &r->o);
 	if (rc == RELP_RET_OK)
-		rc = relpCltConnect(c, AF_UNSPEC,
-		                    (unsigned char *)mut(r->o.port),
-		                    (unsigned char *)mut(r->o.host));
-	if (rc == RELP_RET_OK) {
-		step = "send";
-		relpCltHintBurstBegin(c);
-		for (i = 0; i < n && rc == RELP_RET_OK && !b.failed; i++)
-			rc = relpCltSendSyslog(c, (unsigned char *)mut(msgs[i]),
-			                       lens[i]);
-		relpCltHintBurstEnd(c);
+		rc = relpCltConnect(c, family, (unsigned char *)mut(r->o.port),
+		                    (unsigned char *)mut(addr));
+	if (rc != RELP_RET_OK) {
+		if (!b->failed)
+			snprintf(
+			    b->why, sizeof(b->why),
+			    "relp connect to %s port %s failed (librelp %d)",
+			    addr, r->o.port, rc);
+		b->failed = 1;
+		if (c != NULL)
+			relpEngineCltDestruct(r->engine, &c);
+		return NULL;
 	}
+	return c;
+}
+
+/* Appends "ADDR: WHY" to ERR, after " / " when ERR holds a reason
+ * already (librelp's own reasons contain "; "), cut at ERRLEN. */
+static void
+add_reason(char *err, size_t errlen, const char *addr, const char *why)
+{
+	size_t used = strnlen(err, errlen);
+
+	if (used + 1 >= errlen)
+		return;
+	snprintf(err + used, errlen - used, "%s%s: %s", used ? " / " : "", addr,
+	         why);
+}
+
+int
+gw_relp_send(struct gw_relp *r, const char *const *msgs, const size_t *lens,
+             size_t n, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	struct batch b;
+	relpClt_t *c = NULL;
+	relpRetVal rc = RELP_RET_OK;
+	char addr[64]; /* numeric: INET6_ADDRSTRLEN, "%", an interface */
+	size_t i, tried = 0;
+	int gai;
+
+	if (errlen == 0)
+		return -1;
+	err[0] = '\0';
+	memset(&b, 0, sizeof(b));
+	/*
+	 * librelp connects to the first address the name resolves to and
+	 * to no other (src/tcp.c relpTcpConnect, 1.11): "localhost" is ::1
+	 * first wherever /etc/hosts lists it (Debian's default), and a
+	 * collector listening on 127.0.0.1 alone is then never reached.
+	 * So the name is resolved here and each address tried in turn,
+	 * by number; the TLS name check still uses the name (set_tls).
+	 */
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	gai = getaddrinfo(r->o.host, r->o.port, &hints, &res);
+	if (gai != 0) {
+		snprintf(err, errlen, "relp: cannot resolve %s port %s: %s",
+		         r->o.host, r->o.port, gai_strerror(gai));
+		return -1;
+	}
+	for (ai = res; ai != NULL && c == NULL && tried < MAX_ADDRS;
+	     ai = ai->ai_next) {
+		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, addr, sizeof(addr),
+		                NULL, 0, NI_NUMERICHOST) != 0)
+			continue;
+		tried++;
+		memset(&b, 0, sizeof(b));
+		c = open_clt(r, ai->ai_family, addr, n, &b);
+		if (c == NULL)
+			add_reason(err, errlen, addr, b.why);
+	}
+	freeaddrinfo(res);
+	if (c == NULL) {
+		if (tried == 0)
+			snprintf(err, errlen, "relp: %s has no usable address",
+			         r->o.host);
+		return -1;
+	}
+	err[0] = '\0';
+	relpCltHintBurstBegin(c);
+	for (i = 0; i < n && rc == RELP_RET_OK && !b.failed; i++)
+		rc = relpCltSendSyslog(c, (unsigned char *)mut(msgs[i]),
+		                       lens[i]);
+	relpCltHintBurstEnd(c);
 	/* Closes the session, waiting for the close's answer. */
-	if (c != NULL)
-		relpEngineCltDestruct(r->engine, &c);
+	relpEngineCltDestruct(r->engine, &c);
 	if (rc != RELP_RET_OK || b.failed) {
 		if (b.failed)
 			snprintf(err, errlen, "%s", b.why);
 		else
 			snprintf(err, errlen,
-			         "relp %s to %s:%s failed (librelp %d)", step,
-			         r->o.host, r->o.port, rc);
+			         "relp send to %s port %s failed (librelp %d)",
+			         addr, r->o.port, rc);
 		return -1;
 	}
 	return 0;

@@ -27,6 +27,9 @@ def free_port():
 
 
 def wait_port(port, timeout=10.0):
+    """True once 127.0.0.1:PORT accepts.  The probe connects and closes
+    without a word, which a TLS imrelp logs as "TLS handshake failed
+    [gnutls error -110 ...]": that line is the probe's, not a shipper's."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
