@@ -756,13 +756,48 @@ def measure(s, a, rows, perf):
             rec = None
             if a.perf and row.key == "poll":
                 rec = perf_start(s.path("bench", "perf-poll-c%d.data" % c))
+            before = audit_counts(s) if row.key in HSSGW_ROWS else None
             r = wrk(url(row.port, row.path), row.script, a.seconds, c)
             if rec is not None:
                 perf.append(perf_stop(rec, row.name, c,
                                       s.procs["hssgw"].pid))
             r.update(key=row.key, name=row.name, want=row.want, conns=c)
+            if before is not None:
+                r["audit"] = audit_delta(before, audit_counts(s))
             results.append(judge(r))
     return results
+
+
+HSSGW_ROWS = ("poll", "coalesced", "denied", "badsig")
+
+
+def audit_counts(s):
+    """hssgw's durable records, fdatasyncs and their total seconds, from
+    /metrics (hssgw_audit_records_total and the
+    hssgw_audit_sync_duration_seconds histogram)."""
+    r = s.request("GET", "/metrics")
+    want = {"hssgw_audit_records_total": 0.0,
+            "hssgw_audit_sync_duration_seconds_count": 0.0,
+            "hssgw_audit_sync_duration_seconds_sum": 0.0}
+    for line in r.body.decode().splitlines():
+        name, _, v = line.partition(" ")
+        if name in want:
+            want[name] = float(v)
+    return want
+
+
+def audit_delta(a, b):
+    """What the durable audit did during a row: records, fdatasyncs, the
+    mean batch and the mean fdatasync (the group commit's bound: at c
+    connections at most c records share one fdatasync)."""
+    rec = b["hssgw_audit_records_total"] - a["hssgw_audit_records_total"]
+    n = (b["hssgw_audit_sync_duration_seconds_count"] -
+         a["hssgw_audit_sync_duration_seconds_count"])
+    t = (b["hssgw_audit_sync_duration_seconds_sum"] -
+         a["hssgw_audit_sync_duration_seconds_sum"])
+    return {"records": int(rec), "syncs": int(n),
+            "batch": rec / n if n else None,
+            "sync_ms": 1000.0 * t / n if n else None}
 
 
 def perf_start(path):
@@ -825,6 +860,7 @@ def report(a, results, trails, perf):
                 "key", "name", "conns", "want", "valid", "rps", "p50_ms",
                 "p99_ms", "ratio", "requests", "unexpected", "statuses",
                 "non2xx", "socket_errors", "socket_detail", "invalid")}
+            out["audit"] = r.get("audit")
             if not r["valid"]:
                 out["rps"] = out["p50_ms"] = out["p99_ms"] = None
             print(json.dumps({k: (round(v, 3) if isinstance(v, float)
@@ -840,6 +876,13 @@ def report(a, results, trails, perf):
             print("%-58s %5d %9.0f %8.2f %8.2f %6s" % (
                 r["name"], r["conns"], r["rps"], r["p50_ms"], r["p99_ms"],
                 "-" if r["ratio"] is None else "%.2f" % r["ratio"]))
+        for r in results:
+            au = r.get("audit")
+            if au and au["syncs"]:
+                print("  audit during %s at %d: %d records in %d fdatasyncs "
+                      "(%.1f a batch), %.2f ms a fdatasync" % (
+                          r["key"], r["conns"], au["records"], au["syncs"],
+                          au["batch"], au["sync_ms"]))
         print("(%s s per row, wrk -t2 --timeout %ds, every answer's status "
               "checked; RS256 tokens, hssgw threads: %s, jwt.cache_entries: "
               "%s, durable audit on; ratio: req/s over the ceiling's at the "
