@@ -569,10 +569,13 @@ static void
 give_back(struct server *sv, int fd)
 {
 	uint64_t one = 1;
-	int queued = 0;
+	int queued = 0, wake = 0;
 
 	pthread_mutex_lock(&sv->qlock);
 	if (!sv->qclosed && sv->nback < CONN_MAX) {
+		/* One wake-up for all handed back until the front takes
+		 * them: it reads the eventfd before it takes the list. */
+		wake = sv->nback == 0;
 		sv->back[sv->nback++] = fd;
 		queued = 1;
 	}
@@ -582,7 +585,8 @@ give_back(struct server *sv, int fd)
 		return;
 	}
 	/* Cannot fail short of a counter at 2^64 - 1. */
-	(void)!write(sv->back_efd, &one, sizeof(one));
+	if (wake)
+		(void)!write(sv->back_efd, &one, sizeof(one));
 }
 
 static void *
@@ -804,8 +808,10 @@ adopt(struct server *sv, int efd, int fd, int kept, unsigned char *buf)
 	if (kept)
 		sv->nidle++;
 	/* nginx writes the request as soon as it has connected: most
-	 * streams are whole by now and skip the epoll set. */
-	if (peek(sv, -1, i, buf))
+	 * streams are whole by now and skip the epoll set.  A kept one's
+	 * next request has rarely begun: the epoll set reports it if it
+	 * has (EPOLL_CTL_ADD queues an event for a ready descriptor). */
+	if (!kept && peek(sv, -1, i, buf))
 		return;
 	/* Edge-triggered: one event per arrival, though peek leaves the
 	 * bytes in place for libfcgi. */
