@@ -472,19 +472,6 @@ member_str(struct json_object *o, const char *k)
 	return json_object_get_string(v);
 }
 
-/* A line's "phase" follows the chain header (audit_format.c). */
-static int
-is_checkpoint_line(const char *line, size_t len)
-{
-	static const char mark[] = ",\"phase\":\"checkpoint\"";
-	size_t i, n = sizeof(mark) - 1;
-
-	for (i = 0; i + n <= len && i < 200; i++)
-		if (memcmp(line + i, mark, n) == 0)
-			return 1;
-	return 0;
-}
-
 /*
  * A "checkpoint" record (already chained in): it covers the record just
  * before it, names the previous checkpoint record's hash (the genesis
@@ -593,7 +580,7 @@ walk_files(struct walk *w, const char *const *files, size_t nfiles,
 			if (rc == 1)
 				rc = 0; /* an exact copy, counted */
 			else if (rc == 0 && w->pub != NULL &&
-			         is_checkpoint_line(r.buf, r.len))
+			         aud_is_checkpoint(r.buf, r.len))
 				rc = check_signed(w, r.buf, r.len, &c, files[i],
 				                  r.lineno, rep);
 		}
