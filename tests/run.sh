@@ -65,8 +65,8 @@ if [ "$fuzz_seconds" -gt 0 ]; then
 	fbuild=$root/build-fuzz
 	CC=clang cmake -S "$root" -B "$fbuild" -DHSSGW_FUZZ=ON \
 		-DHSSGW_SANITIZE=ON -DHSSGW_WERROR=ON >/dev/null
-	harnesses=(fuzz_config fuzz_fcgi fuzz_handle fuzz_jwks fuzz_jwt fuzz_policy
-		fuzz_request)
+	harnesses=(fuzz_auditq fuzz_config fuzz_fcgi fuzz_handle fuzz_jwks
+		fuzz_jwt fuzz_policy fuzz_request)
 	cmake --build "$fbuild" -j2 --target "${harnesses[@]}" >/dev/null
 	for h in "${harnesses[@]}"; do
 		corpus=$(mktemp -d)

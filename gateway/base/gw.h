@@ -114,6 +114,11 @@ int64_t gw_mono_us(void);
 int gw_read_file(const char *path, size_t cap, int secret, char **out,
                  size_t *outlen, char *err, size_t errlen);
 /*
+ * Writes all n bytes to fd, retrying short writes and EINTR.  0, or -1
+ * with errno set (EIO for a write that wrote nothing).
+ */
+int gw_write_all(int fd, const void *, size_t n);
+/*
  * fsync(2) of the directory that holds path, so a rename or create in it
  * lasts a crash.  0 or -1 (errno set).
  */

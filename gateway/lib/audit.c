@@ -167,26 +167,6 @@ chain_line(long long seq, const char *prev, const struct gw_buf *content,
 	return 0;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, p, n);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			if (w == 0)
-				errno = EIO;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /*
  * Rewrites <path>.checkpoint via a temporary file and rename(2); with
  * signed checkpoints, it also names the last durable "checkpoint" record
@@ -212,7 +192,7 @@ write_checkpoint(const struct gw_audit *a, long long seq, const char *hash,
 		             "{\"v\":%d,\"seq\":%lld,\"hash\":\"%s\"}\n",
 		             GW_AUDIT_SCHEMA_VERSION, seq, hash);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd == -1 || write_all(fd, text, (size_t)n) == -1 ||
+	if (fd == -1 || gw_write_all(fd, text, (size_t)n) == -1 ||
 	    (!a->opts.nosync && fsync(fd) == -1))
 		goto out;
 	if (close(fd) == -1) {
@@ -256,22 +236,6 @@ open_file(const struct gw_audit *a, long long *size, int *regular, char *err,
 		return -1;
 	}
 	return fd;
-}
-
-/*
- * 1 when a record line is a "checkpoint" record: its "phase" follows the
- * chain header (audit_format.c), so only the line's head is looked at.
- */
-static int
-is_checkpoint(const char *line, size_t len)
-{
-	static const char mark[] = ",\"phase\":\"checkpoint\"";
-	size_t i, n = sizeof(mark) - 1;
-
-	for (i = 0; i + n <= len && i < 200; i++)
-		if (memcmp(line + i, mark, n) == 0)
-			return 1;
-	return 0;
 }
 
 /*
@@ -356,7 +320,7 @@ recover(const struct gw_audit *a, int fd, long long *size, long long *headseq,
 			/* The chain header ends before "phase"
 			 * (audit_format.c). */
 			if (ch.seq > sh->seq &&
-			    is_checkpoint(start, (size_t)(end - start))) {
+			    aud_is_checkpoint(start, (size_t)(end - start))) {
 				sh->seq = ch.seq;
 				memcpy(sh->hash, ch.hash, sizeof(sh->hash));
 			}
@@ -763,7 +727,7 @@ heal(struct gw_audit *a)
 	if (summary_content(a, wall, &sum, &content) == -1 ||
 	    chain_line(seq + 1, head, &content, &line, hash) == -1)
 		goto out;
-	if (write_all(fd, line.p, line.len) == -1 ||
+	if (gw_write_all(fd, line.p, line.len) == -1 ||
 	    (!a->opts.nosync && fdatasync(fd) == -1)) {
 		snprintf(err, sizeof(err), "audit write: %s", strerror(errno));
 		goto out;
@@ -865,7 +829,7 @@ lead(struct gw_audit *a)
 	pthread_cond_broadcast(&a->cond); /* room in pending again */
 	pthread_mutex_unlock(&a->lock);
 	err[0] = '\0';
-	ok = write_all(a->fd, batch.p, batch.len) == 0;
+	ok = gw_write_all(a->fd, batch.p, batch.len) == 0;
 	if (ok)
 		a->size += (long long)batch.len;
 	if (!ok)

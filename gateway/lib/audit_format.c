@@ -393,6 +393,22 @@ aud_format(const struct gw_audit_rec *r, const char *extra, struct gw_buf *buf)
 	return buf->overflow ? -1 : 0;
 }
 
+/*
+ * "phase" is the first member after the chain header (aud_format), so
+ * only the line's head is looked at.
+ */
+int
+aud_is_checkpoint(const char *line, size_t len)
+{
+	static const char mark[] = ",\"phase\":\"checkpoint\"";
+	size_t i, n = sizeof(mark) - 1;
+
+	for (i = 0; i + n <= len && i < 200; i++)
+		if (memcmp(line + i, mark, n) == 0)
+			return 1;
+	return 0;
+}
+
 int
 gw_audit_format(const struct gw_audit_rec *r, struct gw_buf *buf)
 {

@@ -36,6 +36,8 @@ void aud_int(struct gw_buf *, const char *k, long long v, int absent);
  * "summary" member (or "checkpoint" for a checkpoint record).  0 or -1.
  */
 int aud_format(const struct gw_audit_rec *, const char *extra, struct gw_buf *);
+/* 1 when a record line (no newline) is a "checkpoint" record, else 0. */
+int aud_is_checkpoint(const char *line, size_t len);
 
 /* Signed checkpoints (audit_sign.c; docs/AUDIT.md). */
 #define AUD_SIG_B64    88 /* base64 of an Ed25519 signature, "=="-padded */

@@ -1,12 +1,15 @@
 /*
  * Reading the audit trail.  Verification walks the files in rotation
- * order twice: the first pass collects every sequence number (so a gap
- * can be told apart from a record moved later), the second checks each
- * record's own hash, that sequence numbers run on by one, and that each
- * record's "prev" is its predecessor's hash; the first failure is
- * reported with its file, line and seq.  The checkpoint then tells
- * whether the tail was cut off.  Query prints the records that match.
- * Read-only: never writes a trail or a checkpoint.
+ * order, checking each record's own hash, that sequence numbers run on
+ * by one, and that each record's "prev" is its predecessor's hash; the
+ * first failure is reported with its file, line and seq.  To say what
+ * the failure is (a gap, or a record moved later; a resend, or a record
+ * inserted) it needs every sequence number first: so a trail that fails
+ * is walked again after a first pass that collects them.  The checkpoint
+ * then tells whether the tail was cut off.  Query prints the records
+ * that match.  Lines are read by auditq_scan.c's scanner when it
+ * recognises them and by json-c otherwise (auditq_int.h).  Read-only:
+ * never writes a trail or a checkpoint.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -20,10 +23,10 @@
 #include "audit.h"
 #include "audit_int.h"
 #include "auditq.h"
+#include "auditq_int.h"
 #include "gw.h"
 
-#define HASH_SUFFIX_LEN (sizeof(",\"hash\":\"") - 1 + 64 + 2)
-#define SEQS_MAX        (64LL * 1024 * 1024)
+#define SEQS_MAX (64LL * 1024 * 1024)
 #define GENESIS                                                                \
 	"0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -115,21 +118,17 @@ parse_whole(const char *s, size_t len)
 }
 
 int
-gw_auditq_chain_parse(const char *line, size_t len, struct gw_auditq_chain *c)
+aq_chain_json(const char *line, size_t len, struct gw_auditq_chain *c)
 {
 	static const char pre[] = ",\"hash\":\"";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
 	struct json_object *o = NULL;
-	EVP_MD_CTX *ctx = NULL;
 	const char *suf;
-	char hex[65];
-	int rc = -1, i;
+	int rc = -1;
 
 	memset(c, 0, sizeof(*c));
-	if (len < HASH_SUFFIX_LEN + 2)
+	if (len < AQ_HASH_SUFFIX_LEN + 2)
 		goto out;
-	suf = line + len - HASH_SUFFIX_LEN;
+	suf = line + len - AQ_HASH_SUFFIX_LEN;
 	if (memcmp(suf, pre, sizeof(pre) - 1) != 0 ||
 	    memcmp(line + len - 2, "\"}", 2) != 0 ||
 	    !is_hex64(suf + sizeof(pre) - 1, 64))
@@ -141,25 +140,31 @@ gw_auditq_chain_parse(const char *line, size_t len, struct gw_auditq_chain *c)
 	    get_hex(o, "hash", c->hash) == -1 ||
 	    memcmp(c->hash, suf + sizeof(pre) - 1, 64) != 0)
 		goto out;
-	/* docs/AUDIT.md: SHA-256 of the line without ,"hash":"..." */
-	ctx = EVP_MD_CTX_new();
-	if (ctx == NULL || EVP_DigestInit_ex(ctx, gw_sha256_md(), NULL) != 1 ||
-	    EVP_DigestUpdate(ctx, line, (size_t)(suf - line)) != 1 ||
-	    EVP_DigestUpdate(ctx, "}", 1) != 1 ||
-	    EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32)
-		goto out;
-	/* By hand, not snprintf: this runs twice per record in verify. */
-	for (i = 0; i < 32; i++) {
-		hex[2 * i] = "0123456789abcdef"[md[i] >> 4];
-		hex[2 * i + 1] = "0123456789abcdef"[md[i] & 15];
-	}
-	hex[64] = '\0';
-	c->hash_ok = gw_ct_equal(hex, 64, c->hash, 64);
 	rc = 0;
 out:
-	EVP_MD_CTX_free(ctx);
 	json_object_put(o);
 	return rc;
+}
+
+/*
+ * A record's chain members: the scanner's reading when it recognises the
+ * line, else json-c's (auditq_int.h); with md, its own hash checked too.
+ * 0, or -1 when the line is not a record.
+ */
+static int
+chain_read(const char *line, size_t len, EVP_MD_CTX *md, int hash,
+           struct gw_auditq_chain *c)
+{
+	if (aq_scan_chain(line, len, c) == 0 &&
+	    aq_chain_json(line, len, c) == -1)
+		return -1;
+	return hash ? aq_chain_hash(md, line, len, c) : 0;
+}
+
+int
+gw_auditq_chain_parse(const char *line, size_t len, struct gw_auditq_chain *c)
+{
+	return chain_read(line, len, NULL, 1, c);
 }
 
 int
@@ -222,64 +227,6 @@ out:
 	return rc;
 }
 
-/* Reads lines of at most GW_AUDITQ_LINE_MAX bytes. */
-struct reader {
-	FILE *f;
-	char *buf;
-	size_t len;
-	long long lineno;
-};
-
-/* 1: a line (terminated says if it ended in "\n"), 0: end, -1: too long. */
-static int
-next_line(struct reader *r, int *terminated)
-{
-	int ch;
-
-	r->len = 0;
-	*terminated = 0;
-	/* One thread per reader: no stdio lock per byte. */
-	while ((ch = getc_unlocked(r->f)) != EOF) {
-		if (ch == '\n') {
-			*terminated = 1;
-			break;
-		}
-		if (r->len >= GW_AUDITQ_LINE_MAX)
-			return -1;
-		r->buf[r->len++] = (char)ch;
-	}
-	r->buf[r->len] = '\0';
-	if (ch == EOF && r->len == 0)
-		return 0;
-	r->lineno++;
-	return 1;
-}
-
-static int
-open_reader(struct reader *r, const char *path)
-{
-	memset(r, 0, sizeof(*r));
-	r->buf = malloc(GW_AUDITQ_LINE_MAX + 1);
-	if (r->buf == NULL)
-		return -1;
-	r->f = fopen(path, "r");
-	if (r->f == NULL) {
-		free(r->buf);
-		r->buf = NULL;
-		return -1;
-	}
-	return 0;
-}
-
-static void
-close_reader(struct reader *r)
-{
-	if (r->f != NULL)
-		fclose(r->f);
-	free(r->buf);
-	memset(r, 0, sizeof(*r));
-}
-
 static int problem(struct gw_auditq_report *rep, enum gw_auditq_problem p,
                    const char *file, long long line, long long seq,
                    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
@@ -332,19 +279,20 @@ collect_seqs(const char *const *files, size_t nfiles, long long **out,
              size_t *nout, struct gw_auditq_report *rep)
 {
 	struct gw_auditq_chain c;
-	struct reader r;
+	struct aq_reader r;
 	long long *v = NULL, *nv;
 	size_t n = 0, cap = 0, i;
 	int term, got;
 
 	for (i = 0; i < nfiles; i++) {
-		if (open_reader(&r, files[i]) == -1) {
+		if (aq_reader_open(&r, files[i]) == -1) {
 			free(v);
 			return problem(rep, GW_AQ_IO, files[i], 0, 0, "%s: %s",
 			               files[i], strerror(errno));
 		}
-		while ((got = next_line(&r, &term)) == 1) {
-			if (gw_auditq_chain_parse(r.buf, r.len, &c) == -1)
+		while ((got = aq_reader_next(&r, &term)) == 1) {
+			/* Only the seq: pass two checks the hash. */
+			if (chain_read(r.line, r.len, NULL, 0, &c) == -1)
 				continue;
 			if (n == cap) {
 				if (cap >= (size_t)SEQS_MAX)
@@ -357,7 +305,7 @@ collect_seqs(const char *const *files, size_t nfiles, long long **out,
 			}
 			v[n++] = c.seq;
 		}
-		close_reader(&r);
+		aq_reader_close(&r);
 		if (got == 1) {
 			free(v);
 			return problem(rep, GW_AQ_IO, files[i], 0, 0,
@@ -472,19 +420,6 @@ member_str(struct json_object *o, const char *k)
 	return json_object_get_string(v);
 }
 
-/* A line's "phase" follows the chain header (audit_format.c). */
-static int
-is_checkpoint_line(const char *line, size_t len)
-{
-	static const char mark[] = ",\"phase\":\"checkpoint\"";
-	size_t i, n = sizeof(mark) - 1;
-
-	for (i = 0; i + n <= len && i < 200; i++)
-		if (memcmp(line + i, mark, n) == 0)
-			return 1;
-	return 0;
-}
-
 /*
  * A "checkpoint" record (already chained in): it covers the record just
  * before it, names the previous checkpoint record's hash (the genesis
@@ -558,15 +493,20 @@ walk_files(struct walk *w, const char *const *files, size_t nfiles,
            struct gw_auditq_report *rep)
 {
 	struct gw_auditq_chain c;
-	struct reader r;
+	struct aq_reader r;
+	EVP_MD_CTX *md;
 	size_t i;
 	int term, got, rc = 0;
 
+	/* One digest context for every record (NULL: one each). */
+	md = EVP_MD_CTX_new();
 	for (i = 0; i < nfiles && rc == 0; i++) {
-		if (open_reader(&r, files[i]) == -1)
-			return problem(rep, GW_AQ_IO, files[i], 0, 0, "%s: %s",
-			               files[i], strerror(errno));
-		while (rc == 0 && (got = next_line(&r, &term)) != 0) {
+		if (aq_reader_open(&r, files[i]) == -1) {
+			rc = problem(rep, GW_AQ_IO, files[i], 0, 0, "%s: %s",
+			             files[i], strerror(errno));
+			break;
+		}
+		while (rc == 0 && (got = aq_reader_next(&r, &term)) != 0) {
 			if (got == -1) {
 				rc = problem(rep, GW_AQ_MALFORMED, files[i],
 				             r.lineno + 1, 0,
@@ -581,7 +521,7 @@ walk_files(struct walk *w, const char *const *files, size_t nfiles,
 				rep->torn_tail = 1;
 				break;
 			}
-			if (gw_auditq_chain_parse(r.buf, r.len, &c) == -1) {
+			if (chain_read(r.line, r.len, md, 1, &c) == -1) {
 				rc = problem(rep, GW_AQ_MALFORMED, files[i],
 				             r.lineno, 0,
 				             "line %lld is not an "
@@ -593,12 +533,13 @@ walk_files(struct walk *w, const char *const *files, size_t nfiles,
 			if (rc == 1)
 				rc = 0; /* an exact copy, counted */
 			else if (rc == 0 && w->pub != NULL &&
-			         is_checkpoint_line(r.buf, r.len))
-				rc = check_signed(w, r.buf, r.len, &c, files[i],
-				                  r.lineno, rep);
+			         aud_is_checkpoint(r.line, r.len))
+				rc = check_signed(w, r.line, r.len, &c,
+				                  files[i], r.lineno, rep);
 		}
-		close_reader(&r);
+		aq_reader_close(&r);
 	}
+	EVP_MD_CTX_free(md);
 	return rc;
 }
 
@@ -638,7 +579,7 @@ gw_auditq_verify_signed(const char *const *files, size_t nfiles,
                         const char *checkpoint, int checkpoint_required,
                         const char *pubkey, struct gw_auditq_report *rep)
 {
-	struct walk w;
+	struct walk w, base;
 	long long *seqs = NULL;
 	size_t nseqs = 0;
 	char err[256];
@@ -667,13 +608,28 @@ gw_auditq_verify_signed(const char *const *files, size_t nfiles,
 		if (ck == 0)
 			w.ckseq = -1;
 	}
-	if (collect_seqs(files, nfiles, &seqs, &nseqs, rep) == -1)
-		goto out;
-	w.seqs = seqs;
-	w.nseqs = nseqs;
-	dup_table(&w);
-	if (walk_files(&w, files, nfiles, rep) == -1)
-		goto out;
+	/*
+	 * Pass one only tells problems apart (a gap from a move, a resend
+	 * from an insertion, in check_record's seq branches): so the files
+	 * are walked first without it, and only when that walk meets any
+	 * problem, or more records than pass one holds, is the trail
+	 * verified again in two passes, whose verdict is the one reported.
+	 * Up to its first problem the walk never consults pass one, so an
+	 * intact trail gets the same verdict read once.
+	 */
+	base = w;
+	if (walk_files(&w, files, nfiles, rep) == -1 ||
+	    rep->records >= SEQS_MAX) {
+		memset(rep, 0, sizeof(*rep));
+		w = base;
+		if (collect_seqs(files, nfiles, &seqs, &nseqs, rep) == -1)
+			goto out;
+		w.seqs = seqs;
+		w.nseqs = nseqs;
+		dup_table(&w);
+		if (walk_files(&w, files, nfiles, rep) == -1)
+			goto out;
+	}
 	if (w.pub != NULL && rep->signed_checkpoints == 0) {
 		problem(rep, GW_AQ_SIGNATURE, files[nfiles - 1], 0, 0,
 		        "no signed checkpoint record in the files given");
@@ -734,33 +690,64 @@ str_at(struct json_object *o, const char *k)
 }
 
 static int
-eq(const char *want, const char *have)
+eq(const char *want, const struct aq_str *have)
 {
-	return want == NULL || (have != NULL && strcmp(want, have) == 0);
+	return want == NULL || (have->p != NULL && strlen(want) == have->n &&
+	                        memcmp(want, have->p, have->n) == 0);
 }
 
+/* A member's RFC 3339 time; 0 or -1. */
 static int
-matches(struct json_object *o, const struct gw_auditq_filter *f)
+time_ms(const struct aq_str *t, int64_t *ms)
 {
-	struct json_object *up = NULL;
-	const char *t;
+	char s[64];
+
+	/* Longer than any RFC 3339 time (35 bytes at most): none. */
+	if (t->p == NULL || t->n >= sizeof(s))
+		return -1;
+	memcpy(s, t->p, t->n);
+	s[t->n] = '\0';
+	return gw_rfc3339_ms(s, ms);
+}
+
+/* The filter, over either reading of the members (auditq_int.h). */
+static int
+matches(const struct aq_fields *m, const struct gw_auditq_filter *f)
+{
 	int64_t ms;
 
-	json_object_object_get_ex(o, "upstream", &up);
-	if (!eq(f->subject, str_at(o, "subject")) ||
-	    !eq(f->decision, str_at(o, "decision")) ||
-	    !eq(f->project, str_at(o, "project")) ||
-	    !eq(f->task_id, str_at(up, "task_id")))
+	if (!eq(f->subject, &m->subject) || !eq(f->decision, &m->decision) ||
+	    !eq(f->project, &m->project) || !eq(f->task_id, &m->task_id))
 		return 0;
 	if (f->has_since || f->has_until) {
-		t = str_at(o, "time");
-		if (t == NULL || gw_rfc3339_ms(t, &ms) == -1)
+		if (time_ms(&m->time, &ms) == -1)
 			return 0;
 		if ((f->has_since && ms < f->since_ms) ||
 		    (f->has_until && ms > f->until_ms))
 			return 0;
 	}
 	return 1;
+}
+
+static void
+set_str(struct aq_str *s, const char *v)
+{
+	s->p = v;
+	s->n = v != NULL ? strlen(v) : 0;
+}
+
+/* json-c's reading of the members query filters on, held by o. */
+static void
+fields_json(struct json_object *o, struct aq_fields *m)
+{
+	struct json_object *up = NULL;
+
+	json_object_object_get_ex(o, "upstream", &up);
+	set_str(&m->time, str_at(o, "time"));
+	set_str(&m->subject, str_at(o, "subject"));
+	set_str(&m->decision, str_at(o, "decision"));
+	set_str(&m->project, str_at(o, "project"));
+	set_str(&m->task_id, str_at(up, "task_id"));
 }
 
 static const char *
@@ -788,52 +775,104 @@ table_row(FILE *out, struct json_object *o)
 
 /* One file of a query: its reader and its next matching record. */
 struct qsrc {
-	struct reader r;
+	struct aq_reader r;
 	const char *file;
-	struct json_object *o; /* the next match, NULL at end */
-	char *line;            /* its bytes, as written */
-	char time[40];         /* its "time", RFC 3339: sorts as text */
+	int ready;             /* 1: a match is held, 0: at end */
+	struct json_object *o; /* its json-c tree, for a table only */
+	const char *line;      /* its bytes, as written (in r's buffer) */
+	size_t len;
+	char time[AQ_TIME_CAP]; /* its "time", RFC 3339: sorts as text */
 };
+
+/*
+ * One line as query reads it: -1 not a record, 0 a record the filter
+ * leaves out, 1 a match, its "time" (a string's, else "") into time.
+ * fast: the scanner reads the lines it recognises, json-c the others
+ * (auditq_int.h); table: *o gets json-c's tree of a match, for its row.
+ */
+static int
+match_line(const char *line, size_t len, const struct gw_auditq_filter *f,
+           int fast, int table, struct json_object **o, char time[AQ_TIME_CAP])
+{
+	struct json_object *j, *t;
+	struct aq_fields m;
+
+	*o = NULL;
+	time[0] = '\0';
+	if (fast && aq_scan_fields(line, len, &m) == 1) {
+		if (!matches(&m, f))
+			return 0;
+		if (!table) {
+			if (m.time.p != NULL)
+				snprintf(time, AQ_TIME_CAP, "%.*s",
+				         (int)(m.time.n < AQ_TIME_CAP
+				                   ? m.time.n
+				                   : AQ_TIME_CAP),
+				         m.time.p);
+			return 1;
+		}
+	}
+	j = parse_whole(line, len);
+	if (j == NULL || !json_object_is_type(j, json_type_object)) {
+		json_object_put(j);
+		return -1;
+	}
+	fields_json(j, &m);
+	if (!matches(&m, f)) {
+		json_object_put(j);
+		return 0;
+	}
+	if (json_object_object_get_ex(j, "time", &t) &&
+	    json_object_is_type(t, json_type_string))
+		snprintf(time, AQ_TIME_CAP, "%s", json_object_get_string(t));
+	if (table)
+		*o = j;
+	else
+		json_object_put(j);
+	return 1;
+}
+
+int
+aq_query_line(const char *line, size_t len, const struct gw_auditq_filter *f,
+              int fast, char time[AQ_TIME_CAP])
+{
+	struct json_object *o;
+
+	return match_line(line, len, f, fast, 0, &o, time);
+}
 
 /* Advances src to its next matching record; 0, or -1 on a read error. */
 static int
-qsrc_next(struct qsrc *q, const struct gw_auditq_filter *f)
+qsrc_next(struct qsrc *q, const struct gw_auditq_filter *f, int table)
 {
-	struct json_object *o, *t;
-	int term, got;
+	int term, got, rc;
 
 	json_object_put(q->o);
 	q->o = NULL;
-	free(q->line);
-	q->line = NULL;
-	while ((got = next_line(&q->r, &term)) != 0) {
-		o = got == 1 && term ? parse_whole(q->r.buf, q->r.len) : NULL;
-		if (o == NULL || !json_object_is_type(o, json_type_object)) {
+	q->ready = 0;
+	while ((got = aq_reader_next(&q->r, &term)) != 0) {
+		rc = got == 1 && term ? match_line(q->r.line, q->r.len, f, 1,
+		                                   table, &q->o, q->time)
+		                      : -1;
+		if (rc == -1) {
 			fprintf(stderr, "%s:%lld: not a record, skipped\n",
 			        q->file, q->r.lineno);
-			json_object_put(o);
 			if (got == -1)
 				return 0; /* too long: the rest is unread */
 			continue;
 		}
-		if (!matches(o, f)) {
-			json_object_put(o);
+		if (rc == 0)
 			continue;
-		}
-		q->line = strdup(q->r.buf);
-		if (q->line == NULL) {
-			json_object_put(o);
-			return -1;
-		}
-		q->o = o;
-		q->time[0] = '\0';
-		if (json_object_object_get_ex(o, "time", &t) &&
-		    json_object_is_type(t, json_type_string))
-			snprintf(q->time, sizeof(q->time), "%s",
-			         json_object_get_string(t));
+		q->ready = 1;
+		q->line = q->r.line;
+		q->len = q->r.len;
 		return 0;
 	}
-	return ferror(q->r.f) ? -1 : 0;
+	if (q->r.err != 0) {
+		errno = q->r.err;
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -861,8 +900,8 @@ gw_auditq_query(const char *const *files, size_t nfiles,
 	}
 	for (i = 0; i < nfiles; i++) {
 		q[i].file = files[i];
-		if (open_reader(&q[i].r, files[i]) == -1 ||
-		    qsrc_next(&q[i], f) == -1) {
+		if (aq_reader_open(&q[i].r, files[i]) == -1 ||
+		    qsrc_next(&q[i], f, fmt == GW_AUDITQ_TABLE) == -1) {
 			snprintf(err, errlen, "%s: %s", files[i],
 			         strerror(errno));
 			goto out;
@@ -877,17 +916,18 @@ gw_auditq_query(const char *const *files, size_t nfiles,
 	for (;;) {
 		best = NULL;
 		for (i = 0; i < nfiles; i++)
-			if (q[i].o != NULL &&
+			if (q[i].ready &&
 			    (best == NULL || strcmp(q[i].time, best->time) < 0))
 				best = &q[i];
 		if (best == NULL)
 			break;
 		printed++;
-		if (fmt == GW_AUDITQ_JSON)
-			fprintf(out, "%s\n", best->line);
-		else
+		if (fmt == GW_AUDITQ_JSON) {
+			fwrite(best->line, 1, best->len, out);
+			putc('\n', out);
+		} else
 			table_row(out, best->o);
-		if (qsrc_next(best, f) == -1) {
+		if (qsrc_next(best, f, fmt == GW_AUDITQ_TABLE) == -1) {
 			snprintf(err, errlen, "%s: %s", best->file,
 			         strerror(errno));
 			goto out;
@@ -897,9 +937,8 @@ gw_auditq_query(const char *const *files, size_t nfiles,
 out:
 	for (i = 0; i < nfiles; i++) {
 		json_object_put(q[i].o);
-		free(q[i].line);
 		if (q[i].r.buf != NULL)
-			close_reader(&q[i].r);
+			aq_reader_close(&q[i].r);
 	}
 	free(q);
 	return n;
@@ -909,21 +948,21 @@ int
 gw_auditq_instance_of(const char *path, char *out, size_t cap)
 {
 	struct json_object *o = NULL, *v;
-	struct reader r;
+	struct aq_reader r;
 	int term, got, rc = -1;
 
 	out[0] = '\0';
-	if (open_reader(&r, path) == -1)
+	if (aq_reader_open(&r, path) == -1)
 		return -1;
-	got = next_line(&r, &term);
+	got = aq_reader_next(&r, &term);
 	if (got == 1)
-		o = parse_whole(r.buf, r.len);
+		o = parse_whole(r.line, r.len);
 	if (o != NULL && json_object_object_get_ex(o, "instance", &v) &&
 	    json_object_is_type(v, json_type_string))
 		snprintf(out, cap, "%s", json_object_get_string(v));
 	rc = 0;
 	json_object_put(o);
-	close_reader(&r);
+	aq_reader_close(&r);
 	return rc;
 }
 
@@ -956,26 +995,28 @@ load_seqhash(const char *const *files, size_t nfiles, struct seqhash **out,
 {
 	struct gw_auditq_chain c;
 	struct seqhash *v = NULL, *nv;
-	struct reader r;
+	struct aq_reader r;
+	EVP_MD_CTX *md;
 	size_t n = 0, cap = 0, i, j;
 	int term, got, rc = -1;
 
+	md = EVP_MD_CTX_new(); /* NULL: one per record */
 	for (i = 0; i < nfiles; i++) {
-		if (open_reader(&r, files[i]) == -1) {
+		if (aq_reader_open(&r, files[i]) == -1) {
 			problem(rep, GW_AQ_IO, files[i], 0, 0, "%s: %s",
 			        files[i], strerror(errno));
 			goto out;
 		}
-		while ((got = next_line(&r, &term)) == 1) {
+		while ((got = aq_reader_next(&r, &term)) == 1) {
 			if (!term)
 				break; /* never acknowledged: not a record */
-			if (gw_auditq_chain_parse(r.buf, r.len, &c) == -1 ||
+			if (chain_read(r.line, r.len, md, 1, &c) == -1 ||
 			    !c.hash_ok) {
 				problem(rep, GW_AQ_MALFORMED, files[i],
 				        r.lineno, c.seq,
 				        "line %lld is not an intact record",
 				        r.lineno);
-				close_reader(&r);
+				aq_reader_close(&r);
 				goto out;
 			}
 			if (n == cap) {
@@ -996,7 +1037,7 @@ load_seqhash(const char *const *files, size_t nfiles, struct seqhash **out,
 			v[n].line = r.lineno;
 			n++;
 		}
-		close_reader(&r);
+		aq_reader_close(&r);
 		if (got == -1) {
 			problem(rep, GW_AQ_IO, files[i], 0, 0,
 			        "a line too long, too many records or out of "
@@ -1025,6 +1066,7 @@ load_seqhash(const char *const *files, size_t nfiles, struct seqhash **out,
 	v = NULL;
 	rc = 0;
 out:
+	EVP_MD_CTX_free(md);
 	free(v);
 	return rc;
 }

@@ -541,23 +541,6 @@ out:
 	return rc;
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		w = write(fd, p, n);
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Replaces PATH with TEXT: a temporary file, fsync, rename, and the
  * directory's fsync so the rename survives a crash. */
 static int
@@ -572,7 +555,7 @@ replace_file(const char *path, const char *text, size_t n, char *err,
 		goto out;
 	}
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd == -1 || write_all(fd, text, n) == -1 || fsync(fd) == -1)
+	if (fd == -1 || gw_write_all(fd, text, n) == -1 || fsync(fd) == -1)
 		goto out;
 	if (close(fd) == -1) {
 		fd = -1;
