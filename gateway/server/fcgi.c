@@ -65,9 +65,16 @@
  * before handing it back to the front (linger). */
 #define LINGER_MS 1
 
-/* Kept connections idle between requests take at most this share of the
- * front's table: the rest is always there for new connections. */
-#define KEPT_MAX (CONN_MAX / 2)
+/*
+ * Kept connections between requests take at most this much of the
+ * front's table: the rest is always there for new connections.  Under
+ * load nginx holds about one connection per request in flight (plus its
+ * idle ones, keepalive 64), and closing one it still counts on is a 502
+ * for a POST it sends on it next, so the cap sits well above what 512
+ * concurrent clients need (bench/e2e.py measured 503s at 512 with a cap
+ * of 512) and leaves 128 entries for new connections.
+ */
+#define KEPT_MAX (CONN_MAX - CONN_MAX / 8)
 /* The eventfd's and the listener's marks in the epoll set. */
 #define EV_LISTEN UINT64_MAX
 #define EV_BACK   (UINT64_MAX - 1)
@@ -921,8 +928,14 @@ take_back(struct server *sv, int efd, unsigned char *buf)
 			retire(sv, fds[i]);
 		else if (fit && sv->nidle < KEPT_MAX)
 			adopt(sv, efd, fds[i], 1, buf);
-		else
+		else {
+			/* nginx may send on it next: say why it broke. */
+			complain(sv,
+			         "kept connection closed: the front's table is "
+			         "full",
+			         "");
 			close(fds[i]);
+		}
 	}
 }
 
