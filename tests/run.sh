@@ -18,13 +18,15 @@ cd "$root"
 # prometheus: the real Prometheus and promtool of test_metrics.py.
 # chromium, jq, bc: the audit report's browser test (test_report.py).
 # rsyslog, rsyslog-relp: the RELP collector of test_ship.py (imrelp).
+# haproxy: test_bench_e2e.py checks the HAProxy config bench/e2e.py
+# generates with haproxy -c (its service has no listener by default).
 # Test-time only: mandoc lints the man pages (tests/integration/test_man.py);
 # python3-yaml, python3-jsonschema and nodejs check docs/openapi.yaml
 # (test_openapi.py); dpkg-dev (dpkg-shlibdeps, dpkg-buildflags), lintian and
 # file build and check the Debian package (test_package.py).
 hssgw_install_missing "${HSSGW_PKGS[@]}" clang clang-format clang-tidy libclang-rt-14-dev \
 	chromium jq bc redis-tools stunnel4 redis-sentinel wrk systemd \
-	rsyslog rsyslog-relp \
+	rsyslog rsyslog-relp haproxy \
 	mandoc python3-yaml python3-jsonschema nodejs dpkg-dev lintian file prometheus python3-jwcrypto
 
 build=$root/build-test
