@@ -1,24 +1,31 @@
 /*
- * Shared state over Redis or Valkey (shared.h); the only
- * <hiredis/hiredis.h> user.  Owns a pool of connections (one per worker,
- * each with connect and command timeouts), the budget script, and the
- * degraded flag: any failed command marks Redis lost (logged once), and
- * while lost at most one caller a second probes it again, so a dead Redis
- * costs a request nothing but the probe.  Uses only commands Redis 5+ and
- * Valkey share (EVALSHA, SCRIPT LOAD, SET NX PX, GET, ZREM, PING, AUTH,
- * SELECT).  Never logs the password, and wipes it when freed.
+ * Shared state over Redis or Valkey (shared.h); with shared_redis.c and
+ * shared_sentinel.c (shared_int.h) the only <hiredis/hiredis.h> users.
+ * Owns a pool of connections (one per worker, each with connect and
+ * command timeouts), the budget script, and the degraded flag: any failed
+ * command marks Redis lost (logged once), and while lost at most one
+ * caller a second probes it again, so a dead Redis costs a request
+ * nothing but the probe.  Uses only commands Redis 5+ and Valkey share
+ * (EVALSHA, SCRIPT LOAD, SET NX PX, GET, ZREM, PING, AUTH, SELECT).
+ * Never logs the password, and wipes it when freed.
  *
  * With Sentinels (shared_state.sentinels), every connection starts by
  * asking them where the master is (SENTINEL get-master-addr-by-name) and
- * checks that the server it reached says ROLE master; an error on the
- * master (it died, or a demoted one answers READONLY) marks Redis lost
- * like any other, and the next probe asks the Sentinels again, so a
- * failover is followed within a probe.  A master at a new address is
- * treated as a Redis that lost its data (replication is asynchronous:
- * the last grants may be missing): no grant for a hold window from when
- * the old one was lost, so HSS never sees more than its budget.
+ * checks that the server it reached says ROLE master.  Two things make it
+ * ask again: an error on the master (it died, or a demoted one answers
+ * READONLY) marks Redis lost like any other, and the next probe asks; and
+ * the watcher (shared_sentinel.c, started by the first call) hears a
+ * +switch-master for our master name and asks at once, from its own
+ * thread, without waiting for an error (a manual failover leaves the old
+ * master up and writable for seconds).  A master at a new address
+ * retires every pooled connection (a generation count: idle ones closed
+ * at once, busy ones when given back) and is treated as a Redis that lost
+ * its data (replication is asynchronous: the last grants may be
+ * missing): no grant for a hold window from when the old one was lost,
+ * so HSS never sees more than its budget.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +36,12 @@
 
 #include "gw.h"
 #include "shared.h"
+#include "shared_int.h"
 
-#define PROBE_MS     1000 /* while degraded, one probe a second */
-#define PASSWORD_MAX 512
-#define KEY_MAX      256
-#define ID_HEX       16 /* random bytes in a grant or claim id */
-#define VALUE_MAX    65536
+#define PROBE_MS  1000 /* while degraded, one probe a second */
+#define KEY_MAX   256
+#define ID_HEX    16 /* random bytes in a grant or claim id */
+#define VALUE_MAX 65536
 
 /*
  * The budget, atomically on the server with the server's clock, so
@@ -121,19 +128,25 @@ static const char *const script_src[SCRIPT__MAX] = {
 struct conn {
 	redisContext *c;
 	int busy;
+	uint64_t gen; /* the master generation it was dialled in */
 };
 
 struct gw_shared {
 	pthread_mutex_t lock;
 	char *unix_path, *host, *username, *password, *prefix;
 	int port, db;
-	/* Sentinels (nsent > 0): where to ask for master_name's master */
-	char **sent_hosts, *master_name, *sent_username, *sent_password;
-	int *sent_ports;
-	size_t nsent;
-	size_t sent_next;  /* under lock: the one that answered last */
-	char master[300];  /* under lock: the master's "host:port", or "" */
-	int64_t hold_from; /* under lock: a new master since; 0: none */
+	/* Sentinels (sent != NULL): where master_name's master is */
+	struct shr_sentinels *sent;
+	atomic_int watching; /* the watcher was started */
+	char master[300];    /* under lock: the master's "host:port", or "" */
+	int64_t hold_from;   /* under lock: a new master since; 0: none */
+	/*
+	 * Under lock: gen counts retirements of the pool (a new master, or
+	 * one the watcher could not confirm); hold_gen is the gen of the
+	 * last new master; found counts the masters noted, so a dial that
+	 * asked a Sentinel before a newer answer was noted cannot undo it.
+	 */
+	uint64_t gen, hold_gen, found;
 	struct timeval tv;
 	struct conn *conns;
 	size_t nconns;
@@ -161,66 +174,6 @@ sha1_hex(const char *s, char out[41])
 	return 0;
 }
 
-/* A secret file (owner-only, like every other secret), one trailing
- * newline dropped; 0 with *out owned by the caller, or -1 with a reason
- * naming key, never the content. */
-static int
-read_password(const char *file, const char *key, char **out, char *err,
-              size_t errlen)
-{
-	char *pw = NULL, rerr[256];
-	size_t len = 0;
-
-	if (gw_read_file(file, PASSWORD_MAX, 1, &pw, &len, rerr,
-	                 sizeof(rerr)) == -1) {
-		snprintf(err, errlen, "shared_state.%s: %s", key, rerr);
-		return -1;
-	}
-	while (len > 0 && (pw[len - 1] == '\n' || pw[len - 1] == '\r'))
-		pw[--len] = '\0';
-	if (len == 0) {
-		snprintf(err, errlen, "shared_state.%s: empty", key);
-		gw_secret_free(pw);
-		return -1;
-	}
-	*out = pw;
-	return 0;
-}
-
-/* The Sentinels, the master name and Sentinel's own credentials. */
-static int
-sentinels_copy(struct gw_shared *sh, const struct gw_config *conf, char *err,
-               size_t errlen)
-{
-	size_t i, n = conf->nshared_sentinels;
-
-	sh->sent_hosts = calloc(n, sizeof(*sh->sent_hosts));
-	sh->sent_ports = calloc(n, sizeof(*sh->sent_ports));
-	sh->master_name = gw_strdup(conf->shared_master_name);
-	sh->sent_username = gw_strdup(conf->shared_sentinel_username);
-	if (sh->sent_hosts == NULL || sh->sent_ports == NULL ||
-	    sh->master_name == NULL ||
-	    (conf->shared_sentinel_username != NULL &&
-	     sh->sent_username == NULL)) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	sh->nsent = n;
-	for (i = 0; i < n; i++) {
-		sh->sent_hosts[i] = gw_strdup(conf->shared_sentinel_hosts[i]);
-		sh->sent_ports[i] = (int)conf->shared_sentinel_ports[i];
-		if (sh->sent_hosts[i] == NULL) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-	}
-	if (conf->shared_sentinel_password_file != NULL)
-		return read_password(conf->shared_sentinel_password_file,
-		                     "sentinel_password_file",
-		                     &sh->sent_password, err, errlen);
-	return 0;
-}
-
 struct gw_shared *
 gw_shared_new(const struct gw_config *conf, size_t pool, char *err,
               size_t errlen)
@@ -236,6 +189,7 @@ gw_shared_new(const struct gw_config *conf, size_t pool, char *err,
 	if (sh == NULL)
 		goto nomem;
 	pthread_mutex_init(&sh->lock, NULL);
+	atomic_init(&sh->watching, 0);
 	sh->conns = calloc(pool, sizeof(*sh->conns));
 	sh->nconns = pool;
 	sh->unix_path = gw_strdup(conf->shared_unix);
@@ -249,16 +203,18 @@ gw_shared_new(const struct gw_config *conf, size_t pool, char *err,
 	    (conf->shared_host != NULL && sh->host == NULL) ||
 	    (conf->shared_username != NULL && sh->username == NULL))
 		goto nomem;
-	if (conf->nshared_sentinels > 0 &&
-	    sentinels_copy(sh, conf, err, errlen) == -1)
-		goto out;
 	sh->port = (int)conf->shared_port;
 	sh->db = (int)conf->shared_db;
 	sh->tv.tv_sec = (time_t)(conf->shared_timeout_ms / 1000);
 	sh->tv.tv_usec = (suseconds_t)(conf->shared_timeout_ms % 1000) * 1000;
+	if (conf->nshared_sentinels > 0) {
+		sh->sent = shr_sent_new(conf, sh->tv, err, errlen);
+		if (sh->sent == NULL)
+			goto out;
+	}
 	if (conf->shared_password_file != NULL &&
-	    read_password(conf->shared_password_file, "password_file",
-	                  &sh->password, err, errlen) == -1)
+	    shr_secret_read(conf->shared_password_file, "password_file",
+	                    &sh->password, err, errlen) == -1)
 		goto out;
 	for (i = 0; i < SCRIPT__MAX; i++)
 		if (sha1_hex(script_src[i], sh->sha[i]) == -1) {
@@ -283,17 +239,12 @@ gw_shared_free(struct gw_shared *sh)
 
 	if (sh == NULL)
 		return;
+	/* First: the watcher's callback uses the pool. */
+	shr_sent_free(sh->sent);
 	for (i = 0; sh->conns != NULL && i < sh->nconns; i++)
 		if (sh->conns[i].c != NULL)
 			redisFree(sh->conns[i].c);
 	free(sh->conns);
-	for (i = 0; sh->sent_hosts != NULL && i < sh->nsent; i++)
-		free(sh->sent_hosts[i]);
-	free(sh->sent_hosts);
-	free(sh->sent_ports);
-	free(sh->master_name);
-	free(sh->sent_username);
-	gw_secret_free(sh->sent_password);
 	free(sh->unix_path);
 	free(sh->host);
 	free(sh->username);
@@ -301,6 +252,31 @@ gw_shared_free(struct gw_shared *sh)
 	free(sh->prefix);
 	pthread_mutex_destroy(&sh->lock);
 	free(sh);
+}
+
+/* Under lock: closes the idle connections. */
+static void
+close_idle_locked(struct gw_shared *sh)
+{
+	size_t i;
+
+	for (i = 0; i < sh->nconns; i++)
+		if (!sh->conns[i].busy && sh->conns[i].c != NULL) {
+			redisFree(sh->conns[i].c);
+			sh->conns[i].c = NULL;
+		}
+}
+
+/*
+ * Under lock: retires the whole pool, so no connection outlives the
+ * master it was dialled to: the idle ones now, the busy ones when given
+ * back (conn_put).
+ */
+static void
+retire_locked(struct gw_shared *sh)
+{
+	sh->gen++;
+	close_idle_locked(sh);
 }
 
 /*
@@ -311,14 +287,8 @@ gw_shared_free(struct gw_shared *sh)
 static void
 mark_down(struct gw_shared *sh, const char *why, int64_t now)
 {
-	size_t i;
-
 	pthread_mutex_lock(&sh->lock);
-	for (i = 0; i < sh->nconns; i++)
-		if (!sh->conns[i].busy && sh->conns[i].c != NULL) {
-			redisFree(sh->conns[i].c);
-			sh->conns[i].c = NULL;
-		}
+	close_idle_locked(sh);
 	if (!sh->degraded) {
 		sh->degraded = 1;
 		sh->degraded_since = now;
@@ -343,143 +313,13 @@ mark_up(struct gw_shared *sh, int64_t now)
 	pthread_mutex_unlock(&sh->lock);
 }
 
-/* A command's reply; NULL when the connection failed (c->err set). */
-static redisReply *
-command(redisContext *c, int argc, const char **argv)
-{
-	size_t lens[16];
-	int i;
-
-	if (argc > 16)
-		return NULL;
-	for (i = 0; i < argc; i++)
-		lens[i] = strlen(argv[i]);
-	return redisCommandArgv(c, argc, argv, lens);
-}
-
-/*
- * Connects to unix_path, or host and port, with the timeouts and
- * authenticates (user may be NULL: requirepass); NULL with a reason.
- */
-static redisContext *
-connect_auth(const struct gw_shared *sh, const char *unix_path,
-             const char *host, int port, const char *user, const char *password,
-             char *why, size_t cap)
-{
-	redisContext *c;
-	redisReply *r = NULL;
-	const char *argv[3];
-	int argc;
-
-	c = unix_path != NULL ? redisConnectUnixWithTimeout(unix_path, sh->tv)
-	                      : redisConnectWithTimeout(host, port, sh->tv);
-	if (c == NULL || c->err) {
-		snprintf(why, cap, "connect: %s",
-		         c != NULL ? c->errstr : "out of memory");
-		goto fail;
-	}
-	if (redisSetTimeout(c, sh->tv) != REDIS_OK) {
-		snprintf(why, cap, "cannot set the command timeout");
-		goto fail;
-	}
-	if (password != NULL) {
-		/* Redis 6+ ACL: AUTH user password; else requirepass. */
-		argc = 0;
-		argv[argc++] = "AUTH";
-		if (user != NULL)
-			argv[argc++] = user;
-		argv[argc++] = password;
-		r = command(c, argc, argv);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			/* Redis's reason (WRONGPASS...) names no secret. */
-			snprintf(why, cap, "AUTH: %s",
-			         r != NULL ? r->str : c->errstr);
-			goto fail;
-		}
-		freeReplyObject(r);
-	}
-	return c;
-fail:
-	if (r != NULL)
-		freeReplyObject(r);
-	if (c != NULL)
-		redisFree(c);
-	return NULL;
-}
-
-/* A reply of two strings, the second a port: SENTINEL's master address. */
-static int
-master_addr(const redisReply *r, char *host, size_t hostcap, int *port)
-{
-	long long p;
-
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-	    r->element[0]->type != REDIS_REPLY_STRING ||
-	    r->element[1]->type != REDIS_REPLY_STRING ||
-	    r->element[0]->len == 0 || r->element[0]->len >= hostcap ||
-	    gw_strtonum(r->element[1]->str, 1, 65535, &p) == -1)
-		return -1;
-	memcpy(host, r->element[0]->str, r->element[0]->len + 1);
-	*port = (int)p;
-	return 0;
-}
-
-/*
- * Asks the Sentinels, the one that answered last first, for master_name's
- * master: 0 with host and port, or -1 with the last reason.
- */
-static int
-ask_sentinels(struct gw_shared *sh, char *host, size_t hostcap, int *port,
-              char *why, size_t cap)
-{
-	const char *argv[3] = {"SENTINEL", "get-master-addr-by-name",
-	                       sh->master_name};
-	redisContext *c;
-	redisReply *r;
-	char e[200];
-	size_t i, k, first;
-
-	pthread_mutex_lock(&sh->lock);
-	first = sh->sent_next;
-	pthread_mutex_unlock(&sh->lock);
-	snprintf(why, cap, "no Sentinel answered");
-	for (i = 0; i < sh->nsent; i++) {
-		k = (first + i) % sh->nsent;
-		c = connect_auth(sh, NULL, sh->sent_hosts[k], sh->sent_ports[k],
-		                 sh->sent_username, sh->sent_password, e,
-		                 sizeof(e));
-		r = c != NULL ? command(c, 3, argv) : NULL;
-		if (c != NULL && master_addr(r, host, hostcap, port) == 0) {
-			freeReplyObject(r);
-			redisFree(c);
-			pthread_mutex_lock(&sh->lock);
-			sh->sent_next = k;
-			pthread_mutex_unlock(&sh->lock);
-			return 0;
-		}
-		if (c != NULL)
-			snprintf(e, sizeof(e), "%s",
-			         r == NULL ? c->errstr
-			         : r->type == REDIS_REPLY_ERROR
-			             ? r->str
-			             : "no master of that name");
-		snprintf(why, cap, "Sentinel %s:%d: %s", sh->sent_hosts[k],
-		         sh->sent_ports[k], e);
-		if (r != NULL)
-			freeReplyObject(r);
-		if (c != NULL)
-			redisFree(c);
-	}
-	return -1;
-}
-
 /* 0 when the server says ROLE master; a replica (or a demoted master
  * not yet told) is no place for the budget. */
 static int
 is_master(redisContext *c, char *why, size_t cap)
 {
 	const char *argv[1] = {"ROLE"};
-	redisReply *r = command(c, 1, argv);
+	redisReply *r = shr_command(c, 1, argv);
 	int ok;
 
 	ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= 1 &&
@@ -496,20 +336,35 @@ is_master(redisContext *c, char *why, size_t cap)
 }
 
 /*
- * The master reached is at host:port.  Another address than the last
- * one is a failover: the new master may lack the last grants, so hold
- * grants from when the old one was lost (now, if this instance saw no
- * error), as for a Redis that lost its data.
+ * The master reached is at host:port, as a Sentinel said when found
+ * masters had been noted.  0, with *gen the generation a connection to it
+ * belongs to; -1 when another master was noted since and this is not it
+ * (the answer came from a Sentinel not yet told of a failover: ask
+ * again).  Another address than the last one is a failover: the pool is
+ * retired and, since the new master may lack the last grants, grants are
+ * held from when the old one was lost (now, if this instance saw no
+ * error; never earlier than a hold already running), as for a Redis that
+ * lost its data.
  */
-static void
-note_master(struct gw_shared *sh, const char *host, int port, int64_t now)
+static int
+note_master(struct gw_shared *sh, const char *host, int port, uint64_t found,
+            int64_t now, uint64_t *gen)
 {
 	char addr[sizeof(sh->master)];
+	int64_t from;
 
 	snprintf(addr, sizeof(addr), "%s:%d", host, port);
 	pthread_mutex_lock(&sh->lock);
+	if (strcmp(sh->master, addr) != 0 && sh->found != found) {
+		pthread_mutex_unlock(&sh->lock);
+		return -1;
+	}
 	if (sh->master[0] != '\0' && strcmp(sh->master, addr) != 0) {
-		sh->hold_from = sh->degraded ? sh->degraded_since : now;
+		from = sh->degraded ? sh->degraded_since : now;
+		if (from > sh->hold_from)
+			sh->hold_from = from;
+		retire_locked(sh);
+		sh->hold_gen = sh->gen;
 		fprintf(stderr,
 		        "hssgw: shared state: new master %s (was %s): "
 		        "failover; no grant until a window has passed since "
@@ -517,52 +372,134 @@ note_master(struct gw_shared *sh, const char *host, int port, int64_t now)
 		        addr, sh->master);
 	}
 	memcpy(sh->master, addr, sizeof(addr));
+	sh->found++;
+	*gen = sh->gen;
 	pthread_mutex_unlock(&sh->lock);
+	return 0;
 }
 
 /*
- * Connects (to the master the Sentinels name, checked with ROLE),
- * authenticates and selects the db; NULL with a reason.
+ * Asks the Sentinels (first: as shr_sent_ask) for the master, connects,
+ * authenticates, checks ROLE and notes it (*gen): the connection, or NULL
+ * with a reason.  An answer superseded while connecting is asked once
+ * more.
  */
 static redisContext *
-dial(struct gw_shared *sh, int64_t now, char *why, size_t cap)
+find_master(struct gw_shared *sh, size_t first, int64_t now, uint64_t *gen,
+            char *why, size_t cap)
 {
 	redisContext *c;
-	redisReply *r;
-	const char *argv[2];
-	char db[16], host[256];
-	int port = sh->port;
+	char host[256];
+	uint64_t found;
+	int port, attempt;
 
-	if (sh->nsent > 0 &&
-	    ask_sentinels(sh, host, sizeof(host), &port, why, cap) == -1)
-		return NULL;
-	c = connect_auth(sh, sh->unix_path, sh->nsent > 0 ? host : sh->host,
-	                 port, sh->username, sh->password, why, cap);
-	if (c == NULL)
-		return NULL;
-	if (sh->db != 0) {
-		snprintf(db, sizeof(db), "%d", sh->db);
-		argv[0] = "SELECT";
-		argv[1] = db;
-		r = command(c, 2, argv);
-		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-			snprintf(why, cap, "SELECT: %s",
-			         r != NULL ? r->str : c->errstr);
-			if (r != NULL)
-				freeReplyObject(r);
-			redisFree(c);
+	for (attempt = 0; attempt < 2; attempt++) {
+		pthread_mutex_lock(&sh->lock);
+		found = sh->found;
+		pthread_mutex_unlock(&sh->lock);
+		if (shr_sent_ask(sh->sent, first, host, sizeof(host), &port,
+		                 why, cap) == -1)
 			return NULL;
-		}
-		freeReplyObject(r);
-	}
-	if (sh->nsent > 0) {
+		c = shr_connect(NULL, host, port, sh->tv, sh->username,
+		                sh->password, why, cap);
+		if (c == NULL)
+			return NULL;
 		if (is_master(c, why, cap) == -1) {
 			redisFree(c);
 			return NULL;
 		}
-		note_master(sh, host, port, now);
+		if (note_master(sh, host, port, found, now, gen) == 0)
+			return c;
+		redisFree(c);
+		snprintf(why, cap,
+		         "the Sentinels named another master while "
+		         "connecting");
 	}
+	return NULL;
+}
+
+/*
+ * Connects (with Sentinels: to the master they name, checked with ROLE),
+ * authenticates and selects the db; NULL with a reason.  *gen: the
+ * generation the connection belongs to.
+ */
+static redisContext *
+dial(struct gw_shared *sh, int64_t now, uint64_t *gen, char *why, size_t cap)
+{
+	redisContext *c;
+	redisReply *r;
+	const char *argv[2];
+	char db[16];
+
+	if (sh->sent != NULL)
+		return find_master(sh, SHR_SENT_LAST, now, gen, why, cap);
+	*gen = 0; /* without Sentinels the pool is never retired */
+	c = shr_connect(sh->unix_path, sh->host, sh->port, sh->tv, sh->username,
+	                sh->password, why, cap);
+	if (c == NULL || sh->db == 0)
+		return c;
+	snprintf(db, sizeof(db), "%d", sh->db);
+	argv[0] = "SELECT";
+	argv[1] = db;
+	r = shr_command(c, 2, argv);
+	if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+		snprintf(why, cap, "SELECT: %s",
+		         r != NULL ? r->str : c->errstr);
+		if (r != NULL)
+			freeReplyObject(r);
+		redisFree(c);
+		return NULL;
+	}
+	freeReplyObject(r);
 	return c;
+}
+
+/*
+ * The watcher's call, from its thread: master_name's master may have
+ * changed (a +switch-master for it, a new subscription, or the re-check
+ * after a message).  Asks the Sentinels again, k (the one that told)
+ * first, never the message's address, and checks ROLE: a new address is
+ * a failover (note_master); the same one changes nothing, so a stale or
+ * forged message costs a query.  When no master is confirmed the pool is
+ * retired all the same: the next call dials through the Sentinels and,
+ * failing, degrades (closed), rather than writing on to a master that
+ * may be gone.
+ */
+static void
+sentinel_changed(void *arg, size_t k)
+{
+	struct gw_shared *sh = arg;
+	redisContext *c;
+	char why[256];
+	uint64_t gen;
+
+	c = find_master(sh, k, gw_now_ms(), &gen, why, sizeof(why));
+	if (c != NULL) {
+		redisFree(c);
+		return;
+	}
+	pthread_mutex_lock(&sh->lock);
+	retire_locked(sh);
+	pthread_mutex_unlock(&sh->lock);
+	fprintf(stderr,
+	        "hssgw: shared state: no master confirmed after a word "
+	        "from the Sentinels (%s): connections dropped\n",
+	        why);
+}
+
+/* The watcher, started by the first call (never for a snapshot only
+ * loaded, such as check-config's or a reload's that is dropped). */
+static void
+watch_start(struct gw_shared *sh)
+{
+	char why[256];
+
+	if (shr_sent_watch(sh->sent, sentinel_changed, sh, why, sizeof(why)) ==
+	    -1)
+		fprintf(stderr,
+		        "hssgw: shared state: no Sentinel watcher (%s): "
+		        "failovers followed on errors only\n",
+		        why);
 }
 
 /*
@@ -576,6 +513,10 @@ conn_get(struct gw_shared *sh, int64_t now)
 	char why[256];
 	size_t i;
 
+	if (sh->sent != NULL &&
+	    !atomic_load_explicit(&sh->watching, memory_order_relaxed) &&
+	    !atomic_exchange(&sh->watching, 1))
+		watch_start(sh);
 	pthread_mutex_lock(&sh->lock);
 	if (sh->degraded) {
 		if (now < sh->next_probe) {
@@ -594,7 +535,7 @@ conn_get(struct gw_shared *sh, int64_t now)
 	if (cn == NULL)
 		return NULL; /* more callers than the pool: never waits */
 	if (cn->c == NULL)
-		cn->c = dial(sh, now, why, sizeof(why));
+		cn->c = dial(sh, now, &cn->gen, why, sizeof(why));
 	if (cn->c == NULL) {
 		mark_down(sh, why, now);
 		pthread_mutex_lock(&sh->lock);
@@ -605,10 +546,17 @@ conn_get(struct gw_shared *sh, int64_t now)
 	return cn;
 }
 
-/* Returns a connection; broken: drop it and mark Redis lost. */
+/*
+ * Returns a connection; broken: drop it and mark Redis lost.  One retired
+ * while in use is closed; if it was dialled before the last new master,
+ * its command may have taken a grant on the old one after the hold
+ * began, so the hold runs from now.
+ */
 static void
 conn_put(struct gw_shared *sh, struct conn *cn, const char *broken, int64_t now)
 {
+	int64_t t;
+
 	if (broken != NULL) {
 		redisFree(cn->c);
 		cn->c = NULL;
@@ -616,6 +564,13 @@ conn_put(struct gw_shared *sh, struct conn *cn, const char *broken, int64_t now)
 	} else
 		mark_up(sh, now);
 	pthread_mutex_lock(&sh->lock);
+	if (cn->c != NULL && cn->gen != sh->gen) {
+		t = gw_now_ms();
+		if (cn->gen < sh->hold_gen && t > sh->hold_from)
+			sh->hold_from = t;
+		redisFree(cn->c);
+		cn->c = NULL;
+	}
 	cn->busy = 0;
 	pthread_mutex_unlock(&sh->lock);
 }
@@ -635,7 +590,7 @@ run(struct gw_shared *sh, int argc, const char **argv, int64_t now)
 
 	if (cn == NULL)
 		return NULL;
-	r = command(cn->c, argc, argv);
+	r = shr_command(cn->c, argc, argv);
 	if (r == NULL) {
 		snprintf(why, sizeof(why), "%s: %s", argv[0], cn->c->errstr);
 		conn_put(sh, cn, why, now);
@@ -670,7 +625,7 @@ run_script(struct gw_shared *sh, enum script s, int argc, const char **argv,
 	argv[0] = "EVALSHA";
 	argv[1] = sh->sha[s];
 	for (attempt = 0; attempt < 2; attempt++) {
-		r = command(cn->c, argc, argv);
+		r = shr_command(cn->c, argc, argv);
 		if (r == NULL)
 			goto broken;
 		if (r->type != REDIS_REPLY_ERROR)
@@ -678,7 +633,7 @@ run_script(struct gw_shared *sh, enum script s, int argc, const char **argv,
 		if (attempt > 0 || strncmp(r->str, "NOSCRIPT", 8) != 0)
 			goto refused;
 		freeReplyObject(r);
-		r = command(cn->c, 3, load);
+		r = shr_command(cn->c, 3, load);
 		if (r == NULL)
 			goto broken;
 		if (r->type == REDIS_REPLY_ERROR)
@@ -722,6 +677,23 @@ cache_key(const struct gw_shared *sh, const char *ns, const char *key,
 	return n > 0 && n < KEY_MAX ? 0 : -1;
 }
 
+/*
+ * What is left of the hold after a new master (a failover: it may have
+ * lost the last grants), in ms; 0 when none.
+ */
+static int64_t
+hold_left(struct gw_shared *sh, int64_t hold_ms, int64_t now)
+{
+	int64_t left;
+
+	pthread_mutex_lock(&sh->lock);
+	left = sh->hold_from != 0 && now < sh->hold_from + hold_ms
+	           ? sh->hold_from + hold_ms - now
+	           : 0;
+	pthread_mutex_unlock(&sh->lock);
+	return left;
+}
+
 int
 gw_shared_budget_take(struct gw_shared *sh, const char *bucket,
                       const char *caller, long long per_minute, int64_t hold_ms,
@@ -740,12 +712,7 @@ gw_shared_budget_take(struct gw_shared *sh, const char *bucket,
 	if (sh == NULL || strlen(bucket) > 160 ||
 	    gw_random_hex(id, ID_HEX) == -1)
 		return -1;
-	/* A new master (a failover) may have lost the last grants. */
-	pthread_mutex_lock(&sh->lock);
-	held = sh->hold_from != 0 && now_ms < sh->hold_from + hold_ms
-	           ? sh->hold_from + hold_ms - now_ms
-	           : 0;
-	pthread_mutex_unlock(&sh->lock);
+	held = hold_left(sh, hold_ms, now_ms);
 	if (held > 0) {
 		*retry_ms = held;
 		return 1;
@@ -776,7 +743,13 @@ gw_shared_budget_take(struct gw_shared *sh, const char *bucket,
 		          now_ms);
 		goto out;
 	}
-	if (r->element[0]->integer == 1) {
+	held = r->element[0]->integer == 1 ? hold_left(sh, hold_ms, now_ms) : 0;
+	if (held > 0) {
+		/* A new master was noted while the script ran. */
+		gw_shared_budget_refund(sh, bucket, caller, id, now_ms);
+		*retry_ms = held;
+		rc = 1;
+	} else if (r->element[0]->integer == 1) {
 		snprintf(grant, GW_SHARED_GRANT_MAX + 1, "%s", id);
 		rc = 0;
 	} else {
