@@ -509,12 +509,12 @@ serve_conn(struct work *wk, const struct conn *c)
 	/* Writes FCGI_END_REQUEST; closes lfd unless kept (then ipcFd
 	 * stays), draining the peer for up to 2 s when not detached. */
 	FCGX_Finish_r(&wk->r);
-	if (wk->r.ipcFd >= 0 && wk->r.keepConnection) {
+	if (wk->r.ipcFd >= 0) {
+		/* Left open only when kept: the worker's copy is the one. */
 		close(wk->r.ipcFd);
 		wk->r.ipcFd = -1;
 		keep = 1;
-	} else if (wk->r.ipcFd >= 0)
-		FCGX_Free(&wk->r, 1);
+	}
 out:
 	slot_set(wk->slot, -1, 0);
 	if (!keep)
@@ -564,10 +564,16 @@ stale(struct conn *c)
  * 502: nginx does not resend a POST).
  */
 static void
-retire(struct server *sv, int fd)
+to_store(struct server *sv, int fd)
 {
 	if (sv->fdstore)
 		(void)gw_sd_fdstore(fd);
+}
+
+static void
+retire(struct server *sv, int fd)
+{
+	to_store(sv, fd);
 	close(fd);
 }
 
@@ -609,6 +615,18 @@ static const enum gw_met_fcgi reject_metric[GW_FCGI_REJ__MAX] = {
     [GW_FCGI_REJ_MANAGEMENT] = GW_MET_FCGI_MANAGEMENT,
     [GW_FCGI_REJ_ABORTED] = GW_MET_FCGI_ABORTED,
 };
+
+/* Below, with the front thread it serves most. */
+static void complain(struct server *, const char *, const char *);
+
+/* A walk that broke the one record order: counted and logged. */
+static void
+rejected(struct server *sv, const struct gw_fcgi_walk *w)
+{
+	gw_metrics_fcgi_rejected(sv->metrics, reject_metric[w->reject]);
+	complain(sv, "connection closed: FastCGI records out of order: ",
+	         gw_fcgi_reject_name(w->reject));
+}
 
 /* Whether no request waits in the queue for a worker. */
 static int
@@ -659,8 +677,7 @@ linger(struct server *sv, struct conn *c, unsigned char *buf)
 	gw_fcgi_walk_init(&c->walk);
 	rc = gw_fcgi_walk(&c->walk, buf, (size_t)n);
 	if (rc == -1) {
-		gw_metrics_fcgi_rejected(sv->metrics,
-		                         reject_metric[c->walk.reject]);
+		rejected(sv, &c->walk);
 		close(c->fd);
 		return -1;
 	}
@@ -811,11 +828,7 @@ peek(struct server *sv, int efd, size_t i, unsigned char *buf)
 		rc = gw_fcgi_walk(&c->walk, buf, (size_t)n);
 	}
 	if (rc == -1) {
-		gw_metrics_fcgi_rejected(sv->metrics,
-		                         reject_metric[c->walk.reject]);
-		complain(sv,
-		         "connection closed: FastCGI records out of order: ",
-		         gw_fcgi_reject_name(c->walk.reject));
+		rejected(sv, &c->walk);
 		drop_pending(sv, efd, i);
 		return 1;
 	}
@@ -911,6 +924,7 @@ take_back(struct server *sv, int efd, unsigned char *buf)
 {
 	int fds[CONN_MAX];
 	size_t i, n;
+	size_t queued;
 	uint64_t v;
 	int fit;
 
@@ -920,10 +934,12 @@ take_back(struct server *sv, int efd, unsigned char *buf)
 	memcpy(fds, sv->back, n * sizeof(fds[0]));
 	sv->nback = 0;
 	pthread_mutex_unlock(&sv->qlock);
+	/* The queue only shrinks meanwhile (the front alone fills it). */
+	pthread_mutex_lock(&sv->qlock);
+	queued = sv->qlen;
+	pthread_mutex_unlock(&sv->qlock);
 	for (i = 0; i < n; i++) {
-		pthread_mutex_lock(&sv->qlock);
-		fit = sv->npend + sv->qlen < CONN_MAX;
-		pthread_mutex_unlock(&sv->qlock);
+		fit = sv->npend + queued < CONN_MAX;
 		if (atomic_load(&sv->stopping))
 			retire(sv, fds[i]);
 		else if (fit && sv->nidle < KEPT_MAX)
@@ -1057,8 +1073,7 @@ retire_idle(struct server *sv, int efd)
 
 	for (i = 0; i < CONN_MAX && sv->nidle > 0; i++)
 		if (sv->pend[i].fd != -1 && idle(&sv->pend[i])) {
-			if (sv->fdstore)
-				(void)gw_sd_fdstore(sv->pend[i].fd);
+			to_store(sv, sv->pend[i].fd);
 			drop_pending(sv, efd, i);
 		}
 }
