@@ -94,6 +94,8 @@ struct gw_audit {
 	struct waiter *wait_head, *wait_tail;
 	struct gw_buf spare; /* the last batch's buffer, kept for reuse */
 	unsigned epoch; /* bumped on failure: waiters of older epochs fail */
+	/* durable_seq when the last epoch ended (gw_audit_wait's tickets) */
+	long long broke_durable;
 	struct gw_buf pending;
 	long long last_seq; /* last assigned */
 	char last_hash[GW_AUDIT_HASH_HEX + 1];
@@ -415,6 +417,7 @@ breakdown(struct gw_audit *a, const char *why)
 		a->refused = 0;
 	}
 	a->healthy = 0;
+	a->broke_durable = a->durable_seq;
 	a->epoch++;
 	/* The first try to heal comes a while after the failure. */
 	a->heal_try_us = gw_mono_us();
@@ -887,18 +890,35 @@ lead(struct gw_audit *a)
 }
 
 /*
- * Called with the lock held after chaining record my; returns with the
- * lock released: 0 once the record is on disk, -1 if the trail broke
- * first.  The first emitter to find no writer leads; the others sleep on
- * their own semaphore until a writer says their record is durable (and
- * return without touching the lock again), that the trail broke, or that
- * the leader's role is theirs.
+ * A waiter into the list in seq order (wake_upto stops at the first
+ * record not yet durable).  A deferred answer's ticket (gw_audit_wait) can
+ * be older than records whose emitters already wait.
+ */
+static void
+enqueue(struct gw_audit *a, struct waiter *w)
+{
+	struct waiter **pp = &a->wait_head;
+
+	while (*pp != NULL && (*pp)->seq <= w->seq)
+		pp = &(*pp)->next;
+	w->next = *pp;
+	*pp = w;
+	if (w->next == NULL)
+		a->wait_tail = w;
+}
+
+/*
+ * Called with the lock held after chaining record my in epoch; returns
+ * with the lock released: 0 once the record is on disk, -1 if the trail
+ * broke first.  The first emitter to find no writer leads; the others
+ * sleep on their own semaphore until a writer says their record is
+ * durable (and return without touching the lock again), that the trail
+ * broke, or that the leader's role is theirs.
  */
 static int
-await_durable(struct gw_audit *a, long long my)
+await_durable(struct gw_audit *a, long long my, unsigned epoch)
 {
 	struct waiter w;
-	unsigned epoch = a->epoch;
 	enum waiter_state st;
 	int rc;
 
@@ -917,14 +937,9 @@ await_durable(struct gw_audit *a, long long my)
 			pthread_cond_wait(&a->cond, &a->lock);
 			continue;
 		}
-		w.next = NULL;
 		w.seq = my;
 		w.state = W_WAIT;
-		if (a->wait_tail != NULL)
-			a->wait_tail->next = &w;
-		else
-			a->wait_head = &w;
-		a->wait_tail = &w;
+		enqueue(a, &w);
 		pthread_mutex_unlock(&a->lock);
 		while (sem_wait(&w.sem) == -1 && errno == EINTR)
 			;
@@ -1083,7 +1098,7 @@ gw_audit_tick(struct gw_audit *a)
 	now = gw_now_ms();
 	/* An interval's anonymous counts go out though nobody writes. */
 	if (a->healthy && summary_due(a, now) && chain_summary(a, now) == 0) {
-		if (await_durable(a, a->last_seq) == -1)
+		if (await_durable(a, a->last_seq, a->epoch) == -1)
 			return;
 		pthread_mutex_lock(&a->lock);
 	}
@@ -1093,7 +1108,7 @@ gw_audit_tick(struct gw_audit *a)
 	    a->last_seq != a->sign_seq) {
 		if (chain_signed(a, now) == -1)
 			breakdown(a, "audit checkpoint could not be signed");
-		else if (await_durable(a, a->last_seq) == -1)
+		else if (await_durable(a, a->last_seq, a->epoch) == -1)
 			return;
 		else
 			pthread_mutex_lock(&a->lock);
@@ -1175,20 +1190,25 @@ gw_audit_commits(struct gw_audit *a)
 	return n;
 }
 
-enum gw_err
-gw_audit_emit(struct gw_audit *a, const struct gw_audit_rec *r, char *err,
-              size_t errlen)
+/*
+ * Formats and chains r into the pending batch.  GW_OK with the lock held
+ * and *my the seq to wait for (0: nothing to wait for), *written whether
+ * r itself was chained (not only counted in a summary); else an error
+ * with the lock released.
+ */
+static enum gw_err
+chain_rec(struct gw_audit *a, const struct gw_audit_rec *r, struct gw_buf *line,
+          long long *my, int *written, char *err, size_t errlen)
 {
-	struct gw_buf content, line;
+	struct gw_buf content;
 	struct gw_audit_rec named;
 	char hash[GW_AUDIT_HASH_HEX + 1];
 	enum gw_err rc = GW_ERR_AUDIT;
-	long long my = 0;
 	int64_t now;
-	int written = 0;
 
+	*my = 0;
+	*written = 0;
 	gw_buf_init(&content, AUDIT_MAX_RECORD);
-	gw_buf_init(&line, AUDIT_MAX_RECORD + 512);
 	if (a == NULL) {
 		snprintf(err, errlen, "audit trail not open");
 		goto out;
@@ -1203,7 +1223,7 @@ gw_audit_emit(struct gw_audit *a, const struct gw_audit_rec *r, char *err,
 	}
 	now = r->time_ms > 0 ? r->time_ms : gw_now_ms();
 	/* The line's room is taken now, not under the lock. */
-	if (gw_buf_reserve(&line, content.len + CHAIN_OVERHEAD) == -1) {
+	if (gw_buf_reserve(line, content.len + CHAIN_OVERHEAD) == -1) {
 		snprintf(err, errlen, "audit record could not be chained");
 		goto out;
 	}
@@ -1226,37 +1246,116 @@ gw_audit_emit(struct gw_audit *a, const struct gw_audit_rec *r, char *err,
 			         "audit summary could not be chained");
 			goto out;
 		}
-		my = a->last_seq;
+		*my = a->last_seq;
 	}
 	if (r->anonymous && r->phase == GW_AUDIT_FINAL &&
 	    !anon_admit(a, now, content.len + CHAIN_OVERHEAD))
 		/* Counted, never dropped: the interval's summary says it. */
 		anon_count(a, r, now);
-	else if (chain_line(a->last_seq + 1, a->last_hash, &content, &line,
+	else if (chain_line(a->last_seq + 1, a->last_hash, &content, line,
 	                    hash) == -1 ||
-	         gw_buf_add(&a->pending, line.p, line.len) == -1) {
+	         gw_buf_add(&a->pending, line->p, line->len) == -1) {
 		pthread_mutex_unlock(&a->lock);
 		snprintf(err, errlen, "audit record could not be chained");
 		goto out;
 	} else {
-		my = ++a->last_seq;
+		*my = ++a->last_seq;
 		memcpy(a->last_hash, hash, sizeof(hash));
-		written = 1;
+		*written = 1;
 	}
-	if (await_durable(a, my) == -1) {
-		pthread_mutex_lock(&a->lock);
-		snprintf(err, errlen, "audit trail broken: %s", a->reason);
-		pthread_mutex_unlock(&a->lock);
+	rc = GW_OK;
+out:
+	gw_buf_reset(&content);
+	return rc;
+}
+
+static void
+broken(struct gw_audit *a, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&a->lock);
+	snprintf(err, errlen, "audit trail broken: %s", a->reason);
+	pthread_mutex_unlock(&a->lock);
+}
+
+enum gw_err
+gw_audit_emit(struct gw_audit *a, const struct gw_audit_rec *r, char *err,
+              size_t errlen)
+{
+	struct gw_buf line;
+	enum gw_err rc;
+	long long my;
+	int written;
+
+	gw_buf_init(&line, AUDIT_MAX_RECORD + 512);
+	rc = chain_rec(a, r, &line, &my, &written, err, errlen);
+	if (rc != GW_OK)
+		goto out;
+	if (await_durable(a, my, a->epoch) == -1) {
+		broken(a, err, errlen);
+		rc = GW_ERR_AUDIT;
 		goto out;
 	}
 	if (a->opts.syslog && written) {
 		line.p[line.len - 1] = '\0';
 		syslog(LOG_AUTHPRIV | LOG_INFO, "%s", line.p);
 	}
-	rc = GW_OK;
 out:
-	gw_buf_reset(&content);
 	gw_buf_reset(&line);
+	return rc;
+}
+
+int
+gw_audit_can_defer(const struct gw_audit *a)
+{
+	/* The syslog copy is written by the emitter once the record is
+	 * durable: such a trail's emitters wait. */
+	return a != NULL && !a->opts.syslog;
+}
+
+enum gw_err
+gw_audit_emit_async(struct gw_audit *a, const struct gw_audit_rec *r,
+                    struct gw_audit_ticket *t, char *err, size_t errlen)
+{
+	struct gw_buf line;
+	enum gw_err rc;
+	long long my;
+	int written;
+
+	memset(t, 0, sizeof(*t));
+	if (!gw_audit_can_defer(a))
+		return gw_audit_emit(a, r, err, errlen);
+	gw_buf_init(&line, AUDIT_MAX_RECORD + 512);
+	rc = chain_rec(a, r, &line, &my, &written, err, errlen);
+	if (rc == GW_OK) {
+		t->epoch = a->epoch;
+		t->seq = my;
+		pthread_mutex_unlock(&a->lock);
+	}
+	gw_buf_reset(&line);
+	return rc;
+}
+
+int
+gw_audit_wait(struct gw_audit *a, const struct gw_audit_ticket *t, char *err,
+              size_t errlen)
+{
+	int rc;
+
+	if (t->seq == 0)
+		return 0; /* nothing was chained: counted in a summary */
+	pthread_mutex_lock(&a->lock);
+	if (t->epoch == a->epoch)
+		rc = await_durable(a, t->seq, t->epoch);
+	else {
+		/* The trail broke since: on disk only if it was by then (one
+		 * break back; older tickets fail closed). */
+		rc = t->epoch + 1 == a->epoch && t->seq <= a->broke_durable
+		         ? 0
+		         : -1;
+		pthread_mutex_unlock(&a->lock);
+	}
+	if (rc == -1)
+		broken(a, err, errlen);
 	return rc;
 }
 

@@ -192,6 +192,35 @@ int gw_audit_format(const struct gw_audit_rec *, struct gw_buf *buf);
 enum gw_err gw_audit_emit(struct gw_audit *, const struct gw_audit_rec *,
                           char *err, size_t errlen);
 /*
+ * A record chained but perhaps not yet durable: what gw_audit_wait waits
+ * for.  Plain data; seq 0 means nothing to wait for.
+ */
+struct gw_audit_ticket {
+	unsigned epoch; /* the trail's epoch when it was chained */
+	long long seq;
+};
+/* Whether gw_audit_emit_async returns before the record is durable (not
+ * with audit.syslog, whose copy is written once it is).  NULL: 0. */
+int gw_audit_can_defer(const struct gw_audit *);
+/*
+ * gw_audit_emit without the wait: the record is chained into the next
+ * group commit and *ticket says which it is; nothing may be acknowledged
+ * until gw_audit_wait says it is durable.  GW_OK, or GW_ERR_AUDIT with a
+ * reason (nothing was chained).  On a trail that cannot defer, waits as
+ * gw_audit_emit does (the ticket is then already durable).
+ */
+enum gw_err gw_audit_emit_async(struct gw_audit *, const struct gw_audit_rec *,
+                                struct gw_audit_ticket *ticket, char *err,
+                                size_t errlen);
+/*
+ * Returns once the ticket's record is on disk: 0; or -1 with a reason if
+ * the trail broke before it was (its record was then never written).  The
+ * waiter takes part in the group commit as an emitter does: it leads a
+ * batch or sleeps until one holds its record.  Thread-safe.
+ */
+int gw_audit_wait(struct gw_audit *, const struct gw_audit_ticket *, char *err,
+                  size_t errlen);
+/*
  * Reopens the file by path (after logrotate renamed it) between two
  * group commits, so no record is lost or split; the chain continues.  On
  * a trail that had failed, the chain is taken again from the file and

@@ -306,7 +306,8 @@ static const struct ckey metricskeys[] = {
 
 static const struct ckey topkeys[] = {
     {"listen", K_STR, F(gw_config, listen), 1, 1, 108, NULL, NULL, 0, 0},
-    {"threads", K_INT, F(gw_config, threads), 0, 1, 256, NULL, NULL, 0, 0},
+    {"threads", K_INT, F(gw_config, threads), 0, 1, GW_THREADS_MAX, NULL, NULL,
+     0, 0},
     {"max_body_bytes", K_INT, F(gw_config, max_body_bytes), 0, 256, 1024 * 1024,
      NULL, NULL, 0, 0},
     /* A total deadline on reading a request's header and body. */

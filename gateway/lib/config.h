@@ -7,7 +7,8 @@
 #ifndef GW_CONFIG_H
 #define GW_CONFIG_H
 
-#define GW_CONF_SENTINELS_MAX 16 /* shared_state.sentinels */
+#define GW_CONF_SENTINELS_MAX 16  /* shared_state.sentinels */
+#define GW_THREADS_MAX        256 /* threads */
 
 #include <stddef.h>
 #include <stdint.h>

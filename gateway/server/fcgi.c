@@ -31,6 +31,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,8 +59,11 @@
  * bodies than a socket buffer holds are read by the worker, still under
  * the total read deadline. */
 #define PEEK_MAX (32 * 1024)
-/* The front thread's tick: deadlines are enforced this promptly. */
+/* The front thread's tick: deadlines are enforced this promptly.  Under
+ * load it wakes far more often, and its watchdog scan runs at most every
+ * WATCH_MS. */
 #define TICK_MS  50
+#define WATCH_MS 10
 #define HEAD_MAX (16 * 1024) /* a response head: our own headers only */
 /* How long a worker waits on a kept connection for its next request
  * before handing it back to the front (linger). */
@@ -75,6 +79,21 @@
  * of 512) and leaves 128 entries for new connections.
  */
 #define KEPT_MAX (CONN_MAX - CONN_MAX / 8)
+/*
+ * The workers' queue: the front's requests (at most CONN_MAX with the
+ * table and the deferred answers, room()) plus the answers the finisher
+ * passes on because their socket was full, which come from the workers
+ * (at most one each).
+ */
+#define QUEUE_MAX (CONN_MAX + GW_THREADS_MAX)
+/*
+ * A request queued this recently is served without first asking the
+ * kernel whether its peer is still there (stale): nginx gives up after
+ * seconds, not microseconds.
+ */
+#define FRESH_US 5000
+/* Free deferred answers kept for reuse. */
+#define PARK_FREE_MAX 256
 /* The eventfd's and the listener's marks in the epoll set. */
 #define EV_LISTEN UINT64_MAX
 #define EV_BACK   (UINT64_MAX - 1)
@@ -96,6 +115,28 @@ struct conn {
 	int cut;      /* queued: shut down at its deadline */
 	int kept;     /* served a request before: idle until walk.fed > 0 */
 	struct gw_fcgi_walk walk; /* the records so far (fcgi_record.c) */
+	int64_t queued_us;        /* when it was queued (gw_mono_us) */
+	/* Not a request: a deferred answer whose socket was full, for a
+	 * worker to send the rest of (under the send deadline). */
+	struct parked *rest;
+};
+
+/*
+ * A deferred answer (struct gw_deferred): the request was served, its
+ * audit record is chained, and the answer waits here, framed, until the
+ * finisher thread sees the record durable (gw_audit_wait) and sends it.
+ * The worker meanwhile serves the next request: no worker waits for the
+ * disk.  Owns fd.
+ */
+struct parked {
+	struct parked *next;
+	int fd;
+	int keep;    /* kept (FCGI_KEEP_CONN) once the answer is out */
+	unsigned id; /* the FastCGI request id */
+	int sent;    /* finish: all of out went */
+	struct gw_deferred d;
+	struct gw_buf out; /* the answer's records (gw_fcgi_frame_answer) */
+	size_t off;        /* sent so far */
 };
 
 /*
@@ -123,10 +164,20 @@ struct server {
 	size_t nallow;
 	/* requests read in full (or far enough), for the workers */
 	pthread_mutex_t qlock;
-	pthread_cond_t qcond;
-	struct conn q[CONN_MAX];
+	struct conn q[QUEUE_MAX];
 	size_t qhead, qlen;
-	int qclosed; /* the front thread has stopped: drain, then exit */
+	int qclosed;       /* the front thread has stopped: drain, then exit */
+	struct work *idle; /* workers asleep, the last to sleep on top */
+	/* Deferred answers (under qlock): waiting for the finisher, their
+	 * count (the front's room() counts them), the finisher's wake-up,
+	 * and a free list. */
+	struct parked *park_head, *park_tail;
+	size_t nparked;
+	pthread_cond_t pcond;
+	int finisher_idle; /* asleep on pcond: a new answer signals it */
+	int pstop;         /* the workers are gone: finish, then exit */
+	struct parked *pfree;
+	size_t npfree;
 	/* the front thread's connections being read (front thread only) */
 	struct conn pend[CONN_MAX];
 	size_t npend;
@@ -157,6 +208,18 @@ struct work {
 	struct slot *slot;
 	struct gw_worker *w;
 	FCGX_Request r;
+	struct parked *park; /* offered to the pipeline (resp.defer) */
+	/* Asleep in take: on the server's idle stack until woken by sem,
+	 * with a connection in mail (mailed) or to look again. */
+	sem_t sem;
+	int sem_up;
+	struct conn mail;
+	int mailed;
+	struct work *next_idle, *next_woken;
+	/* Held across back-to-back requests while the gateway's generation
+	 * stays; released before the worker sleeps. */
+	const struct gw_snapshot *snap;
+	unsigned long gen;
 	int64_t send_left_ms; /* what is left of response_send_timeout_ms */
 	unsigned char *buf;   /* PEEK_MAX: linger's peek */
 };
@@ -284,25 +347,57 @@ reason(int status)
  * >= 0, the blank line) in one piece: formatted here, not with libfcgi's
  * FCGX_FPrintF, which is slow and knows no %lld.  0 or -1.
  */
+static void
+format_head(struct gw_buf *b, const struct gw_http_resp *resp, long long length)
+{
+	size_t i;
+
+	gw_buf_printf(b, "Status: %d %s\r\n", resp->status,
+	              reason(resp->status));
+	for (i = 0; i < resp->nheaders; i++)
+		gw_buf_printf(b, "%s: %s\r\n", resp->headers[i].name,
+		              resp->headers[i].value);
+	if (length >= 0)
+		gw_buf_printf(b, "Content-Length: %lld\r\n", length);
+	gw_buf_add(b, "\r\n", 2);
+}
+
 static int
 put_head(FCGX_Stream *out, const struct gw_http_resp *resp, long long length)
 {
 	struct gw_buf b;
-	size_t i;
 	int rc;
 
 	gw_buf_init(&b, HEAD_MAX);
-	gw_buf_printf(&b, "Status: %d %s\r\n", resp->status,
-	              reason(resp->status));
-	for (i = 0; i < resp->nheaders; i++)
-		gw_buf_printf(&b, "%s: %s\r\n", resp->headers[i].name,
-		              resp->headers[i].value);
-	if (length >= 0)
-		gw_buf_printf(&b, "Content-Length: %lld\r\n", length);
-	gw_buf_add(&b, "\r\n", 2);
+	format_head(&b, resp, length);
 	rc = b.overflow || FCGX_PutStr(b.p, (int)b.len, out) != (int)b.len ? -1
 	                                                                   : 0;
 	gw_buf_reset(&b);
+	return rc;
+}
+
+/*
+ * A whole answer as the FastCGI records that carry it (head, body, end),
+ * into p->out for the finisher.  0 or -1 (then nothing is deferred: the
+ * caller answers as the record's own emitter would).
+ */
+static int
+frame(struct parked *p, unsigned id, const struct gw_http_resp *resp)
+{
+	struct gw_buf cgi;
+	int rc;
+
+	gw_buf_init(&cgi, HEAD_MAX + resp->bodylen);
+	format_head(&cgi, resp, (long long)resp->bodylen);
+	if (resp->bodylen > 0)
+		gw_buf_add(&cgi, resp->body, resp->bodylen);
+	p->out.len = 0;
+	p->out.overflow = 0;
+	p->out.max = cgi.len + (cgi.len / 65535 + 3) * GW_FCGI_HEADER_LEN + 8;
+	p->off = 0;
+	rc = cgi.overflow ? -1
+	                  : gw_fcgi_frame_answer(&p->out, id, cgi.p, cgi.len);
+	gw_buf_reset(&cgi);
 	return rc;
 }
 
@@ -353,22 +448,64 @@ stream_abort(void *ctx)
 	shutdown(wk->r.ipcFd, SHUT_RDWR);
 }
 
-static void
-serve_one(struct work *wk)
+/*
+ * Waits for a deferred answer's record and counts the request; a record
+ * the trail lost turns resp into the unaudited 503.  1: it is durable.
+ */
+static int
+deferred_end(struct server *sv, const struct gw_deferred *d,
+             struct gw_http_resp *resp)
+{
+	char err[256];
+	int ok;
+
+	err[0] = '\0';
+	ok = gw_audit_wait(d->audit, &d->ticket, err, sizeof(err)) == 0;
+	gw_pipe_deferred_done(sv->metrics, d, ok, err, resp);
+	return ok;
+}
+
+/* The snapshot for the worker's next request: the one it holds, unless a
+ * reload swapped it since. */
+static const struct gw_snapshot *
+snapshot(struct work *wk)
+{
+	unsigned long gen = gw_gateway_generation(wk->sv->gw);
+
+	if (wk->snap != NULL && wk->gen == gen)
+		return wk->snap;
+	if (wk->snap != NULL)
+		gw_gateway_release(wk->sv->gw, wk->snap);
+	wk->gen = gen;
+	wk->snap = gw_gateway_acquire(wk->sv->gw);
+	return wk->snap;
+}
+
+/*
+ * Serves the request libfcgi read.  With ok_defer (the whole stream was
+ * read, so nothing is left to wait for on the socket) the pipeline may
+ * defer the answer: then 1, and wk->park holds it framed; else 0, the
+ * answer was written.
+ */
+static int
+serve_one(struct work *wk, int ok_defer)
 {
 	const struct gw_http_stream stream = {stream_head, stream_body,
 	                                      stream_abort, wk};
 	struct server *sv = wk->sv;
 	FCGX_Request *r = &wk->r;
-	const struct gw_snapshot *snap = gw_gateway_acquire(sv->gw);
+	const struct gw_snapshot *snap = snapshot(wk);
 	const struct gw_config *conf = gw_pipe_config(snap);
 	struct gw_http_req req;
 	struct gw_http_resp resp;
 	char *body = NULL;
 	int64_t t0;
+	int parked = 0;
 
 	memset(&req, 0, sizeof(req));
 	memset(&resp, 0, sizeof(resp));
+	if (ok_defer && wk->park != NULL)
+		resp.defer = &wk->park->d;
 	req.method = param(r, "REQUEST_METHOD");
 	req.path = param(r, "DOCUMENT_URI");
 	req.content_type = param(r, "CONTENT_TYPE");
@@ -386,7 +523,14 @@ serve_one(struct work *wk)
 	req.waiting_max = sv->waiting_max;
 	resp.stream = &stream;
 	gw_pipe_handle(snap, wk->w, &req, &resp);
-	gw_gateway_release(sv->gw, snap);
+	if (resp.deferred) {
+		if (frame(wk->park, (unsigned)r->requestId, &resp) == 0) {
+			parked = 1;
+			goto out;
+		}
+		/* Cannot be framed: wait for the record here instead. */
+		(void)deferred_end(sv, &wk->park->d, &resp);
+	}
 	if (resp.streamed)
 		goto out;
 
@@ -399,21 +543,83 @@ serve_one(struct work *wk)
 out:
 	gw_http_resp_reset(&resp);
 	free(body);
+	return parked;
+}
+
+/*
+ * Called with qlock held: c to the worker that went idle last (its
+ * caches are the warmest), which the caller wakes with sem_post once the
+ * lock is dropped, so it never wakes into a held lock; or, with every
+ * worker busy, into the queue (NULL).
+ */
+static struct work *
+deliver(struct server *sv, const struct conn *c)
+{
+	struct work *w = sv->idle;
+
+	if (w == NULL) {
+		sv->q[(sv->qhead + sv->qlen) % QUEUE_MAX] = *c;
+		sv->qlen++;
+		return NULL;
+	}
+	sv->idle = w->next_idle;
+	w->mail = *c;
+	w->mailed = 1;
+	return w;
+}
+
+/* Called with qlock held: every idle worker wakes to look again. */
+static void
+wake_idle(struct server *sv)
+{
+	struct work *w;
+
+	while ((w = sv->idle) != NULL) {
+		sv->idle = w->next_idle;
+		w->mailed = 0;
+		sem_post(&w->sem);
+	}
 }
 
 /* The next connection to serve, or -1 once the front stopped and the
- * queue is empty. */
+ * queue is empty (and no deferred answer is out). */
 static int
-take(struct server *sv, struct conn *c)
+take(struct work *wk, struct conn *c)
 {
+	struct server *sv = wk->sv;
 	int rc = -1;
 
 	pthread_mutex_lock(&sv->qlock);
-	while (sv->qlen == 0 && !sv->qclosed)
-		pthread_cond_wait(&sv->qcond, &sv->qlock);
+	/* Stopping, the workers stay while deferred answers are out: one
+	 * whose socket is full comes back to them. */
+	while (sv->qlen == 0 && (!sv->qclosed || sv->nparked > 0)) {
+		if (wk->snap != NULL) {
+			/* Idle workers hold no snapshot: a reload frees
+			 * the old one once its requests are done. */
+			pthread_mutex_unlock(&sv->qlock);
+			gw_gateway_release(sv->gw, wk->snap);
+			wk->snap = NULL;
+			pthread_mutex_lock(&sv->qlock);
+			continue;
+		}
+		/* Idle, on top of the stack: the next request is handed to
+		 * this worker directly (deliver), or it is woken to look
+		 * again (wake_idle). */
+		wk->mailed = 0;
+		wk->next_idle = sv->idle;
+		sv->idle = wk;
+		pthread_mutex_unlock(&sv->qlock);
+		while (sem_wait(&wk->sem) == -1 && errno == EINTR)
+			;
+		if (wk->mailed) {
+			*c = wk->mail;
+			return 0;
+		}
+		pthread_mutex_lock(&sv->qlock);
+	}
 	if (sv->qlen > 0) {
 		*c = sv->q[sv->qhead];
-		sv->qhead = (sv->qhead + 1) % CONN_MAX;
+		sv->qhead = (sv->qhead + 1) % QUEUE_MAX;
 		sv->qlen--;
 		rc = 0;
 	}
@@ -462,6 +668,65 @@ finish_stdin(FCGX_Request *r)
 	return FCGX_GetError(r->in) == 0 ? 0 : -1;
 }
 
+/* A deferred answer's room, new; NULL: none (the worker then waits for
+ * its records itself).  park() hands out used ones. */
+static struct parked *
+park_new(void)
+{
+	struct parked *p = calloc(1, sizeof(*p));
+
+	if (p != NULL) {
+		gw_buf_init(&p->out, 0);
+		p->fd = -1;
+	}
+	return p;
+}
+
+/* Called with qlock held. */
+static void
+park_free(struct server *sv, struct parked *p)
+{
+	if (sv->npfree < PARK_FREE_MAX && p->out.cap <= 64 * 1024) {
+		p->next = sv->pfree;
+		sv->pfree = p;
+		sv->npfree++;
+		return;
+	}
+	gw_buf_reset(&p->out);
+	free(p);
+}
+
+/* A served request's answer to the finisher; returns a free room for
+ * the worker's next one, if there is one. */
+static struct parked *
+park(struct server *sv, struct parked *p)
+{
+	struct parked *spare;
+
+	pthread_mutex_lock(&sv->qlock);
+	p->next = NULL;
+	if (sv->park_tail != NULL)
+		sv->park_tail->next = p;
+	else
+		sv->park_head = p;
+	sv->park_tail = p;
+	sv->nparked++;
+	if (sv->finisher_idle) {
+		sv->finisher_idle = 0;
+		pthread_cond_signal(&sv->pcond);
+	}
+	spare = sv->pfree;
+	if (spare != NULL) {
+		sv->pfree = spare->next;
+		sv->npfree--;
+		spare->next = NULL;
+		spare->fd = -1;
+		memset(&spare->d, 0, sizeof(spare->d));
+	}
+	pthread_mutex_unlock(&sv->qlock);
+	return spare;
+}
+
 /*
  * One request on a connection.  libfcgi gets a duplicate of the socket
  * (FCGX_Accept_r reads from an open ipcFd without accept(2)); it may close
@@ -469,11 +734,13 @@ finish_stdin(FCGX_Request *r)
  * valid for the watchdog until the slot is cleared.  1 when the
  * connection is kept for the next request (nginx's fastcgi_keep_conn
  * sets FCGI_KEEP_CONN, and the whole request was read): the caller hands
- * it back to the front; 0 when it is done and closed here.
+ * it back to the front; 0 when it is done and closed here; 2 when its
+ * answer was deferred: the connection is the finisher's now.
  */
 static int
 serve_conn(struct work *wk, const struct conn *c)
 {
+	struct parked *p;
 	int lfd, keep = 0;
 
 	/* The accept-time deadline, whole or not: a stream that ended reads
@@ -490,12 +757,33 @@ serve_conn(struct work *wk, const struct conn *c)
 	wk->send_left_ms = wk->sv->send_ms;
 	if (FCGX_Accept_r(&wk->r) != 0)
 		goto out; /* libfcgi closed lfd */
-	serve_one(wk);
+	if (wk->park == NULL)
+		wk->park = park_new();
+	/* Deferred only when the stream was whole: nothing is left of it to
+	 * wait for on the socket. */
+	keep = serve_one(wk, c->complete);
 	slot_deadline(wk->slot, mono_ms() + wk->sv->read_ms);
 	/* Kept only at a record boundary: a stream the front saw end, read
 	 * to its end.  Also while stopping: then it is retired. */
 	if (wk->r.keepConnection)
 		wk->r.keepConnection = c->complete && finish_stdin(&wk->r) == 0;
+	if (keep) {
+		/* libfcgi's request ends with nothing written: the finisher
+		 * writes the whole answer once its record is durable. */
+		p = wk->park;
+		wk->park = NULL;
+		p->fd = c->fd;
+		p->id = (unsigned)wk->r.requestId;
+		p->keep = wk->r.keepConnection;
+		if (!p->keep)
+			(void)drain(lfd); /* then closed without lingering */
+		FCGX_Free(&wk->r, 0);
+		close(lfd);
+		wk->r.ipcFd = -1;
+		slot_set(wk->slot, -1, 0);
+		wk->park = park(wk->sv, p);
+		return 2;
+	}
 	/*
 	 * Closing: libfcgi's close shuts down its side and then waits (up to
 	 * 2 s) for nginx to close, so that no unread byte makes close(2)
@@ -537,6 +825,8 @@ stale(struct conn *c)
 
 	if (mono_ms() >= c->deadline_ms || c->cut)
 		return GW_MET_FCGI_EXPIRED;
+	if (gw_mono_us() - c->queued_us < FRESH_US)
+		return GW_MET_FCGI__MAX;
 	memset(&pfd, 0, sizeof(pfd));
 	pfd.fd = c->fd;
 	pfd.events = POLLIN | POLLRDHUP;
@@ -689,6 +979,189 @@ linger(struct server *sv, struct conn *c, unsigned char *buf)
 	return 1;
 }
 
+/*
+ * A deferred answer is done with: sent (its connection kept or closed) or
+ * not (closed: nginx tells its client the upstream failed).
+ */
+static void
+unpark(struct server *sv, struct parked *p, int sent)
+{
+	if (sent && p->keep)
+		give_back(sv, p->fd);
+	else
+		close(p->fd);
+	p->fd = -1;
+	pthread_mutex_lock(&sv->qlock);
+	sv->nparked--;
+	if (sv->nparked == 0 && sv->qclosed)
+		wake_idle(sv); /* the workers may go */
+	park_free(sv, p);
+	pthread_mutex_unlock(&sv->qlock);
+}
+
+/*
+ * As much of p's answer as its socket takes now: 1 all of it, 0 the
+ * socket is full, -1 the peer has gone.
+ */
+static int
+send_now(struct parked *p)
+{
+	ssize_t n;
+
+	while (p->off < p->out.len) {
+		n = send(p->fd, p->out.p + p->off, p->out.len - p->off,
+		         MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0)
+			p->off += (size_t)n;
+		else if (n == -1 && errno == EINTR)
+			continue;
+		else
+			return n == -1 && errno == EAGAIN ? 0 : -1;
+	}
+	return 1;
+}
+
+/*
+ * A deferred answer whose record is now durable (or lost: then the
+ * unaudited 503 goes instead) goes out as far as its socket takes it at
+ * once: the finisher never waits on a socket.  p->sent: 1 all of it, 0
+ * the socket is full, -1 unanswered (the peer has gone).
+ */
+static void
+finish(struct server *sv, struct parked *p)
+{
+	struct gw_http_resp alt;
+
+	memset(&alt, 0, sizeof(alt));
+	if (!deferred_end(sv, &p->d, &alt) && frame(p, p->id, &alt) == -1)
+		p->out.len = 0; /* unanswered: closed */
+	gw_http_resp_reset(&alt);
+	p->sent = p->out.len > 0 ? send_now(p) : -1;
+}
+
+/*
+ * A finished batch settled under one lock: kept connections back to the
+ * front (one wake-up), answers whose socket was full to a worker, which
+ * sends the rest under response_send_timeout_ms, the rest closed.
+ */
+static void
+settle(struct server *sv, struct parked *batch)
+{
+	struct parked *p, *next, *shut = NULL;
+	struct work *w, *woken = NULL;
+	struct conn c;
+	uint64_t one = 1;
+	int wake = 0;
+
+	pthread_mutex_lock(&sv->qlock);
+	for (p = batch; p != NULL; p = next) {
+		next = p->next;
+		if (p->sent == 0) {
+			memset(&c, 0, sizeof(c));
+			c.fd = p->fd;
+			c.rest = p;
+			/* Queued longer than a send may take: cut (watch). */
+			c.deadline_ms = mono_ms() + sv->send_ms;
+			/* Room is certain: counted in nparked (QUEUE_MAX). */
+			if ((w = deliver(sv, &c)) != NULL) {
+				w->next_woken = woken;
+				woken = w;
+			}
+			continue;
+		}
+		if (p->sent == 1 && p->keep && !sv->qclosed &&
+		    sv->nback < CONN_MAX) {
+			wake |= sv->nback == 0;
+			sv->back[sv->nback++] = p->fd;
+			p->fd = -1;
+		}
+		sv->nparked--;
+		if (p->fd != -1) {
+			/* Closed (or retired) once the lock is dropped. */
+			p->next = shut;
+			shut = p;
+		} else
+			park_free(sv, p);
+	}
+	if (sv->nparked == 0 && sv->qclosed)
+		wake_idle(sv); /* the workers may go */
+	pthread_mutex_unlock(&sv->qlock);
+	for (; woken != NULL; woken = w) {
+		w = woken->next_woken;
+		sem_post(&woken->sem);
+	}
+	if (wake)
+		(void)!write(sv->back_efd, &one, sizeof(one));
+	if (shut == NULL)
+		return;
+	for (p = shut; p != NULL; p = p->next) {
+		if (p->sent == 1 && p->keep)
+			retire(sv, p->fd); /* stopping: to the next process */
+		else
+			close(p->fd);
+		p->fd = -1;
+	}
+	pthread_mutex_lock(&sv->qlock);
+	for (p = shut; p != NULL; p = next) {
+		next = p->next;
+		park_free(sv, p);
+	}
+	pthread_mutex_unlock(&sv->qlock);
+}
+
+/*
+ * The finisher thread: takes every deferred answer parked so far, waits
+ * once for the group commit that holds their records (it leads it, or
+ * follows a sync emitter's), sends them and settles the batch; meanwhile
+ * the workers serve and park the next one.  One wake-up per batch, not
+ * per request.
+ */
+static void *
+finisher(void *arg)
+{
+	struct server *sv = arg;
+	struct parked *batch, *p;
+
+	for (;;) {
+		pthread_mutex_lock(&sv->qlock);
+		while (sv->park_head == NULL && !sv->pstop) {
+			sv->finisher_idle = 1;
+			pthread_cond_wait(&sv->pcond, &sv->qlock);
+		}
+		sv->finisher_idle = 0;
+		batch = sv->park_head;
+		sv->park_head = sv->park_tail = NULL;
+		pthread_mutex_unlock(&sv->qlock);
+		if (batch == NULL)
+			return NULL; /* stopping, and nothing is parked */
+		for (p = batch; p != NULL; p = p->next)
+			finish(sv, p);
+		settle(sv, batch);
+	}
+}
+
+/* The rest of a deferred answer whose socket was full. */
+static void
+finish_rest(struct work *wk, struct parked *p)
+{
+	ssize_t n;
+	int ok = 1;
+
+	slot_set(wk->slot, p->fd, mono_ms() + wk->sv->send_ms);
+	while (ok && p->off < p->out.len) {
+		n = send(p->fd, p->out.p + p->off, p->out.len - p->off,
+		         MSG_NOSIGNAL);
+		if (n > 0)
+			p->off += (size_t)n;
+		else if (n == -1 && errno == EINTR)
+			continue;
+		else
+			ok = 0;
+	}
+	slot_set(wk->slot, -1, 0);
+	unpark(wk->sv, p, ok);
+}
+
 static void *
 worker(void *arg)
 {
@@ -697,20 +1170,28 @@ worker(void *arg)
 	enum gw_met_fcgi why;
 	int kept, next = 0;
 
-	while (take(wk->sv, &c) == 0) {
+	while (take(wk, &c) == 0) {
+		if (c.rest != NULL) {
+			finish_rest(wk, c.rest);
+			continue;
+		}
 		why = stale(&c);
 		if (why == GW_MET_FCGI__MAX) {
 			kept = serve_conn(wk, &c);
-			while (kept &&
+			next = 0;
+			while (kept == 1 &&
 			       (next = linger(wk->sv, &c, wk->buf)) == 1)
 				kept = serve_conn(wk, &c);
-			if (kept && next == 0)
+			if (kept == 1 && next == 0)
 				give_back(wk->sv, c.fd);
 			continue;
 		}
 		gw_metrics_fcgi_rejected(wk->sv->metrics, why);
 		close(c.fd);
 	}
+	if (wk->snap != NULL)
+		gw_gateway_release(wk->sv->gw, wk->snap);
+	wk->snap = NULL;
 	return NULL;
 }
 
@@ -746,18 +1227,40 @@ drop_pending(struct server *sv, int efd, size_t i)
 	sv->npend--;
 }
 
+/*
+ * Arms c's one event (EPOLLONESHOT): the next arrival reports it once,
+ * and the registration then stays, disarmed, while a worker holds the
+ * connection, so a kept connection costs one epoll_ctl a request, not an
+ * add and a delete.  A connection never registered (its first request
+ * came whole at accept) is added.  -1 with errno.
+ */
+static int
+arm(int efd, int fd, size_t i)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET | EPOLLONESHOT;
+	ev.data.u64 = i;
+	if (epoll_ctl(efd, EPOLL_CTL_MOD, fd, &ev) == 0)
+		return 0;
+	return errno == ENOENT ? epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev) : -1;
+}
+
 static void
 hand_over(struct server *sv, int efd, size_t i)
 {
-	if (efd != -1)
-		epoll_ctl(efd, EPOLL_CTL_DEL, sv->pend[i].fd, NULL);
+	struct work *w;
+
+	(void)efd; /* its event is disarmed (arm) */
+	sv->pend[i].queued_us = gw_mono_us();
 	pthread_mutex_lock(&sv->qlock);
-	/* Room is certain: the front accepts only while npend + qlen is
-	 * below CONN_MAX. */
-	sv->q[(sv->qhead + sv->qlen) % CONN_MAX] = sv->pend[i];
-	sv->qlen++;
-	pthread_cond_signal(&sv->qcond);
+	/* Room is certain: the front accepts only while npend + qlen +
+	 * nparked is below CONN_MAX. */
+	w = deliver(sv, &sv->pend[i]);
 	pthread_mutex_unlock(&sv->qlock);
+	if (w != NULL)
+		sem_post(&w->sem);
 	sv->pend[i].fd = -1;
 	sv->npend--;
 }
@@ -865,7 +1368,7 @@ room(struct server *sv)
 	int k;
 
 	pthread_mutex_lock(&sv->qlock);
-	k = sv->npend + sv->qlen < CONN_MAX;
+	k = sv->npend + sv->qlen + sv->nparked < CONN_MAX;
 	pthread_mutex_unlock(&sv->qlock);
 	return k;
 }
@@ -879,7 +1382,6 @@ room(struct server *sv)
 static void
 adopt(struct server *sv, int efd, int fd, int kept, unsigned char *buf)
 {
-	struct epoll_event ev;
 	struct conn *c;
 	size_t i;
 	int zero = 0;
@@ -905,11 +1407,8 @@ adopt(struct server *sv, int efd, int fd, int kept, unsigned char *buf)
 	if (!kept && peek(sv, -1, i, buf))
 		return;
 	/* Edge-triggered: one event per arrival, though peek leaves the
-	 * bytes in place for libfcgi. */
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET;
-	ev.data.u64 = i;
-	if (epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev) == -1)
+	 * bytes in place for libfcgi; one-shot (arm). */
+	if (arm(efd, fd, i) == -1)
 		drop_pending(sv, efd, i);
 }
 
@@ -934,9 +1433,11 @@ take_back(struct server *sv, int efd, unsigned char *buf)
 	memcpy(fds, sv->back, n * sizeof(fds[0]));
 	sv->nback = 0;
 	pthread_mutex_unlock(&sv->qlock);
-	/* The queue only shrinks meanwhile (the front alone fills it). */
+	/* Only the front adds to these three but for answers the workers
+	 * park (from connections they hold, at most one each: QUEUE_MAX
+	 * has room for them). */
 	pthread_mutex_lock(&sv->qlock);
-	queued = sv->qlen;
+	queued = sv->qlen + sv->nparked;
 	pthread_mutex_unlock(&sv->qlock);
 	for (i = 0; i < n; i++) {
 		fit = sv->npend + queued < CONN_MAX;
@@ -1015,7 +1516,7 @@ watch_queue(struct server *sv, int64_t now)
 
 	pthread_mutex_lock(&sv->qlock);
 	for (i = 0; i < sv->qlen; i++) {
-		c = &sv->q[(sv->qhead + i) % CONN_MAX];
+		c = &sv->q[(sv->qhead + i) % QUEUE_MAX];
 		if (!c->cut && now >= c->deadline_ms) {
 			shutdown(c->fd, SHUT_RDWR);
 			c->cut = 1;
@@ -1091,6 +1592,7 @@ front(void *arg)
 	struct server *sv = arg;
 	struct epoll_event evs[16], lev, bev;
 	unsigned char *buf = NULL;
+	int64_t watched = 0, now;
 	int efd = -1, listening = 0, n, k;
 	size_t i;
 
@@ -1130,11 +1632,19 @@ front(void *arg)
 				accept_some(sv, efd, buf);
 			else if (evs[k].data.u64 == EV_BACK)
 				take_back(sv, efd, buf);
-			else if (sv->pend[evs[k].data.u64].fd != -1)
-				(void)peek(sv, efd, (size_t)evs[k].data.u64,
-				           buf);
+			else if (sv->pend[evs[k].data.u64].fd != -1 &&
+			         peek(sv, efd, (size_t)evs[k].data.u64, buf) ==
+			             0 &&
+			         arm(efd, sv->pend[evs[k].data.u64].fd,
+			             (size_t)evs[k].data.u64) == -1)
+				/* Waits for more: armed again, or dropped. */
+				drop_pending(sv, efd, (size_t)evs[k].data.u64);
 		}
-		watch(sv, efd);
+		now = mono_ms();
+		if (now - watched >= WATCH_MS) {
+			watch(sv, efd);
+			watched = now;
+		}
 	}
 	for (i = 0; i < CONN_MAX; i++)
 		if (sv->pend[i].fd != -1)
@@ -1144,7 +1654,7 @@ out:
 	 * from now on they close. */
 	pthread_mutex_lock(&sv->qlock);
 	sv->qclosed = 1;
-	pthread_cond_broadcast(&sv->qcond);
+	wake_idle(sv);
 	for (i = 0; i < sv->nback; i++)
 		close(sv->back[i]);
 	sv->nback = 0;
@@ -1242,9 +1752,9 @@ struct gw_fcgi {
 	struct server sv;
 	const struct gw_snapshot *snap; /* held while serving: conf */
 	struct work *wks;
-	pthread_t *tids, ftid;
+	pthread_t *tids, ftid, fin_tid;
 	size_t started;
-	int front_up;
+	int front_up, finisher_up;
 };
 
 void
@@ -1262,11 +1772,27 @@ gw_fcgi_stop(struct gw_fcgi *f)
 	else {
 		pthread_mutex_lock(&sv->qlock);
 		sv->qclosed = 1;
-		pthread_cond_broadcast(&sv->qcond);
+		wake_idle(sv);
 		pthread_mutex_unlock(&sv->qlock);
 	}
+	/* The workers go once nothing is queued or deferred; then the
+	 * finisher, with nothing left to finish. */
 	for (i = 0; i < f->started; i++)
 		pthread_join(f->tids[i], NULL);
+	if (f->finisher_up) {
+		pthread_mutex_lock(&sv->qlock);
+		sv->pstop = 1;
+		pthread_cond_signal(&sv->pcond);
+		pthread_mutex_unlock(&sv->qlock);
+		pthread_join(f->fin_tid, NULL);
+	}
+	while (sv->pfree != NULL) {
+		struct parked *p = sv->pfree;
+
+		sv->pfree = p->next;
+		gw_buf_reset(&p->out);
+		free(p);
+	}
 	if (f->snap != NULL)
 		gw_gateway_release(sv->gw, f->snap);
 	for (i = 0; f->wks != NULL && i < sv->nslots; i++) {
@@ -1274,6 +1800,12 @@ gw_fcgi_stop(struct gw_fcgi *f)
 			FCGX_Free(&f->wks[i].r, 1);
 		gw_pipe_worker_free(f->wks[i].w);
 		free(f->wks[i].buf);
+		if (f->wks[i].sem_up)
+			sem_destroy(&f->wks[i].sem);
+		if (f->wks[i].park != NULL) {
+			gw_buf_reset(&f->wks[i].park->out);
+			free(f->wks[i].park);
+		}
 	}
 	for (i = 0; sv->slots != NULL && i < sv->nslots; i++)
 		pthread_mutex_destroy(&sv->slots[i].lock);
@@ -1287,7 +1819,7 @@ gw_fcgi_stop(struct gw_fcgi *f)
 		close(sv->back_efd);
 	for (i = 0; i < sv->ninherit; i++)
 		close(sv->inherit[i]);
-	pthread_cond_destroy(&sv->qcond);
+	pthread_cond_destroy(&sv->pcond);
 	pthread_mutex_destroy(&sv->qlock);
 	free(f);
 }
@@ -1339,7 +1871,7 @@ gw_fcgi_start(struct gw_gateway *gw, size_t *threads, char *err, size_t errlen)
 	for (i = 0; i < CONN_MAX; i++)
 		sv->pend[i].fd = -1;
 	pthread_mutex_init(&sv->qlock, NULL);
-	pthread_cond_init(&sv->qcond, NULL);
+	pthread_cond_init(&sv->pcond, NULL);
 	sv->nslots = (size_t)conf->threads;
 	sv->slots = calloc(sv->nslots, sizeof(*sv->slots));
 	f->wks = calloc(sv->nslots, sizeof(*f->wks));
@@ -1359,13 +1891,21 @@ gw_fcgi_start(struct gw_gateway *gw, size_t *threads, char *err, size_t errlen)
 	}
 	if (listen_on(sv, conf, err, errlen) == -1)
 		goto fail;
+	if (pthread_create(&f->fin_tid, NULL, finisher, sv) != 0) {
+		snprintf(err, errlen, "cannot start the finisher thread");
+		goto fail;
+	}
+	f->finisher_up = 1;
 	for (i = 0; i < sv->nslots; i++) {
 		f->wks[i].sv = sv;
 		f->wks[i].slot = &sv->slots[i];
 		f->wks[i].w = gw_pipe_worker_new();
 		f->wks[i].buf = malloc(PEEK_MAX);
+		if (sem_init(&f->wks[i].sem, 0, 0) == 0)
+			f->wks[i].sem_up = 1;
 		/* No listening socket: libfcgi must never accept(2) itself. */
 		if (f->wks[i].w == NULL || f->wks[i].buf == NULL ||
+		    !f->wks[i].sem_up ||
 		    FCGX_InitRequest(&f->wks[i].r, -1, 0) != 0)
 			break;
 		if (pthread_create(&f->tids[i], NULL, worker, &f->wks[i]) != 0)

@@ -73,4 +73,15 @@ const char *gw_fcgi_reject_name(enum gw_fcgi_reject);
  */
 int gw_fcgi_stream_ended(const unsigned char *p, size_t n);
 
+/*
+ * Appends to out the whole answer to request id as FastCGI records: the n
+ * bytes at p (the CGI head and body) in FCGI_STDOUT records, the empty
+ * FCGI_STDOUT and FCGI_END_REQUEST (request complete, status 0): what
+ * libfcgi's FCGX_Finish_r writes, for an answer sent later by another
+ * thread (a deferred answer, fcgi.c).  0, or -1 on out's cap or a bad id.
+ */
+struct gw_buf;
+int gw_fcgi_frame_answer(struct gw_buf *out, unsigned id, const void *p,
+                         size_t n);
+
 #endif

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "fcgi.h"
+#include "gw.h"
 
 #define FCGI_VERSION_1       1
 #define FCGI_BEGIN_REQUEST   1
@@ -145,4 +146,52 @@ gw_fcgi_stream_ended(const unsigned char *p, size_t n)
 
 	gw_fcgi_walk_init(&w);
 	return gw_fcgi_walk(&w, p, n) == 1;
+}
+
+#define FCGI_END_REQUEST      3
+#define FCGI_STDOUT           6
+#define FCGI_REQUEST_COMPLETE 0
+#define FCGI_CONTENT_MAX      65535
+
+static int
+put_header(struct gw_buf *out, unsigned type, unsigned id, size_t len)
+{
+	unsigned char h[GW_FCGI_HEADER_LEN];
+
+	h[0] = FCGI_VERSION_1;
+	h[1] = (unsigned char)type;
+	h[2] = (unsigned char)(id >> 8);
+	h[3] = (unsigned char)id;
+	h[4] = (unsigned char)(len >> 8);
+	h[5] = (unsigned char)len;
+	h[6] = 0; /* no padding */
+	h[7] = 0;
+	return gw_buf_add(out, h, sizeof(h));
+}
+
+int
+gw_fcgi_frame_answer(struct gw_buf *out, unsigned id, const void *p, size_t n)
+{
+	static const unsigned char end[GW_FCGI_HEADER_LEN] = {
+	    0, 0, 0, 0, FCGI_REQUEST_COMPLETE, 0, 0, 0};
+	const unsigned char *c = p;
+	size_t k;
+
+	if (id == FCGI_NULL_REQUEST_ID || id > 0xffff)
+		return -1;
+	while (n > 0) {
+		k = n > FCGI_CONTENT_MAX ? FCGI_CONTENT_MAX : n;
+		if (put_header(out, FCGI_STDOUT, id, k) == -1 ||
+		    gw_buf_add(out, c, k) == -1)
+			return -1;
+		c += k;
+		n -= k;
+	}
+	/* The empty FCGI_STDOUT ends the stream; FCGI_END_REQUEST carries
+	 * appStatus 0 and FCGI_REQUEST_COMPLETE (FastCGI 1.0, 5.3, 5.5). */
+	if (put_header(out, FCGI_STDOUT, id, 0) == -1 ||
+	    put_header(out, FCGI_END_REQUEST, id, sizeof(end)) == -1 ||
+	    gw_buf_add(out, end, sizeof(end)) == -1)
+		return -1;
+	return 0;
 }

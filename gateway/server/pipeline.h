@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "audit.h"
 #include "config.h"
 #include "gw.h"
 
@@ -55,6 +56,28 @@ struct gw_http_stream {
 	void *ctx;
 };
 
+/*
+ * An answer whose audit record is chained but not yet on disk.  The front
+ * may offer one (resp->defer) for gw_pipe_handle to fill; when it did
+ * (resp->deferred), the front sends the answer only once gw_audit_wait
+ * says the ticket's record is durable, and then calls
+ * gw_pipe_deferred_done, which counts the request and, if the record was
+ * lost, turns the answer into the unaudited 503.  Nothing is acknowledged
+ * before its record is durable; the worker serves its next request
+ * meanwhile.  Plain data, copied strings: it outlives the request.
+ */
+#define GW_DEFER_ID_MAX 128
+struct gw_deferred {
+	struct gw_audit *audit;
+	struct gw_audit_ticket ticket;
+	int route;       /* enum gw_met_route */
+	int64_t t_start; /* gw_mono_us at the request's start */
+	int status;
+	enum gw_err err;
+	char request_id[GW_DEFER_ID_MAX + 1]; /* "": none */
+	char task_id[GW_DEFER_ID_MAX + 1];    /* "": none */
+};
+
 struct gw_http_resp {
 	int status;
 	struct gw_header headers[GW_RESP_HEADERS_MAX];
@@ -64,7 +87,11 @@ struct gw_http_resp {
 	/* Set by the front before gw_pipe_handle (may be NULL: no
 	 * streaming); kept by gw_pipe_handle and gw_http_resp_reset. */
 	const struct gw_http_stream *stream;
-	int streamed;    /* head was sent: the front writes nothing more */
+	int streamed; /* head was sent: the front writes nothing more */
+	/* Set by the front (may be NULL: never deferred); kept like
+	 * stream.  deferred: filled, the record is not yet durable. */
+	struct gw_deferred *defer;
+	int deferred;
 	enum gw_err err; /* the error answered, GW_OK else (metrics) */
 };
 
@@ -117,6 +144,9 @@ struct gw_metrics;
 struct gw_metrics *gw_gateway_metrics(struct gw_gateway *);
 /* The current snapshot, held until gw_gateway_release. */
 const struct gw_snapshot *gw_gateway_acquire(struct gw_gateway *);
+/* Bumped by every reload that swapped the snapshot: a caller that holds
+ * one across requests acquires the new one when it changed. */
+unsigned long gw_gateway_generation(struct gw_gateway *);
 /* Releases a snapshot from gw_gateway_acquire. */
 void gw_gateway_release(struct gw_gateway *, const struct gw_snapshot *);
 /*
@@ -145,6 +175,16 @@ const char *gw_pipe_revision(const struct gw_snapshot *);
 struct gw_worker *gw_pipe_worker_new(void);
 /* Frees a worker; accepts NULL. */
 void gw_pipe_worker_free(struct gw_worker *);
+
+/*
+ * A deferred answer's end (see struct gw_deferred), ok: its record is
+ * durable.  Counts the request; when !ok, replaces resp with the
+ * unaudited 503 (naming the request and the task HSS accepted, if any).
+ * The metrics are the gateway's (gw_gateway_metrics): the answer may
+ * outlive the snapshot it was made with.
+ */
+void gw_pipe_deferred_done(struct gw_metrics *, const struct gw_deferred *,
+                           int ok, const char *why, struct gw_http_resp *resp);
 
 /* Handles one request; always fills resp (caller resets it). */
 void gw_pipe_handle(const struct gw_snapshot *, struct gw_worker *,

@@ -123,9 +123,11 @@ gw_pipe_handle(const struct gw_snapshot *s, struct gw_worker *w,
 	enum gw_met_route metric = GW_MET_ROUTE_OTHER;
 
 	const struct gw_http_stream *stream = resp->stream;
+	struct gw_deferred *defer = resp->defer;
 
 	memset(resp, 0, sizeof(*resp));
 	resp->stream = stream;
+	resp->defer = defer;
 	gw_pipe_reqstate_init(&st, s, req, NULL);
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (req->path == NULL || !path_match(routes[i].path, req->path))
@@ -151,9 +153,16 @@ gw_pipe_handle(const struct gw_snapshot *s, struct gw_worker *w,
 out:
 	if (req->request_id != NULL && !resp->streamed)
 		gw_pipe_resp_header(resp, "X-Request-Id", req->request_id);
-	/* A success or hssgw's error, else HSS's answer passed through. */
-	gw_metrics_request(s->metrics, metric, resp->status, resp->err,
-	                   resp->err == GW_OK && resp->status >= 400,
-	                   gw_mono_us() - st.t_start);
+	/* A success or hssgw's error, else HSS's answer passed through;
+	 * a deferred answer is counted once its record is durable. */
+	if (resp->deferred) {
+		resp->defer->route = (int)metric;
+		resp->defer->t_start = st.t_start;
+		resp->defer->status = resp->status;
+		resp->defer->err = resp->err;
+	} else
+		gw_metrics_request(s->metrics, metric, resp->status, resp->err,
+		                   resp->err == GW_OK && resp->status >= 400,
+		                   gw_mono_us() - st.t_start);
 	gw_pipe_reqstate_reset(&st);
 }

@@ -275,6 +275,7 @@ gw_gateway_open(const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	pthread_mutex_init(&g->lock, NULL);
+	atomic_init(&g->generation, 0);
 	g->cur = gw_pipe_load(path, 0, err, errlen);
 	if (g->cur == NULL)
 		goto fail;
@@ -351,6 +352,7 @@ gw_gateway_reload(struct gw_gateway *g, char *err, size_t errlen)
 	pthread_mutex_lock(&g->lock);
 	old = g->cur;
 	g->cur = next;
+	atomic_fetch_add(&g->generation, 1);
 	if (old->refs > 0)
 		old = NULL; /* its last request frees it */
 	pthread_mutex_unlock(&g->lock);
@@ -380,6 +382,12 @@ gw_gateway_ship_tick(struct gw_gateway *g, char *err, size_t errlen)
 	    err[0] == '\0')
 		snprintf(err, errlen, "the shipping cursor is unreadable");
 	return gw_ship_lag_refusing(g->shiplag);
+}
+
+unsigned long
+gw_gateway_generation(struct gw_gateway *g)
+{
+	return atomic_load(&g->generation);
 }
 
 struct gw_metrics *

@@ -9,6 +9,7 @@
 #define GW_SNAPSHOT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "audit.h"
 #include "budget.h"
@@ -54,6 +55,7 @@ struct gw_snapshot {
 struct gw_gateway {
 	pthread_mutex_t lock;
 	struct gw_snapshot *cur;
+	atomic_ulong generation; /* bumped by each swap of cur */
 	struct gw_audit *audit;
 	char *path;
 	/* Outlive snapshots, so a reload neither refills the budget, empties

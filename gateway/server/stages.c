@@ -24,6 +24,7 @@ void
 gw_http_resp_reset(struct gw_http_resp *r)
 {
 	const struct gw_http_stream *stream = r->stream;
+	struct gw_deferred *defer = r->defer;
 	size_t i;
 
 	for (i = 0; i < r->nheaders; i++) {
@@ -33,6 +34,7 @@ gw_http_resp_reset(struct gw_http_resp *r)
 	free(r->body);
 	memset(r, 0, sizeof(*r));
 	r->stream = stream;
+	r->defer = defer;
 }
 
 void
@@ -345,18 +347,59 @@ fill_route(struct reqstate *st, struct gw_audit_rec *r)
 		st->route->fill_rec(st, st->route_ctx, r);
 }
 
-static enum gw_err
-emit(const struct reqstate *st, const struct gw_audit_rec *r)
+static void
+audit_failed(const char *request_id, const char *why)
 {
+	fprintf(stderr, "hssgw: request %s: %s\n",
+	        request_id != NULL && *request_id ? request_id : "-", why);
+}
+
+/*
+ * Whether the answer's record may be left to the front to wait for
+ * (struct gw_deferred): a whole answer, not a stream; ids that fit.
+ */
+static int
+may_defer(const struct reqstate *st, const struct gw_http_resp *resp)
+{
+	const char *rid = st->req->request_id, *tid = st->task_id;
+
+	return resp != NULL && resp->defer != NULL && !resp->streamed &&
+	       gw_audit_can_defer(st->snap->audit) &&
+	       (rid == NULL || strlen(rid) <= GW_DEFER_ID_MAX) &&
+	       (tid == NULL || strlen(tid) <= GW_DEFER_ID_MAX);
+}
+
+/* resp NULL, or not deferrable: returns once the record is durable. */
+static enum gw_err
+emit(const struct reqstate *st, const struct gw_audit_rec *r,
+     struct gw_http_resp *resp)
+{
+	struct gw_deferred *d;
 	char err[256];
 
-	if (gw_audit_emit(st->snap->audit, r, err, sizeof(err)) == GW_OK) {
-		gw_metrics_audit_record(st->snap->metrics, 1);
-		return GW_OK;
+	if (!may_defer(st, resp)) {
+		if (gw_audit_emit(st->snap->audit, r, err, sizeof(err)) ==
+		    GW_OK) {
+			gw_metrics_audit_record(st->snap->metrics, 1);
+			return GW_OK;
+		}
+	} else {
+		d = resp->defer;
+		if (gw_audit_emit_async(st->snap->audit, r, &d->ticket, err,
+		                        sizeof(err)) == GW_OK) {
+			/* Counted by gw_pipe_deferred_done. */
+			d->audit = st->snap->audit;
+			snprintf(d->request_id, sizeof(d->request_id), "%s",
+			         st->req->request_id ? st->req->request_id
+			                             : "");
+			snprintf(d->task_id, sizeof(d->task_id), "%s",
+			         st->task_id ? st->task_id : "");
+			resp->deferred = 1;
+			return GW_OK;
+		}
 	}
 	gw_metrics_audit_record(st->snap->metrics, 0);
-	fprintf(stderr, "hssgw: request %s: %s\n",
-	        st->req->request_id ? st->req->request_id : "-", err);
+	audit_failed(st->req->request_id, err);
 	return GW_ERR_AUDIT;
 }
 
@@ -371,7 +414,7 @@ gw_pipe_audit_intent(struct reqstate *st)
 
 	fill_rec(st, GW_AUDIT_INTENT, &r);
 	fill_route(st, &r);
-	if (emit(st, &r) != GW_OK)
+	if (emit(st, &r, NULL) != GW_OK)
 		return gw_fault_set(&st->fault, GW_ERR_AUDIT, "",
 		                    "the audit trail cannot be written");
 	st->intent = 1;
@@ -380,7 +423,7 @@ gw_pipe_audit_intent(struct reqstate *st)
 
 /* The record of the answer: the outcome of an intent, or the only one. */
 enum gw_err
-gw_pipe_audit(struct reqstate *st, const struct gw_http_resp *resp)
+gw_pipe_audit(struct reqstate *st, struct gw_http_resp *resp)
 {
 	struct gw_audit_rec r;
 
@@ -408,7 +451,7 @@ gw_pipe_audit(struct reqstate *st, const struct gw_http_resp *resp)
 		gw_metrics_coalesced(st->snap->metrics);
 	if (r.cached)
 		gw_metrics_status_cache_hit(st->snap->metrics);
-	return emit(st, &r);
+	return emit(st, &r, resp);
 }
 
 void
@@ -427,21 +470,56 @@ gw_pipe_reqstate_init(struct reqstate *st, const struct gw_snapshot *s,
  * without one, so the caller gets 503 instead.  If HSS already accepted
  * the export, its task id is kept (the intent record is on disk).
  */
+static void
+unaudited(const struct gw_http_req *req, const char *task_id,
+          struct gw_fault *f, struct gw_http_resp *resp)
+{
+	gw_http_resp_reset(resp);
+	if (task_id != NULL && *task_id)
+		gw_fault_set(
+		    f, GW_ERR_AUDIT, "",
+		    "HSS accepted the export as task %s, but the audit "
+		    "trail cannot be written",
+		    task_id);
+	else
+		gw_fault_set(f, GW_ERR_AUDIT, "",
+		             "the audit trail cannot be written");
+	gw_pipe_answer_error(req, f, resp);
+}
+
 void
 gw_pipe_answer_unaudited(struct reqstate *st, struct gw_http_resp *resp)
 {
-	gw_http_resp_reset(resp);
-	if (st->task_id != NULL)
-		gw_fault_set(
-		    &st->fault, GW_ERR_AUDIT, "",
-		    "HSS accepted the export as task %s, but the audit "
-		    "trail cannot be written",
-		    st->task_id);
-	else
-		gw_fault_set(&st->fault, GW_ERR_AUDIT, "",
-		             "the audit trail cannot be written");
-	gw_pipe_answer_error(st->req, &st->fault, resp);
+	unaudited(st->req, st->task_id, &st->fault, resp);
 }
+
+void
+gw_pipe_deferred_done(struct gw_metrics *m, const struct gw_deferred *d, int ok,
+                      const char *why, struct gw_http_resp *resp)
+{
+	struct gw_http_req req;
+	struct gw_fault f;
+	int status = d->status;
+	enum gw_err err = d->err;
+
+	gw_metrics_audit_record(m, ok);
+	if (!ok) {
+		audit_failed(d->request_id, why);
+		memset(&req, 0, sizeof(req));
+		memset(&f, 0, sizeof(f));
+		req.request_id = d->request_id[0] ? d->request_id : NULL;
+		unaudited(&req, d->task_id, &f, resp);
+		if (req.request_id != NULL)
+			gw_pipe_resp_header(resp, "X-Request-Id",
+			                    req.request_id);
+		status = resp->status;
+		err = resp->err;
+	}
+	gw_metrics_request(m, (enum gw_met_route)d->route, status, err,
+	                   err == GW_OK && status >= 400,
+	                   gw_mono_us() - d->t_start);
+}
+
 /*
  * Who shares a fair share: the configured claim's first value, else the
  * subject; with the issuer so two IdPs never share one; keyed by a hash

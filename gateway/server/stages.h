@@ -108,7 +108,7 @@ void gw_pipe_reqstate_route(struct reqstate *, const struct gw_route_ops *,
                             void *ctx);
 int64_t gw_pipe_now(const struct reqstate *);
 enum gw_err gw_pipe_audit_intent(struct reqstate *);
-enum gw_err gw_pipe_audit(struct reqstate *, const struct gw_http_resp *);
+enum gw_err gw_pipe_audit(struct reqstate *, struct gw_http_resp *);
 void gw_pipe_answer_unaudited(struct reqstate *, struct gw_http_resp *);
 int64_t gw_pipe_retry_after_of(const struct gw_upresp *);
 enum gw_err gw_pipe_throttled(struct reqstate *, int attempt, const char *api);

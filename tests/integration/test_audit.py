@@ -704,6 +704,49 @@ class FailClosedTests(AuditCase):
         finally:
             self.heal()
 
+    def test_c_acknowledged_answers_are_on_disk(self):
+        # Issue 23: workers chain records and move on; the answers wait
+        # for the disk.  The trail breaks midway through a burst of
+        # exports the policy denies (each an authenticated record, none
+        # sent upstream): every answer that came back 403 has its record
+        # on disk, the rest are the unaudited 503, and nothing else comes
+        # back.
+        s = self.stack
+        tok = s.mint(groups=("not-an-exporter",))
+        s.stop_backend()
+        size = os.path.getsize(s.trail)
+        results, lock = [], threading.Lock()
+
+        def burst():
+            for _ in range(25):
+                r = s.export(BODY, tok)
+                with lock:
+                    results.append((r.status, r.header("x-request-id"),
+                                    r.body))
+        try:
+            s.restart_hssgw(prefix=("prlimit", "--fsize=%d" % (
+                size + 16 * 1024), "--") + self.IGNORE_XFSZ, fresh_log=True)
+            threads = [threading.Thread(target=burst) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            ok = [rid for status, rid, _ in results if status == 403]
+            lost = [b for status, _, b in results if status == 503]
+            self.assertEqual(len(ok) + len(lost), len(results), results)
+            self.assertTrue(ok, "no answer before the limit")
+            self.assertTrue(lost, "the limit was never reached")
+            for b in lost:
+                self.assertEqual(json.loads(b)["error_code"], "HSSGW.0302")
+            with open(s.trail) as f:
+                trail = f.read()
+            for rid in ok:
+                self.assertIn('"%s"' % rid, trail,
+                              "an answer was sent before its record "
+                              "was on disk")
+        finally:
+            self.heal()
+
     def test_b_sigxfsz_default_refuses_exports(self):
         # As systemd or a shell starts it: SIGXFSZ at its default action,
         # which terminates a process that does not ignore it.

@@ -11,12 +11,14 @@ Run: test_hardening.py --bin BUILD/bin --src SRC.  Python 3 stdlib only.
 """
 
 import concurrent.futures
+import fcntl
 import json
 import os
 import socket
 import ssl
 import struct
 import sys
+import termios
 import threading
 import time
 import unittest
@@ -800,6 +802,119 @@ class NginxErrors(unittest.TestCase):
         # that includes only hssgw.conf does not.
         with open(self.s.path("nginx", "hssgw.conf")) as f:
             self.assertRegex(f.read(), r"(?m)^\s*server_tokens off;")
+
+
+SEND_MS = 1500
+
+
+def inq(sock):
+    """Bytes waiting unread in sock's receive queue (SIOCINQ)."""
+    return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.FIONREAD,
+                                          b"\0\0\0\0"))[0]
+
+
+class DeferredAnswers(unittest.TestCase):
+    """Issue 23: a worker no longer waits for its answer's audit record;
+    the finisher thread sends the answer once the record is durable.  The
+    finisher never waits on a socket: an answer that does not fit goes to
+    a worker, which sends the rest under response_send_timeout_ms, so a
+    peer that stops reading holds neither the finisher nor, for longer
+    than that, a worker."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = HardStack(ARGS.bin, ARGS.src, threads=4,
+                          extra={"response_send_timeout_ms": SEND_MS}).start()
+        cls.tok = cls.s.mint()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.stop()
+
+    def params(self, rid):
+        return {"REQUEST_METHOD": "GET",
+                "DOCUMENT_URI": "/v1/no-such-endpoint",
+                "HTTP_AUTHORIZATION": "Bearer " + self.tok,
+                "HSSGW_CLIENT_ADDR": "127.0.0.1", "HSSGW_REQUEST_ID": rid}
+
+    def other_client(self):
+        t0 = time.monotonic()
+        r = self.s.request("GET", "/v1/no-such-endpoint",
+                           headers={"Authorization": "Bearer " + self.tok})
+        return r, time.monotonic() - t0
+
+    def test_answer_is_durable_and_audited_first(self):
+        # Positive control: a deferred answer arrives whole, with its
+        # record already in the trail.
+        st = self.s.unix()
+        try:
+            for i in range(3):
+                rid = "deferred-%d" % i
+                st.sendall(fcgi_request(self.params(rid), keep=True))
+                out, ended = fcgi_read(st)
+                self.assertTrue(ended)
+                self.assertIn(b"Status: 404", out)
+                self.assertIn(b"X-Request-Id: " + rid.encode(), out)
+                with open(self.s.path("audit", "audit.jsonl")) as f:
+                    self.assertIn('"%s"' % rid, f.read())
+        finally:
+            st.close()
+
+    def test_reader_that_stops_reading_is_cut(self):
+        st = self.s.unix()
+        sent, queued, stuck = 0, 0, False
+        try:
+            # Request after request on one kept connection, each sent
+            # once the last answer has arrived, none read: the socket's
+            # buffer fills and an answer no longer fits.
+            for i in range(5000):
+                st.sendall(fcgi_request(self.params("stopped-%d" % i),
+                                        keep=True))
+                sent += 1
+                t0 = time.monotonic()
+                while inq(st) <= queued:
+                    if time.monotonic() - t0 > 1.0:
+                        stuck = True
+                        break
+                    time.sleep(0.001)
+                if stuck:
+                    break
+                queued = inq(st)
+            self.assertTrue(stuck, "the socket never filled")
+            # Meanwhile every other deferred answer goes out at once.
+            for _ in range(3):
+                r, took = self.other_client()
+                self.assertEqual(r.status, 404, r)
+                self.assertLess(took, 0.5)
+            # Past response_send_timeout_ms the watchdog cut the
+            # connection: what was queued reads, then the end, and the
+            # answer that did not fit never ends.
+            time.sleep(SEND_MS / 1000 + 1.0)
+            st.settimeout(5)
+            data = b""
+            while True:
+                try:
+                    chunk = st.recv(65536)
+                except ConnectionResetError:
+                    break
+                if not chunk:
+                    break
+                data += chunk
+            ends = 0
+            off = 0
+            while off + 8 <= len(data):
+                _, rtype, _, clen, pad, _ = struct.unpack(
+                    ">BBHHBB", data[off:off + 8])
+                ends += rtype == 3
+                off += 8 + clen + pad
+            self.assertEqual(ends, sent - 1)
+            self.assertIn("send deadline passed", self.s.log_tail("hssgw"))
+        finally:
+            st.close()
+        # The worker it held is back: all 4 serve.
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            for r, took in ex.map(lambda _: self.other_client(), range(16)):
+                self.assertEqual(r.status, 404, r)
 
 
 if __name__ == "__main__":

@@ -942,6 +942,99 @@ waiters_fail_together(void **state)
 	rmtree(dir);
 }
 
+/*
+ * gw_audit_emit_async chains and returns; gw_audit_wait says when the
+ * record is durable (the front's deferred answers, issue 23).  A ticket is
+ * 0 only once its record is on disk: under a file size limit that breaks
+ * the trail midway, every ticket that waited to 0 names a record in the
+ * file, at least one fails, a ticket made before the break whose record
+ * did land still says 0, and tickets chained after the break fail too.
+ */
+static void
+tickets_say_durable(void **state)
+{
+	enum { N = 400 };
+	char *dir = tmpdir(), path[256], err[256], rid[32], **lines;
+	static struct gw_audit_ticket t[N];
+	struct gw_audit_rec r;
+	struct rlimit old, small;
+	struct gw_audit_opts o;
+	struct gw_audit *a;
+	size_t n, i;
+	int k, ok = 0, failed = 0, found;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/audit.jsonl", dir);
+	a = gw_audit_open(path, err, sizeof(err));
+	assert_non_null(a);
+	assert_int_equal(gw_audit_can_defer(a), 1);
+	assert_int_equal(gw_audit_can_defer(NULL), 0);
+	/* Positive control: chained, then durable once waited for. */
+	fill(&r, NULL);
+	r.request_id = "first";
+	assert_int_equal(gw_audit_emit_async(a, &r, &t[0], err, sizeof(err)),
+	                 GW_OK);
+	assert_true(t[0].seq > 0);
+	assert_int_equal(gw_audit_wait(a, &t[0], err, sizeof(err)), 0);
+	assert_true(gw_audit_durable_seq(a) >= t[0].seq);
+	/* Waiting again, or for an older ticket, returns at once. */
+	assert_int_equal(gw_audit_wait(a, &t[0], err, sizeof(err)), 0);
+
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small = old;
+	small.rlim_cur = 100 * 1024; /* well short of N records */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &small), 0);
+	for (k = 0; k < N; k++) {
+		fill(&r, NULL);
+		snprintf(rid, sizeof(rid), "async-%d", k);
+		r.request_id = rid;
+		if (gw_audit_emit_async(a, &r, &t[k], err, sizeof(err)) !=
+		    GW_OK) {
+			t[k].seq = -1; /* refused: nothing chained */
+			continue;
+		}
+		/* Every 8th waits at once: commits interleave with chaining. */
+		if (k % 8 == 7)
+			(void)gw_audit_wait(a, &t[k], err, sizeof(err));
+	}
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	n = read_lines(path, &lines);
+	for (k = 0; k < N; k++) {
+		if (t[k].seq == -1 ||
+		    gw_audit_wait(a, &t[k], err, sizeof(err)) != 0) {
+			failed++;
+			continue;
+		}
+		ok++;
+		snprintf(rid, sizeof(rid), "\"async-%d\"", k);
+		for (found = 0, i = 0; i < n && !found; i++)
+			found = strstr(lines[i], rid) != NULL;
+		if (!found)
+			fail_msg("ticket %d said durable; not on disk", k);
+	}
+	free_lines(lines, n);
+	assert_true(ok > 0);
+	assert_true(failed > 0);
+	assert_non_null(strstr(err, "audit trail broken"));
+	gw_audit_close(a);
+
+	/* audit.syslog: the emitter writes the copy, so it never defers. */
+	memset(&o, 0, sizeof(o));
+	o.syslog = 1;
+	snprintf(path, sizeof(path), "%s/syslog.jsonl", dir);
+	a = gw_audit_open_opts(path, &o, err, sizeof(err));
+	assert_non_null(a);
+	assert_int_equal(gw_audit_can_defer(a), 0);
+	fill(&r, NULL);
+	assert_int_equal(gw_audit_emit_async(a, &r, &t[0], err, sizeof(err)),
+	                 GW_OK);
+	assert_int_equal(t[0].seq, 0); /* already durable */
+	assert_int_equal(gw_audit_durable_seq(a), 1);
+	gw_audit_close(a);
+	rmtree(dir);
+}
+
 static void
 unwritable_fails_closed(void **state)
 {
@@ -1346,6 +1439,7 @@ main(void)
 	    cmocka_unit_test(group_commit_once_each),
 	    cmocka_unit_test(unwritable_fails_closed),
 	    cmocka_unit_test(waiters_fail_together),
+	    cmocka_unit_test(tickets_say_durable),
 	    cmocka_unit_test(rotation_by_size),
 	    cmocka_unit_test(rename_reopen_under_load),
 	    cmocka_unit_test(restart_continues_chain),

@@ -11,11 +11,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "fcgi.h"
+#include "gw.h"
 
 #define BEGIN      1
 #define ABORT      2
@@ -318,6 +320,69 @@ abort_after_the_end(void **state)
 	                    "aborted");
 }
 
+/*
+ * A deferred answer's records, as libfcgi's FCGX_Finish_r would write
+ * them: FCGI_STDOUT records of at most 65535 bytes carrying every byte in
+ * order, the empty FCGI_STDOUT, and FCGI_END_REQUEST (appStatus 0,
+ * FCGI_REQUEST_COMPLETE), all with the request's id.
+ */
+static void
+frame_answer_records(void **state)
+{
+	static unsigned char body[70000];
+	static const unsigned char end[8] = {0};
+	struct gw_buf out;
+	const unsigned char *p;
+	size_t i, off = 0, got = 0;
+	int nstdout = 0;
+
+	(void)state;
+	for (i = 0; i < sizeof(body); i++)
+		body[i] = (unsigned char)(i * 7);
+	gw_buf_init(&out, 1 << 20);
+	assert_int_equal(gw_fcgi_frame_answer(&out, 258, body, sizeof(body)),
+	                 0);
+	p = (const unsigned char *)out.p;
+	for (;;) {
+		size_t clen;
+
+		assert_true(off + 8 <= out.len);
+		assert_int_equal(p[off], 1); /* version */
+		assert_int_equal((p[off + 2] << 8) | p[off + 3], 258); /* id */
+		clen = ((size_t)p[off + 4] << 8) | p[off + 5];
+		assert_int_equal(p[off + 6], 0); /* no padding */
+		if (p[off + 1] == 3) {           /* FCGI_END_REQUEST */
+			assert_int_equal(clen, 8);
+			assert_memory_equal(p + off + 8, end, 8);
+			off += 16;
+			break;
+		}
+		assert_int_equal(p[off + 1], 6); /* FCGI_STDOUT */
+		if (clen > 0) {
+			assert_true(clen <= 65535);
+			assert_memory_equal(p + off + 8, body + got, clen);
+			got += clen;
+			nstdout++;
+		} else
+			assert_int_equal(got, sizeof(body)); /* the last */
+		off += 8 + clen;
+	}
+	assert_int_equal(off, out.len);
+	assert_int_equal(got, sizeof(body));
+	assert_int_equal(nstdout, 2);
+	/* An empty answer is the empty FCGI_STDOUT and the end only. */
+	out.len = 0;
+	assert_int_equal(gw_fcgi_frame_answer(&out, 1, "", 0), 0);
+	assert_int_equal(out.len, 24);
+	/* Ids a responder never has; a cap too small: refused. */
+	assert_int_equal(gw_fcgi_frame_answer(&out, 0, "x", 1), -1);
+	assert_int_equal(gw_fcgi_frame_answer(&out, 65536, "x", 1), -1);
+	gw_buf_reset(&out);
+	gw_buf_init(&out, 100);
+	assert_int_equal(gw_fcgi_frame_answer(&out, 1, body, 200), -1);
+	gw_buf_reset(&out);
+}
+
 int
 main(void)
 {
@@ -331,6 +396,7 @@ main(void)
 	    cmocka_unit_test(attack_management_records),
 	    cmocka_unit_test(attack_malformed_headers),
 	    cmocka_unit_test(abort_after_the_end),
+	    cmocka_unit_test(frame_answer_records),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,8 +17,10 @@
 
 #include <cmocka.h>
 
+#include "audit.h"
 #include "gw.h"
 #include "jwtv.h"
+#include "metrics.h"
 #include "pipeline.h"
 
 #define HMAC     "0123456789abcdef0123456789abcdef-test-secret"
@@ -280,6 +282,7 @@ stages(void **state)
 	char last[65536], want[160];
 	size_t i, before, after;
 
+	memset(&r, 0, sizeof(r)); /* stream and defer: none */
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct pcase *c = &cases[i];
 
@@ -332,6 +335,7 @@ too_large(void **state)
 	struct gw_http_req req;
 	struct gw_http_resp r;
 
+	memset(&r, 0, sizeof(r)); /* stream and defer: none */
 	memset(&req, 0, sizeof(req));
 	req.method = "POST";
 	req.path = "/v1/exports/image-baseline";
@@ -405,6 +409,7 @@ waiting_cap(void **state)
 	size_t before;
 	int i;
 
+	memset(&r, 0, sizeof(r)); /* stream and defer: none */
 	atomic_init(&waiting, 2);
 	capped(fx, case_named("no policy allows"), &waiting, &r);
 	assert_int_equal(r.status, 403);
@@ -481,6 +486,7 @@ metrics_route(void **state)
 	struct gw_http_resp r;
 	size_t before;
 
+	memset(&r, 0, sizeof(r)); /* stream and defer: none */
 	call(fx, "GET", "/nowhere", &r);
 	assert_int_equal(r.status, 404);
 	gw_http_resp_reset(&r);
@@ -540,6 +546,7 @@ metrics_jwks(void **state)
 	struct gw_http_resp r;
 	char err[512];
 
+	memset(&r, 0, sizeof(r)); /* stream and defer: none */
 	/* Control: before any fetch, every result is there at 0. */
 	call(fx, "GET", "/metrics", &r);
 	assert_int_equal(r.status, 200);
@@ -579,6 +586,7 @@ audit_down_fails_closed(void **state)
 	struct gw_http_resp r;
 	struct pcase c = cases[sizeof(cases) / sizeof(cases[0]) - 1];
 
+	memset(&r, 0, sizeof(r)); /* stream and defer: none */
 	/* The first record fails to write and marks the trail broken. */
 	run_case(fx, &cases[2], &r);
 	gw_http_resp_reset(&r);
@@ -599,12 +607,96 @@ audit_down_fails_closed(void **state)
 	gw_http_resp_reset(&r);
 }
 
+/*
+ * Issue 23: an answer the front offers to defer (resp.defer) comes back
+ * with its record chained, not yet waited for: the ticket, the ids and
+ * the answer's status in it, and the request not yet counted.  Once the
+ * record is durable the request is counted; if the trail lost it, the
+ * answer becomes the unaudited 503 naming the request (and the task HSS
+ * accepted, when there is one).
+ */
+static void
+deferred_answer(void **state)
+{
+	struct fixture *fx = *state;
+	struct gw_http_req req;
+	struct gw_http_resp r, alt;
+	struct gw_deferred d;
+	struct gw_metrics *m = gw_metrics_new();
+	struct gw_buf text;
+	char err[256], path[256], *t = token("hss-exporters", 600);
+	char auth[4096], line[65536];
+	FILE *f;
+	int seen = 0;
+
+	assert_non_null(m);
+	snprintf(auth, sizeof(auth), "Bearer %s", t);
+	memset(&r, 0, sizeof(r));
+	memset(&d, 0, sizeof(d));
+	memset(&req, 0, sizeof(req));
+	req.method = "GET";
+	req.path = "/v1/no-such-endpoint";
+	req.authorization = auth;
+	req.client_addr = "192.0.2.7";
+	req.request_id = "req-deferred";
+	req.body = "";
+	req.now_ms = gw_now_ms();
+	r.defer = &d;
+	gw_pipe_handle(fx->snap, fx->w, &req, &r);
+	assert_int_equal(r.status, 404);
+	assert_int_equal(r.deferred, 1);
+	assert_ptr_equal(r.defer, &d);
+	assert_true(d.ticket.seq > 0);
+	assert_non_null(d.audit);
+	assert_string_equal(d.request_id, "req-deferred");
+	assert_string_equal(d.task_id, "");
+	assert_int_equal(d.status, 404);
+	assert_int_equal(gw_audit_wait(d.audit, &d.ticket, err, sizeof(err)),
+	                 0);
+	snprintf(path, sizeof(path), "%s/%s", fx->dir, fx->audit);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		seen |= strstr(line, "\"req-deferred\"") != NULL;
+	fclose(f);
+	assert_true(seen);
+	/* Durable: counted, the answer untouched. */
+	memset(&alt, 0, sizeof(alt));
+	gw_pipe_deferred_done(m, &d, 1, "", &alt);
+	assert_int_equal(alt.status, 0);
+	gw_buf_init(&text, 1 << 20);
+	gw_metrics_write(m, &text);
+	assert_non_null(strstr(text.p, "status=\"404\""));
+	gw_buf_reset(&text);
+	/* Lost: the unaudited 503, with the request's id. */
+	gw_pipe_deferred_done(m, &d, 0, "audit trail broken: test", &alt);
+	assert_int_equal(alt.status, 503);
+	assert_non_null(strstr(alt.body, "HSSGW.0302"));
+	assert_non_null(strstr(alt.body, "req-deferred"));
+	assert_non_null(strstr(alt.body, "audit trail cannot be written"));
+	gw_http_resp_reset(&alt);
+	snprintf(d.task_id, sizeof(d.task_id), "%s", "task-42");
+	gw_pipe_deferred_done(m, &d, 0, "audit trail broken: test", &alt);
+	assert_non_null(strstr(alt.body, "task task-42"));
+	gw_http_resp_reset(&alt);
+	/* Control: without an offer the record is durable on return. */
+	gw_http_resp_reset(&r);
+	r.defer = NULL;
+	req.request_id = "req-sync";
+	gw_pipe_handle(fx->snap, fx->w, &req, &r);
+	assert_int_equal(r.deferred, 0);
+	gw_http_resp_reset(&r);
+	gw_metrics_free(m);
+	free(t);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(stages, setup, teardown),
 	    cmocka_unit_test_setup_teardown(too_large, setup, teardown),
+	    cmocka_unit_test_setup_teardown(deferred_answer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(waiting_cap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(metrics_route, setup, teardown),
 	    cmocka_unit_test_setup_teardown(metrics_jwks, setup_jwks, teardown),
