@@ -587,7 +587,11 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--src", required=True)
-    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--seconds", type=int, default=10,
+                    help="seconds per row and round")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the rows this many times, taking turns, "
+                    "and merge each row's rounds (default 1)")
     ap.add_argument("--connections", default="32", metavar="N[,N...]",
                     help="wrk connections; every row runs at each")
     ap.add_argument("--only", default=None, metavar="KEY[,KEY...]",
@@ -626,6 +630,8 @@ def parse_args(argv=None):
         ap.error("--connections: 1..4096 each")
     if not 1 <= a.seconds <= 3600:
         ap.error("--seconds must be 1..3600")
+    if not 1 <= a.rounds <= 100:
+        ap.error("--rounds must be 1..100")
     if a.node and a.soak:
         ap.error("--node and --soak do not go together")
     if not 0 <= a.node_cache <= 1000000:
@@ -748,24 +754,68 @@ def make_rows(s, a, tok, first):
 
 
 def measure(s, a, rows, perf):
-    """Every row at each connection count; the --perf record of the
-    cached-poll row goes into perf (its report's first 60 lines)."""
+    """Every row at each connection count, --rounds times, the rows taking
+    turns (round 1 of every row, then round 2, ...), so that a machine
+    whose speed drifts over seconds (a shared host) slows every row alike
+    and the ratios stay fair; each row's rounds are then merged (merge).
+    The --perf record of the cached-poll row's first round goes into perf
+    (its report's first 60 lines)."""
     results = []
     for c in a.connections:
+        runs = {row.key: [] for row in rows}
+        for rnd in range(a.rounds):
+            for row in rows:
+                rec = None
+                if a.perf and row.key == "poll" and rnd == 0:
+                    rec = perf_start(s.path("bench",
+                                            "perf-poll-c%d.data" % c))
+                before = audit_counts(s) if row.key in HSSGW_ROWS else None
+                r = wrk(url(row.port, row.path), row.script, a.seconds, c)
+                if rec is not None:
+                    perf.append(perf_stop(rec, row.name, c,
+                                          s.procs["hssgw"].pid))
+                if before is not None:
+                    r["audit"] = audit_delta(before, audit_counts(s))
+                runs[row.key].append(r)
         for row in rows:
-            rec = None
-            if a.perf and row.key == "poll":
-                rec = perf_start(s.path("bench", "perf-poll-c%d.data" % c))
-            before = audit_counts(s) if row.key in HSSGW_ROWS else None
-            r = wrk(url(row.port, row.path), row.script, a.seconds, c)
-            if rec is not None:
-                perf.append(perf_stop(rec, row.name, c,
-                                      s.procs["hssgw"].pid))
+            r = merge(runs[row.key])
             r.update(key=row.key, name=row.name, want=row.want, conns=c)
-            if before is not None:
-                r["audit"] = audit_delta(before, audit_counts(s))
             results.append(judge(r))
     return results
+
+
+def merge(runs):
+    """One row's rounds as one: requests, statuses and errors summed,
+    req/s their mean (the rounds last alike), p50 the median round's and
+    p99 the worst round's (a bound, not an average); each round's req/s
+    kept (rounds_rps)."""
+    if len(runs) == 1:
+        r = dict(runs[0])
+        r["rounds_rps"] = [r["rps"]]
+        return r
+    out = {"rps": sum(r["rps"] for r in runs) / len(runs),
+           "p50_ms": sorted(r["p50_ms"] for r in runs)[len(runs) // 2],
+           "p99_ms": max(r["p99_ms"] for r in runs),
+           "rounds_rps": [r["rps"] for r in runs]}
+    for k in ("requests", "non2xx", "socket_errors"):
+        out[k] = sum(r[k] for r in runs)
+    out["socket_detail"] = "; ".join(r["socket_detail"] for r in runs
+                                     if r["socket_errors"])
+    out["unexpected"] = (None if any(r["unexpected"] is None for r in runs)
+                         else sum(r["unexpected"] for r in runs))
+    out["statuses"] = {}
+    for r in runs:
+        for code, n in r["statuses"].items():
+            out["statuses"][code] = out["statuses"].get(code, 0) + n
+    if any("audit" in r for r in runs):
+        rec = sum(r["audit"]["records"] for r in runs if "audit" in r)
+        syncs = sum(r["audit"]["syncs"] for r in runs if "audit" in r)
+        ms = sum((r["audit"]["sync_ms"] or 0) * r["audit"]["syncs"]
+                 for r in runs if "audit" in r)
+        out["audit"] = {"records": rec, "syncs": syncs,
+                        "batch": rec / syncs if syncs else None,
+                        "sync_ms": ms / syncs if syncs else None}
+    return out
 
 
 HSSGW_ROWS = ("poll", "coalesced", "denied", "badsig")
@@ -852,6 +902,25 @@ def perf_stop(rec, name, conns, pid):
         out2.stdout, comm, out3.stdout)
 
 
+def versus(results, peer):
+    """hssgw's rows over a peer's row at the same connections: the merged
+    ratio, and each round's (the two rows ran in the same round, minutes
+    apart at most: the fairest pairs a drifting machine allows)."""
+    lines = []
+    base = {r["conns"]: r for r in results
+            if r["key"] == peer and r["valid"]}
+    for r in results:
+        b = base.get(r["conns"])
+        if r["key"] not in HSSGW_ROWS or not r["valid"] or b is None:
+            continue
+        per = ["%.2f" % (x / y) for x, y in zip(r["rounds_rps"],
+                                                b["rounds_rps"]) if y]
+        lines.append("  %s / %s at %d: %.2f%s" % (
+            r["key"], peer, r["conns"], r["rps"] / b["rps"],
+            "" if len(per) < 2 else " (rounds: %s)" % ", ".join(per)))
+    return lines
+
+
 def report(a, results, trails, perf):
     """The rows as text or JSON (--json), then the trails and perf."""
     if a.json:
@@ -861,6 +930,7 @@ def report(a, results, trails, perf):
                 "p99_ms", "ratio", "requests", "unexpected", "statuses",
                 "non2xx", "socket_errors", "socket_detail", "invalid")}
             out["audit"] = r.get("audit")
+            out["rounds_rps"] = r.get("rounds_rps")
             if not r["valid"]:
                 out["rps"] = out["p50_ms"] = out["p99_ms"] = None
             print(json.dumps({k: (round(v, 3) if isinstance(v, float)
@@ -883,11 +953,15 @@ def report(a, results, trails, perf):
                       "(%.1f a batch), %.2f ms a fdatasync" % (
                           r["key"], r["conns"], au["records"], au["syncs"],
                           au["batch"], au["sync_ms"]))
-        print("(%s s per row, wrk -t2 --timeout %ds, every answer's status "
-              "checked; RS256 tokens, hssgw threads: %s, jwt.cache_entries: "
-              "%s, durable audit on; ratio: req/s over the ceiling's at the "
-              "same connections)" % (
-                  a.seconds, WRK_TIMEOUT_S, a.threads or "default",
+        for line in versus(results, "haproxy"):
+            print(line)
+        print("(%s s per row%s, wrk -t2 --timeout %ds, every answer's "
+              "status checked; RS256 tokens, hssgw threads: %s, "
+              "jwt.cache_entries: %s, durable audit on; ratio: req/s over "
+              "the ceiling's at the same connections)" % (
+                  a.seconds, "" if a.rounds == 1 else
+                  " and round, %d rounds taking turns" % a.rounds,
+                  WRK_TIMEOUT_S, a.threads or "default",
                   "default" if a.jwt_cache is None else a.jwt_cache))
     for t in trails:
         print(t, file=sys.stderr if a.json else sys.stdout)

@@ -134,6 +134,40 @@ class TestBenchE2E(unittest.TestCase):
         self.e2e.ratios(rows)
         self.assertEqual([r["ratio"] for r in rows], [1.0, 0.5, None, None])
 
+    def test_rounds_merge_and_versus(self):
+        """--rounds: a row's rounds merge into one row whose statuses and
+        errors are summed, so one bad round makes the whole row INVALID;
+        req/s is the rounds' mean, p99 the worst round's; the ratios to a
+        peer are given merged and round by round."""
+        a = self.e2e.parse_wrk(canned(rps="1000"))
+        b = self.e2e.parse_wrk(canned(rps="3000"))
+        m = self.e2e.merge([a, b])
+        self.assertEqual(m["rps"], 2000.0)
+        self.assertEqual(m["requests"], a["requests"] + b["requests"])
+        self.assertEqual(m["rounds_rps"], [1000.0, 3000.0])
+        self.assertEqual(m["p99_ms"], max(a["p99_ms"], b["p99_ms"]))
+        m.update(key="poll", name="poll", want=200, conns=32)
+        self.assertTrue(self.e2e.judge(m)["valid"])
+        bad = self.e2e.parse_wrk(canned(
+            unexpected=2, extra="  Non-2xx or 3xx responses: 2\n",
+            statuses="bench-status: 503 2"))
+        m = self.e2e.merge([a, bad, b])
+        m.update(key="poll", name="poll", want=200, conns=32)
+        self.assertEqual(self.e2e.judge(m)["invalid"],
+                         "INVALID (2 non-2xx, 0 socket errors)")
+        self.assertEqual(m["statuses"], {"503": 2})
+        h = self.e2e.merge([self.e2e.parse_wrk(canned(rps="500")),
+                            self.e2e.parse_wrk(canned(rps="2000"))])
+        h.update(key="haproxy", name="haproxy", want=200, conns=32)
+        p = self.e2e.merge([a, b])
+        p.update(key="poll", name="poll", want=200, conns=32)
+        rows = [self.e2e.judge(p), self.e2e.judge(h)]
+        self.assertEqual(self.e2e.versus(rows, "haproxy"),
+                         ["  poll / haproxy at 32: 1.60 (rounds: 2.00, "
+                          "1.50)"])
+        _, opts = self.e2e.parse_args(["--bin", "b", "--src", "s"])
+        self.assertEqual(opts.rounds, 1)
+
     def test_options(self):
         p = self.e2e.parse_args
         base = ["--bin", "b", "--src", "s"]
