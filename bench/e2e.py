@@ -792,11 +792,13 @@ def merge(runs):
     if len(runs) == 1:
         r = dict(runs[0])
         r["rounds_rps"] = [r["rps"]]
+        r["rounds_p99_ms"] = [r["p99_ms"]]
         return r
     out = {"rps": sum(r["rps"] for r in runs) / len(runs),
            "p50_ms": sorted(r["p50_ms"] for r in runs)[len(runs) // 2],
            "p99_ms": max(r["p99_ms"] for r in runs),
-           "rounds_rps": [r["rps"] for r in runs]}
+           "rounds_rps": [r["rps"] for r in runs],
+           "rounds_p99_ms": [r["p99_ms"] for r in runs]}
     for k in ("requests", "non2xx", "socket_errors"):
         out[k] = sum(r[k] for r in runs)
     out["socket_detail"] = "; ".join(r["socket_detail"] for r in runs
@@ -915,9 +917,11 @@ def versus(results, peer):
             continue
         per = ["%.2f" % (x / y) for x, y in zip(r["rounds_rps"],
                                                 b["rounds_rps"]) if y]
+        p99 = ["%.1f" % x for x in r["rounds_p99_ms"]]
         lines.append("  %s / %s at %d: %.2f%s" % (
             r["key"], peer, r["conns"], r["rps"] / b["rps"],
-            "" if len(per) < 2 else " (rounds: %s)" % ", ".join(per)))
+            "" if len(per) < 2 else " (rounds: %s; p99 ms: %s)" % (
+                ", ".join(per), ", ".join(p99))))
     return lines
 
 
@@ -931,6 +935,7 @@ def report(a, results, trails, perf):
                 "non2xx", "socket_errors", "socket_detail", "invalid")}
             out["audit"] = r.get("audit")
             out["rounds_rps"] = r.get("rounds_rps")
+            out["rounds_p99_ms"] = r.get("rounds_p99_ms")
             if not r["valid"]:
                 out["rps"] = out["p50_ms"] = out["p99_ms"] = None
             print(json.dumps({k: (round(v, 3) if isinstance(v, float)

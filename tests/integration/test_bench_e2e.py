@@ -164,7 +164,7 @@ class TestBenchE2E(unittest.TestCase):
         rows = [self.e2e.judge(p), self.e2e.judge(h)]
         self.assertEqual(self.e2e.versus(rows, "haproxy"),
                          ["  poll / haproxy at 32: 1.60 (rounds: 2.00, "
-                          "1.50)"])
+                          "1.50; p99 ms: 1200.0, 1200.0)"])
         _, opts = self.e2e.parse_args(["--bin", "b", "--src", "s"])
         self.assertEqual(opts.rounds, 1)
 
