@@ -1,31 +1,28 @@
 /*
- * The FastCGI front: the only file that includes <fcgiapp.h>.  One front
- * thread accepts on the listening socket (a unix socket or TCP address
- * from config, or the inherited fd 0 as spawn-fcgi and systemd pass it),
- * refuses TCP peers outside listen_allow, waits until a request's FastCGI
- * stream has arrived, in the one record order a request has (else it
- * closes the connection), and queues it; N worker threads hand each one to
- * FCGX_Accept_r as an open ipcFd (libfcgi never accepts or locks), turn
- * FastCGI params into a gw_http_req, run the pipeline and write the
- * response.  The front thread is also the watchdog: reading a request and
- * writing its answer have total deadlines, past which the socket is shut
- * down, so no peer of the socket can hold a worker or block another.
- * Started and stopped by the daemon (daemon.c), which owns signals,
- * reloads and the once-a-second refresh.  Reads only the params nginx
- * sets from trusted variables; never any other caller-controlled header.
+ * The FastCGI front's workers: the only file that includes <fcgiapp.h>.
+ * The front thread (fcgi_front.c) accepts on the listening socket (a unix
+ * socket or TCP address from config, or the inherited fd 0 as spawn-fcgi
+ * and systemd pass it), waits until a request's FastCGI stream has arrived
+ * in the one record order a request has, and delivers it (fcgi_queue.c);
+ * N worker threads hand each one to FCGX_Accept_r as an open ipcFd
+ * (libfcgi never accepts or locks), turn FastCGI params into a
+ * gw_http_req, run the pipeline and write the response, or park it for
+ * the finisher thread, which sends it once its audit record is durable.
+ * Reading a request and writing its answer have total deadlines, which
+ * the front thread's watchdog enforces, so no peer of the socket can hold
+ * a worker or block another.  Started and stopped by the daemon
+ * (daemon.c), which owns signals, reloads and the once-a-second refresh.
+ * Reads only the params nginx sets from trusted variables; never any
+ * other caller-controlled header.
  */
-/* accept4(2), F_DUPFD_CLOEXEC: Linux. */
+/* F_DUPFD_CLOEXEC: Linux. */
 #define _GNU_SOURCE
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <arpa/inet.h>
-#include <linux/sockios.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,171 +35,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
 
 #include "config.h"
 #include "fcgi.h"
+#include "fcgi_int.h"
 #include "metrics.h"
 #include "pipeline.h"
 #include "sd.h"
 
-/* Connections read or queued by the front thread at once; more wait in the
- * kernel's backlog, never on a worker.  Large, so that a peer must hold
- * this many connections open, each cut after request_read_timeout_ms, to
- * delay anyone; descriptors beyond RLIMIT_NOFILE pause accepting (the
- * unit sets LimitNOFILE=4096). */
-#define CONN_MAX 1024
-/* A request is handed to a worker once its FastCGI stream has ended
- * (the empty FCGI_STDIN record) or this much of it is buffered: larger
- * bodies than a socket buffer holds are read by the worker, still under
- * the total read deadline. */
-#define PEEK_MAX (32 * 1024)
-/* The front thread's tick: deadlines are enforced this promptly.  Under
- * load it wakes far more often, and its watchdog scan runs at most every
- * WATCH_MS. */
-#define TICK_MS  50
-#define WATCH_MS 10
 #define HEAD_MAX (16 * 1024) /* a response head: our own headers only */
 /* How long a worker waits on a kept connection for its next request
  * before handing it back to the front (linger). */
 #define LINGER_MS 1
-
-/*
- * Kept connections between requests take at most this much of the
- * front's table: the rest is always there for new connections.  Under
- * load nginx holds about one connection per request in flight (plus its
- * idle ones, keepalive 64), and closing one it still counts on is a 502
- * for a POST it sends on it next, so the cap sits well above what 512
- * concurrent clients need (bench/e2e.py measured 503s at 512 with a cap
- * of 512) and leaves 128 entries for new connections.
- */
-#define KEPT_MAX (CONN_MAX - CONN_MAX / 8)
-/*
- * The workers' queue: the front's requests (at most CONN_MAX with the
- * table and the deferred answers, room()) plus the answers the finisher
- * passes on because their socket was full, which come from the workers
- * (at most one each).
- */
-#define QUEUE_MAX (CONN_MAX + GW_THREADS_MAX)
 /*
  * A request queued this recently is served without first asking the
  * kernel whether its peer is still there (stale): nginx gives up after
  * seconds, not microseconds.
  */
 #define FRESH_US 5000
-/* Free deferred answers kept for reuse. */
-#define PARK_FREE_MAX 256
-/* The eventfd's and the listener's marks in the epoll set. */
-#define EV_LISTEN UINT64_MAX
-#define EV_BACK   (UINT64_MAX - 1)
-
-/*
- * A connection the front thread reads and a worker has yet to take: just
- * accepted, or kept (FCGI_KEEP_CONN) after a request, idle until the next
- * one begins.
- */
-struct conn {
-	int fd; /* -1: free */
-	/* monotonic: read and taken by then.  From accept; for a kept
-	 * connection, keepalive_timeout_ms from its last request until the
-	 * next one's first byte, then request_read_timeout_ms from that
-	 * byte: no request buys a fresh window. */
-	int64_t deadline_ms;
-	int complete; /* the FastCGI stream has ended */
-	int peek_off; /* SO_PEEK_OFF: each peek returns only new bytes */
-	int cut;      /* queued: shut down at its deadline */
-	int kept;     /* served a request before: idle until walk.fed > 0 */
-	struct gw_fcgi_walk walk; /* the records so far (fcgi_record.c) */
-	int64_t queued_us;        /* when it was queued (gw_mono_us) */
-	/* Not a request: a deferred answer whose socket was full, for a
-	 * worker to send the rest of (under the send deadline). */
-	struct parked *rest;
-};
-
-/*
- * A deferred answer (struct gw_deferred): the request was served, its
- * audit record is chained, and the answer waits here, framed, until the
- * finisher thread sees the record durable (gw_audit_wait) and sends it.
- * The worker meanwhile serves the next request: no worker waits for the
- * disk.  Owns fd.
- */
-struct parked {
-	struct parked *next;
-	int fd;
-	int keep;    /* kept (FCGI_KEEP_CONN) once the answer is out */
-	unsigned id; /* the FastCGI request id */
-	int sent;    /* finish: all of out went */
-	struct gw_deferred d;
-	struct gw_buf out; /* the answer's records (gw_fcgi_frame_answer) */
-	size_t off;        /* sent so far */
-};
-
-/*
- * What the watchdog (the front thread) knows of one worker: the socket it
- * serves and when to shut it down.  The worker owns fd and closes it only
- * after clearing it here under the lock, so the watchdog never shuts down
- * a descriptor number the kernel has handed to someone else.
- */
-struct slot {
-	pthread_mutex_t lock;
-	int fd;              /* -1: idle */
-	int64_t deadline_ms; /* 0: none */
-	int fired;
-};
-
-struct server {
-	struct gw_gateway *gw;
-	struct gw_metrics *metrics; /* hssgw_fcgi_rejected_total */
-	int listen_fd;
-	int check_peer; /* TCP listener: peers must be in the allow-list */
-	atomic_int stopping;
-	int64_t read_ms, send_ms, idle_ms;
-	/* listen_allow, as addresses (IPv4 in IPv6-mapped form) */
-	struct in6_addr *allow;
-	size_t nallow;
-	/* requests read in full (or far enough), for the workers */
-	pthread_mutex_t qlock;
-	struct conn q[QUEUE_MAX];
-	size_t qhead, qlen;
-	int qclosed;       /* the front thread has stopped: drain, then exit */
-	struct work *idle; /* workers asleep, the last to sleep on top */
-	/* Deferred answers (under qlock): waiting for the finisher, their
-	 * count (the front's room() counts them), the finisher's wake-up,
-	 * and a free list. */
-	struct parked *park_head, *park_tail;
-	size_t nparked;
-	pthread_cond_t pcond;
-	int finisher_idle; /* asleep on pcond: a new answer signals it */
-	int pstop;         /* the workers are gone: finish, then exit */
-	struct parked *pfree;
-	size_t npfree;
-	/* the front thread's connections being read (front thread only) */
-	struct conn pend[CONN_MAX];
-	size_t npend;
-	size_t nidle; /* kept entries of pend with no byte of a request yet */
-	/* Kept connections the workers hand back (under qlock), and the
-	 * eventfd that wakes the front for them. */
-	int back[CONN_MAX];
-	size_t nback;
-	int back_efd;
-	/* "listen": "systemd": kept connections go to systemd's file
-	 * descriptor store on the way out, and come back from it (inherit)
-	 * to the next process, which serves them on. */
-	int fdstore;
-	int inherit[KEPT_MAX];
-	size_t ninherit;
-	struct slot *slots;
-	size_t nslots;
-	/* requests that may wait on HSS, and the cap (threads - reserve) */
-	atomic_int waiting;
-	int waiting_max;
-	int peek_ok; /* front thread only: SO_PEEK_OFF works; -1: not known */
-	int64_t last_log_s;     /* front thread only: one complaint a second */
-	int64_t pause_until_ms; /* front thread only: out of descriptors */
-};
 
 /* One worker's request: libfcgi's state plus the watchdog slot. */
 struct work {
@@ -211,13 +64,8 @@ struct work {
 	struct gw_worker *w;
 	FCGX_Request r;
 	struct parked *park; /* offered to the pipeline (resp.defer) */
-	/* Asleep in take: on the server's idle stack until woken by sem,
-	 * with a connection in mail (mailed) or to look again. */
-	sem_t sem;
+	struct idler idle;   /* asleep in take (fcgi_int.h) */
 	int sem_up;
-	struct conn mail;
-	int mailed;
-	struct work *next_idle, *next_woken;
 	/* Held across back-to-back requests while the gateway's generation
 	 * stays; released before the worker sleeps. */
 	const struct gw_snapshot *snap;
@@ -225,30 +73,6 @@ struct work {
 	int64_t send_left_ms; /* what is left of response_send_timeout_ms */
 	unsigned char *buf;   /* PEEK_MAX: linger's peek */
 };
-
-static int64_t
-mono_ms(void)
-{
-	return gw_mono_us() / 1000;
-}
-
-static void
-slot_set(struct slot *sl, int fd, int64_t deadline_ms)
-{
-	pthread_mutex_lock(&sl->lock);
-	sl->fd = fd;
-	sl->deadline_ms = deadline_ms;
-	sl->fired = 0;
-	pthread_mutex_unlock(&sl->lock);
-}
-
-static void
-slot_deadline(struct slot *sl, int64_t deadline_ms)
-{
-	pthread_mutex_lock(&sl->lock);
-	sl->deadline_ms = deadline_ms;
-	pthread_mutex_unlock(&sl->lock);
-}
 
 /*
  * Writes to nginx are bounded in total (response_send_timeout_ms): a
@@ -259,16 +83,16 @@ slot_deadline(struct slot *sl, int64_t deadline_ms)
 static void
 send_begin(struct work *wk)
 {
-	slot_deadline(wk->slot,
-	              mono_ms() +
-	                  (wk->send_left_ms > 0 ? wk->send_left_ms : 1));
+	fcgi_slot_deadline(wk->slot,
+	                   fcgi_mono_ms() +
+	                       (wk->send_left_ms > 0 ? wk->send_left_ms : 1));
 }
 
 static int
 send_end(struct work *wk, int64_t t0)
 {
-	slot_deadline(wk->slot, 0);
-	wk->send_left_ms -= mono_ms() - t0;
+	fcgi_slot_deadline(wk->slot, 0);
+	wk->send_left_ms -= fcgi_mono_ms() - t0;
 	return wk->send_left_ms > 0 ? 0 : -1;
 }
 
@@ -424,7 +248,7 @@ static int
 stream_head(void *ctx, const struct gw_http_resp *resp, long long length)
 {
 	struct work *wk = ctx;
-	int64_t t0 = mono_ms();
+	int64_t t0 = fcgi_mono_ms();
 	int rc;
 
 	send_begin(wk);
@@ -437,7 +261,7 @@ stream_body(void *ctx, const void *p, size_t len)
 {
 	struct work *wk = ctx;
 	const char *c = p;
-	int64_t t0 = mono_ms();
+	int64_t t0 = fcgi_mono_ms();
 	int n, rc = 0;
 
 	send_begin(wk);
@@ -535,7 +359,7 @@ serve_one(struct work *wk, int ok_defer)
 	/* Still under the read deadline the worker armed at the start. */
 	body = read_body(r, (size_t)conf->max_body_bytes, &req.bodylen,
 	                 &req.body_too_large);
-	slot_deadline(wk->slot, 0);
+	fcgi_slot_deadline(wk->slot, 0);
 	req.body = body != NULL ? body : "";
 	req.now_ms = gw_now_ms();
 	req.waiting = &sv->waiting;
@@ -553,7 +377,7 @@ serve_one(struct work *wk, int ok_defer)
 	if (resp.streamed)
 		goto out;
 
-	t0 = mono_ms();
+	t0 = fcgi_mono_ms();
 	send_begin(wk);
 	if (put_head(r->out, &resp, (long long)resp.bodylen) == 0 &&
 	    resp.bodylen > 0)
@@ -563,41 +387,6 @@ out:
 	gw_http_resp_reset(&resp);
 	free(body);
 	return parked;
-}
-
-/*
- * Called with qlock held: c to the worker that went idle last (its
- * caches are the warmest), which the caller wakes with sem_post once the
- * lock is dropped, so it never wakes into a held lock; or, with every
- * worker busy, into the queue (NULL).
- */
-static struct work *
-deliver(struct server *sv, const struct conn *c)
-{
-	struct work *w = sv->idle;
-
-	if (w == NULL) {
-		sv->q[(sv->qhead + sv->qlen) % QUEUE_MAX] = *c;
-		sv->qlen++;
-		return NULL;
-	}
-	sv->idle = w->next_idle;
-	w->mail = *c;
-	w->mailed = 1;
-	return w;
-}
-
-/* Called with qlock held: every idle worker wakes to look again. */
-static void
-wake_idle(struct server *sv)
-{
-	struct work *w;
-
-	while ((w = sv->idle) != NULL) {
-		sv->idle = w->next_idle;
-		w->mailed = 0;
-		sem_post(&w->sem);
-	}
 }
 
 /* The next connection to serve, or -1 once the front stopped and the
@@ -624,14 +413,14 @@ take(struct work *wk, struct conn *c)
 		/* Idle, on top of the stack: the next request is handed to
 		 * this worker directly (deliver), or it is woken to look
 		 * again (wake_idle). */
-		wk->mailed = 0;
-		wk->next_idle = sv->idle;
-		sv->idle = wk;
+		wk->idle.mailed = 0;
+		wk->idle.next_idle = sv->idle;
+		sv->idle = &wk->idle;
 		pthread_mutex_unlock(&sv->qlock);
-		while (sem_wait(&wk->sem) == -1 && errno == EINTR)
+		while (sem_wait(&wk->idle.sem) == -1 && errno == EINTR)
 			;
-		if (wk->mailed) {
-			*c = wk->mail;
+		if (wk->idle.mailed) {
+			*c = wk->idle.mail;
 			return 0;
 		}
 		pthread_mutex_lock(&sv->qlock);
@@ -688,7 +477,7 @@ finish_stdin(FCGX_Request *r)
 }
 
 /* A deferred answer's room, new; NULL: none (the worker then waits for
- * its records itself).  park() hands out used ones. */
+ * its records itself).  fcgi_park() hands out used ones. */
 static struct parked *
 park_new(void)
 {
@@ -699,51 +488,6 @@ park_new(void)
 		p->fd = -1;
 	}
 	return p;
-}
-
-/* Called with qlock held. */
-static void
-park_free(struct server *sv, struct parked *p)
-{
-	if (sv->npfree < PARK_FREE_MAX && p->out.cap <= 64 * 1024) {
-		p->next = sv->pfree;
-		sv->pfree = p;
-		sv->npfree++;
-		return;
-	}
-	gw_buf_reset(&p->out);
-	free(p);
-}
-
-/* A served request's answer to the finisher; returns a free room for
- * the worker's next one, if there is one. */
-static struct parked *
-park(struct server *sv, struct parked *p)
-{
-	struct parked *spare;
-
-	pthread_mutex_lock(&sv->qlock);
-	p->next = NULL;
-	if (sv->park_tail != NULL)
-		sv->park_tail->next = p;
-	else
-		sv->park_head = p;
-	sv->park_tail = p;
-	sv->nparked++;
-	if (sv->finisher_idle) {
-		sv->finisher_idle = 0;
-		pthread_cond_signal(&sv->pcond);
-	}
-	spare = sv->pfree;
-	if (spare != NULL) {
-		sv->pfree = spare->next;
-		sv->npfree--;
-		spare->next = NULL;
-		spare->fd = -1;
-		memset(&spare->d, 0, sizeof(spare->d));
-	}
-	pthread_mutex_unlock(&sv->qlock);
-	return spare;
 }
 
 /*
@@ -774,7 +518,7 @@ serve_conn(struct work *wk, const struct conn *c)
 	 */
 	lfd = c->fd;
 	if (!c->complete) {
-		slot_set(wk->slot, c->fd, c->deadline_ms);
+		fcgi_slot_set(wk->slot, c->fd, c->deadline_ms);
 		lfd = fcntl(c->fd, F_DUPFD_CLOEXEC, 0);
 		if (lfd == -1)
 			goto out;
@@ -792,13 +536,13 @@ serve_conn(struct work *wk, const struct conn *c)
 		goto out; /* libfcgi closed lfd */
 	}
 	if (lfd == c->fd)
-		slot_set(wk->slot, c->fd, c->deadline_ms);
+		fcgi_slot_set(wk->slot, c->fd, c->deadline_ms);
 	if (wk->park == NULL)
 		wk->park = park_new();
 	/* Deferred only when the stream was whole: nothing is left of it to
 	 * wait for on the socket. */
 	keep = serve_one(wk, c->complete);
-	slot_deadline(wk->slot, mono_ms() + wk->sv->read_ms);
+	fcgi_slot_deadline(wk->slot, fcgi_mono_ms() + wk->sv->read_ms);
 	/* Kept only at a record boundary: a stream the front saw end, read
 	 * to its end.  Also while stopping: then it is retired. */
 	if (wk->r.keepConnection)
@@ -817,8 +561,8 @@ serve_conn(struct work *wk, const struct conn *c)
 		if (lfd != c->fd)
 			close(lfd);
 		wk->r.ipcFd = -1;
-		slot_set(wk->slot, -1, 0);
-		wk->park = park(wk->sv, p);
+		fcgi_slot_set(wk->slot, -1, 0);
+		wk->park = fcgi_park(wk->sv, p);
 		return 2;
 	}
 	if (lfd == c->fd) {
@@ -852,7 +596,7 @@ serve_conn(struct work *wk, const struct conn *c)
 		keep = 1;
 	}
 out:
-	slot_set(wk->slot, -1, 0);
+	fcgi_slot_set(wk->slot, -1, 0);
 	if (!keep)
 		close(c->fd);
 	return keep;
@@ -871,7 +615,7 @@ stale(struct conn *c)
 	unsigned char b[64];
 	ssize_t n;
 
-	if (mono_ms() >= c->deadline_ms || c->cut)
+	if (fcgi_mono_ms() >= c->deadline_ms || c->cut)
 		return GW_MET_FCGI_EXPIRED;
 	if (gw_mono_us() - c->queued_us < FRESH_US)
 		return GW_MET_FCGI__MAX;
@@ -895,90 +639,6 @@ stale(struct conn *c)
 }
 
 /*
- * A kept connection this process will not serve again: with socket
- * activation a copy goes to systemd's file descriptor store first, so the
- * next process serves its next request and nginx never finds it closed
- * (a request nginx sent on a connection hssgw had just closed would be a
- * 502: nginx does not resend a POST).
- */
-static void
-to_store(struct server *sv, int fd)
-{
-	if (sv->fdstore)
-		(void)gw_sd_fdstore(fd);
-}
-
-static void
-retire(struct server *sv, int fd)
-{
-	to_store(sv, fd);
-	close(fd);
-}
-
-/*
- * A kept connection back to the front thread, which reads its next
- * request: the worker never waits on an idle peer.  Retired instead once
- * the front has stopped.
- */
-static void
-give_back(struct server *sv, int fd)
-{
-	uint64_t one = 1;
-	int queued = 0, wake = 0;
-
-	pthread_mutex_lock(&sv->qlock);
-	if (!sv->qclosed && sv->nback < CONN_MAX) {
-		/* One wake-up for all handed back until the front takes
-		 * them: it reads the eventfd before it takes the list. */
-		wake = sv->nback == 0;
-		sv->back[sv->nback++] = fd;
-		queued = 1;
-	}
-	pthread_mutex_unlock(&sv->qlock);
-	if (!queued) {
-		retire(sv, fd);
-		return;
-	}
-	/* Cannot fail short of a counter at 2^64 - 1. */
-	if (wake)
-		(void)!write(sv->back_efd, &one, sizeof(one));
-}
-
-/* The rejections of the walk, as the metric counts them. */
-static const enum gw_met_fcgi reject_metric[GW_FCGI_REJ__MAX] = {
-    [GW_FCGI_REJ_NONE] = GW_MET_FCGI_ORDER,
-    [GW_FCGI_REJ_MALFORMED] = GW_MET_FCGI_MALFORMED,
-    [GW_FCGI_REJ_FOREIGN_ID] = GW_MET_FCGI_FOREIGN_ID,
-    [GW_FCGI_REJ_ORDER] = GW_MET_FCGI_ORDER,
-    [GW_FCGI_REJ_MANAGEMENT] = GW_MET_FCGI_MANAGEMENT,
-    [GW_FCGI_REJ_ABORTED] = GW_MET_FCGI_ABORTED,
-};
-
-/* Below, with the front thread it serves most. */
-static void complain(struct server *, const char *, const char *);
-
-/* A walk that broke the one record order: counted and logged. */
-static void
-rejected(struct server *sv, const struct gw_fcgi_walk *w)
-{
-	gw_metrics_fcgi_rejected(sv->metrics, reject_metric[w->reject]);
-	complain(sv, "connection closed: FastCGI records out of order: ",
-	         gw_fcgi_reject_name(w->reject));
-}
-
-/* Whether no request waits in the queue for a worker. */
-static int
-queue_empty(struct server *sv)
-{
-	int empty;
-
-	pthread_mutex_lock(&sv->qlock);
-	empty = sv->qlen == 0;
-	pthread_mutex_unlock(&sv->qlock);
-	return empty;
-}
-
-/*
  * After answering on a kept connection, with nothing queued for it, the
  * worker waits up to LINGER_MS for the connection's next request itself
  * (nginx reuses the connection it freed last, so it often comes), which
@@ -996,7 +656,7 @@ linger(struct server *sv, struct conn *c, unsigned char *buf)
 	ssize_t n;
 	int off = 0, rc;
 
-	if (atomic_load(&sv->stopping) || !queue_empty(sv))
+	if (atomic_load(&sv->stopping) || !fcgi_queue_empty(sv))
 		return 0;
 	memset(&pfd, 0, sizeof(pfd));
 	pfd.fd = c->fd;
@@ -1015,7 +675,7 @@ linger(struct server *sv, struct conn *c, unsigned char *buf)
 	gw_fcgi_walk_init(&c->walk);
 	rc = gw_fcgi_walk(&c->walk, buf, (size_t)n);
 	if (rc == -1) {
-		rejected(sv, &c->walk);
+		fcgi_rejected(sv, &c->walk);
 		close(c->fd);
 		return -1;
 	}
@@ -1023,42 +683,22 @@ linger(struct server *sv, struct conn *c, unsigned char *buf)
 		return 0;
 	c->complete = 1;
 	c->cut = 0;
-	c->deadline_ms = mono_ms() + sv->read_ms;
+	c->deadline_ms = fcgi_mono_ms() + sv->read_ms;
 	return 1;
 }
 
 /*
- * A deferred answer is done with: sent (its connection kept or closed) or
- * not (closed: nginx tells its client the upstream failed).
- */
-static void
-unpark(struct server *sv, struct parked *p, int sent)
-{
-	if (sent && p->keep)
-		give_back(sv, p->fd);
-	else
-		close(p->fd);
-	p->fd = -1;
-	pthread_mutex_lock(&sv->qlock);
-	sv->nparked--;
-	if (sv->nparked == 0 && sv->qclosed)
-		wake_idle(sv); /* the workers may go */
-	park_free(sv, p);
-	pthread_mutex_unlock(&sv->qlock);
-}
-
-/*
- * As much of p's answer as its socket takes now: 1 all of it, 0 the
- * socket is full, -1 the peer has gone.
+ * As much of p's answer as its socket takes: 1 all of it, 0 the socket
+ * is full (flags MSG_DONTWAIT), -1 the peer has gone.
  */
 static int
-send_now(struct parked *p)
+send_rest(struct parked *p, int flags)
 {
 	ssize_t n;
 
 	while (p->off < p->out.len) {
 		n = send(p->fd, p->out.p + p->off, p->out.len - p->off,
-		         MSG_DONTWAIT | MSG_NOSIGNAL);
+		         flags | MSG_NOSIGNAL);
 		if (n > 0)
 			p->off += (size_t)n;
 		else if (n == -1 && errno == EINTR)
@@ -1084,7 +724,7 @@ finish(struct server *sv, struct parked *p)
 	if (!deferred_end(sv, &p->d, &alt) && frame(p, p->id, &alt) == -1)
 		p->out.len = 0; /* unanswered: closed */
 	gw_http_resp_reset(&alt);
-	p->sent = p->out.len > 0 ? send_now(p) : -1;
+	p->sent = p->out.len > 0 ? send_rest(p, MSG_DONTWAIT) : -1;
 }
 
 /*
@@ -1096,7 +736,7 @@ static void
 settle(struct server *sv, struct parked *batch)
 {
 	struct parked *p, *next, *shut = NULL;
-	struct work *w, *woken = NULL;
+	struct idler *w, *woken = NULL;
 	struct conn c;
 	uint64_t one = 1;
 	int wake = 0;
@@ -1109,9 +749,9 @@ settle(struct server *sv, struct parked *batch)
 			c.fd = p->fd;
 			c.rest = p;
 			/* Queued longer than a send may take: cut (watch). */
-			c.deadline_ms = mono_ms() + sv->send_ms;
+			c.deadline_ms = fcgi_mono_ms() + sv->send_ms;
 			/* Room is certain: counted in nparked (QUEUE_MAX). */
-			if ((w = deliver(sv, &c)) != NULL) {
+			if ((w = fcgi_deliver(sv, &c)) != NULL) {
 				w->next_woken = woken;
 				woken = w;
 			}
@@ -1129,10 +769,10 @@ settle(struct server *sv, struct parked *batch)
 			p->next = shut;
 			shut = p;
 		} else
-			park_free(sv, p);
+			fcgi_park_free(sv, p);
 	}
 	if (sv->nparked == 0 && sv->qclosed)
-		wake_idle(sv); /* the workers may go */
+		fcgi_wake_idle(sv); /* the workers may go */
 	pthread_mutex_unlock(&sv->qlock);
 	for (; woken != NULL; woken = w) {
 		w = woken->next_woken;
@@ -1144,7 +784,8 @@ settle(struct server *sv, struct parked *batch)
 		return;
 	for (p = shut; p != NULL; p = p->next) {
 		if (p->sent == 1 && p->keep)
-			retire(sv, p->fd); /* stopping: to the next process */
+			fcgi_retire(sv,
+			            p->fd); /* stopping: to the next process */
 		else
 			close(p->fd);
 		p->fd = -1;
@@ -1152,7 +793,7 @@ settle(struct server *sv, struct parked *batch)
 	pthread_mutex_lock(&sv->qlock);
 	for (p = shut; p != NULL; p = next) {
 		next = p->next;
-		park_free(sv, p);
+		fcgi_park_free(sv, p);
 	}
 	pthread_mutex_unlock(&sv->qlock);
 }
@@ -1188,26 +829,16 @@ finisher(void *arg)
 	}
 }
 
-/* The rest of a deferred answer whose socket was full. */
+/* The rest of a deferred answer whose socket was full, under the send
+ * deadline; then settled like the finisher's. */
 static void
 finish_rest(struct work *wk, struct parked *p)
 {
-	ssize_t n;
-	int ok = 1;
-
-	slot_set(wk->slot, p->fd, mono_ms() + wk->sv->send_ms);
-	while (ok && p->off < p->out.len) {
-		n = send(p->fd, p->out.p + p->off, p->out.len - p->off,
-		         MSG_NOSIGNAL);
-		if (n > 0)
-			p->off += (size_t)n;
-		else if (n == -1 && errno == EINTR)
-			continue;
-		else
-			ok = 0;
-	}
-	slot_set(wk->slot, -1, 0);
-	unpark(wk->sv, p, ok);
+	fcgi_slot_set(wk->slot, p->fd, fcgi_mono_ms() + wk->sv->send_ms);
+	p->sent = send_rest(p, 0) == 1 ? 1 : -1;
+	fcgi_slot_set(wk->slot, -1, 0);
+	p->next = NULL;
+	settle(wk->sv, p);
 }
 
 static void *
@@ -1245,7 +876,7 @@ worker(void *arg)
 			       (next = linger(wk->sv, &c, wk->buf)) == 1)
 				kept = serve_conn(wk, &c);
 			if (kept == 1 && next == 0)
-				give_back(wk->sv, c.fd);
+				fcgi_give_back(wk->sv, c.fd);
 			continue;
 		}
 		gw_metrics_fcgi_rejected(wk->sv->metrics, why);
@@ -1258,491 +889,6 @@ worker(void *arg)
 		uselocale(LC_GLOBAL_LOCALE);
 		freelocale(cloc);
 	}
-	return NULL;
-}
-
-/* Logs at most one line a second, so a flood cannot fill the log. */
-static void
-complain(struct server *sv, const char *what, const char *detail)
-{
-	int64_t s = mono_ms() / 1000;
-
-	if (s == sv->last_log_s)
-		return;
-	sv->last_log_s = s;
-	fprintf(stderr, "hssgw: FastCGI: %s%s\n", what, detail);
-}
-
-/* A kept connection no byte of whose next request has arrived. */
-static int
-idle(const struct conn *c)
-{
-	return c->kept && c->walk.fed == 0;
-}
-
-/* efd -1: the connection was never added to the epoll set. */
-static void
-drop_pending(struct server *sv, int efd, size_t i)
-{
-	if (idle(&sv->pend[i]))
-		sv->nidle--;
-	if (efd != -1)
-		epoll_ctl(efd, EPOLL_CTL_DEL, sv->pend[i].fd, NULL);
-	close(sv->pend[i].fd);
-	sv->pend[i].fd = -1;
-	sv->npend--;
-}
-
-/*
- * Arms c's one event (EPOLLONESHOT): the next arrival reports it once,
- * and the registration then stays, disarmed, while a worker holds the
- * connection, so a kept connection costs one epoll_ctl a request, not an
- * add and a delete.  A connection never registered (its first request
- * came whole at accept) is added.  -1 with errno.
- */
-static int
-arm(int efd, int fd, size_t i)
-{
-	struct epoll_event ev;
-
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN | EPOLLRDHUP | EPOLLET | EPOLLONESHOT;
-	ev.data.u64 = i;
-	if (epoll_ctl(efd, EPOLL_CTL_MOD, fd, &ev) == 0)
-		return 0;
-	return errno == ENOENT ? epoll_ctl(efd, EPOLL_CTL_ADD, fd, &ev) : -1;
-}
-
-static void
-hand_over(struct server *sv, int efd, size_t i)
-{
-	struct work *w;
-
-	(void)efd; /* its event is disarmed (arm) */
-	sv->pend[i].queued_us = gw_mono_us();
-	pthread_mutex_lock(&sv->qlock);
-	/* Room is certain: the front accepts only while npend + qlen +
-	 * nparked is below CONN_MAX. */
-	w = deliver(sv, &sv->pend[i]);
-	pthread_mutex_unlock(&sv->qlock);
-	if (w != NULL)
-		sem_post(&w->sem);
-	sv->pend[i].fd = -1;
-	sv->npend--;
-}
-
-/*
- * The bytes of c not walked yet, into buf: -1 with errno, 0 for EOF.
- * With SO_PEEK_OFF each peek starts where the last ended; without it
- * (TCP before Linux 6.9) the kernel's count of queued bytes skips the
- * copy until the walk can move on, so a trickle still costs one copy a
- * record, not one per byte.
- */
-static ssize_t
-peek_new(struct conn *c, unsigned char *buf)
-{
-	size_t want = PEEK_MAX - c->walk.fed;
-	ssize_t n;
-	int avail;
-
-	if (c->peek_off)
-		return recv(c->fd, buf, want, MSG_PEEK | MSG_DONTWAIT);
-	if (ioctl(c->fd, SIOCINQ, &avail) == 0 && avail > 0 &&
-	    (size_t)avail < c->walk.fed + gw_fcgi_walk_need(&c->walk) &&
-	    (size_t)avail < PEEK_MAX) {
-		errno = EAGAIN;
-		return -1;
-	}
-	n = recv(c->fd, buf, PEEK_MAX, MSG_PEEK | MSG_DONTWAIT);
-	if (n <= 0)
-		return n;
-	if ((size_t)n <= c->walk.fed) {
-		errno = EAGAIN;
-		return -1;
-	}
-	memmove(buf, buf + c->walk.fed, (size_t)n - c->walk.fed);
-	return n - (ssize_t)c->walk.fed;
-}
-
-/*
- * New data on a connection being read: walk its records, hand it over
- * once they end (or PEEK_MAX of them are buffered), close it when they
- * break the order.  Returns 1 if it was handed over or dropped, 0 if it
- * waits for more.
- */
-static int
-peek(struct server *sv, int efd, size_t i, unsigned char *buf)
-{
-	struct conn *c = &sv->pend[i];
-	ssize_t n;
-	int rc = 0;
-
-	/* Edge-triggered: read until nothing is left. */
-	while (rc == 0 && c->walk.fed < PEEK_MAX) {
-		n = peek_new(c, buf);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && errno == EAGAIN)
-			return 0;
-		if (n <= 0) {
-			drop_pending(sv, efd, i); /* the peer left or failed */
-			return 1;
-		}
-		if (idle(c)) {
-			/* A kept connection's next request: its read window
-			 * starts with its first byte. */
-			sv->nidle--;
-			c->deadline_ms = mono_ms() + sv->read_ms;
-		}
-		rc = gw_fcgi_walk(&c->walk, buf, (size_t)n);
-	}
-	if (rc == -1) {
-		rejected(sv, &c->walk);
-		drop_pending(sv, efd, i);
-		return 1;
-	}
-	c->complete = rc == 1;
-	hand_over(sv, efd, i);
-	return 1;
-}
-
-static int
-peer_allowed(const struct server *sv, const struct sockaddr_storage *sa)
-{
-	struct in6_addr a;
-	size_t i;
-
-	if (sa->ss_family == AF_INET) {
-		memset(&a, 0, sizeof(a));
-		a.s6_addr[10] = a.s6_addr[11] = 0xff;
-		memcpy(&a.s6_addr[12],
-		       &((const struct sockaddr_in *)sa)->sin_addr, 4);
-	} else if (sa->ss_family == AF_INET6)
-		a = ((const struct sockaddr_in6 *)sa)->sin6_addr;
-	else
-		return 0;
-	for (i = 0; i < sv->nallow; i++)
-		if (memcmp(&a, &sv->allow[i], sizeof(a)) == 0)
-			return 1;
-	return 0;
-}
-
-/* Whether the front may take one more connection. */
-static int
-room(struct server *sv)
-{
-	int k;
-
-	pthread_mutex_lock(&sv->qlock);
-	k = sv->npend + sv->qlen + sv->nparked < CONN_MAX;
-	pthread_mutex_unlock(&sv->qlock);
-	return k;
-}
-
-/*
- * A connection into the front's table, which room() (or, for a kept one,
- * the caller) found space for: just accepted, with its request's read
- * window from now; or kept after a request (or passed on by the previous
- * process), idle for up to keepalive_timeout_ms.  ours: kept by this
- * process's workers, whose reads left the peek offset at 0.
- */
-static void
-adopt(struct server *sv, int efd, int fd, int kept, int ours,
-      unsigned char *buf)
-{
-	struct conn *c;
-	size_t i;
-	int zero = 0;
-
-	for (i = 0; i < CONN_MAX - 1 && sv->pend[i].fd != -1; i++)
-		;
-	c = &sv->pend[i];
-	c->fd = fd;
-	c->deadline_ms = mono_ms() + (kept ? sv->idle_ms : sv->read_ms);
-	c->complete = c->cut = 0;
-	c->kept = kept;
-	gw_fcgi_walk_init(&c->walk);
-	/*
-	 * Peeks start where the last ended (SO_PEEK_OFF), from the stream's
-	 * start.  A connection this process served comes back at 0: reads
-	 * move the offset back by what they take, and libfcgi took what the
-	 * walk peeked, to the request's end (bytes after it would have made
-	 * the walk reject the connection).  The listener's kind says whether
-	 * the kernel has the option, so only new and inherited connections
-	 * need the call.
-	 */
-	if (ours && sv->peek_ok != -1)
-		c->peek_off = sv->peek_ok;
-	else {
-		c->peek_off = setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero,
-		                         sizeof(zero)) == 0;
-		sv->peek_ok = c->peek_off;
-	}
-	sv->npend++;
-	if (kept)
-		sv->nidle++;
-	/* nginx writes the request as soon as it has connected: most
-	 * streams are whole by now and skip the epoll set.  A kept one's
-	 * next request has rarely begun: the epoll set reports it if it
-	 * has (EPOLL_CTL_ADD queues an event for a ready descriptor). */
-	if (!kept && peek(sv, -1, i, buf))
-		return;
-	/* Edge-triggered: one event per arrival, though peek leaves the
-	 * bytes in place for libfcgi; one-shot (arm). */
-	if (arm(efd, fd, i) == -1)
-		drop_pending(sv, efd, i);
-}
-
-/*
- * The kept connections the workers handed back, into the table: at most
- * KEPT_MAX idle at once and never past the table's size (room for new
- * connections stays); past that, or while stopping, closed (nginx opens
- * another when it needs one).
- */
-static void
-take_back(struct server *sv, int efd, unsigned char *buf)
-{
-	int fds[CONN_MAX];
-	size_t i, n;
-	size_t queued;
-	uint64_t v;
-	int fit;
-
-	(void)!read(sv->back_efd, &v, sizeof(v));
-	pthread_mutex_lock(&sv->qlock);
-	n = sv->nback;
-	memcpy(fds, sv->back, n * sizeof(fds[0]));
-	sv->nback = 0;
-	pthread_mutex_unlock(&sv->qlock);
-	/* Only the front adds to these three but for answers the workers
-	 * park (from connections they hold, at most one each: QUEUE_MAX
-	 * has room for them). */
-	pthread_mutex_lock(&sv->qlock);
-	queued = sv->qlen + sv->nparked;
-	pthread_mutex_unlock(&sv->qlock);
-	for (i = 0; i < n; i++) {
-		fit = sv->npend + queued < CONN_MAX;
-		if (atomic_load(&sv->stopping))
-			retire(sv, fds[i]);
-		else if (fit && sv->nidle < KEPT_MAX)
-			adopt(sv, efd, fds[i], 1, 1, buf);
-		else {
-			/* nginx may send on it next: say why it broke. */
-			complain(sv,
-			         "kept connection closed: the front's table is "
-			         "full",
-			         "");
-			close(fds[i]);
-		}
-	}
-}
-
-static void
-accept_some(struct server *sv, int efd, unsigned char *buf)
-{
-	struct sockaddr_storage sa;
-	char addr[INET6_ADDRSTRLEN];
-	socklen_t len;
-	int fd, one = 1;
-
-	while (room(sv)) {
-		memset(&sa, 0, sizeof(sa));
-		len = sizeof(sa);
-		fd = accept4(sv->listen_fd, (struct sockaddr *)&sa, &len,
-		             SOCK_CLOEXEC);
-		if (fd == -1 && (errno == EMFILE || errno == ENFILE)) {
-			/* The listener stays readable: pause rather than spin
-			 * until requests in flight free descriptors. */
-			complain(sv, "accept paused: out of file descriptors",
-			         "");
-			sv->pause_until_ms = mono_ms() + 100;
-		}
-		if (fd == -1)
-			return; /* EAGAIN, or a connection gone before accept */
-		if (sv->check_peer && !peer_allowed(sv, &sa)) {
-			addr[0] = '\0';
-			if (sa.ss_family == AF_INET)
-				inet_ntop(
-				    AF_INET,
-				    &((struct sockaddr_in *)&sa)->sin_addr,
-				    addr, sizeof(addr));
-			else if (sa.ss_family == AF_INET6)
-				inet_ntop(
-				    AF_INET6,
-				    &((struct sockaddr_in6 *)&sa)->sin6_addr,
-				    addr, sizeof(addr));
-			complain(
-			    sv,
-			    "connection refused: peer not in listen_allow: ",
-			    addr);
-			close(fd);
-			continue;
-		}
-		if (sv->check_peer)
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-			           sizeof(one));
-		adopt(sv, efd, fd, 0, 0, buf);
-	}
-}
-
-/*
- * Queued connections past their deadline are shut down: their peer (nginx)
- * hears at once, and the worker that takes one drops it (stale).
- */
-static void
-watch_queue(struct server *sv, int64_t now)
-{
-	struct conn *c;
-	size_t i;
-
-	pthread_mutex_lock(&sv->qlock);
-	for (i = 0; i < sv->qlen; i++) {
-		c = &sv->q[(sv->qhead + i) % QUEUE_MAX];
-		if (!c->cut && now >= c->deadline_ms) {
-			shutdown(c->fd, SHUT_RDWR);
-			c->cut = 1;
-		}
-	}
-	pthread_mutex_unlock(&sv->qlock);
-}
-
-/* The watchdog: connections and workers past their deadline are cut. */
-static void
-watch(struct server *sv, int efd)
-{
-	int64_t now = mono_ms();
-	struct slot *sl;
-	size_t i;
-	int cut;
-
-	watch_queue(sv, now);
-
-	for (i = 0; i < CONN_MAX; i++)
-		if (sv->pend[i].fd != -1 && now >= sv->pend[i].deadline_ms) {
-			/* A kept connection idle past keepalive_timeout_ms is
-			 * no fault of anyone's. */
-			if (!idle(&sv->pend[i]))
-				complain(sv,
-				         "connection closed: request not read "
-				         "within request_read_timeout_ms",
-				         "");
-			drop_pending(sv, efd, i);
-		}
-	for (i = 0; i < sv->nslots; i++) {
-		sl = &sv->slots[i];
-		cut = 0;
-		pthread_mutex_lock(&sl->lock);
-		if (sl->fd != -1 && sl->deadline_ms != 0 &&
-		    now >= sl->deadline_ms && !sl->fired) {
-			/* Every blocked read and write on it returns now. */
-			shutdown(sl->fd, SHUT_RDWR);
-			sl->fired = cut = 1;
-		}
-		pthread_mutex_unlock(&sl->lock);
-		if (cut)
-			complain(sv,
-			         "connection shut down: a worker's read or "
-			         "send deadline passed",
-			         "");
-	}
-}
-
-/* Stopping: kept connections with no request begun are retired. */
-static void
-retire_idle(struct server *sv, int efd)
-{
-	size_t i;
-
-	for (i = 0; i < CONN_MAX && sv->nidle > 0; i++)
-		if (sv->pend[i].fd != -1 && idle(&sv->pend[i])) {
-			to_store(sv, sv->pend[i].fd);
-			drop_pending(sv, efd, i);
-		}
-}
-
-/*
- * The front thread: accepts (never a worker), reads each request until
- * its FastCGI stream has ended without taking its bytes (MSG_PEEK), hands
- * it to the workers and shuts down whatever passes its deadline.  A peer
- * that sends one byte and waits holds a table entry until its deadline,
- * never a worker; with the table full, new peers wait in the backlog.
- */
-static void *
-front(void *arg)
-{
-	struct server *sv = arg;
-	struct epoll_event evs[16], lev, bev;
-	unsigned char *buf = NULL;
-	int64_t watched = 0, now;
-	int efd = -1, listening = 0, n, k;
-	size_t i;
-
-	buf = malloc(PEEK_MAX);
-	efd = epoll_create1(EPOLL_CLOEXEC);
-	memset(&bev, 0, sizeof(bev));
-	bev.events = EPOLLIN;
-	bev.data.u64 = EV_BACK;
-	if (buf == NULL || efd == -1 ||
-	    epoll_ctl(efd, EPOLL_CTL_ADD, sv->back_efd, &bev) == -1) {
-		fprintf(stderr, "hssgw: front: %s\n", strerror(errno));
-		goto out;
-	}
-	memset(&lev, 0, sizeof(lev));
-	lev.events = EPOLLIN;
-	lev.data.u64 = EV_LISTEN;
-	/* The previous process's kept connections (socket activation). */
-	for (i = 0; i < sv->ninherit; i++)
-		adopt(sv, efd, sv->inherit[i], 1, 0, buf);
-	sv->ninherit = 0;
-	/* Stopping: accept no more (the backlog keeps them for the next
-	 * process on an inherited socket), but read what was accepted to
-	 * its end or deadline, so a restart drops no request. */
-	while (!atomic_load(&sv->stopping) || sv->npend > 0) {
-		if (atomic_load(&sv->stopping))
-			retire_idle(sv, efd);
-		k = !atomic_load(&sv->stopping) && room(sv) &&
-		    mono_ms() >= sv->pause_until_ms;
-		/* Full: leave new peers in the kernel's backlog. */
-		if (k != listening &&
-		    epoll_ctl(efd, k ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
-		              sv->listen_fd, &lev) == 0)
-			listening = k;
-		n = epoll_wait(efd, evs, 16, TICK_MS);
-		for (k = 0; k < n; k++) {
-			if (evs[k].data.u64 == EV_LISTEN)
-				accept_some(sv, efd, buf);
-			else if (evs[k].data.u64 == EV_BACK)
-				take_back(sv, efd, buf);
-			else if (sv->pend[evs[k].data.u64].fd != -1 &&
-			         peek(sv, efd, (size_t)evs[k].data.u64, buf) ==
-			             0 &&
-			         arm(efd, sv->pend[evs[k].data.u64].fd,
-			             (size_t)evs[k].data.u64) == -1)
-				/* Waits for more: armed again, or dropped. */
-				drop_pending(sv, efd, (size_t)evs[k].data.u64);
-		}
-		now = mono_ms();
-		if (now - watched >= WATCH_MS) {
-			watch(sv, efd);
-			watched = now;
-		}
-	}
-	for (i = 0; i < CONN_MAX; i++)
-		if (sv->pend[i].fd != -1)
-			drop_pending(sv, efd, i);
-out:
-	/* The workers serve what is queued, then exit; what they hand back
-	 * from now on they close. */
-	pthread_mutex_lock(&sv->qlock);
-	sv->qclosed = 1;
-	wake_idle(sv);
-	for (i = 0; i < sv->nback; i++)
-		close(sv->back[i]);
-	sv->nback = 0;
-	pthread_mutex_unlock(&sv->qlock);
-	if (efd != -1)
-		close(efd);
-	free(buf);
 	return NULL;
 }
 
@@ -1853,7 +999,7 @@ gw_fcgi_stop(struct gw_fcgi *f)
 	else {
 		pthread_mutex_lock(&sv->qlock);
 		sv->qclosed = 1;
-		wake_idle(sv);
+		fcgi_wake_idle(sv);
 		pthread_mutex_unlock(&sv->qlock);
 	}
 	/* The workers go once nothing is queued or deferred; then the
@@ -1882,7 +1028,7 @@ gw_fcgi_stop(struct gw_fcgi *f)
 		gw_pipe_worker_free(f->wks[i].w);
 		free(f->wks[i].buf);
 		if (f->wks[i].sem_up)
-			sem_destroy(&f->wks[i].sem);
+			sem_destroy(&f->wks[i].idle.sem);
 		if (f->wks[i].park != NULL) {
 			gw_buf_reset(&f->wks[i].park->out);
 			free(f->wks[i].park);
@@ -1983,7 +1129,7 @@ gw_fcgi_start(struct gw_gateway *gw, size_t *threads, char *err, size_t errlen)
 		f->wks[i].slot = &sv->slots[i];
 		f->wks[i].w = gw_pipe_worker_new();
 		f->wks[i].buf = malloc(PEEK_MAX);
-		if (sem_init(&f->wks[i].sem, 0, 0) == 0)
+		if (sem_init(&f->wks[i].idle.sem, 0, 0) == 0)
 			f->wks[i].sem_up = 1;
 		/* No listening socket: libfcgi must never accept(2) itself. */
 		if (f->wks[i].w == NULL || f->wks[i].buf == NULL ||
@@ -1998,7 +1144,7 @@ gw_fcgi_start(struct gw_gateway *gw, size_t *threads, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot start worker threads");
 		goto fail;
 	}
-	if (pthread_create(&f->ftid, NULL, front, sv) != 0) {
+	if (pthread_create(&f->ftid, NULL, fcgi_front, sv) != 0) {
 		snprintf(err, errlen, "cannot start the front thread");
 		goto fail;
 	}
